@@ -1,0 +1,81 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { AppConfig } from './config.js'
+import { clientErrorHandler } from './lib/client-error.js'
+import { redisKeys } from './lib/keys.js'
+import authGuardPlugin from './plugins/auth-guard.js'
+import corsPlugin from './plugins/cors.js'
+import errorsPlugin from './plugins/errors.js'
+import rateLimitPlugin from './plugins/rate-limit.js'
+import redisPlugin from './plugins/redis.js'
+import sessionPlugin from './plugins/session.js'
+import usersPlugin from './plugins/users.js'
+import apiRoutes from './routes/api/index.js'
+import authRoutes from './routes/auth/index.js'
+import healthRoutes from './routes/health.js'
+
+export const BODY_LIMIT_BYTES = 1024 * 1024
+
+export interface BuildOptions {
+  /** Pino options, or false for none (the default: tests and tools stay quiet). */
+  logger?: FastifyServerOptions['logger']
+}
+
+/** Headers and fields that must never reach a log line. */
+export const REDACTED_LOG_PATHS = [
+  'req.headers.cookie',
+  'req.headers.authorization',
+  'res.headers["set-cookie"]',
+  '*.password',
+  '*.passwordHash',
+]
+
+/**
+ * Composes the service from its plugins. Resolves once Redis is connected; rejects with RedisUnreachableError
+ * when it is not.
+ */
+export async function buildApp(config: AppConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    trustProxy: config.trustProxy,
+    bodyLimit: BODY_LIMIT_BYTES,
+    clientErrorHandler,
+    ajv: {
+      // Reject what the schema does not describe instead of silently dropping or converting it.
+      customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false },
+    },
+  })
+  const keys = redisKeys(config.redis.prefix)
+
+  await app.register(redisPlugin, { url: config.redis.url })
+  await app.register(errorsPlugin)
+  await app.register(corsPlugin, { origins: config.corsOrigins })
+  await app.register(rateLimitPlugin, {
+    redis: app.redis,
+    keyPrefix: keys.rateLimitPrefix,
+    max: config.rateLimit.max,
+    windowSeconds: config.rateLimit.windowSeconds,
+  })
+  await app.register(usersPlugin, { keyPrefix: config.redis.prefix, admin: config.admin })
+  await app.register(healthRoutes, { prefix: '/health' })
+
+  // Only the routes below parse cookies and load sessions.
+  await app.register(async function sessionScope(scope) {
+    await scope.register(sessionPlugin, {
+      redis: app.redis,
+      keyPrefix: keys.sessionPrefix,
+      ...config.session,
+    })
+    await scope.register(authGuardPlugin)
+    await scope.register(authRoutes, {
+      prefix: '/auth',
+      allowRegistration: config.allowRegistration,
+      credentialRateLimit: {
+        max: config.rateLimit.loginMax,
+        timeWindow: config.rateLimit.loginWindowSeconds * 1000,
+      },
+    })
+    await scope.register(apiRoutes, { prefix: '/api' })
+  })
+
+  return app
+}

@@ -1,0 +1,152 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { envSchema } from 'env-schema'
+
+/** The secret shipped in .env.example: fine for a laptop, refused in production. */
+export const EXAMPLE_SESSION_SECRET = 'change-me-to-32-or-more-random-characters-please'
+export const MIN_SECRET_LENGTH = 32
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+export type LogLevelName = (typeof LOG_LEVELS)[number]
+const LogLevel = Type.Unsafe<LogLevelName>({ type: 'string', enum: [...LOG_LEVELS], default: 'info' })
+
+const Seconds = (defaultValue: number) => Type.Integer({ minimum: 1, default: defaultValue })
+
+/** Every variable the service reads, with its default. The README and .env.example mirror this list. */
+const EnvSchema = Type.Object({
+  NODE_ENV: Type.String({ default: 'development' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
+  LOG_LEVEL: LogLevel,
+  REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
+  REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 64, default: 'app:' }),
+  SESSION_SECRET: Type.String({ minLength: 1 }),
+  COOKIE_NAME: Type.String({ pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$", default: 'sid' }),
+  COOKIE_SECURE: Type.Optional(Type.Boolean()),
+  SESSION_TTL: Seconds(1800),
+  TRUST_PROXY: Type.String({ default: '' }),
+  CORS_ORIGINS: Type.String({ default: '' }),
+  RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300 }),
+  RATE_LIMIT_WINDOW: Seconds(60),
+  LOGIN_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 10 }),
+  LOGIN_RATE_LIMIT_WINDOW: Seconds(60),
+  ALLOW_REGISTRATION: Type.Boolean({ default: true }),
+  ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
+  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+})
+type Env = Static<typeof EnvSchema>
+
+/** Fastify's trustProxy: all, none, a list of addresses and CIDR ranges, or a test that trusts the first N hops. */
+export type TrustProxy = boolean | string | ((address: string, hop: number) => boolean)
+
+export interface AppConfig {
+  production: boolean
+  port: number
+  host: string
+  logLevel: LogLevelName
+  redis: { url: string; prefix: string }
+  session: {
+    /** The first signs new cookies; every one verifies, so secrets can be rotated. */
+    secrets: string[]
+    cookieName: string
+    cookieSecure: boolean
+    ttlSeconds: number
+  }
+  trustProxy: TrustProxy
+  corsOrigins: string[]
+  rateLimit: { max: number; windowSeconds: number; loginMax: number; loginWindowSeconds: number }
+  allowRegistration: boolean
+  admin: { username: string; password: string } | null
+}
+
+/** A configuration problem, reported as one line that names the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+export type EnvSource = Record<string, string | undefined>
+
+/**
+ * Validates the environment and turns it into the typed config every plugin reads.
+ * `dotenv: true` also reads a `.env` file when one exists (the server does; tests pass their env explicitly).
+ */
+export function loadConfig(env: EnvSource = process.env, { dotenv = false } = {}): AppConfig {
+  let parsed: Env
+  try {
+    parsed = envSchema<Env>({ schema: EnvSchema, data: env, dotenv })
+  } catch (error) {
+    throw new ConfigError(describeEnvError(error))
+  }
+  return toAppConfig(parsed)
+}
+
+function describeEnvError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error)
+  // env-schema reports e.g. "env/PORT must be <= 65535" or "env must have required property 'SESSION_SECRET'"
+  return message.replace(/^env\//, '').replace(/^env /, '')
+}
+
+function toAppConfig(env: Env): AppConfig {
+  const production = env.NODE_ENV === 'production'
+  return {
+    production,
+    port: env.PORT,
+    host: env.HOST,
+    logLevel: env.LOG_LEVEL,
+    redis: { url: env.REDIS_URL, prefix: env.REDIS_PREFIX },
+    session: {
+      secrets: parseSecrets(env.SESSION_SECRET, production),
+      cookieName: env.COOKIE_NAME,
+      cookieSecure: env.COOKIE_SECURE ?? production,
+      ttlSeconds: env.SESSION_TTL,
+    },
+    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    corsOrigins: parseList(env.CORS_ORIGINS),
+    rateLimit: {
+      max: env.RATE_LIMIT_MAX,
+      windowSeconds: env.RATE_LIMIT_WINDOW,
+      loginMax: env.LOGIN_RATE_LIMIT_MAX,
+      loginWindowSeconds: env.LOGIN_RATE_LIMIT_WINDOW,
+    },
+    allowRegistration: env.ALLOW_REGISTRATION,
+    admin: parseAdmin(env.ADMIN_USERNAME, env.ADMIN_PASSWORD),
+  }
+}
+
+export function parseList(value: string): string[] {
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item.length > 0)
+}
+
+function parseSecrets(value: string, production: boolean): string[] {
+  const secrets = parseList(value)
+  if (secrets.length === 0) throw new ConfigError('SESSION_SECRET must hold at least one secret')
+  if (secrets.some((secret) => secret.length < MIN_SECRET_LENGTH)) {
+    throw new ConfigError(`SESSION_SECRET: every comma-separated value must be at least ${MIN_SECRET_LENGTH} characters`)
+  }
+  if (production && secrets.includes(EXAMPLE_SESSION_SECRET)) {
+    throw new ConfigError('SESSION_SECRET is the example value from .env.example; set a random secret in production')
+  }
+  return secrets
+}
+
+/** `true`/`false`, a hop count (trust the N proxies nearest the server), or addresses and CIDR ranges. */
+export function parseTrustProxy(value: string): TrustProxy {
+  const trimmed = value.trim()
+  if (trimmed === '' || trimmed === 'false') return false
+  if (trimmed === 'true') return true
+  if (/^\d+$/.test(trimmed)) {
+    const hops = Number(trimmed)
+    return (_address, hop) => hop < hops
+  }
+  return parseList(trimmed).join(',')
+}
+
+function parseAdmin(username: string | undefined, password: string | undefined): AppConfig['admin'] {
+  if (username === undefined && password === undefined) return null
+  if (username === undefined || password === undefined) {
+    throw new ConfigError('ADMIN_USERNAME and ADMIN_PASSWORD must be set together')
+  }
+  return { username, password }
+}

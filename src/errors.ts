@@ -1,0 +1,97 @@
+import { STATUS_CODES } from 'node:http'
+import createError from '@fastify/error'
+
+/** Seconds a client is told to wait (Retry-After) when Redis cannot be reached. */
+export const STORE_RETRY_AFTER_SECONDS = 2
+
+// Every error the API answers with carries one of these stable codes; clients branch on them.
+export const UsernameTaken = createError('USERNAME_TAKEN', 'That username is already taken', 409)
+export const RegistrationClosed = createError('REGISTRATION_CLOSED', 'Registration is closed', 403)
+export const InvalidCredentials = createError('INVALID_CREDENTIALS', 'Invalid username or password', 401)
+export const Unauthenticated = createError('UNAUTHENTICATED', 'Log in to use this route', 401)
+export const SessionExpired = createError('SESSION_EXPIRED', 'The session has expired or was ended; log in again', 401)
+export const RateLimited = createError<[string]>('RATE_LIMITED', 'Too many requests; retry in %s', 429)
+export const StoreUnavailable = createError('STORE_UNAVAILABLE', 'The session store is unavailable; retry shortly', 503)
+
+/** Codes for errors raised by Fastify itself (parsing, routing), keyed by HTTP status. */
+const CODE_BY_STATUS: Record<number, string> = {
+  400: 'BAD_REQUEST',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  406: 'NOT_ACCEPTABLE',
+  408: 'REQUEST_TIMEOUT',
+  413: 'PAYLOAD_TOO_LARGE',
+  414: 'URI_TOO_LONG',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  431: 'HEADERS_TOO_LARGE',
+  503: 'SERVICE_UNAVAILABLE',
+}
+
+/** Fastify's own codes that deserve a more precise code than their status gives. */
+const CODE_BY_FASTIFY_CODE: Record<string, string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
+}
+
+export interface ErrorBody {
+  statusCode: number
+  error: string
+  message: string
+  code: string
+}
+
+export interface ErrorLike {
+  statusCode?: number
+  code?: string
+  message: string
+  validation?: unknown
+}
+
+const OUR_CODES = new Set([
+  UsernameTaken,
+  RegistrationClosed,
+  InvalidCredentials,
+  Unauthenticated,
+  SessionExpired,
+  RateLimited,
+  StoreUnavailable,
+].map((ErrorClass) => new ErrorClass('').code))
+
+export function errorBody(statusCode: number, code: string, message: string): ErrorBody {
+  return { statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message, code }
+}
+
+/**
+ * Maps any error to the response shape. Client errors keep their message; anything else becomes a generic 500
+ * so that internals never leak. `storeDown` turns an unexplained failure into 503 when Redis is the cause.
+ */
+export function toErrorBody(error: ErrorLike, storeDown: boolean): ErrorBody {
+  if (error.validation) return errorBody(400, 'VALIDATION', error.message)
+  if (error.code && OUR_CODES.has(error.code) && error.statusCode) {
+    return errorBody(error.statusCode, error.code, error.message)
+  }
+  const status = error.statusCode ?? 500
+  if (status >= 400 && status < 500) {
+    const code = (error.code && CODE_BY_FASTIFY_CODE[error.code]) ?? CODE_BY_STATUS[status] ?? 'BAD_REQUEST'
+    return errorBody(status, code, error.message)
+  }
+  if (storeDown || isRedisConnectionError(error)) {
+    return errorBody(503, 'STORE_UNAVAILABLE', new StoreUnavailable().message)
+  }
+  return errorBody(500, 'INTERNAL_ERROR', 'Something went wrong on our side')
+}
+
+const REDIS_UNAVAILABLE_MESSAGES = [
+  "Stream isn't writeable",
+  'Connection is closed',
+  'Command timed out',
+  'Reached the max retries per request limit',
+]
+const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND'])
+
+/** True for the errors ioredis raises when it cannot reach Redis (as opposed to a bad command). */
+export function isRedisConnectionError(error: ErrorLike): boolean {
+  if (error.code && NETWORK_ERROR_CODES.has(error.code)) return true
+  return REDIS_UNAVAILABLE_MESSAGES.some((fragment) => error.message.includes(fragment))
+}

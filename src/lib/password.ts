@@ -1,0 +1,41 @@
+import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
+
+/**
+ * scrypt with N=2^15, r=8, p=1: about 32 MiB and tens of milliseconds per hash, run on libuv's thread pool so the
+ * event loop stays free. The parameters are stored with each hash, so they can be raised later without a migration.
+ */
+const COST_LOG2 = 15
+const BLOCK_SIZE = 8
+const PARALLELISM = 1
+const KEY_LENGTH = 32
+const SALT_LENGTH = 16
+const SCHEME = 'scrypt'
+
+function deriveKey(password: string, salt: Buffer, options: ScryptOptions, keyLength: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    scrypt(password, salt, keyLength, options, (error, key) => (error ? reject(error) : resolve(key)))
+  })
+}
+
+function scryptOptions(costLog2: number, blockSize: number, parallelism: number): ScryptOptions {
+  const N = 2 ** costLog2
+  // Node refuses scrypt above 32 MiB unless maxmem says otherwise; allow exactly what the parameters need, twice.
+  return { N, r: blockSize, p: parallelism, maxmem: 256 * N * blockSize * parallelism }
+}
+
+/** Returns `scrypt$<log2 N>$<r>$<p>$<salt>$<key>` with base64url salt and key. */
+export async function hashPassword(password: string): Promise<string> {
+  const salt = randomBytes(SALT_LENGTH)
+  const key = await deriveKey(password, salt, scryptOptions(COST_LOG2, BLOCK_SIZE, PARALLELISM), KEY_LENGTH)
+  return [SCHEME, COST_LOG2, BLOCK_SIZE, PARALLELISM, salt.toString('base64url'), key.toString('base64url')].join('$')
+}
+
+/** Constant-time comparison of a password with a stored hash; false for a malformed hash. */
+export async function verifyPassword(password: string, stored: string): Promise<boolean> {
+  const [scheme, costLog2, blockSize, parallelism, salt, key] = stored.split('$')
+  if (scheme !== SCHEME || !costLog2 || !blockSize || !parallelism || !salt || !key) return false
+  const expected = Buffer.from(key, 'base64url')
+  const options = scryptOptions(Number(costLog2), Number(blockSize), Number(parallelism))
+  const actual = await deriveKey(password, Buffer.from(salt, 'base64url'), options, expected.length)
+  return timingSafeEqual(actual, expected)
+}

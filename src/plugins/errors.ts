@@ -1,0 +1,20 @@
+import fp from 'fastify-plugin'
+import type { FastifyError } from 'fastify'
+import { STORE_RETRY_AFTER_SECONDS, errorBody, toErrorBody } from '../errors.js'
+
+/** One place maps every error to `{statusCode, error, message, code}`. */
+export default fp(
+  async function errorsPlugin(app) {
+    app.setErrorHandler(function handleError(error: FastifyError, request, reply) {
+      const body = toErrorBody(error, app.redis.status !== 'ready')
+      if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed')
+      if (body.code === 'STORE_UNAVAILABLE') reply.header('retry-after', STORE_RETRY_AFTER_SECONDS)
+      return reply.code(body.statusCode).send(body)
+    })
+
+    app.setNotFoundHandler(function handleNotFound(request, reply) {
+      return reply.code(404).send(errorBody(404, 'NOT_FOUND', `Route ${request.method} ${request.url} not found`))
+    })
+  },
+  { name: 'errors', dependencies: ['redis'] },
+)

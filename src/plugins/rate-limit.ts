@@ -1,0 +1,32 @@
+import fp from 'fastify-plugin'
+import fastifyRateLimit from '@fastify/rate-limit'
+import type { Redis } from 'ioredis'
+import { RateLimited } from '../errors.js'
+
+export interface RateLimitPluginOptions {
+  redis: Redis
+  keyPrefix: string
+  max: number
+  windowSeconds: number
+}
+
+/**
+ * A global limit per client IP, counted in Redis so that every instance shares it. Routes tighten it with
+ * `config.rateLimit` (login) or opt out with `config: { rateLimit: false }` (health checks).
+ * The client IP is `request.ip`: the socket address unless TRUST_PROXY tells Fastify to believe X-Forwarded-For.
+ */
+export default fp<RateLimitPluginOptions>(
+  async function rateLimitPlugin(app, { redis, keyPrefix, max, windowSeconds }) {
+    await app.register(fastifyRateLimit, {
+      global: true,
+      max,
+      timeWindow: windowSeconds * 1000,
+      redis,
+      nameSpace: keyPrefix,
+      // Standard RateLimit-* headers alongside Retry-After.
+      enableDraftSpec: true,
+      errorResponseBuilder: (_request, context) => new RateLimited(context.after),
+    })
+  },
+  { name: 'rate-limit' },
+)

@@ -1,0 +1,83 @@
+import fp from 'fastify-plugin'
+import fastifyCookie, { Signer } from '@fastify/cookie'
+import fastifySession, { type SessionStore } from '@fastify/session'
+import { RedisStore } from 'connect-redis'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Redis } from 'ioredis'
+
+export interface SessionUser {
+  id: string
+  username: string
+  roles: string[]
+}
+
+declare module 'fastify' {
+  // What a session holds: little, so that reading it stays cheap.
+  interface Session {
+    user?: SessionUser
+    /** Epoch milliseconds of the login that created the session. */
+    createdAt?: number
+    views?: number
+  }
+  interface FastifyInstance {
+    sessionCookie: SessionCookie
+  }
+}
+
+export interface SessionCookie {
+  /** True when the request carries a session cookie with a valid signature (the session may still be gone). */
+  isSigned(request: FastifyRequest): boolean
+  clear(reply: FastifyReply): void
+}
+
+export interface SessionPluginOptions {
+  redis: Redis
+  keyPrefix: string
+  secrets: string[]
+  cookieName: string
+  cookieSecure: boolean
+  ttlSeconds: number
+}
+
+/**
+ * Cookie parsing and server-side sessions in Redis. Registered only around the routes that use a session,
+ * so that health checks and unknown routes skip the cookie and session work entirely.
+ */
+export default fp<SessionPluginOptions>(
+  async function sessionPlugin(app, options) {
+    const signer = new Signer(options.secrets)
+    const cookiePath = '/'
+    await app.register(fastifyCookie, { secret: signer })
+    await app.register(fastifySession, {
+      secret: signer,
+      cookieName: options.cookieName,
+      cookie: {
+        path: cookiePath,
+        httpOnly: true,
+        sameSite: 'lax',
+        secure: options.cookieSecure,
+        maxAge: options.ttlSeconds * 1000,
+      },
+      // Only a login creates a session: anonymous requests write nothing to Redis and get no cookie.
+      saveUninitialized: false,
+      // An unchanged session is not written back; rolling would rewrite it on every request.
+      rolling: false,
+      store: new RedisStore({
+        client: options.redis,
+        prefix: options.keyPrefix,
+        ttl: options.ttlSeconds,
+      }) as SessionStore,
+    })
+
+    app.decorate('sessionCookie', {
+      isSigned(request) {
+        const value = request.cookies[options.cookieName]
+        return value !== undefined && signer.unsign(value).valid
+      },
+      clear(reply) {
+        reply.clearCookie(options.cookieName, { path: cookiePath })
+      },
+    } satisfies SessionCookie)
+  },
+  { name: 'session' },
+)

@@ -1,0 +1,31 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Type } from '@sinclair/typebox'
+import { StoreUnavailable } from '../errors.js'
+import { errorResponses } from '../schemas/error.js'
+
+const Status = Type.Object({ status: Type.Literal('ok') })
+// Probes must work whatever the traffic: no rate limit, no session.
+const probeConfig = { rateLimit: false } as const
+
+const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get(
+    '/live',
+    { config: probeConfig, schema: { response: { 200: Status } } },
+    async () => ({ status: 'ok' as const }),
+  )
+
+  app.get(
+    '/ready',
+    { config: probeConfig, schema: { response: { 200: Status, ...errorResponses(503) } } },
+    async () => {
+      try {
+        await app.redis.ping()
+      } catch {
+        throw new StoreUnavailable()
+      }
+      return { status: 'ok' as const }
+    },
+  )
+}
+
+export default healthRoutes

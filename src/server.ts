@@ -1,0 +1,39 @@
+import closeWithGrace from 'close-with-grace'
+import { buildApp, REDACTED_LOG_PATHS } from './app.js'
+import { ConfigError, loadConfig, type AppConfig } from './config.js'
+import { RedisUnreachableError } from './plugins/redis.js'
+
+/** How long in-flight requests get to finish after SIGTERM/SIGINT before the process exits anyway. */
+const SHUTDOWN_GRACE_MS = 10_000
+
+/** Expected start-up failures print one line and exit non-zero; anything else keeps its stack. */
+function explainStartFailure(error: unknown): string | null {
+  if (error instanceof ConfigError) return `Invalid configuration: ${error.message}`
+  if (error instanceof RedisUnreachableError) {
+    return `Cannot start: ${error.message}. Start Redis (e.g. "redis-server" or "docker compose up -d redis") or set REDIS_URL.`
+  }
+  return null
+}
+
+async function start(): Promise<void> {
+  let config: AppConfig
+  try {
+    config = loadConfig(process.env, { dotenv: true })
+    const app = await buildApp(config, {
+      logger: { level: config.logLevel, redact: REDACTED_LOG_PATHS },
+    })
+    closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
+      if (err) app.log.error({ err }, 'shutting down after an error')
+      else app.log.info({ signal }, 'shutting down')
+      await app.close()
+    })
+    await app.listen({ port: config.port, host: config.host })
+  } catch (error) {
+    const explanation = explainStartFailure(error)
+    if (!explanation) throw error
+    console.error(explanation)
+    process.exitCode = 1
+  }
+}
+
+await start()

@@ -1,0 +1,276 @@
+import t from 'tap'
+import {
+  build,
+  json,
+  loggedIn,
+  login,
+  PASSWORD,
+  register,
+  sessionCookie,
+  sessionIdOf,
+  testRedis,
+  uniquePrefix,
+} from './helper.js'
+
+t.test('POST /auth/register', async (t) => {
+  t.test('creates a user with the user role and never returns the password hash', async (t) => {
+    const app = await build(t)
+    const response = await register(app, 'alice')
+    t.equal(response.statusCode, 201)
+    const { user } = response.json()
+    t.same(Object.keys(user).sort(), ['createdAt', 'id', 'roles', 'username'])
+    t.equal(user.username, 'alice')
+    t.same(user.roles, ['user'])
+    t.ok(Date.parse(user.createdAt))
+    t.notMatch(response.body, /scrypt|password/i)
+  })
+
+  t.test('stores the password as a salted scrypt hash, never in clear', async (t) => {
+    const prefix = uniquePrefix()
+    const app = await build(t, { REDIS_PREFIX: prefix })
+    const redis = (await testRedis()).client(t)
+    const { user } = (await register(app, 'hashed')).json()
+    const stored = await redis.hgetall(`${prefix}user:${user.id}`)
+    t.match(stored.passwordHash, /^scrypt\$/)
+    t.notMatch(stored.passwordHash, PASSWORD)
+    await register(app, 'hashed2')
+    const other = await redis.hget(`${prefix}user:${(await redis.get(`${prefix}username:hashed2`))!}`, 'passwordHash')
+    t.not(other, stored.passwordHash, 'same password, different salt')
+  })
+
+  t.test('answers 409 USERNAME_TAKEN for a name taken in any letter case', async (t) => {
+    const app = await build(t)
+    await register(app, 'Bob')
+    const response = await register(app, 'bOB')
+    t.equal(response.statusCode, 409)
+    t.same(response.json(), {
+      statusCode: 409,
+      error: 'Conflict',
+      message: 'That username is already taken',
+      code: 'USERNAME_TAKEN',
+    })
+  })
+
+  t.test('lets exactly one of many concurrent registrations of one name succeed', async (t) => {
+    const app = await build(t, { LOGIN_RATE_LIMIT_MAX: '100' })
+    const responses = await Promise.all(Array.from({ length: 8 }, (_, i) => register(app, i % 2 ? 'racer' : 'RACER')))
+    const statuses = responses.map((r) => r.statusCode).sort()
+    t.same(statuses, [201, 409, 409, 409, 409, 409, 409, 409])
+  })
+
+  t.test('answers 403 REGISTRATION_CLOSED when ALLOW_REGISTRATION=false', async (t) => {
+    const app = await build(t, { ALLOW_REGISTRATION: 'false' })
+    const response = await register(app, 'carol')
+    t.equal(response.statusCode, 403)
+    t.equal(response.json().code, 'REGISTRATION_CLOSED')
+  })
+
+  for (const [name, body] of [
+    ['a short username', { username: 'ab', password: PASSWORD }],
+    ['a long username', { username: 'a'.repeat(33), password: PASSWORD }],
+    ['a username with a space', { username: 'bad name', password: PASSWORD }],
+    ['a short password', { username: 'dave', password: 'short' }],
+    ['a 257-character password', { username: 'dave', password: 'p'.repeat(257) }],
+    ['a missing password', { username: 'dave' }],
+    ['an extra field', { username: 'dave', password: PASSWORD, roles: ['admin'] }],
+    ['a number for a password', { username: 'dave', password: 12345678 }],
+  ] as const) {
+    t.test(`answers 400 VALIDATION for ${name}`, async (t) => {
+      const app = await build(t)
+      const response = await app.inject({ method: 'POST', url: '/auth/register', ...json(body) })
+      t.equal(response.statusCode, 400)
+      t.equal(response.json().code, 'VALIDATION')
+      t.match(response.json().message, /body/)
+    })
+  }
+})
+
+t.test('ADMIN_USERNAME and ADMIN_PASSWORD create an admin once, at start', async (t) => {
+  const env = { REDIS_PREFIX: uniquePrefix(), ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'admin-password' }
+  await build(t, env)
+  const again = await build(t, env)
+  const response = await login(again, 'root', 'admin-password')
+  t.equal(response.statusCode, 200)
+  t.same(response.json().user.roles, ['admin', 'user'])
+})
+
+t.test('POST /auth/login', async (t) => {
+  t.test('answers the user and a session cookie with safe attributes', async (t) => {
+    const app = await build(t)
+    await register(app, 'erin')
+    const response = await login(app, 'ERIN')
+    t.equal(response.statusCode, 200)
+    t.equal(response.json().user.username, 'erin')
+    const cookie = response.cookies.find((c) => c.name === 'sid')
+    t.ok(cookie, 'sets the sid cookie')
+    t.equal(cookie?.httpOnly, true)
+    t.equal(cookie?.sameSite, 'Lax')
+    t.equal(cookie?.path, '/')
+    t.notOk(cookie?.secure, 'not Secure outside production by default')
+    const expiresIn = (cookie!.expires!.getTime() - Date.now()) / 1000
+    t.ok(expiresIn > 1790 && expiresIn <= 1800, `cookie lives SESSION_TTL (1800 s), got ${expiresIn}`)
+  })
+
+  t.test('stores the session in Redis under the prefix with the SESSION_TTL, holding little', async (t) => {
+    const prefix = uniquePrefix()
+    const app = await build(t, { REDIS_PREFIX: prefix, SESSION_TTL: '600' })
+    const cookie = await loggedIn(app, 'frank')
+    const redis = (await testRedis()).client(t)
+    const key = `${prefix}sess:${sessionIdOf(cookie)}`
+    const ttl = await redis.ttl(key)
+    t.ok(ttl > 590 && ttl <= 600, `TTL ${ttl}`)
+    const stored = JSON.parse((await redis.get(key))!)
+    t.same(Object.keys(stored.user).sort(), ['id', 'roles', 'username'])
+    t.type(stored.createdAt, 'number')
+    t.notMatch(JSON.stringify(stored), /scrypt|password/i)
+    const keys = await redis.keys('*')
+    t.ok(keys.filter((k) => k.includes(prefix)).every((k) => k.startsWith(prefix)), 'every key starts with REDIS_PREFIX')
+  })
+
+  t.test('sets a Secure cookie when COOKIE_SECURE=true behind a TLS-terminating proxy', async (t) => {
+    const app = await build(t, { COOKIE_SECURE: 'true', TRUST_PROXY: 'true' })
+    await register(app, 'gina')
+    const response = await login(app, 'gina', PASSWORD, { 'x-forwarded-proto': 'https' })
+    t.equal(response.cookies.find((c) => c.name === 'sid')?.secure, true)
+  })
+
+  t.test('uses COOKIE_NAME for the cookie', async (t) => {
+    const app = await build(t, { COOKIE_NAME: '__Host-session' })
+    await register(app, 'hank')
+    const response = await login(app, 'hank')
+    const cookie = sessionCookie(response, '__Host-session')
+    const me = await app.inject({ url: '/auth/me', headers: { cookie } })
+    t.equal(me.statusCode, 200)
+  })
+
+  t.test('answers 401 INVALID_CREDENTIALS for a wrong password and for an unknown user alike', async (t) => {
+    const app = await build(t)
+    await register(app, 'ivan')
+    const wrongPassword = await login(app, 'ivan', 'not the password')
+    const unknownUser = await login(app, 'nobody-here', PASSWORD)
+    for (const response of [wrongPassword, unknownUser]) {
+      t.equal(response.statusCode, 401)
+      t.equal(response.json().code, 'INVALID_CREDENTIALS')
+      t.notOk(response.cookies.find((c) => c.name === 'sid'), 'no session cookie')
+    }
+    t.same(wrongPassword.json(), unknownUser.json(), 'the answer does not tell which usernames exist')
+  })
+
+  t.test('spends the same key-derivation work on an unknown user as on a wrong password', async (t) => {
+    const app = await build(t, { LOGIN_RATE_LIMIT_MAX: '100' })
+    await register(app, 'judy')
+    const time = async (username: string) => {
+      const started = process.hrtime.bigint()
+      for (let i = 0; i < 6; i++) await login(app, username, 'wrong password')
+      return Number(process.hrtime.bigint() - started)
+    }
+    await time('judy') // warm-up
+    const known = await time('judy')
+    const unknown = await time('nobody')
+    // Skipping the hash for unknown users would make them ~100x faster; allow generous noise either way.
+    t.ok(unknown > known / 3, `unknown ${unknown} ns vs known ${known} ns`)
+  })
+
+  t.test('regenerates the session ID: the pre-login ID no longer exists in Redis (fixation)', async (t) => {
+    const prefix = uniquePrefix()
+    const app = await build(t, { REDIS_PREFIX: prefix, LOGIN_RATE_LIMIT_MAX: '100' })
+    const redis = (await testRedis()).client(t)
+    const first = await loggedIn(app, 'kim')
+    t.equal(await redis.exists(`${prefix}sess:${sessionIdOf(first)}`), 1)
+    const second = sessionCookie(await login(app, 'kim', PASSWORD, { cookie: first }))
+    t.not(sessionIdOf(second), sessionIdOf(first))
+    t.equal(await redis.exists(`${prefix}sess:${sessionIdOf(first)}`), 0, 'old session destroyed')
+    const withOld = await app.inject({ url: '/auth/me', headers: { cookie: first } })
+    t.equal(withOld.statusCode, 401)
+    t.equal(withOld.json().code, 'SESSION_EXPIRED')
+    const withNew = await app.inject({ url: '/auth/me', headers: { cookie: second } })
+    t.equal(withNew.statusCode, 200)
+  })
+})
+
+t.test('POST /auth/logout', async (t) => {
+  t.test('deletes the session from Redis and clears the cookie', async (t) => {
+    const prefix = uniquePrefix()
+    const app = await build(t, { REDIS_PREFIX: prefix })
+    const redis = (await testRedis()).client(t)
+    const cookie = await loggedIn(app, 'liam')
+    const response = await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie } })
+    t.equal(response.statusCode, 204)
+    t.equal(response.body, '')
+    const cleared = response.cookies.find((c) => c.name === 'sid')
+    t.equal(cleared?.value, '')
+    t.equal(cleared?.maxAge, 0)
+    t.equal(await redis.exists(`${prefix}sess:${sessionIdOf(cookie)}`), 0)
+    const after = await app.inject({ url: '/api/dashboard', headers: { cookie } })
+    t.equal(after.statusCode, 401)
+  })
+
+  t.test('answers 204 with no session and with a dead one', async (t) => {
+    const app = await build(t)
+    const cookie = await loggedIn(app, 'mia')
+    await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie } })
+    for (const headers of [{}, { cookie }, { cookie: 'sid=not-signed' }]) {
+      const response = await app.inject({ method: 'POST', url: '/auth/logout', headers })
+      t.equal(response.statusCode, 204)
+      t.equal(response.cookies.find((c) => c.name === 'sid')?.value, '')
+    }
+  })
+})
+
+t.test('GET /auth/me', async (t) => {
+  t.test('answers the user and the session times', async (t) => {
+    const app = await build(t, { SESSION_TTL: '900' })
+    const before = Date.now()
+    const cookie = await loggedIn(app, 'noah')
+    const response = await app.inject({ url: '/auth/me', headers: { cookie } })
+    t.equal(response.statusCode, 200)
+    const { user, session } = response.json()
+    t.equal(user.username, 'noah')
+    t.same(user.roles, ['user'])
+    const createdAt = Date.parse(session.createdAt)
+    t.ok(createdAt >= before - 1000 && createdAt <= Date.now())
+    t.ok(Math.abs(Date.parse(session.expiresAt) - createdAt - 900_000) < 2000, 'expires SESSION_TTL after login')
+  })
+
+  t.test('answers 401 UNAUTHENTICATED without a cookie or with a forged one', async (t) => {
+    const app = await build(t)
+    const cookie = await loggedIn(app, 'olga')
+    const forged = cookie.replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'))
+    for (const headers of [{}, { cookie: forged }, { cookie: `sid=${sessionIdOf(cookie)}` }]) {
+      const response = await app.inject({ url: '/auth/me', headers })
+      t.equal(response.statusCode, 401)
+      t.equal(response.json().code, 'UNAUTHENTICATED')
+    }
+  })
+
+  t.test('answers 401 SESSION_EXPIRED and clears the cookie when a signed session is gone', async (t) => {
+    const prefix = uniquePrefix()
+    const app = await build(t, { REDIS_PREFIX: prefix })
+    const cookie = await loggedIn(app, 'pete')
+    await (await testRedis()).client(t).del(`${prefix}sess:${sessionIdOf(cookie)}`)
+    const response = await app.inject({ url: '/auth/me', headers: { cookie } })
+    t.equal(response.statusCode, 401)
+    t.equal(response.json().code, 'SESSION_EXPIRED')
+    t.equal(response.cookies.find((c) => c.name === 'sid')?.maxAge, 0, 'cookie cleared')
+  })
+
+  t.test('expires with SESSION_TTL in Redis', async (t) => {
+    const app = await build(t, { SESSION_TTL: '1' })
+    const cookie = await loggedIn(app, 'quinn')
+    t.equal((await app.inject({ url: '/auth/me', headers: { cookie } })).statusCode, 200)
+    await new Promise((resolve) => setTimeout(resolve, 2100))
+    const response = await app.inject({ url: '/auth/me', headers: { cookie } })
+    t.equal(response.json().code, 'SESSION_EXPIRED')
+  })
+})
+
+t.test('a request that does not log in writes no session and sets no cookie', async (t) => {
+  const prefix = uniquePrefix()
+  const app = await build(t, { REDIS_PREFIX: prefix })
+  const redis = (await testRedis()).client(t)
+  for (const url of ['/auth/me', '/api/dashboard', '/health/live', '/nowhere']) {
+    const response = await app.inject({ url })
+    t.notOk(response.headers['set-cookie'], `${url} sets no cookie`)
+  }
+  t.same(await redis.keys(`${prefix}sess:*`), [])
+})
