@@ -44,6 +44,8 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
       customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false },
     },
   })
+  // Bodies are JSON only: anything else is refused with 415 rather than half-parsed.
+  app.removeContentTypeParser('text/plain')
   const keys = redisKeys(config.redis.prefix)
 
   await app.register(redisPlugin, { url: config.redis.url })

@@ -8,11 +8,9 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { Redis } from 'ioredis'
-import tap from 'tap'
+import tap, { type Test } from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig, type EnvSource } from '../src/config.js'
-
-type Test = typeof tap
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long'
 export const PASSWORD = 'correct horse battery'
@@ -79,7 +77,17 @@ export class RedisServer {
     await exited
   }
 
+  /** Freezes the process (SIGSTOP): connections stay open but nothing answers, as with a hung server. */
+  freeze(): void {
+    this.process?.kill('SIGSTOP')
+  }
+
+  thaw(): void {
+    this.process?.kill('SIGCONT')
+  }
+
   async stop(): Promise<void> {
+    this.thaw()
     await this.halt()
     await rm(this.dir, { recursive: true, force: true })
   }
@@ -90,6 +98,13 @@ export class RedisServer {
     t.teardown(() => client.disconnect())
     return client
   }
+}
+
+/** A Redis of the test's own (for tests that stop or freeze it), stopped when the test ends. */
+export async function ownRedis(t: Test): Promise<RedisServer> {
+  const redis = await RedisServer.start()
+  t.teardown(() => redis.stop())
+  return redis
 }
 
 let fileRedis: Promise<RedisServer> | undefined
@@ -111,6 +126,8 @@ export function uniquePrefix(): string {
 export interface BuildOverrides extends EnvSource {}
 
 /** A ready app wired to a real Redis (the file's own unless given), closed when the test ends. */
+export type App = FastifyInstance
+
 export async function build(t: Test, env: BuildOverrides = {}, redis?: RedisServer): Promise<FastifyInstance> {
   const server = redis ?? (await testRedis())
   const config = loadConfig({
