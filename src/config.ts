@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { envSchema } from 'env-schema'
+import { Password, Username } from './schemas/user.js'
 
 /** The secret shipped in .env.example: fine for a laptop, refused in production. */
 export const EXAMPLE_SESSION_SECRET = 'change-me-to-32-or-more-random-characters-please'
@@ -30,8 +31,9 @@ const EnvSchema = Type.Object({
   LOGIN_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 10 }),
   LOGIN_RATE_LIMIT_WINDOW: Seconds(60),
   ALLOW_REGISTRATION: Type.Boolean({ default: true }),
-  ADMIN_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
-  ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+  // The same rules as registration, so the admin can always log in through the API.
+  ADMIN_USERNAME: Type.Optional(Username),
+  ADMIN_PASSWORD: Type.Optional(Password),
 })
 type Env = Static<typeof EnvSchema>
 

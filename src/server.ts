@@ -5,6 +5,7 @@ import { RedisUnreachableError } from './plugins/redis.js'
 
 /** How long in-flight requests get to finish after SIGTERM/SIGINT before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000
+const IDLE_REAP_INTERVAL_MS = 100
 
 /** Expected start-up failures print one line and exit non-zero; anything else keeps its stack. */
 function explainStartFailure(error: unknown): string | null {
@@ -25,7 +26,11 @@ async function start(): Promise<void> {
     closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
       if (err) app.log.error({ err }, 'shutting down after an error')
       else app.log.info({ signal }, 'shutting down')
+      // close() reaps the keep-alive connections idle at that moment; one serving an in-flight request becomes
+      // idle only after its response, so keep reaping until every in-flight request has finished.
+      const reaper = setInterval(() => app.server.closeIdleConnections(), IDLE_REAP_INTERVAL_MS)
       await app.close()
+      clearInterval(reaper)
     })
     await app.listen({ port: config.port, host: config.host })
   } catch (error) {

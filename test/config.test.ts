@@ -1,0 +1,101 @@
+import { readFile } from 'node:fs/promises'
+import t from 'tap'
+import { ConfigError, EXAMPLE_SESSION_SECRET, loadConfig, type EnvSource } from '../src/config.js'
+import { TEST_SECRET } from './helper.js'
+
+const valid: EnvSource = { SESSION_SECRET: TEST_SECRET }
+
+t.test('defaults', async (t) => {
+  const config = loadConfig(valid)
+  t.equal(config.port, 3000)
+  t.equal(config.host, '0.0.0.0')
+  t.same(config.redis, { url: 'redis://127.0.0.1:6379', prefix: 'app:' })
+  t.same(config.session, { secrets: [TEST_SECRET], cookieName: 'sid', cookieSecure: false, ttlSeconds: 1800 })
+  t.equal(config.trustProxy, false)
+  t.same(config.corsOrigins, [])
+  t.same(config.rateLimit, { max: 300, windowSeconds: 60, loginMax: 10, loginWindowSeconds: 60 })
+  t.equal(config.allowRegistration, true)
+  t.equal(config.admin, null)
+  t.equal(config.logLevel, 'info')
+})
+
+t.test('parses every variable', async (t) => {
+  const config = loadConfig({
+    SESSION_SECRET: `${TEST_SECRET}, ${'b'.repeat(32)}`,
+    PORT: '8080',
+    REDIS_URL: 'rediss://user:pw@redis.example:6380/2',
+    REDIS_PREFIX: 'shop:',
+    COOKIE_NAME: 'session',
+    COOKIE_SECURE: 'true',
+    SESSION_TTL: '60',
+    TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
+    CORS_ORIGINS: 'https://a.example, https://b.example',
+    RATE_LIMIT_MAX: '5',
+    RATE_LIMIT_WINDOW: '30',
+    LOGIN_RATE_LIMIT_MAX: '3',
+    LOGIN_RATE_LIMIT_WINDOW: '120',
+    ALLOW_REGISTRATION: 'false',
+    ADMIN_USERNAME: 'root',
+    ADMIN_PASSWORD: 'admin-password',
+    LOG_LEVEL: 'debug',
+  })
+  t.same(config.session.secrets, [TEST_SECRET, 'b'.repeat(32)])
+  t.equal(config.port, 8080)
+  t.equal(config.redis.url, 'rediss://user:pw@redis.example:6380/2')
+  t.equal(config.session.cookieSecure, true)
+  t.equal(config.trustProxy, '10.0.0.0/8,127.0.0.1')
+  t.same(config.corsOrigins, ['https://a.example', 'https://b.example'])
+  t.same(config.rateLimit, { max: 5, windowSeconds: 30, loginMax: 3, loginWindowSeconds: 120 })
+  t.equal(config.allowRegistration, false)
+  t.same(config.admin, { username: 'root', password: 'admin-password' })
+})
+
+t.test('TRUST_PROXY takes true, false, a hop count or addresses', async (t) => {
+  t.equal(loadConfig({ ...valid, TRUST_PROXY: 'true' }).trustProxy, true)
+  t.equal(loadConfig({ ...valid, TRUST_PROXY: 'false' }).trustProxy, false)
+  const hops = loadConfig({ ...valid, TRUST_PROXY: '2' }).trustProxy
+  if (typeof hops !== 'function') throw new Error('a hop count becomes a trust function')
+  t.same([hops('x', 0), hops('x', 1), hops('x', 2)], [true, true, false])
+})
+
+t.test('COOKIE_SECURE defaults to true in production', async (t) => {
+  const config = loadConfig({ SESSION_SECRET: TEST_SECRET, NODE_ENV: 'production' })
+  t.equal(config.session.cookieSecure, true)
+})
+
+for (const [name, env, message] of [
+  ['a missing SESSION_SECRET', {}, /SESSION_SECRET/],
+  ['a short SESSION_SECRET', { SESSION_SECRET: 'too-short' }, /SESSION_SECRET.*32/],
+  ['one short value in a SESSION_SECRET list', { SESSION_SECRET: `${TEST_SECRET},short` }, /SESSION_SECRET.*32/],
+  ['the example secret in production', { SESSION_SECRET: EXAMPLE_SESSION_SECRET, NODE_ENV: 'production' }, /SESSION_SECRET.*example/],
+  ['a PORT that is not a number', { ...valid, PORT: 'eighty' }, /PORT/],
+  ['a PORT out of range', { ...valid, PORT: '70000' }, /PORT/],
+  ['a REDIS_URL that is not redis://', { ...valid, REDIS_URL: 'http://localhost:6379' }, /REDIS_URL/],
+  ['a SESSION_TTL of 0', { ...valid, SESSION_TTL: '0' }, /SESSION_TTL/],
+  ['a RATE_LIMIT_MAX that is not a number', { ...valid, RATE_LIMIT_MAX: 'lots' }, /RATE_LIMIT_MAX/],
+  ['a COOKIE_SECURE that is not a boolean', { ...valid, COOKIE_SECURE: 'maybe' }, /COOKIE_SECURE/],
+  ['a COOKIE_NAME with a space', { ...valid, COOKIE_NAME: 'my sid' }, /COOKIE_NAME/],
+  ['an unknown LOG_LEVEL', { ...valid, LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+  ['ADMIN_USERNAME without ADMIN_PASSWORD', { ...valid, ADMIN_USERNAME: 'root' }, /ADMIN_USERNAME and ADMIN_PASSWORD/],
+  ['an ADMIN_USERNAME the API would refuse', { ...valid, ADMIN_USERNAME: 'no spaces allowed', ADMIN_PASSWORD: 'admin-password' }, /ADMIN_USERNAME/],
+  ['a short ADMIN_PASSWORD', { ...valid, ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'short' }, /ADMIN_PASSWORD/],
+] as const) {
+  t.test(`refuses ${name} with one line naming the variable`, async (t) => {
+    t.throws(() => loadConfig(env as EnvSource), { name: 'ConfigError', message })
+    try {
+      loadConfig(env as EnvSource)
+    } catch (error) {
+      t.ok(error instanceof ConfigError)
+      t.notMatch((error as Error).message, /\n/, 'one line')
+    }
+  })
+}
+
+t.test('.env.example lists every variable and carries the secret production refuses', async (t) => {
+  const example = await readFile(new URL('../.env.example', import.meta.url), 'utf8')
+  const source = await readFile(new URL('../src/config.ts', import.meta.url), 'utf8')
+  const variables = [...source.matchAll(/^ {2}([A-Z][A-Z_]+): /gm)].map(([, name]) => name)
+  t.ok(variables.length >= 19, `found ${variables.length} variables in the schema`)
+  for (const name of variables) t.match(example, new RegExp(`^#? ?${name}=`, 'm'), `${name} is in .env.example`)
+  t.match(example, `SESSION_SECRET=${EXAMPLE_SESSION_SECRET}`)
+})

@@ -1,0 +1,113 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { request } from 'node:http'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t, { type Test } from 'tap'
+import { freePort, PASSWORD, TEST_SECRET, testRedis } from './helper.js'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+
+interface Server {
+  child: ChildProcess
+  stdout: () => string
+  stderr: () => string
+  exited: Promise<number | null>
+}
+
+/** Runs src/server.ts as the operator would, with only the given environment. */
+function startServer(t: Test, env: Record<string, string>): Server {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk) => (stdout += chunk))
+  child.stderr.on('data', (chunk) => (stderr += chunk))
+  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
+  return { child, stdout: () => stdout, stderr: () => stderr, exited }
+}
+
+async function waitForListening(server: Server): Promise<void> {
+  for (let i = 0; i < 200 && !server.stdout().includes('Server listening'); i++) await sleep(50)
+  if (!server.stdout().includes('Server listening')) throw new Error(`server did not start: ${server.stderr()}`)
+}
+
+function post(port: number, path: string, body: unknown, headers: Record<string, string> = {}) {
+  return fetch(`http://127.0.0.1:${port}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  })
+}
+
+t.test('a bad configuration stops the start with one line naming the variable', async (t) => {
+  const server = startServer(t, { REDIS_URL: 'redis://127.0.0.1:1' })
+  t.not(await server.exited, 0)
+  t.match(server.stderr().trim(), /^Invalid configuration: .*SESSION_SECRET/)
+  t.equal(server.stderr().trim().split('\n').length, 1, 'one line, no stack trace')
+})
+
+t.test('an unreachable Redis stops the start with one line naming the URL tried', async (t) => {
+  const port = await freePort()
+  const server = startServer(t, { SESSION_SECRET: TEST_SECRET, REDIS_URL: `redis://:secret@127.0.0.1:${port}` })
+  t.not(await server.exited, 0)
+  const stderr = server.stderr().trim()
+  t.match(stderr, `127.0.0.1:${port}`)
+  t.match(stderr, /redis-server/)
+  t.notMatch(stderr, 'secret', 'the password in REDIS_URL is not printed')
+  t.equal(stderr.split('\n').length, 1, 'one line, no stack trace')
+})
+
+t.test('a running server', async (t) => {
+  const redis = await testRedis()
+  const port = await freePort()
+  const server = startServer(t, { SESSION_SECRET: TEST_SECRET, REDIS_URL: redis.url, PORT: String(port), HOST: '127.0.0.1' })
+  await waitForListening(server)
+
+  t.test('answers headers over 16 KiB with 431 and the error shape', async (t) => {
+    const response = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request({ port, host: '127.0.0.1', path: '/auth/me', headers: { cookie: `sid=${'a'.repeat(20_000)}` } }, (res) => {
+        let body = ''
+        res.on('data', (chunk) => (body += chunk))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
+      })
+      req.on('error', reject)
+      req.end()
+    })
+    t.equal(response.status, 431)
+    t.same(JSON.parse(response.body), {
+      statusCode: 431,
+      error: 'Request Header Fields Too Large',
+      message: 'Request headers are too large',
+      code: 'HEADERS_TOO_LARGE',
+    })
+  })
+
+  t.test('never logs the session cookie or a password', async (t) => {
+    await post(port, '/auth/register', { username: 'logged', password: PASSWORD })
+    const response = await post(port, '/auth/login', { username: 'logged', password: PASSWORD })
+    const cookie = response.headers.get('set-cookie')?.split(';')[0] ?? ''
+    t.ok(cookie.startsWith('sid='))
+    await fetch(`http://127.0.0.1:${port}/auth/me`, { headers: { cookie } })
+    t.match(server.stdout(), '/auth/me', 'requests are logged')
+    t.notMatch(server.stdout(), cookie.slice(4, 24), 'no session ID in the logs')
+    t.notMatch(server.stdout(), PASSWORD, 'no password in the logs')
+  })
+
+  t.test('finishes an in-flight request on SIGTERM, then exits 0', async (t) => {
+    await post(port, '/auth/register', { username: 'leaving', password: PASSWORD })
+    const inFlight = post(port, '/auth/login', { username: 'leaving', password: PASSWORD })
+    await sleep(20) // the login is now deriving its key
+    server.child.kill('SIGTERM')
+    const response = await inFlight
+    t.equal(response.status, 200, 'the in-flight login completed')
+    t.equal(await server.exited, 0)
+    t.match(server.stdout(), /shutting down/)
+    await t.rejects(fetch(`http://127.0.0.1:${port}/health/live`), 'no longer listening')
+  })
+})
