@@ -4,9 +4,13 @@ import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:c
  * scrypt with N=2^15, r=8, p=1: about 32 MiB and tens of milliseconds per hash, run on libuv's thread pool so the
  * event loop stays free. The parameters are stored with each hash, so they can be raised later without a migration.
  */
-const COST_LOG2 = 15
-const BLOCK_SIZE = 8
-const PARALLELISM = 1
+export interface ScryptCost {
+  costLog2: number
+  blockSize: number
+  parallelism: number
+}
+export const DEFAULT_SCRYPT_COST: ScryptCost = { costLog2: 15, blockSize: 8, parallelism: 1 }
+const NODE_DEFAULT_SCRYPT_MAXMEM = 32 * 1024 * 1024
 const KEY_LENGTH = 32
 const SALT_LENGTH = 16
 const SCHEME = 'scrypt'
@@ -19,15 +23,16 @@ function deriveKey(password: string, salt: Buffer, options: ScryptOptions, keyLe
 
 function scryptOptions(costLog2: number, blockSize: number, parallelism: number): ScryptOptions {
   const N = 2 ** costLog2
-  // Node refuses scrypt above 32 MiB unless maxmem says otherwise; allow exactly what the parameters need, twice.
-  return { N, r: blockSize, p: parallelism, maxmem: 256 * N * blockSize * parallelism }
+  // Node refuses scrypt above 32 MiB unless maxmem says otherwise; allow twice what the parameters need.
+  return { N, r: blockSize, p: parallelism, maxmem: Math.max(NODE_DEFAULT_SCRYPT_MAXMEM, 256 * N * blockSize * parallelism) }
 }
 
 /** Returns `scrypt$<log2 N>$<r>$<p>$<salt>$<key>` with base64url salt and key. */
-export async function hashPassword(password: string): Promise<string> {
+export async function hashPassword(password: string, cost = DEFAULT_SCRYPT_COST): Promise<string> {
+  const { costLog2, blockSize, parallelism } = cost
   const salt = randomBytes(SALT_LENGTH)
-  const key = await deriveKey(password, salt, scryptOptions(COST_LOG2, BLOCK_SIZE, PARALLELISM), KEY_LENGTH)
-  return [SCHEME, COST_LOG2, BLOCK_SIZE, PARALLELISM, salt.toString('base64url'), key.toString('base64url')].join('$')
+  const key = await deriveKey(password, salt, scryptOptions(costLog2, blockSize, parallelism), KEY_LENGTH)
+  return [SCHEME, costLog2, blockSize, parallelism, salt.toString('base64url'), key.toString('base64url')].join('$')
 }
 
 /** Constant-time comparison of a password with a stored hash; false for a malformed hash. */

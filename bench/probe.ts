@@ -1,0 +1,16 @@
+// Preloaded into a server under test (--import): asked over IPC, it answers the event-loop delay since the last
+// question and the process RSS, then starts a new measurement. Nothing in src/ knows of it. (IPC rather than a
+// signal: the service treats SIGUSR2 as a shutdown request.)
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+
+const histogram = monitorEventLoopDelay({ resolution: 10 })
+histogram.enable()
+process.channel?.unref()
+process.on('message', () => {
+  process.send?.({
+    eventLoopDelayP99Ms: histogram.percentile(99) / 1e6,
+    eventLoopDelayMaxMs: histogram.max / 1e6,
+    rssBytes: process.memoryUsage.rss(),
+  })
+  histogram.reset()
+})
