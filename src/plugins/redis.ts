@@ -24,6 +24,8 @@ export class RedisUnreachableError extends Error {
  */
 export const FAIL_FAST_OPTIONS: RedisOptions = {
   lazyConnect: true,
+  // Commands issued in the same tick (by concurrent requests) go out in one write: fewer syscalls under load.
+  enableAutoPipelining: true,
   enableOfflineQueue: false,
   maxRetriesPerRequest: 0,
   autoResendUnfulfilledCommands: false,
