@@ -56,6 +56,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     keyPrefix: keys.rateLimitPrefix,
     max: config.rateLimit.max,
     windowSeconds: config.rateLimit.windowSeconds,
+    syncIntervalMs: config.rateLimit.syncIntervalMs,
   })
   await app.register(usersPlugin, { keyPrefix: config.redis.prefix, admin: config.admin })
   await app.register(healthRoutes, { prefix: '/health' })

@@ -28,6 +28,7 @@ const EnvSchema = Type.Object({
   CORS_ORIGINS: Type.String({ default: '' }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300 }),
   RATE_LIMIT_WINDOW: Seconds(60),
+  RATE_LIMIT_SYNC_MS: Type.Integer({ minimum: 0, maximum: 10_000, default: 100 }),
   LOGIN_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 10 }),
   LOGIN_RATE_LIMIT_WINDOW: Seconds(60),
   ALLOW_REGISTRATION: Type.Boolean({ default: true }),
@@ -55,7 +56,14 @@ export interface AppConfig {
   }
   trustProxy: TrustProxy
   corsOrigins: string[]
-  rateLimit: { max: number; windowSeconds: number; loginMax: number; loginWindowSeconds: number }
+  rateLimit: {
+    max: number
+    windowSeconds: number
+    /** 0: the global limit counts every request in Redis; above 0: each instance syncs its counts this often. */
+    syncIntervalMs: number
+    loginMax: number
+    loginWindowSeconds: number
+  }
   allowRegistration: boolean
   admin: { username: string; password: string } | null
 }
@@ -106,6 +114,7 @@ function toAppConfig(env: Env): AppConfig {
     rateLimit: {
       max: env.RATE_LIMIT_MAX,
       windowSeconds: env.RATE_LIMIT_WINDOW,
+      syncIntervalMs: env.RATE_LIMIT_SYNC_MS,
       loginMax: env.LOGIN_RATE_LIMIT_MAX,
       loginWindowSeconds: env.LOGIN_RATE_LIMIT_WINDOW,
     },

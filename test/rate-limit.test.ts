@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { build, login, register, testRedis, uniquePrefix } from './helper.js'
 
@@ -56,6 +57,32 @@ t.test('rate-limit counters live in Redis under REDIS_PREFIX', async (t) => {
   const app = await build(t, { REDIS_PREFIX: prefix })
   await login(app, 'nobody', 'wrong password')
   await app.inject({ url: '/api/dashboard' })
+  await sleep(300) // the global count reaches Redis at the next sync
   const keys = await (await testRedis()).client(t).keys(`${prefix}rl:*`)
   t.ok(keys.length >= 2, `global and login counters: ${keys.join(', ')}`)
+})
+
+t.test('with RATE_LIMIT_SYNC_MS=0 the global limit is exact across instances', async (t) => {
+  const env = { REDIS_PREFIX: uniquePrefix(), RATE_LIMIT_MAX: '3', RATE_LIMIT_SYNC_MS: '0' }
+  const one = await build(t, env)
+  const two = await build(t, env)
+  for (const app of [one, two, one]) t.equal((await app.inject({ url: '/api/dashboard' })).statusCode, 401)
+  t.equal((await two.inject({ url: '/api/dashboard' })).statusCode, 429)
+})
+
+t.test('with a sync interval, instances learn of each other within one interval', async (t) => {
+  const env = { REDIS_PREFIX: uniquePrefix(), RATE_LIMIT_MAX: '10', RATE_LIMIT_SYNC_MS: '50' }
+  const one = await build(t, env)
+  const two = await build(t, env)
+  const get = (app: typeof one) => app.inject({ url: '/api/dashboard' }).then((r) => r.statusCode)
+  for (let i = 0; i < 6; i++) t.equal(await get(one), 401)
+  await sleep(150)
+  for (let i = 0; i < 4; i++) t.equal(await get(two), 401, 'the tenth request is still within the limit')
+  await sleep(150)
+  t.equal(await get(two), 429, 'the second instance has synced the first one’s six requests')
+  await get(one) // may pass: the first instance learns of the other's four at its next sync
+  await sleep(150)
+  t.equal(await get(one), 429, 'after one interval both instances refuse')
+  const counted = await (await testRedis()).client(t).keys(`${env.REDIS_PREFIX}rl:*`)
+  t.equal(counted.length, 1, 'one shared counter in Redis')
 })

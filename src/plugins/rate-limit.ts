@@ -2,27 +2,30 @@ import fp from 'fastify-plugin'
 import fastifyRateLimit from '@fastify/rate-limit'
 import type { Redis } from 'ioredis'
 import { RateLimited } from '../errors.js'
+import { countingStore } from '../lib/rate-limit-store.js'
 
 export interface RateLimitPluginOptions {
   redis: Redis
   keyPrefix: string
   max: number
   windowSeconds: number
+  /** How often the global counts are added to Redis; 0 counts every request in Redis. */
+  syncIntervalMs: number
 }
 
 /**
  * A global limit per client IP, counted in Redis so that every instance shares it. Routes tighten it with
  * `config.rateLimit` (login) or opt out with `config: { rateLimit: false }` (health checks).
+ * Counting is in src/lib/rate-limit-store.ts: the global limit syncs with Redis on an interval, route limits are exact.
  * The client IP is `request.ip`: the socket address unless TRUST_PROXY tells Fastify to believe X-Forwarded-For.
  */
 export default fp<RateLimitPluginOptions>(
-  async function rateLimitPlugin(app, { redis, keyPrefix, max, windowSeconds }) {
+  async function rateLimitPlugin(app, { redis, keyPrefix, max, windowSeconds, syncIntervalMs }) {
     await app.register(fastifyRateLimit, {
       global: true,
       max,
       timeWindow: windowSeconds * 1000,
-      redis,
-      nameSpace: keyPrefix,
+      store: countingStore({ redis, keyPrefix, syncIntervalMs }),
       // Standard RateLimit-* headers alongside Retry-After.
       enableDraftSpec: true,
       errorResponseBuilder: (_request, context) => new RateLimited(context.after),

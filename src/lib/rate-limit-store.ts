@@ -1,0 +1,120 @@
+import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
+import type { Redis } from 'ioredis'
+
+/** Counters outlive their window a little, so that a late flush still lands in the right one. */
+const EXPIRY_SLACK_MS = 1000
+
+export interface RateLimitStoreOptions {
+  redis: Redis
+  keyPrefix: string
+  /** 0: every request is an INCR in Redis (exact). Above 0: counts are added to Redis at most this often. */
+  syncIntervalMs: number
+}
+
+interface WindowCounter {
+  expiresAt: number
+  /** The count Redis returned at the last flush: every instance's requests, this one's included. */
+  synced: number
+  /** Requests this instance has admitted since that flush. */
+  pending: number
+}
+
+type IncrCallback = Parameters<FastifyRateLimitStore['incr']>[1]
+type RouteLimitOptions = Parameters<FastifyRateLimitStore['child']>[0]
+
+/**
+ * Fixed-window counters in Redis.
+ *
+ * Exact mode (interval 0, used for login and registration) costs one round trip per request, with a window that
+ * starts at the client's first request (`<prefix><client>`). Synced mode (the global limit), with windows aligned to
+ * the clock (`<prefix><window start>:<client>`), costs none on the request path: each instance counts locally and adds its counts to Redis once per
+ * interval, judging each request on the last total Redis returned plus what it has counted since. The error is
+ * bounded: across N instances, a client can get at most what the other N-1 instances admit it within one interval
+ * beyond the limit. While Redis is unreachable each instance keeps enforcing the limit on its own count.
+ */
+class CountingStore implements FastifyRateLimitStore {
+  private readonly counters = new Map<string, WindowCounter>()
+  private flushTimer: NodeJS.Timeout | null = null
+
+  constructor(private readonly options: RateLimitStoreOptions) {}
+
+  incr(client: string, callback: IncrCallback, timeWindow: number, _max: number): void {
+    if (this.options.syncIntervalMs === 0) {
+      this.incrementInRedis(`${this.options.keyPrefix}${client}`, timeWindow).then((result) => callback(null, result), callback)
+      return
+    }
+    const now = Date.now()
+    // Synced windows are aligned to the clock so that every instance adds to the same one.
+    const windowStart = now - (now % timeWindow)
+    const expiresAt = windowStart + timeWindow
+    const key = `${this.options.keyPrefix}${windowStart}:${client}`
+    const ttl = expiresAt - now
+    let counter = this.counters.get(key)
+    if (!counter) {
+      counter = { expiresAt, synced: 0, pending: 0 }
+      this.counters.set(key, counter)
+    }
+    counter.pending++
+    this.scheduleFlush()
+    callback(null, { current: counter.synced + counter.pending, ttl })
+  }
+
+  child(routeOptions: RouteLimitOptions): FastifyRateLimitStore {
+    // At run time the plugin passes the route as `routeInfo` (its typings say otherwise).
+    const { routeInfo } = routeOptions as RouteLimitOptions & { routeInfo?: { method?: unknown; url?: string } }
+    const route = `${String(routeInfo?.method ?? '')}${routeInfo?.url ?? ''}`
+    // Route limits guard credentials: always exact.
+    return new CountingStore({ ...this.options, keyPrefix: `${this.options.keyPrefix}${route}:`, syncIntervalMs: 0 })
+  }
+
+  /** One atomic round trip; the window starts at the client's first request, as in @fastify/rate-limit. */
+  private async incrementInRedis(key: string, timeWindow: number): Promise<{ current: number; ttl: number }> {
+    const results = await this.options.redis.multi().set(key, 0, 'PX', timeWindow, 'NX').incr(key).pttl(key).exec()
+    const [[incrError, current] = [], [ttlError, ttl] = []] = results?.slice(1) ?? []
+    if (incrError || ttlError || current === undefined) throw incrError ?? ttlError ?? new Error('rate-limit counter failed')
+    return { current: Number(current), ttl: Number(ttl) }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushTimer) return
+    this.flushTimer = setTimeout(() => void this.flush(), this.options.syncIntervalMs)
+    this.flushTimer.unref()
+  }
+
+  private async flush(): Promise<void> {
+    this.flushTimer = null
+    const now = Date.now()
+    const pipeline = this.options.redis.pipeline()
+    const flushed: Array<[WindowCounter, number]> = []
+    for (const [key, counter] of this.counters) {
+      if (counter.expiresAt <= now) {
+        this.counters.delete(key)
+      } else if (counter.pending > 0) {
+        pipeline.incrby(key, counter.pending).pexpireat(key, counter.expiresAt + EXPIRY_SLACK_MS)
+        flushed.push([counter, counter.pending])
+      }
+    }
+    if (flushed.length === 0) return
+    try {
+      const results = (await pipeline.exec()) ?? []
+      flushed.forEach(([counter, count], index) => {
+        const [error, total] = results[index * 2] ?? [new Error('no reply')]
+        if (error) return
+        counter.pending -= count
+        counter.synced = Number(total)
+      })
+    } catch {
+      // Redis unreachable: the counts stay pending and go out with a later flush.
+    }
+    if (flushed.some(([counter]) => counter.pending > 0)) this.scheduleFlush()
+  }
+}
+
+/** The store class @fastify/rate-limit instantiates, bound to our Redis client and key prefix. */
+export function countingStore(options: RateLimitStoreOptions): FastifyRateLimitStoreCtor {
+  return class BoundCountingStore extends CountingStore {
+    constructor() {
+      super(options)
+    }
+  }
+}
