@@ -24,6 +24,7 @@ const EnvSchema = Type.Object({
   COOKIE_NAME: Type.String({ pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$", default: 'sid' }),
   COOKIE_SECURE: Type.Optional(Type.Boolean()),
   SESSION_TTL: Seconds(1800),
+  SESSION_CACHE_SIZE: Type.Integer({ minimum: 0, default: 10_000 }),
   TRUST_PROXY: Type.String({ default: '' }),
   CORS_ORIGINS: Type.String({ default: '' }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300 }),
@@ -53,6 +54,8 @@ export interface AppConfig {
     cookieName: string
     cookieSecure: boolean
     ttlSeconds: number
+    /** Sessions kept in process (invalidated by Redis client tracking); 0 turns the cache off. */
+    cacheSize: number
   }
   trustProxy: TrustProxy
   corsOrigins: string[]
@@ -108,6 +111,7 @@ function toAppConfig(env: Env): AppConfig {
       cookieName: env.COOKIE_NAME,
       cookieSecure: env.COOKIE_SECURE ?? production,
       ttlSeconds: env.SESSION_TTL,
+      cacheSize: env.SESSION_CACHE_SIZE,
     },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     corsOrigins: parseList(env.CORS_ORIGINS),

@@ -4,6 +4,7 @@ import fastifySession, { type SessionStore } from '@fastify/session'
 import { RedisStore } from 'connect-redis'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
+import { SessionCache } from '../lib/session-cache.js'
 
 export interface SessionUser {
   id: string
@@ -37,6 +38,25 @@ export interface SessionPluginOptions {
   cookieName: string
   cookieSecure: boolean
   ttlSeconds: number
+  /** Sessions kept in process, invalidated by Redis client tracking; 0 reads every session from Redis. */
+  cacheSize: number
+}
+
+/** connect-redis for writes; reads go through the cache, and every write or delete evicts the key first. */
+function cachedStore(redisStore: RedisStore, cache: SessionCache, keyPrefix: string): SessionStore {
+  return {
+    get(sessionId, callback) {
+      cache.read(keyPrefix + sessionId).then((raw) => callback(null, raw === null ? null : JSON.parse(raw)), callback)
+    },
+    set(sessionId, session, callback) {
+      cache.forget(keyPrefix + sessionId)
+      redisStore.set(sessionId, session as Parameters<RedisStore['set']>[1], callback)
+    },
+    destroy(sessionId, callback) {
+      cache.forget(keyPrefix + sessionId)
+      redisStore.destroy(sessionId, callback)
+    },
+  }
 }
 
 /**
@@ -46,6 +66,14 @@ export interface SessionPluginOptions {
 export default fp<SessionPluginOptions>(
   async function sessionPlugin(app, options) {
     const signer = new Signer(options.secrets)
+    const redisStore = new RedisStore({ client: options.redis, prefix: options.keyPrefix, ttl: options.ttlSeconds })
+    let store = redisStore as SessionStore
+    if (options.cacheSize > 0) {
+      const cache = new SessionCache(options.redis, options.keyPrefix, options.cacheSize, app.log)
+      await cache.start()
+      app.addHook('onClose', async () => cache.close())
+      store = cachedStore(redisStore, cache, options.keyPrefix)
+    }
     const cookiePath = '/'
     await app.register(fastifyCookie, { secret: signer })
     await app.register(fastifySession, {
@@ -62,11 +90,7 @@ export default fp<SessionPluginOptions>(
       saveUninitialized: false,
       // An unchanged session is not written back; rolling would rewrite it on every request.
       rolling: false,
-      store: new RedisStore({
-        client: options.redis,
-        prefix: options.keyPrefix,
-        ttl: options.ttlSeconds,
-      }) as SessionStore,
+      store,
     })
 
     app.decorate('sessionCookie', {
