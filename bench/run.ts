@@ -183,9 +183,20 @@ async function registerBenchUser(server: ServerProcess): Promise<void> {
 
 const credentials = JSON.stringify({ username: USERNAME, password: PASSWORD })
 
+type HotPathCase = [string, string, Record<string, string>, (server: ServerProcess) => Promise<Array<[string, Load]>>]
+
+/** The service logged in as the bench user, reading the given paths. */
+function serviceCase(label: string, env: Record<string, string>, paths: Array<[string, string]>): HotPathCase {
+  return [label, 'src/server.ts', env, async (server) => {
+    await registerBenchUser(server)
+    const cookie = await loginCookie(server, '/auth/login', { username: USERNAME, password: PASSWORD })
+    return paths.map(([name, path]) => [`${label}: ${name}`, { path, cookie }])
+  }]
+}
+
 async function hotPath(redisServer: RedisServer, redis: Redis): Promise<Row[]> {
   const rows: Row[] = []
-  const cases: Array<[string, string, Record<string, string>, (s: ServerProcess) => Promise<Array<[string, Load]>>]> = [
+  const cases: HotPathCase[] = [
     ['ceiling', 'bench/servers/ceiling.ts', {}, async () => [['ceiling: Fastify, no session', { path: '/dashboard' }]]],
     ['A', 'bench/servers/express-session.ts', { REDIS_URL: redisServer.url, SESSION_SECRET: SECRET }, async (s) => [
       ['baseline A: Express + express-session', { path: '/dashboard', cookie: await loginCookie(s, '/login') }],
@@ -193,14 +204,10 @@ async function hotPath(redisServer: RedisServer, redis: Redis): Promise<Row[]> {
     ['B', 'bench/servers/fastify-session.ts', { REDIS_URL: redisServer.url, SESSION_SECRET: SECRET }, async (s) => [
       ['baseline B: @fastify/session defaults', { path: '/dashboard', cookie: await loginCookie(s, '/login') }],
     ]],
-    ['service', 'src/server.ts', serviceEnv(redisServer), async (s) => {
-      await registerBenchUser(s)
-      const cookie = await loginCookie(s, '/auth/login', { username: USERNAME, password: PASSWORD })
-      return [
-        ['this service: GET /api/dashboard', { path: '/api/dashboard', cookie }],
-        ['this service: GET /auth/me', { path: '/auth/me', cookie }],
-      ]
-    }],
+    serviceCase('this service', serviceEnv(redisServer), [['GET /api/dashboard', '/api/dashboard'], ['GET /auth/me', '/auth/me']]),
+    serviceCase('this service, SESSION_CACHE_SIZE=10000', serviceEnv(redisServer, { SESSION_CACHE_SIZE: '10000' }), [
+      ['GET /api/dashboard', '/api/dashboard'],
+    ]),
   ]
   for (const [, script, env, requests] of cases) {
     const server = await ServerProcess.start(script, env)

@@ -24,7 +24,7 @@ const EnvSchema = Type.Object({
   COOKIE_NAME: Type.String({ pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$", default: 'sid' }),
   COOKIE_SECURE: Type.Optional(Type.Boolean()),
   SESSION_TTL: Seconds(1800),
-  SESSION_CACHE_SIZE: Type.Integer({ minimum: 0, default: 10_000 }),
+  SESSION_CACHE_SIZE: Type.Integer({ minimum: 0, default: 0 }),
   TRUST_PROXY: Type.String({ default: '' }),
   CORS_ORIGINS: Type.String({ default: '' }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300 }),

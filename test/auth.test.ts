@@ -121,6 +121,7 @@ t.test('POST /auth/login', async (t) => {
     t.ok(ttl > 590 && ttl <= 600, `TTL ${ttl}`)
     const stored = JSON.parse((await redis.get(key))!)
     t.same(Object.keys(stored.user).sort(), ['id', 'roles', 'username'])
+    t.same(Object.keys(stored.cookie).sort(), ['expires', 'originalMaxAge'], 'no per-session copy of cookie settings')
     t.type(stored.createdAt, 'number')
     t.notMatch(JSON.stringify(stored), /scrypt|password/i)
     const keys = await redis.keys('*')
@@ -230,6 +231,15 @@ t.test('GET /auth/me', async (t) => {
     const createdAt = Date.parse(session.createdAt)
     t.ok(createdAt >= before - 1000 && createdAt <= Date.now())
     t.ok(Math.abs(Date.parse(session.expiresAt) - createdAt - 900_000) < 2000, 'expires SESSION_TTL after login')
+  })
+
+  t.test('reports the expiry the session was stored with, not one rolled forward by the read', async (t) => {
+    const app = await build(t, { SESSION_TTL: '900' })
+    const cookie = await loggedIn(app, 'nora')
+    const first = (await app.inject({ url: '/auth/me', headers: { cookie } })).json().session.expiresAt
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    const later = (await app.inject({ url: '/auth/me', headers: { cookie } })).json().session.expiresAt
+    t.equal(later, first)
   })
 
   t.test('answers 401 UNAUTHENTICATED without a cookie or with a forged one', async (t) => {

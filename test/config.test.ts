@@ -10,7 +10,7 @@ t.test('defaults', async (t) => {
   t.equal(config.port, 3000)
   t.equal(config.host, '0.0.0.0')
   t.same(config.redis, { url: 'redis://127.0.0.1:6379', prefix: 'app:' })
-  t.same(config.session, { secrets: [TEST_SECRET], cookieName: 'sid', cookieSecure: false, ttlSeconds: 1800, cacheSize: 10_000 })
+  t.same(config.session, { secrets: [TEST_SECRET], cookieName: 'sid', cookieSecure: false, ttlSeconds: 1800, cacheSize: 0 })
   t.equal(config.trustProxy, false)
   t.same(config.corsOrigins, [])
   t.same(config.rateLimit, { max: 300, windowSeconds: 60, syncIntervalMs: 100, loginMax: 10, loginWindowSeconds: 60 })
@@ -33,7 +33,7 @@ t.test('parses every variable', async (t) => {
     RATE_LIMIT_MAX: '5',
     RATE_LIMIT_WINDOW: '30',
     RATE_LIMIT_SYNC_MS: '0',
-    SESSION_CACHE_SIZE: '0',
+    SESSION_CACHE_SIZE: '5000',
     LOGIN_RATE_LIMIT_MAX: '3',
     LOGIN_RATE_LIMIT_WINDOW: '120',
     ALLOW_REGISTRATION: 'false',
@@ -48,7 +48,7 @@ t.test('parses every variable', async (t) => {
   t.equal(config.trustProxy, '10.0.0.0/8,127.0.0.1')
   t.same(config.corsOrigins, ['https://a.example', 'https://b.example'])
   t.same(config.rateLimit, { max: 5, windowSeconds: 30, syncIntervalMs: 0, loginMax: 3, loginWindowSeconds: 120 })
-  t.equal(config.session.cacheSize, 0)
+  t.equal(config.session.cacheSize, 5000)
   t.equal(config.allowRegistration, false)
   t.same(config.admin, { username: 'root', password: 'admin-password' })
 })

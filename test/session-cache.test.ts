@@ -4,6 +4,8 @@ import t from 'tap'
 import { build, loggedIn, ownRedis, testRedis, uniquePrefix, type App } from './helper.js'
 import type { Redis } from 'ioredis'
 
+const CACHE = { SESSION_CACHE_SIZE: '1000' }
+
 async function sessionGets(redis: Redis): Promise<number> {
   const stats = await redis.info('commandstats')
   return Number(stats.match(/cmdstat_get:calls=(\d+)/)?.[1] ?? 0)
@@ -12,7 +14,7 @@ async function sessionGets(redis: Redis): Promise<number> {
 const dashboard = (app: App, cookie: string) => app.inject({ url: '/api/dashboard', headers: { cookie } })
 
 t.test('repeated reads of a session are served from the cache', async (t) => {
-  const app = await build(t)
+  const app = await build(t, CACHE)
   const cookie = await loggedIn(app, 'cached')
   const redis = (await testRedis()).client(t)
   const before = await sessionGets(redis)
@@ -31,7 +33,7 @@ t.test('SESSION_CACHE_SIZE=0 reads every session from Redis', async (t) => {
 })
 
 t.test('a session logged out on one instance fails on another within 100 ms', async (t) => {
-  const env = { REDIS_PREFIX: uniquePrefix() }
+  const env = { ...CACHE, REDIS_PREFIX: uniquePrefix() }
   const one = await build(t, env)
   const two = await build(t, env)
   const cookie = await loggedIn(one, 'revoked')
@@ -48,7 +50,7 @@ t.test('a session logged out on one instance fails on another within 100 ms', as
 })
 
 t.test('a change on one instance is read by the other at once', async (t) => {
-  const env = { REDIS_PREFIX: uniquePrefix() }
+  const env = { ...CACHE, REDIS_PREFIX: uniquePrefix() }
   const one = await build(t, env)
   const two = await build(t, env)
   const cookie = await loggedIn(one, 'counter')
@@ -62,7 +64,7 @@ t.test('a change on one instance is read by the other at once', async (t) => {
 
 t.test('a session deleted straight from Redis is not served from the cache', async (t) => {
   const prefix = uniquePrefix()
-  const app = await build(t, { REDIS_PREFIX: prefix })
+  const app = await build(t, { ...CACHE, REDIS_PREFIX: prefix })
   const cookie = await loggedIn(app, 'deleted')
   await dashboard(app, cookie)
   const redis = (await testRedis()).client(t)
@@ -73,7 +75,7 @@ t.test('a session deleted straight from Redis is not served from the cache', asy
 
 t.test('an expired session is not served from the cache and leaves nothing behind', async (t) => {
   const prefix = uniquePrefix()
-  const app = await build(t, { REDIS_PREFIX: prefix, SESSION_TTL: '1' })
+  const app = await build(t, { ...CACHE, REDIS_PREFIX: prefix, SESSION_TTL: '1' })
   const cookie = await loggedIn(app, 'expiring')
   t.equal((await dashboard(app, cookie)).statusCode, 200)
   await sleep(1100)
@@ -83,7 +85,7 @@ t.test('an expired session is not served from the cache and leaves nothing behin
 
 t.test('the cache is dropped when the connection to Redis is lost', async (t) => {
   const redis = await ownRedis(t)
-  const app = await build(t, {}, redis)
+  const app = await build(t, CACHE, redis)
   const cookie = await loggedIn(app, 'disconnected')
   t.equal((await dashboard(app, cookie)).statusCode, 200, 'cached')
   await redis.halt()

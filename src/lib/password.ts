@@ -1,4 +1,6 @@
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto'
+import { availableParallelism } from 'node:os'
+import pLimit from 'p-limit'
 
 /**
  * scrypt with N=2^15, r=8, p=1: about 32 MiB and tens of milliseconds per hash, run on libuv's thread pool so the
@@ -15,10 +17,19 @@ const KEY_LENGTH = 32
 const SALT_LENGTH = 16
 const SCHEME = 'scrypt'
 
+/**
+ * Key derivations run on the thread pool, but each one still takes a CPU core. Leaving one core to the event loop
+ * keeps a login storm from slowing every other request down; logins wait their turn instead.
+ */
+const derivationSlots = pLimit(Math.max(1, availableParallelism() - 1))
+
 function deriveKey(password: string, salt: Buffer, options: ScryptOptions, keyLength: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    scrypt(password, salt, keyLength, options, (error, key) => (error ? reject(error) : resolve(key)))
-  })
+  return derivationSlots(
+    () =>
+      new Promise<Buffer>((resolve, reject) => {
+        scrypt(password, salt, keyLength, options, (error, key) => (error ? reject(error) : resolve(key)))
+      }),
+  )
 }
 
 function scryptOptions(costLog2: number, blockSize: number, parallelism: number): ScryptOptions {

@@ -42,6 +42,27 @@ export interface SessionPluginOptions {
   cacheSize: number
 }
 
+/**
+ * What a session stores of its cookie: only when it expires. The attributes that are the same for every session
+ * (path, flags) come from the plugin options when the session is read back, so Redis does not hold a copy of each.
+ */
+export const slimSessionSerializer = {
+  parse: (raw: string) => JSON.parse(raw),
+  stringify(session: { cookie?: { expires?: Date | null; originalMaxAge?: number | null } }) {
+    const { cookie, ...data } = session
+    return JSON.stringify({ ...data, cookie: { expires: cookie?.expires, originalMaxAge: cookie?.originalMaxAge } })
+  },
+}
+
+/**
+ * When the session ends: the expiry stored with it. (On read-back @fastify/session rolls `cookie.expires` forward
+ * from now and keeps the stored value as `originalExpires`.)
+ */
+export function sessionExpiresAt(cookie: object): Date | null {
+  const { originalExpires, expires } = cookie as { originalExpires?: Date | null; expires?: Date | null }
+  return originalExpires ?? expires ?? null
+}
+
 /** connect-redis for writes; reads go through the cache, and every write or delete evicts the key first. */
 function cachedStore(redisStore: RedisStore, cache: SessionCache, keyPrefix: string): SessionStore {
   return {
@@ -66,7 +87,12 @@ function cachedStore(redisStore: RedisStore, cache: SessionCache, keyPrefix: str
 export default fp<SessionPluginOptions>(
   async function sessionPlugin(app, options) {
     const signer = new Signer(options.secrets)
-    const redisStore = new RedisStore({ client: options.redis, prefix: options.keyPrefix, ttl: options.ttlSeconds })
+    const redisStore = new RedisStore({
+      client: options.redis,
+      prefix: options.keyPrefix,
+      ttl: options.ttlSeconds,
+      serializer: slimSessionSerializer,
+    })
     let store = redisStore as SessionStore
     if (options.cacheSize > 0) {
       const cache = new SessionCache(options.redis, options.keyPrefix, options.cacheSize, app.log)

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { InvalidCredentials, RegistrationClosed, SessionExpired } from '../../errors.js'
+import { sessionExpiresAt } from '../../plugins/session.js'
 import { DEFAULT_ROLES } from '../../plugins/users.js'
 import { MeResponse } from '../../schemas/auth.js'
 import { errorResponses } from '../../schemas/error.js'
@@ -70,7 +71,7 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
         user,
         session: {
           createdAt: new Date(session.createdAt ?? Date.now()).toISOString(),
-          expiresAt: (session.cookie.expires ?? new Date()).toISOString(),
+          expiresAt: (sessionExpiresAt(session.cookie) ?? new Date()).toISOString(),
         },
       }
     },
