@@ -1,9 +1,10 @@
 import fp from 'fastify-plugin'
-import fastifyCookie, { Signer } from '@fastify/cookie'
+import fastifyCookie from '@fastify/cookie'
 import fastifySession, { type SessionStore } from '@fastify/session'
 import { RedisStore } from 'connect-redis'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
+import { memoizedSigner } from '../lib/memoized-signer.js'
 import { SessionCache } from '../lib/session-cache.js'
 
 export interface SessionUser {
@@ -41,6 +42,9 @@ export interface SessionPluginOptions {
   /** Sessions kept in process, invalidated by Redis client tracking; 0 reads every session from Redis. */
   cacheSize: number
 }
+
+/** Signatures remembered per process: enough for the sessions active in a busy minute. */
+const SIGNER_MEMO_SIZE = 10_000
 
 /**
  * What a session stores of its cookie: only when it expires. The attributes that are the same for every session
@@ -86,7 +90,7 @@ function cachedStore(redisStore: RedisStore, cache: SessionCache, keyPrefix: str
  */
 export default fp<SessionPluginOptions>(
   async function sessionPlugin(app, options) {
-    const signer = new Signer(options.secrets)
+    const signer = memoizedSigner(options.secrets, SIGNER_MEMO_SIZE)
     const redisStore = new RedisStore({
       client: options.redis,
       prefix: options.keyPrefix,
