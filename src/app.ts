@@ -50,7 +50,8 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
 
   await app.register(redisPlugin, { url: config.redis.url })
   await app.register(errorsPlugin)
-  await app.register(corsPlugin, { origins: config.corsOrigins })
+  // Without allowed origins there is nothing to answer: skip the per-request CORS hook altogether.
+  if (config.corsOrigins.length > 0) await app.register(corsPlugin, { origins: config.corsOrigins })
   await app.register(rateLimitPlugin, {
     redis: app.redis,
     keyPrefix: keys.rateLimitPrefix,
