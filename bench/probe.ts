@@ -6,11 +6,16 @@ import { monitorEventLoopDelay } from 'node:perf_hooks'
 const histogram = monitorEventLoopDelay({ resolution: 10 })
 histogram.enable()
 process.channel?.unref()
+// Servers run with --expose-gc: RSS is read after a full collection, so it shows what is retained, not heap headroom.
+const collectGarbage = (globalThis as { gc?: () => void }).gc ?? (() => {})
+
 process.on('message', () => {
+  collectGarbage()
   process.send?.({
     eventLoopDelayP99Ms: histogram.percentile(99) / 1e6,
     eventLoopDelayMaxMs: histogram.max / 1e6,
     rssBytes: process.memoryUsage.rss(),
+    heapUsedBytes: process.memoryUsage().heapUsed,
   })
   histogram.reset()
 })

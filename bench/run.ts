@@ -31,6 +31,7 @@ interface ProbeReport {
   eventLoopDelayP99Ms: number
   eventLoopDelayMaxMs: number
   rssBytes: number
+  heapUsedBytes: number
 }
 
 /** A server under test: its own Node process, with the event-loop/RSS probe preloaded. */
@@ -47,7 +48,7 @@ class ServerProcess {
 
   static async start(script: string, env: Record<string, string>): Promise<ServerProcess> {
     const port = await freePort()
-    const child = spawn(process.execPath, ['--import', 'tsx', '--import', './bench/probe.ts', script], {
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', '--import', './bench/probe.ts', script], {
       cwd: root,
       env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', PORT: String(port), ...env },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
@@ -267,10 +268,14 @@ interface MemoryReport {
   serviceRssBeforeMb: number
   serviceRssAfterMb: number
   serviceRssGrowth: number
+  serviceHeapBeforeMb: number
+  serviceHeapAfterMb: number
   redisBytesPerSession: number
   inMemoryRssBeforeMb: number
   inMemoryRssAfterMb: number
   inMemoryRssGrowth: number
+  inMemoryHeapBeforeMb: number
+  inMemoryHeapAfterMb: number
 }
 
 const MB = 1024 * 1024
@@ -280,7 +285,7 @@ async function memory(redisServer: RedisServer, redis: Redis): Promise<MemoryRep
   console.error(`measuring memory for ${SESSIONS} sessions`)
   const prefix = 'bench-memory:'
   const service = await ServerProcess.start('src/server.ts', serviceEnv(redisServer, { REDIS_PREFIX: prefix }))
-  let serviceReport: Pick<MemoryReport, 'serviceRssBeforeMb' | 'serviceRssAfterMb' | 'redisBytesPerSession'>
+  let serviceReport: Pick<MemoryReport, 'serviceRssBeforeMb' | 'serviceRssAfterMb' | 'serviceHeapBeforeMb' | 'serviceHeapAfterMb' | 'redisBytesPerSession'>
   try {
     await registerBenchUser(service)
     // Seeding: the user's stored hash gets the cheapest scrypt cost, so that creating 100,000 sessions measures
@@ -300,6 +305,8 @@ async function memory(redisServer: RedisServer, redis: Redis): Promise<MemoryRep
     serviceReport = {
       serviceRssBeforeMb: before.rssBytes / MB,
       serviceRssAfterMb: after.rssBytes / MB,
+      serviceHeapBeforeMb: before.heapUsedBytes / MB,
+      serviceHeapAfterMb: after.heapUsedBytes / MB,
       redisBytesPerSession: (usedAfter - usedBefore) / created,
     }
   } finally {
@@ -319,6 +326,8 @@ async function memory(redisServer: RedisServer, redis: Redis): Promise<MemoryRep
       inMemoryRssBeforeMb: before.rssBytes / MB,
       inMemoryRssAfterMb: after.rssBytes / MB,
       inMemoryRssGrowth: after.rssBytes / before.rssBytes - 1,
+      inMemoryHeapBeforeMb: before.heapUsedBytes / MB,
+      inMemoryHeapAfterMb: after.heapUsedBytes / MB,
     }
   } finally {
     await inMemory.stop()
@@ -357,10 +366,10 @@ function stormTable(storm: StormReport): string {
 
 function memoryTable(report: MemoryReport): string {
   return [
-    `| memory, ${report.sessions} sessions | RSS before (MB) | RSS after (MB) | growth | Redis bytes/session |`,
-    '|---|---:|---:|---:|---:|',
-    `| this service (sessions in Redis) | ${fixed(report.serviceRssBeforeMb)} | ${fixed(report.serviceRssAfterMb)} | ${percent(report.serviceRssGrowth)} | ${fixed(report.redisBytesPerSession, 0)} |`,
-    `| baseline B, in-memory store | ${fixed(report.inMemoryRssBeforeMb)} | ${fixed(report.inMemoryRssAfterMb)} | ${percent(report.inMemoryRssGrowth)} | |`,
+    `| memory, ${report.sessions} sessions | RSS before (MB) | RSS after (MB) | RSS growth | heap before → after (MB) | Redis bytes/session |`,
+    '|---|---:|---:|---:|---:|---:|',
+    `| this service (sessions in Redis) | ${fixed(report.serviceRssBeforeMb)} | ${fixed(report.serviceRssAfterMb)} | ${percent(report.serviceRssGrowth)} | ${fixed(report.serviceHeapBeforeMb)} → ${fixed(report.serviceHeapAfterMb)} | ${fixed(report.redisBytesPerSession, 0)} |`,
+    `| baseline B, in-memory store | ${fixed(report.inMemoryRssBeforeMb)} | ${fixed(report.inMemoryRssAfterMb)} | ${percent(report.inMemoryRssGrowth)} | ${fixed(report.inMemoryHeapBeforeMb)} → ${fixed(report.inMemoryHeapAfterMb)} | |`,
   ].join('\n')
 }
 
