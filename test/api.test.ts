@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, loggedIn, testRedis, uniquePrefix } from './helper.js'
+import { build, loggedIn, sessionIdOf, testRedis, uniquePrefix } from './helper.js'
 
 t.test('GET /api/dashboard welcomes the logged-in user', async (t) => {
   const app = await build(t)
@@ -87,5 +87,15 @@ t.test('SESSION_SECRET rotation: the first value signs, every value verifies', a
   const before = await build(t, { ...env, SESSION_SECRET: oldSecret })
   const cookie = await loggedIn(before, 'hal')
   const after = await build(t, { ...env, SESSION_SECRET: `${newSecret},${oldSecret}` })
-  t.equal((await after.inject({ url: '/api/dashboard', headers: { cookie } })).statusCode, 200)
+  const response = await after.inject({ url: '/api/dashboard', headers: { cookie } })
+  t.equal(response.statusCode, 200)
+  const reissued = response.cookies.find((c) => c.name === 'sid')
+  t.ok(reissued?.value, 'the cookie is re-issued, not cleared')
+  t.equal(reissued?.value.slice(0, reissued.value.lastIndexOf('.')), sessionIdOf(cookie), 'same session')
+  t.ok(reissued?.expires && reissued.expires.getTime() > Date.now() + 1_700_000, 'keeps the session expiry')
+  const renewed = `sid=${reissued?.value}`
+  const onlyNew = await build(t, { ...env, SESSION_SECRET: newSecret })
+  t.equal((await onlyNew.inject({ url: '/api/dashboard', headers: { cookie: renewed } })).statusCode, 200, 'signed with the new secret')
+  const again = await after.inject({ url: '/api/dashboard', headers: { cookie: renewed } })
+  t.notOk(again.headers['set-cookie'], 'a current cookie is not re-issued')
 })

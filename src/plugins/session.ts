@@ -105,22 +105,39 @@ export default fp<SessionPluginOptions>(
       store = cachedStore(redisStore, cache, options.keyPrefix)
     }
     const cookiePath = '/'
+    const cookieAttributes = { path: cookiePath, httpOnly: true, sameSite: 'lax', secure: options.cookieSecure } as const
     await app.register(fastifyCookie, { secret: signer })
+
+    // A cookie signed with an older SESSION_SECRET is valid, but @fastify/session would see that it differs from the
+    // ID signed with the first secret and clear it. Present it re-signed instead, and re-issue it on the response.
+    const renewedCookies = new WeakSet<FastifyRequest>()
+    app.addHook('onRequest', (request, _reply, done) => {
+      const value = request.cookies[options.cookieName]
+      const unsigned = value === undefined ? null : signer.unsign(value)
+      if (unsigned?.renew && unsigned.value !== null) {
+        request.cookies[options.cookieName] = signer.sign(unsigned.value)
+        renewedCookies.add(request)
+      }
+      done()
+    })
     await app.register(fastifySession, {
       secret: signer,
       cookieName: options.cookieName,
-      cookie: {
-        path: cookiePath,
-        httpOnly: true,
-        sameSite: 'lax',
-        secure: options.cookieSecure,
-        maxAge: options.ttlSeconds * 1000,
-      },
+      cookie: { ...cookieAttributes, maxAge: options.ttlSeconds * 1000 },
       // Only a login creates a session: anonymous requests write nothing to Redis and get no cookie.
       saveUninitialized: false,
       // An unchanged session is not written back; rolling would rewrite it on every request.
       rolling: false,
       store,
+    })
+
+    app.addHook('onSend', (request, reply, payload, done) => {
+      const { session } = request
+      if (session?.user && renewedCookies.has(request)) {
+        const expires = sessionExpiresAt(session.cookie) ?? undefined
+        reply.setCookie(options.cookieName, session.encryptedSessionId, { ...cookieAttributes, expires })
+      }
+      done(null, payload)
     })
 
     app.decorate('sessionCookie', {
