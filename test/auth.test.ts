@@ -8,6 +8,7 @@ import {
   register,
   sessionCookie,
   sessionIdOf,
+  sessionKey,
   testRedis,
   uniquePrefix,
 } from './helper.js'
@@ -116,7 +117,7 @@ t.test('POST /auth/login', async (t) => {
     const app = await build(t, { REDIS_PREFIX: prefix, SESSION_TTL: '600' })
     const cookie = await loggedIn(app, 'frank')
     const redis = (await testRedis()).client(t)
-    const key = `${prefix}sess:${sessionIdOf(cookie)}`
+    const key = sessionKey(prefix, cookie)
     const ttl = await redis.ttl(key)
     t.ok(ttl > 590 && ttl <= 600, `TTL ${ttl}`)
     const stored = JSON.parse((await redis.get(key))!)
@@ -124,6 +125,9 @@ t.test('POST /auth/login', async (t) => {
     t.same(Object.keys(stored.cookie).sort(), ['expires', 'originalMaxAge'], 'no per-session copy of cookie settings')
     t.type(stored.createdAt, 'number')
     t.notMatch(JSON.stringify(stored), /scrypt|password/i)
+    const contents = async (k: string) => ((await redis.type(k)) === 'hash' ? redis.hgetall(k) : redis.get(k))
+    const everything = JSON.stringify(await Promise.all((await redis.keys(`${prefix}*`)).map(async (k) => [k, await contents(k)])))
+    t.notMatch(everything, sessionIdOf(cookie), 'the session ID is nowhere in Redis, keys or values')
     const keys = await redis.keys('*')
     t.ok(keys.filter((k) => k.includes(prefix)).every((k) => k.startsWith(prefix)), 'every key starts with REDIS_PREFIX')
   })
@@ -177,10 +181,10 @@ t.test('POST /auth/login', async (t) => {
     const app = await build(t, { REDIS_PREFIX: prefix, LOGIN_RATE_LIMIT_MAX: '100' })
     const redis = (await testRedis()).client(t)
     const first = await loggedIn(app, 'kim')
-    t.equal(await redis.exists(`${prefix}sess:${sessionIdOf(first)}`), 1)
+    t.equal(await redis.exists(sessionKey(prefix, first)), 1)
     const second = sessionCookie(await login(app, 'kim', PASSWORD, { cookie: first }))
     t.not(sessionIdOf(second), sessionIdOf(first))
-    t.equal(await redis.exists(`${prefix}sess:${sessionIdOf(first)}`), 0, 'old session destroyed')
+    t.equal(await redis.exists(sessionKey(prefix, first)), 0, 'old session destroyed')
     const withOld = await app.inject({ url: '/auth/me', headers: { cookie: first } })
     t.equal(withOld.statusCode, 401)
     t.equal(withOld.json().code, 'SESSION_EXPIRED')
@@ -201,7 +205,7 @@ t.test('POST /auth/logout', async (t) => {
     const cleared = response.cookies.find((c) => c.name === 'sid')
     t.equal(cleared?.value, '')
     t.equal(cleared?.maxAge, 0)
-    t.equal(await redis.exists(`${prefix}sess:${sessionIdOf(cookie)}`), 0)
+    t.equal(await redis.exists(sessionKey(prefix, cookie)), 0)
     const after = await app.inject({ url: '/api/dashboard', headers: { cookie } })
     t.equal(after.statusCode, 401)
   })
@@ -257,7 +261,7 @@ t.test('GET /auth/me', async (t) => {
     const prefix = uniquePrefix()
     const app = await build(t, { REDIS_PREFIX: prefix })
     const cookie = await loggedIn(app, 'pete')
-    await (await testRedis()).client(t).del(`${prefix}sess:${sessionIdOf(cookie)}`)
+    await (await testRedis()).client(t).del(sessionKey(prefix, cookie))
     const response = await app.inject({ url: '/auth/me', headers: { cookie } })
     t.equal(response.statusCode, 401)
     t.equal(response.json().code, 'SESSION_EXPIRED')

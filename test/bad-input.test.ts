@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import type { InjectOptions } from 'fastify'
 import t, { type Test } from 'tap'
-import { build, json, loggedIn, PASSWORD, sessionIdOf, testRedis, uniquePrefix } from './helper.js'
+import { build, json, loggedIn, PASSWORD, sessionKey, testRedis, uniquePrefix } from './helper.js'
 
 const ERROR_SHAPE_KEYS = ['code', 'error', 'message', 'statusCode']
 
@@ -24,7 +24,7 @@ t.test('bad input answers a 4xx with the error shape and writes nothing to Redis
   const app = await build(t, { REDIS_PREFIX: prefix, RATE_LIMIT_MAX: '10000', LOGIN_RATE_LIMIT_MAX: '10000' })
   const redis = (await testRedis()).client(t)
   const cookie = await loggedIn(app, 'victim')
-  await redis.del(`${prefix}sess:${sessionIdOf(cookie)}`)
+  await redis.del(sessionKey(prefix, cookie))
   const dataKeys = async () => (await redis.keys(`${prefix}*`)).filter((key) => !key.startsWith(`${prefix}rl:`)).sort()
   const keysBefore = await dataKeys()
 

@@ -3,6 +3,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import tap, { type Test } from 'tap'
 import { buildApp } from '../src/app.js'
 import { loadConfig, type EnvSource } from '../src/config.js'
+import { sessionKeyId } from '../src/lib/keys.js'
 import { RedisServer } from './redis-server.js'
 
 export { freePort, RedisServer } from './redis-server.js'
@@ -83,4 +84,9 @@ export async function loggedIn(app: FastifyInstance, username: string): Promise<
 export function sessionIdOf(cookie: string): string {
   const value = decodeURIComponent(cookie.slice(cookie.indexOf('=') + 1))
   return value.slice(0, value.lastIndexOf('.'))
+}
+
+/** The Redis key of the session a cookie names (sessions are stored under a hash of their ID). */
+export function sessionKey(prefix: string, cookie: string): string {
+  return `${prefix}sess:${sessionKeyId(sessionIdOf(cookie))}`
 }

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto'
+
 /** Every Redis key the service writes, in one place, all under the deployment's REDIS_PREFIX. */
 export function redisKeys(prefix: string) {
   return {
-    /** connect-redis appends the session ID. */
+    /** connect-redis appends sessionKeyId(session ID). */
     sessionPrefix: `${prefix}sess:`,
     /** @fastify/rate-limit appends the route and client IP. */
     rateLimitPrefix: `${prefix}rl:`,
@@ -11,3 +13,11 @@ export function redisKeys(prefix: string) {
   }
 }
 export type RedisKeys = ReturnType<typeof redisKeys>
+
+/**
+ * What a session is stored and logged under: a hash of its ID, so that a Redis dump, a replica, MONITOR output or a
+ * log line holds nothing that can be replayed as a cookie.
+ */
+export function sessionKeyId(sessionId: string): string {
+  return createHash('sha256').update(sessionId).digest('base64url')
+}

@@ -4,6 +4,7 @@ import fastifySession, { type SessionStore } from '@fastify/session'
 import { RedisStore } from 'connect-redis'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
+import { sessionKeyId } from '../lib/keys.js'
 import { memoizedSigner } from '../lib/memoized-signer.js'
 import { SessionCache } from '../lib/session-cache.js'
 
@@ -67,6 +68,15 @@ export function sessionExpiresAt(cookie: object): Date | null {
   return originalExpires ?? expires ?? null
 }
 
+/** Stores each session under a hash of its ID instead of the ID itself. */
+function hashedIds(store: SessionStore): SessionStore {
+  return {
+    get: (sessionId, callback) => store.get(sessionKeyId(sessionId), callback),
+    set: (sessionId, session, callback) => store.set(sessionKeyId(sessionId), session, callback),
+    destroy: (sessionId, callback) => store.destroy(sessionKeyId(sessionId), callback),
+  }
+}
+
 /** connect-redis for writes; reads go through the cache, and every write or delete evicts the key first. */
 function cachedStore(redisStore: RedisStore, cache: SessionCache, keyPrefix: string): SessionStore {
   return {
@@ -104,6 +114,7 @@ export default fp<SessionPluginOptions>(
       app.addHook('onClose', async () => cache.close())
       store = cachedStore(redisStore, cache, options.keyPrefix)
     }
+    store = hashedIds(store)
     const cookiePath = '/'
     const cookieAttributes = { path: cookiePath, httpOnly: true, sameSite: 'lax', secure: options.cookieSecure } as const
     await app.register(fastifyCookie, { secret: signer })
