@@ -7,6 +7,7 @@ import corsPlugin from './plugins/cors.js'
 import errorsPlugin from './plugins/errors.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import redisPlugin from './plugins/redis.js'
+import securityHeadersPlugin from './plugins/security-headers.js'
 import sessionPlugin from './plugins/session.js'
 import usersPlugin from './plugins/users.js'
 import apiRoutes from './routes/api/index.js'
@@ -50,6 +51,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
 
   await app.register(redisPlugin, { url: config.redis.url })
   await app.register(errorsPlugin)
+  await app.register(securityHeadersPlugin)
   // Without allowed origins there is nothing to answer: skip the per-request CORS hook altogether.
   if (config.corsOrigins.length > 0) await app.register(corsPlugin, { origins: config.corsOrigins })
   await app.register(rateLimitPlugin, {

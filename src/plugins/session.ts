@@ -151,6 +151,12 @@ export default fp<SessionPluginOptions>(
       done(null, payload)
     })
 
+    // What these routes answer belongs to one user: no shared or browser cache may keep it.
+    app.addHook('onRequest', (_request, reply, done) => {
+      reply.header('cache-control', 'no-store')
+      done()
+    })
+
     app.decorate('sessionCookie', {
       isSigned(request) {
         const value = request.cookies[options.cookieName]
