@@ -4,6 +4,7 @@ import { clientErrorHandler } from './lib/client-error.js'
 import { redisKeys } from './lib/keys.js'
 import authGuardPlugin from './plugins/auth-guard.js'
 import corsPlugin from './plugins/cors.js'
+import csrfPlugin from './plugins/csrf.js'
 import errorsPlugin from './plugins/errors.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import redisPlugin from './plugins/redis.js'
@@ -71,6 +72,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
       keyPrefix: keys.sessionPrefix,
       ...config.session,
     })
+    await scope.register(csrfPlugin, { allowedOrigins: config.corsOrigins })
     await scope.register(authGuardPlugin)
     await scope.register(authRoutes, {
       prefix: '/auth',
