@@ -4,7 +4,8 @@ import { request } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { freePort, PASSWORD, TEST_SECRET, testRedis } from './helper.js'
+import { sessionKeyId } from '../src/lib/keys.js'
+import { freePort, PASSWORD, sessionIdOf, TEST_SECRET, testRedis } from './helper.js'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 
@@ -88,14 +89,26 @@ t.test('a running server', async (t) => {
     })
   })
 
-  t.test('never logs the session cookie or a password', async (t) => {
+  t.test('logs lifecycle events by session hash, never the session cookie or a password', async (t) => {
     await post(port, '/auth/register', { username: 'logged', password: PASSWORD })
+    await post(port, '/auth/login', { username: 'logged', password: 'wrong password' })
     const response = await post(port, '/auth/login', { username: 'logged', password: PASSWORD })
     const cookie = response.headers.get('set-cookie')?.split(';')[0] ?? ''
     t.ok(cookie.startsWith('sid='))
     await fetch(`http://127.0.0.1:${port}/auth/me`, { headers: { cookie } })
+    await post(port, '/auth/logout', {}, { cookie })
+    await fetch(`http://127.0.0.1:${port}/auth/me`, { headers: { cookie } })
+    await sleep(100)
+    const events = server.stdout().split('\n').filter((line) => line.includes('"event"')).map((line) => JSON.parse(line))
+    const hash = sessionKeyId(sessionIdOf(cookie))
+    t.match(events, [
+      { event: 'login_failed', username: 'logged' },
+      { event: 'login', userId: String, session: hash },
+      { event: 'logout', userId: String, session: hash },
+      { event: 'session_expired', session: hash },
+    ])
     t.match(server.stdout(), '/auth/me', 'requests are logged')
-    t.notMatch(server.stdout(), cookie.slice(4, 24), 'no session ID in the logs')
+    t.notMatch(server.stdout(), sessionIdOf(cookie), 'no session ID in the logs')
     t.notMatch(server.stdout(), PASSWORD, 'no password in the logs')
   })
 

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { SessionExpired, Unauthenticated } from '../errors.js'
+import { sessionKeyId } from '../lib/keys.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -14,7 +15,9 @@ export default fp(
     app.decorate('requireSession', async function requireSession(request: FastifyRequest, reply: FastifyReply) {
       if (request.session.user) return
       // A validly signed cookie whose session is gone: tell the client why, and drop the dead cookie.
-      if (app.sessionCookie.isSigned(request)) {
+      const goneSessionId = app.sessionCookie.signedId(request)
+      if (goneSessionId !== null) {
+        request.log.info({ event: 'session_expired', session: sessionKeyId(goneSessionId) }, 'session expired')
         app.sessionCookie.clear(reply)
         throw new SessionExpired()
       }

@@ -28,8 +28,8 @@ declare module 'fastify' {
 }
 
 export interface SessionCookie {
-  /** True when the request carries a session cookie with a valid signature (the session may still be gone). */
-  isSigned(request: FastifyRequest): boolean
+  /** The session ID of a validly signed session cookie on the request (the session may still be gone), else null. */
+  signedId(request: FastifyRequest): string | null
   clear(reply: FastifyReply): void
 }
 
@@ -158,9 +158,9 @@ export default fp<SessionPluginOptions>(
     })
 
     app.decorate('sessionCookie', {
-      isSigned(request) {
+      signedId(request) {
         const value = request.cookies[options.cookieName]
-        return value !== undefined && signer.unsign(value).valid
+        return value === undefined ? null : signer.unsign(value).value
       },
       clear(reply) {
         reply.clearCookie(options.cookieName, { path: cookiePath })

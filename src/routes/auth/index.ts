@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { InvalidCredentials, RegistrationClosed, SessionExpired } from '../../errors.js'
+import { sessionKeyId } from '../../lib/keys.js'
 import { sessionExpiresAt } from '../../plugins/session.js'
 import { DEFAULT_ROLES } from '../../plugins/users.js'
 import { MeResponse } from '../../schemas/auth.js'
@@ -36,11 +37,16 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     },
     async (request) => {
       const user = await app.users.authenticate(request.body.username, request.body.password)
-      if (!user) throw new InvalidCredentials()
+      if (!user) {
+        request.log.info({ event: 'login_failed', username: request.body.username }, 'login failed')
+        throw new InvalidCredentials()
+      }
       // A new session ID at login: an ID planted before login (session fixation) is destroyed, never promoted.
       await request.session.regenerate()
       request.session.user = { id: user.id, username: user.username, roles: user.roles }
       request.session.createdAt = Date.now()
+      // Lifecycle events name the session by the hash it is stored under, never by its ID.
+      request.log.info({ event: 'login', userId: user.id, session: sessionKeyId(request.session.sessionId) }, 'login')
       return { user }
     },
   )
@@ -49,7 +55,11 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     '/logout',
     { schema: { response: { 204: { type: 'null' }, ...errorResponses(429, 503) } } },
     async (request, reply) => {
-      if (request.session.user) await request.session.destroy()
+      const { user, sessionId } = request.session
+      if (user) {
+        await request.session.destroy()
+        request.log.info({ event: 'logout', userId: user.id, session: sessionKeyId(sessionId) }, 'logout')
+      }
       app.sessionCookie.clear(reply)
       return reply.code(204).send()
     },
