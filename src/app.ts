@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { AppConfig } from './config.js'
 import { clientErrorHandler } from './lib/client-error.js'
 import { redisKeys } from './lib/keys.js'
+import accountLockPlugin from './plugins/account-lock.js'
 import authGuardPlugin from './plugins/auth-guard.js'
 import corsPlugin from './plugins/cors.js'
 import csrfPlugin from './plugins/csrf.js'
@@ -63,6 +64,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     syncIntervalMs: config.rateLimit.syncIntervalMs,
   })
   await app.register(usersPlugin, { keyPrefix: config.redis.prefix, admin: config.admin })
+  await app.register(accountLockPlugin, { keyPrefix: config.redis.prefix, ...config.accountLock })
   await app.register(healthRoutes, { prefix: '/health' })
 
   // Only the routes below parse cookies and load sessions.

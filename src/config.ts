@@ -32,6 +32,9 @@ const EnvSchema = Type.Object({
   RATE_LIMIT_SYNC_MS: Type.Integer({ minimum: 0, maximum: 10_000, default: 100 }),
   LOGIN_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 10 }),
   LOGIN_RATE_LIMIT_WINDOW: Seconds(60),
+  ACCOUNT_LOCK_THRESHOLD: Type.Integer({ minimum: 1, default: 5 }),
+  ACCOUNT_LOCK_BASE_SECONDS: Seconds(30),
+  ACCOUNT_LOCK_MAX_SECONDS: Seconds(900),
   ALLOW_REGISTRATION: Type.Boolean({ default: true }),
   // The same rules as registration, so the admin can always log in through the API.
   ADMIN_USERNAME: Type.Optional(Username),
@@ -67,6 +70,8 @@ export interface AppConfig {
     loginMax: number
     loginWindowSeconds: number
   }
+  /** Per-account lock after repeated failed logins: threshold failures, then a lock doubling per failure. */
+  accountLock: { threshold: number; baseLockMs: number; maxLockMs: number }
   allowRegistration: boolean
   admin: { username: string; password: string } | null
 }
@@ -121,6 +126,11 @@ function toAppConfig(env: Env): AppConfig {
       syncIntervalMs: env.RATE_LIMIT_SYNC_MS,
       loginMax: env.LOGIN_RATE_LIMIT_MAX,
       loginWindowSeconds: env.LOGIN_RATE_LIMIT_WINDOW,
+    },
+    accountLock: {
+      threshold: env.ACCOUNT_LOCK_THRESHOLD,
+      baseLockMs: env.ACCOUNT_LOCK_BASE_SECONDS * 1000,
+      maxLockMs: Math.max(env.ACCOUNT_LOCK_MAX_SECONDS, env.ACCOUNT_LOCK_BASE_SECONDS) * 1000,
     },
     allowRegistration: env.ALLOW_REGISTRATION,
     admin: parseAdmin(env.ADMIN_USERNAME, env.ADMIN_PASSWORD),

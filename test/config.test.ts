@@ -16,6 +16,7 @@ t.test('defaults', async (t) => {
   t.same(config.rateLimit, { max: 300, windowSeconds: 60, syncIntervalMs: 100, loginMax: 10, loginWindowSeconds: 60 })
   t.equal(config.allowRegistration, true)
   t.equal(config.admin, null)
+  t.same(config.accountLock, { threshold: 5, baseLockMs: 30_000, maxLockMs: 900_000 })
   t.equal(config.logLevel, 'info')
 })
 

@@ -10,6 +10,8 @@ export function redisKeys(prefix: string) {
     user: (id: string) => `${prefix}user:${id}`,
     /** Unique, case-insensitive: maps a lower-cased username to the user's id. */
     usernameIndex: (username: string) => `${prefix}username:${username.toLowerCase()}`,
+    /** Failed logins of one account name (existing or not), case-insensitive. */
+    loginFailures: (username: string) => `${prefix}login-failures:${username.toLowerCase()}`,
   }
 }
 export type RedisKeys = ReturnType<typeof redisKeys>

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { InvalidCredentials, RegistrationClosed, SessionExpired } from '../../errors.js'
+import { AccountLocked, InvalidCredentials, RegistrationClosed, SessionExpired } from '../../errors.js'
 import { sessionKeyId } from '../../lib/keys.js'
 import { sessionExpiresAt } from '../../plugins/session.js'
 import { DEFAULT_ROLES } from '../../plugins/users.js'
@@ -35,12 +35,22 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
       config: credentialLimit,
       schema: { body: Credentials, response: { 200: UserResponse, ...errorResponses(400, 401, 429, 503) } },
     },
-    async (request) => {
-      const user = await app.users.authenticate(request.body.username, request.body.password)
+    async (request, reply) => {
+      const { username, password } = request.body
+      // Checked before the password, and the same for every account name, so a lock reveals nothing either.
+      const lockedFor = await app.accountLock.lockedFor(username)
+      if (lockedFor > 0) {
+        request.log.info({ event: 'login_locked', username }, 'login refused: account locked')
+        reply.header('retry-after', Math.ceil(lockedFor / 1000))
+        throw new AccountLocked()
+      }
+      const user = await app.users.authenticate(username, password)
       if (!user) {
-        request.log.info({ event: 'login_failed', username: request.body.username }, 'login failed')
+        await app.accountLock.recordFailure(username)
+        request.log.info({ event: 'login_failed', username }, 'login failed')
         throw new InvalidCredentials()
       }
+      await app.accountLock.reset(username)
       // A new session ID at login: an ID planted before login (session fixation) is destroyed, never promoted.
       await request.session.regenerate()
       request.session.user = { id: user.id, username: user.username, roles: user.roles }
