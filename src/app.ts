@@ -11,6 +11,7 @@ import rateLimitPlugin from './plugins/rate-limit.js'
 import redisPlugin from './plugins/redis.js'
 import securityHeadersPlugin from './plugins/security-headers.js'
 import sessionPlugin from './plugins/session.js'
+import sessionIndexPlugin from './plugins/session-index.js'
 import usersPlugin from './plugins/users.js'
 import apiRoutes from './routes/api/index.js'
 import authRoutes from './routes/auth/index.js'
@@ -64,6 +65,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     syncIntervalMs: config.rateLimit.syncIntervalMs,
   })
   await app.register(usersPlugin, { keyPrefix: config.redis.prefix, admin: config.admin })
+  await app.register(sessionIndexPlugin, { keyPrefix: config.redis.prefix, maxSessionsPerUser: config.session.maxPerUser })
   await app.register(accountLockPlugin, { keyPrefix: config.redis.prefix, ...config.accountLock })
   await app.register(healthRoutes, { prefix: '/health' })
 

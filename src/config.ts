@@ -24,6 +24,7 @@ const EnvSchema = Type.Object({
   COOKIE_NAME: Type.String({ pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$", default: 'sid' }),
   COOKIE_SECURE: Type.Optional(Type.Boolean()),
   SESSION_TTL: Seconds(1800),
+  MAX_SESSIONS_PER_USER: Type.Integer({ minimum: 0, default: 10 }),
   SESSION_CACHE_SIZE: Type.Integer({ minimum: 0, default: 0 }),
   TRUST_PROXY: Type.String({ default: '' }),
   CORS_ORIGINS: Type.String({ default: '' }),
@@ -59,6 +60,8 @@ export interface AppConfig {
     ttlSeconds: number
     /** Sessions kept in process (invalidated by Redis client tracking); 0 turns the cache off. */
     cacheSize: number
+    /** A login beyond it ends the user's oldest session; 0: no limit. */
+    maxPerUser: number
   }
   trustProxy: TrustProxy
   corsOrigins: string[]
@@ -117,6 +120,7 @@ function toAppConfig(env: Env): AppConfig {
       cookieSecure: env.COOKIE_SECURE ?? production,
       ttlSeconds: env.SESSION_TTL,
       cacheSize: env.SESSION_CACHE_SIZE,
+      maxPerUser: env.MAX_SESSIONS_PER_USER,
     },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     corsOrigins: parseList(env.CORS_ORIGINS),

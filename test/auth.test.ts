@@ -125,7 +125,12 @@ t.test('POST /auth/login', async (t) => {
     t.same(Object.keys(stored.cookie).sort(), ['expires', 'originalMaxAge'], 'no per-session copy of cookie settings')
     t.type(stored.createdAt, 'number')
     t.notMatch(JSON.stringify(stored), /scrypt|password/i)
-    const contents = async (k: string) => ((await redis.type(k)) === 'hash' ? redis.hgetall(k) : redis.get(k))
+    const readers: Record<string, (k: string) => Promise<unknown>> = {
+      hash: (k) => redis.hgetall(k),
+      zset: (k) => redis.zrange(k, 0, -1),
+      string: (k) => redis.get(k),
+    }
+    const contents = async (k: string) => readers[await redis.type(k)]!(k)
     const everything = JSON.stringify(await Promise.all((await redis.keys(`${prefix}*`)).map(async (k) => [k, await contents(k)])))
     t.notMatch(everything, sessionIdOf(cookie), 'the session ID is nowhere in Redis, keys or values')
     const keys = await redis.keys('*')

@@ -10,7 +10,7 @@ t.test('defaults', async (t) => {
   t.equal(config.port, 3000)
   t.equal(config.host, '0.0.0.0')
   t.same(config.redis, { url: 'redis://127.0.0.1:6379', prefix: 'app:' })
-  t.same(config.session, { secrets: [TEST_SECRET], cookieName: 'sid', cookieSecure: false, ttlSeconds: 1800, cacheSize: 0 })
+  t.same(config.session, { secrets: [TEST_SECRET], cookieName: 'sid', cookieSecure: false, ttlSeconds: 1800, cacheSize: 0, maxPerUser: 10 })
   t.equal(config.trustProxy, false)
   t.same(config.corsOrigins, [])
   t.same(config.rateLimit, { max: 300, windowSeconds: 60, syncIntervalMs: 100, loginMax: 10, loginWindowSeconds: 60 })

@@ -10,6 +10,8 @@ export function redisKeys(prefix: string) {
     user: (id: string) => `${prefix}user:${id}`,
     /** Unique, case-insensitive: maps a lower-cased username to the user's id. */
     usernameIndex: (username: string) => `${prefix}username:${username.toLowerCase()}`,
+    /** A user's sessions: a sorted set of session handles (sessionKeyId), scored by login time. */
+    userSessions: (userId: string) => `${prefix}user-sessions:${userId}`,
     /** Failed logins of one account name (existing or not), case-insensitive. */
     loginFailures: (username: string) => `${prefix}login-failures:${username.toLowerCase()}`,
   }

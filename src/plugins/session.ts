@@ -20,6 +20,9 @@ declare module 'fastify' {
     user?: SessionUser
     /** Epoch milliseconds of the login that created the session. */
     createdAt?: number
+    /** Client IP and User-Agent (at most 256 characters) at login, shown in the user's list of sessions. */
+    ip?: string
+    userAgent?: string
     views?: number
   }
   interface FastifyInstance {

@@ -14,3 +14,32 @@ export const MeResponse = Type.Object(
   },
   { additionalProperties: false },
 )
+
+/** A session's public handle: the SHA-256 (base64url) it is stored under, which cannot be used as a cookie. */
+export const SessionHandle = Type.String({ minLength: 43, maxLength: 43, pattern: '^[A-Za-z0-9_-]+$' })
+
+export const SessionsResponse = Type.Object(
+  {
+    sessions: Type.Array(
+      Type.Object(
+        {
+          id: SessionHandle,
+          createdAt: Type.String({ format: 'date-time' }),
+          lastSeenAt: Type.String({ format: 'date-time' }),
+          ip: Type.String(),
+          userAgent: Type.String(),
+          current: Type.Boolean(),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+)
+
+export const SessionParams = Type.Object({ id: SessionHandle }, { additionalProperties: false })
+export const RevokedResponse = Type.Object({ revoked: Type.Integer({ minimum: 0 }) }, { additionalProperties: false })
+export const LogoutBody = Type.Union([
+  Type.Object({ everywhere: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
+  Type.Null(),
+])

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { AccountLocked, InvalidCredentials, RegistrationClosed, SessionExpired } from '../../errors.js'
+import { AccountLocked, InvalidCredentials, RegistrationClosed, SessionExpired, SessionNotFound } from '../../errors.js'
 import { sessionKeyId } from '../../lib/keys.js'
 import { sessionExpiresAt } from '../../plugins/session.js'
 import { DEFAULT_ROLES } from '../../plugins/users.js'
-import { MeResponse } from '../../schemas/auth.js'
+import { LogoutBody, MeResponse, RevokedResponse, SessionParams, SessionsResponse } from '../../schemas/auth.js'
 import { errorResponses } from '../../schemas/error.js'
 import { Credentials, UserResponse } from '../../schemas/user.js'
 
@@ -12,6 +12,8 @@ export interface AuthRoutesOptions {
   /** The per-IP limit on credential checks, tighter than the global one. */
   credentialRateLimit: { max: number; timeWindow: number }
 }
+
+const USER_AGENT_MAX_LENGTH = 256
 
 const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, options) => {
   const credentialLimit = { rateLimit: options.credentialRateLimit }
@@ -53,22 +55,31 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
       await app.accountLock.reset(username)
       // A new session ID at login: an ID planted before login (session fixation) is destroyed, never promoted.
       await request.session.regenerate()
-      request.session.user = { id: user.id, username: user.username, roles: user.roles }
-      request.session.createdAt = Date.now()
+      const { session } = request
+      session.user = { id: user.id, username: user.username, roles: user.roles }
+      session.createdAt = Date.now()
+      session.ip = request.ip
+      session.userAgent = (request.headers['user-agent'] ?? '').slice(0, USER_AGENT_MAX_LENGTH)
+      const ended = await app.sessionIndex.add(user.id, sessionKeyId(session.sessionId), session.createdAt)
+      if (ended > 0) request.log.info({ event: 'revoke', userId: user.id, sessions: ended }, 'oldest sessions ended: too many')
       // Lifecycle events name the session by the hash it is stored under, never by its ID.
-      request.log.info({ event: 'login', userId: user.id, session: sessionKeyId(request.session.sessionId) }, 'login')
+      request.log.info({ event: 'login', userId: user.id, session: sessionKeyId(session.sessionId) }, 'login')
       return { user }
     },
   )
 
   app.post(
     '/logout',
-    { schema: { response: { 204: { type: 'null' }, ...errorResponses(429, 503) } } },
+    { schema: { body: LogoutBody, response: { 204: { type: 'null' }, ...errorResponses(400, 403, 429, 503) } } },
     async (request, reply) => {
       const { user, sessionId } = request.session
       if (user) {
+        const handle = sessionKeyId(sessionId)
+        if (request.body?.everywhere) await app.sessionIndex.revokeAll(user.id)
+        else await app.sessionIndex.remove(user.id, handle)
         await request.session.destroy()
-        request.log.info({ event: 'logout', userId: user.id, session: sessionKeyId(sessionId) }, 'logout')
+        const event = request.body?.everywhere ? 'logout_everywhere' : 'logout'
+        request.log.info({ event, userId: user.id, session: handle }, event.replace('_', ' '))
       }
       app.sessionCookie.clear(reply)
       return reply.code(204).send()
@@ -94,6 +105,53 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
           expiresAt: (sessionExpiresAt(session.cookie) ?? new Date()).toISOString(),
         },
       }
+    },
+  )
+
+  app.get(
+    '/sessions',
+    { preHandler: app.requireSession, schema: { response: { 200: SessionsResponse, ...errorResponses(401, 429, 503) } } },
+    async (request) => {
+      const current = sessionKeyId(request.session.sessionId)
+      const sessions = await app.sessionIndex.list(request.session.user!.id)
+      return {
+        sessions: sessions.map(({ handle, createdAt, ip, userAgent }) => ({
+          id: handle,
+          createdAt: new Date(createdAt).toISOString(),
+          // Sessions are not touched on reads yet, so the last sign of life on record is the login.
+          lastSeenAt: new Date(createdAt).toISOString(),
+          ip,
+          userAgent,
+          current: handle === current,
+        })),
+      }
+    },
+  )
+
+  app.delete(
+    '/sessions/:id',
+    {
+      preHandler: app.requireSession,
+      schema: { params: SessionParams, response: { 204: { type: 'null' }, ...errorResponses(400, 401, 403, 404, 429, 503) } },
+    },
+    async (request, reply) => {
+      const userId = request.session.user!.id
+      // Another user's session is "not found" too: the answer must not confirm that a handle exists.
+      if (!(await app.sessionIndex.revoke(userId, request.params.id))) throw new SessionNotFound()
+      request.log.info({ event: 'revoke', userId, session: request.params.id }, 'session revoked')
+      if (request.params.id === sessionKeyId(request.session.sessionId)) app.sessionCookie.clear(reply)
+      return reply.code(204).send()
+    },
+  )
+
+  app.delete(
+    '/sessions',
+    { preHandler: app.requireSession, schema: { response: { 200: RevokedResponse, ...errorResponses(401, 403, 429, 503) } } },
+    async (request) => {
+      const userId = request.session.user!.id
+      const revoked = await app.sessionIndex.revokeAll(userId, sessionKeyId(request.session.sessionId))
+      request.log.info({ event: 'revoke', userId, sessions: revoked }, 'other sessions revoked')
+      return { revoked }
     },
   )
 }

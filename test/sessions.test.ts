@@ -1,0 +1,118 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { build, json, login, loggedIn, PASSWORD, register, sessionCookie, sessionIdOf, sessionKey, testRedis, uniquePrefix, type App } from './helper.js'
+import { sessionKeyId } from '../src/lib/keys.js'
+
+const list = (app: App, cookie: string) => app.inject({ url: '/auth/sessions', headers: { cookie } })
+const dashboard = (app: App, cookie: string) => app.inject({ url: '/api/dashboard', headers: { cookie } }).then((r) => r.statusCode)
+
+/** Registers `username` and logs in `count` times with different user agents; returns the cookies, oldest first. */
+async function sessionsOf(app: App, username: string, count: number): Promise<string[]> {
+  await register(app, username)
+  const cookies: string[] = []
+  for (let i = 0; i < count; i++) {
+    cookies.push(sessionCookie(await login(app, username, PASSWORD, { 'user-agent': `agent-${i}` })))
+    await sleep(5) // distinct login times
+  }
+  return cookies
+}
+
+t.test('GET /auth/sessions lists my live sessions, newest first, with handles that are not cookies', async (t) => {
+  const app = await build(t)
+  const [first, second, third] = await sessionsOf(app, 'lister', 3)
+  await sessionsOf(app, 'someone-else', 1)
+  const response = await list(app, second!)
+  t.equal(response.statusCode, 200)
+  const { sessions } = response.json()
+  t.equal(sessions.length, 3)
+  t.same(sessions.map((s: { userAgent: string }) => s.userAgent), ['agent-2', 'agent-1', 'agent-0'])
+  t.same(sessions.map((s: { current: boolean }) => s.current), [false, true, false])
+  t.equal(sessions[1].ip, '127.0.0.1')
+  t.ok(Date.parse(sessions[0].createdAt) >= Date.parse(sessions[1].createdAt))
+  for (const [session, cookie] of [[sessions[0], third], [sessions[2], first]] as const) {
+    t.equal(session.id, sessionKeyId(sessionIdOf(cookie!)))
+    t.equal(await dashboard(app, `sid=${session.id}`), 401, 'a handle is no cookie')
+  }
+})
+
+t.test('the list prunes sessions that expired', async (t) => {
+  const prefix = uniquePrefix()
+  const app = await build(t, { REDIS_PREFIX: prefix })
+  const [gone, kept] = await sessionsOf(app, 'pruner', 2)
+  const redis = (await testRedis()).client(t)
+  await redis.del(sessionKey(prefix, gone!))
+  const { sessions } = (await list(app, kept!)).json()
+  t.equal(sessions.length, 1)
+  const indexKey = (await redis.keys(`${prefix}user-sessions:*`))[0]!
+  t.equal(await redis.zcard(indexKey), 1, 'the index entry is gone too')
+})
+
+t.test('DELETE /auth/sessions/:id ends that session on every instance', async (t) => {
+  const env = { REDIS_PREFIX: uniquePrefix() }
+  const one = await build(t, env)
+  const two = await build(t, env)
+  const [phone, laptop] = await sessionsOf(one, 'revoker', 2)
+  const handle = sessionKeyId(sessionIdOf(phone!))
+  const response = await two.inject({ method: 'DELETE', url: `/auth/sessions/${handle}`, headers: { cookie: laptop! } })
+  t.equal(response.statusCode, 204)
+  t.equal(await dashboard(one, phone!), 401, 'dead on the other instance')
+  t.equal(await dashboard(two, laptop!), 200, 'mine still works')
+  const again = await two.inject({ method: 'DELETE', url: `/auth/sessions/${handle}`, headers: { cookie: laptop! } })
+  t.equal(again.json().code, 'SESSION_NOT_FOUND')
+})
+
+t.test("DELETE /auth/sessions/:id answers 404 SESSION_NOT_FOUND for someone else's session", async (t) => {
+  const app = await build(t)
+  const [mine] = await sessionsOf(app, 'mallory', 1)
+  const [theirs] = await sessionsOf(app, 'alice2', 1)
+  const handle = sessionKeyId(sessionIdOf(theirs!))
+  const response = await app.inject({ method: 'DELETE', url: `/auth/sessions/${handle}`, headers: { cookie: mine! } })
+  t.equal(response.statusCode, 404)
+  t.equal(response.json().code, 'SESSION_NOT_FOUND')
+  t.equal(await dashboard(app, theirs!), 200, 'their session is untouched')
+  const malformed = await app.inject({ method: 'DELETE', url: '/auth/sessions/not-a-handle', headers: { cookie: mine! } })
+  t.equal(malformed.json().code, 'VALIDATION')
+})
+
+t.test('DELETE /auth/sessions ends my other sessions and keeps this one', async (t) => {
+  const app = await build(t)
+  const cookies = await sessionsOf(app, 'cleaner', 4)
+  const current = cookies[1]!
+  const response = await app.inject({ method: 'DELETE', url: '/auth/sessions', headers: { cookie: current } })
+  t.same(response.json(), { revoked: 3 })
+  for (const cookie of cookies) t.equal(await dashboard(app, cookie), cookie === current ? 200 : 401)
+})
+
+t.test('POST /auth/logout {everywhere: true} ends all my sessions, this one included', async (t) => {
+  const app = await build(t)
+  const cookies = await sessionsOf(app, 'leaver', 3)
+  const body = json({ everywhere: true })
+  const response = await app.inject({ method: 'POST', url: '/auth/logout', ...body, headers: { ...body.headers, cookie: cookies[0]! } })
+  t.equal(response.statusCode, 204)
+  for (const cookie of cookies) t.equal(await dashboard(app, cookie), 401)
+  const bad = await app.inject({ method: 'POST', url: '/auth/logout', ...json({ everywhere: 'yes' }) })
+  t.equal(bad.json().code, 'VALIDATION')
+})
+
+t.test('MAX_SESSIONS_PER_USER: a login beyond it ends the oldest session', async (t) => {
+  const app = await build(t, { MAX_SESSIONS_PER_USER: '2', LOGIN_RATE_LIMIT_MAX: '100' })
+  const [oldest, middle, newest] = await sessionsOf(app, 'capped', 3)
+  t.equal(await dashboard(app, oldest!), 401, 'the oldest was ended')
+  t.equal(await dashboard(app, middle!), 200)
+  t.equal(await dashboard(app, newest!), 200)
+  t.equal((await list(app, newest!)).json().sessions.length, 2)
+})
+
+t.test('MAX_SESSIONS_PER_USER=0 sets no limit', async (t) => {
+  const app = await build(t, { MAX_SESSIONS_PER_USER: '0', LOGIN_RATE_LIMIT_MAX: '100' })
+  const cookies = await sessionsOf(app, 'unlimited', 12)
+  for (const cookie of cookies) t.equal(await dashboard(app, cookie), 200)
+})
+
+t.test('/auth/sessions needs a session', async (t) => {
+  const app = await build(t)
+  t.equal((await app.inject({ url: '/auth/sessions' })).json().code, 'UNAUTHENTICATED')
+  t.equal((await app.inject({ method: 'DELETE', url: '/auth/sessions' })).json().code, 'UNAUTHENTICATED')
+  const cookie = await loggedIn(app, 'checker')
+  t.equal((await list(app, cookie)).statusCode, 200)
+})
