@@ -13,6 +13,7 @@ import securityHeadersPlugin from './plugins/security-headers.js'
 import sessionPlugin from './plugins/session.js'
 import sessionIndexPlugin from './plugins/session-index.js'
 import usersPlugin from './plugins/users.js'
+import adminRoutes from './routes/admin/index.js'
 import apiRoutes from './routes/api/index.js'
 import authRoutes from './routes/auth/index.js'
 import healthRoutes from './routes/health.js'
@@ -87,6 +88,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
       },
     })
     await scope.register(apiRoutes, { prefix: '/api' })
+    await scope.register(adminRoutes, { prefix: '/admin' })
   })
 
   return app

@@ -12,6 +12,8 @@ export const Unauthenticated = createError('UNAUTHENTICATED', 'Log in to use thi
 export const SessionExpired = createError('SESSION_EXPIRED', 'The session has expired or was ended; log in again', 401)
 export const RateLimited = createError<[string]>('RATE_LIMITED', 'Too many requests; retry in %s', 429)
 export const AccountLocked = createError('ACCOUNT_LOCKED', 'Too many failed logins for this account; retry later', 429)
+export const Forbidden = createError('FORBIDDEN', 'This route needs a role you do not have', 403)
+export const UserNotFound = createError('USER_NOT_FOUND', 'No such user', 404)
 export const SessionNotFound = createError('SESSION_NOT_FOUND', 'No such session', 404)
 export const CsrfRejected = createError('CSRF_REJECTED', 'Cross-site request refused', 403)
 export const StoreUnavailable = createError('STORE_UNAVAILABLE', 'The session store is unavailable; retry shortly', 503)
@@ -60,6 +62,8 @@ const OUR_CODES = new Set([
   RateLimited,
   CsrfRejected,
   SessionNotFound,
+  Forbidden,
+  UserNotFound,
   AccountLocked,
   StoreUnavailable,
 ].map((ErrorClass) => new ErrorClass('').code))

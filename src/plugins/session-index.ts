@@ -16,6 +16,13 @@ export interface IndexedSession {
   userAgent: string
 }
 
+/** How the API shows a session. */
+export function toSessionView({ handle, createdAt, ip, userAgent }: IndexedSession, currentHandle: string | null) {
+  const created = new Date(createdAt).toISOString()
+  // Sessions are not touched on reads yet, so the last sign of life on record is the login.
+  return { id: handle, createdAt: created, lastSeenAt: created, ip, userAgent, current: handle === currentHandle }
+}
+
 export interface SessionIndex {
   /** Records a new session; ends the oldest ones beyond the per-user maximum and returns how many it ended. */
   add(userId: string, handle: string, createdAt: number): Promise<number>

@@ -25,6 +25,8 @@ export interface Users {
   /** Throws UsernameTaken when the name exists in any letter case. */
   create(newUser: NewUser): Promise<User>
   findById(id: string): Promise<User | null>
+  findIdByUsername(username: string): Promise<string | null>
+  setPassword(id: string, password: string): Promise<void>
   /** The user when the password matches; costs one key derivation whether or not the user exists. */
   authenticate(username: string, password: string): Promise<User | null>
 }
@@ -76,6 +78,14 @@ export function createUsers(redis: Redis, keys: RedisKeys): Users {
     async findById(id) {
       const stored = await readStored(id)
       return stored && toUser(stored)
+    },
+
+    findIdByUsername(username) {
+      return redis.get(keys.usernameIndex(username))
+    },
+
+    async setPassword(id, password) {
+      await redis.hset(keys.user(id), 'passwordHash', await hashPassword(password))
     },
 
     async authenticate(username, password) {

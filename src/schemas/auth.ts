@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { User } from './user.js'
+import { Password, User } from './user.js'
 
 export const MeResponse = Type.Object(
   {
@@ -43,3 +43,10 @@ export const LogoutBody = Type.Union([
   Type.Object({ everywhere: Type.Optional(Type.Boolean()) }, { additionalProperties: false }),
   Type.Null(),
 ])
+
+export const PasswordChange = Type.Object(
+  { currentPassword: Type.String({ minLength: 1, maxLength: 256 }), newPassword: Password },
+  { additionalProperties: false },
+)
+
+export const UsernameParams = Type.Object({ username: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false })

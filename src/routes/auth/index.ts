@@ -2,8 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { AccountLocked, InvalidCredentials, RegistrationClosed, SessionExpired, SessionNotFound } from '../../errors.js'
 import { sessionKeyId } from '../../lib/keys.js'
 import { sessionExpiresAt } from '../../plugins/session.js'
+import { toSessionView } from '../../plugins/session-index.js'
 import { DEFAULT_ROLES } from '../../plugins/users.js'
-import { LogoutBody, MeResponse, RevokedResponse, SessionParams, SessionsResponse } from '../../schemas/auth.js'
+import { LogoutBody, MeResponse, PasswordChange, RevokedResponse, SessionParams, SessionsResponse } from '../../schemas/auth.js'
 import { errorResponses } from '../../schemas/error.js'
 import { Credentials, UserResponse } from '../../schemas/user.js'
 
@@ -108,23 +109,38 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     },
   )
 
+  app.put(
+    '/password',
+    {
+      preHandler: app.requireSession,
+      schema: { body: PasswordChange, response: { 204: { type: 'null' }, ...errorResponses(400, 401, 403, 429, 503) } },
+    },
+    async (request, reply) => {
+      const { session } = request
+      const { id, username } = session.user!
+      if (!(await app.users.authenticate(username, request.body.currentPassword))) {
+        await app.accountLock.recordFailure(username)
+        throw new InvalidCredentials()
+      }
+      await app.users.setPassword(id, request.body.newPassword)
+      const oldHandle = sessionKeyId(session.sessionId)
+      const revoked = await app.sessionIndex.revokeAll(id, oldHandle)
+      // A new ID for this session too: whoever knew the old one is out.
+      await session.regenerate(['user', 'createdAt', 'ip', 'userAgent', 'views'])
+      await app.sessionIndex.remove(id, oldHandle)
+      await app.sessionIndex.add(id, sessionKeyId(request.session.sessionId), request.session.createdAt ?? Date.now())
+      request.log.info({ event: 'password_change', userId: id, revokedSessions: revoked }, 'password changed')
+      return reply.code(204).send()
+    },
+  )
+
   app.get(
     '/sessions',
     { preHandler: app.requireSession, schema: { response: { 200: SessionsResponse, ...errorResponses(401, 429, 503) } } },
     async (request) => {
       const current = sessionKeyId(request.session.sessionId)
       const sessions = await app.sessionIndex.list(request.session.user!.id)
-      return {
-        sessions: sessions.map(({ handle, createdAt, ip, userAgent }) => ({
-          id: handle,
-          createdAt: new Date(createdAt).toISOString(),
-          // Sessions are not touched on reads yet, so the last sign of life on record is the login.
-          lastSeenAt: new Date(createdAt).toISOString(),
-          ip,
-          userAgent,
-          current: handle === current,
-        })),
-      }
+      return { sessions: sessions.map((session) => toSessionView(session, current)) }
     },
   )
 

@@ -1,0 +1,45 @@
+import t from 'tap'
+import { build, login, loggedIn, sessionCookie, type App } from './helper.js'
+
+const ADMIN = { ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'admin-password', LOGIN_RATE_LIMIT_MAX: '100' }
+
+async function adminCookie(app: App): Promise<string> {
+  return sessionCookie(await login(app, 'root', 'admin-password'))
+}
+
+t.test('admin routes answer 403 FORBIDDEN to a user without the admin role, 401 without a session', async (t) => {
+  const app = await build(t, ADMIN)
+  const cookie = await loggedIn(app, 'plainuser')
+  const forbidden = await app.inject({ url: '/admin/users/plainuser/sessions', headers: { cookie } })
+  t.equal(forbidden.statusCode, 403)
+  t.same(forbidden.json(), { statusCode: 403, error: 'Forbidden', message: 'This route needs a role you do not have', code: 'FORBIDDEN' })
+  t.equal((await app.inject({ method: 'DELETE', url: '/admin/users/plainuser/sessions', headers: { cookie } })).statusCode, 403)
+  t.equal((await app.inject({ url: '/admin/users/plainuser/sessions' })).json().code, 'UNAUTHENTICATED')
+  t.equal((await app.inject({ url: '/api/dashboard', headers: { cookie } })).statusCode, 200, 'the user is still logged in')
+})
+
+t.test('an admin lists and ends every session of a user', async (t) => {
+  const app = await build(t, ADMIN)
+  const first = await loggedIn(app, 'watched')
+  const second = sessionCookie(await login(app, 'watched'))
+  const admin = await adminCookie(app)
+  const listed = await app.inject({ url: '/admin/users/WATCHED/sessions', headers: { cookie: admin } })
+  t.equal(listed.statusCode, 200)
+  t.equal(listed.json().sessions.length, 2)
+  const ended = await app.inject({ method: 'DELETE', url: '/admin/users/watched/sessions', headers: { cookie: admin } })
+  t.same(ended.json(), { revoked: 2 })
+  for (const cookie of [first, second]) {
+    t.equal((await app.inject({ url: '/api/dashboard', headers: { cookie } })).statusCode, 401)
+  }
+  t.equal((await app.inject({ url: '/api/dashboard', headers: { cookie: admin } })).statusCode, 200, 'the admin is still in')
+})
+
+t.test('admin routes answer 404 USER_NOT_FOUND for an unknown user', async (t) => {
+  const app = await build(t, ADMIN)
+  const admin = await adminCookie(app)
+  for (const method of ['GET', 'DELETE'] as const) {
+    const response = await app.inject({ method, url: '/admin/users/nobody-at-all/sessions', headers: { cookie: admin } })
+    t.equal(response.statusCode, 404)
+    t.equal(response.json().code, 'USER_NOT_FOUND')
+  }
+})
