@@ -66,7 +66,12 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     syncIntervalMs: config.rateLimit.syncIntervalMs,
   })
   await app.register(usersPlugin, { keyPrefix: config.redis.prefix, admin: config.admin })
-  await app.register(sessionIndexPlugin, { keyPrefix: config.redis.prefix, maxSessionsPerUser: config.session.maxPerUser })
+  const { timeouts } = config.session
+  await app.register(sessionIndexPlugin, {
+    keyPrefix: config.redis.prefix,
+    maxSessionsPerUser: config.session.maxPerUser,
+    longestSessionMs: Math.max(timeouts.standard.absoluteMs, timeouts.remember.absoluteMs),
+  })
   await app.register(accountLockPlugin, { keyPrefix: config.redis.prefix, ...config.accountLock })
   await app.register(healthRoutes, { prefix: '/health' })
 

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { envSchema } from 'env-schema'
+import type { SessionTimeouts } from './lib/session-timeouts.js'
 import { Password, Username } from './schemas/user.js'
 
 /** The secret shipped in .env.example: fine for a laptop, refused in production. */
@@ -11,6 +12,7 @@ export type LogLevelName = (typeof LOG_LEVELS)[number]
 const LogLevel = Type.Unsafe<LogLevelName>({ type: 'string', enum: [...LOG_LEVELS], default: 'info' })
 
 const Seconds = (defaultValue: number) => Type.Integer({ minimum: 1, default: defaultValue })
+const DEFAULT_SESSION_IDLE_SECONDS = 1800
 
 /** Every variable the service reads, with its default. The README and .env.example mirror this list. */
 const EnvSchema = Type.Object({
@@ -23,7 +25,13 @@ const EnvSchema = Type.Object({
   SESSION_SECRET: Type.String({ minLength: 1 }),
   COOKIE_NAME: Type.String({ pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$", default: 'sid' }),
   COOKIE_SECURE: Type.Optional(Type.Boolean()),
-  SESSION_TTL: Seconds(1800),
+  // SESSION_TTL is the name the idle timeout had before absolute timeouts existed; still accepted.
+  SESSION_TTL: Type.Optional(Type.Integer({ minimum: 1 })),
+  SESSION_IDLE_TTL: Type.Optional(Type.Integer({ minimum: 1 })),
+  SESSION_ABSOLUTE_TTL: Seconds(43_200),
+  SESSION_TOUCH_INTERVAL: Seconds(60),
+  REMEMBER_IDLE_TTL: Seconds(30 * 86_400),
+  REMEMBER_ABSOLUTE_TTL: Seconds(90 * 86_400),
   MAX_SESSIONS_PER_USER: Type.Integer({ minimum: 0, default: 10 }),
   SESSION_CACHE_SIZE: Type.Integer({ minimum: 0, default: 0 }),
   TRUST_PROXY: Type.String({ default: '' }),
@@ -57,7 +65,7 @@ export interface AppConfig {
     secrets: string[]
     cookieName: string
     cookieSecure: boolean
-    ttlSeconds: number
+    timeouts: SessionTimeouts
     /** Sessions kept in process (invalidated by Redis client tracking); 0 turns the cache off. */
     cacheSize: number
     /** A login beyond it ends the user's oldest session; 0: no limit. */
@@ -118,7 +126,7 @@ function toAppConfig(env: Env): AppConfig {
       secrets: parseSecrets(env.SESSION_SECRET, production),
       cookieName: env.COOKIE_NAME,
       cookieSecure: env.COOKIE_SECURE ?? production,
-      ttlSeconds: env.SESSION_TTL,
+      timeouts: parseTimeouts(env),
       cacheSize: env.SESSION_CACHE_SIZE,
       maxPerUser: env.MAX_SESSIONS_PER_USER,
     },
@@ -170,6 +178,24 @@ export function parseTrustProxy(value: string): TrustProxy {
     return (_address, hop) => hop < hops
   }
   return parseList(trimmed).join(',')
+}
+
+function parseTimeouts(env: Env): SessionTimeouts {
+  if (env.SESSION_TTL !== undefined && env.SESSION_IDLE_TTL !== undefined && env.SESSION_TTL !== env.SESSION_IDLE_TTL) {
+    throw new ConfigError('SESSION_TTL is the old name of SESSION_IDLE_TTL; set only SESSION_IDLE_TTL')
+  }
+  const idleSeconds = env.SESSION_IDLE_TTL ?? env.SESSION_TTL ?? DEFAULT_SESSION_IDLE_SECONDS
+  // A session idle for less than the touch interval would never slide: it would end however busy its user is.
+  for (const [name, seconds] of [['SESSION_IDLE_TTL', idleSeconds], ['REMEMBER_IDLE_TTL', env.REMEMBER_IDLE_TTL]] as const) {
+    if (env.SESSION_TOUCH_INTERVAL >= seconds) {
+      throw new ConfigError(`SESSION_TOUCH_INTERVAL (${env.SESSION_TOUCH_INTERVAL}) must be shorter than ${name} (${seconds})`)
+    }
+  }
+  return {
+    standard: { idleMs: idleSeconds * 1000, absoluteMs: env.SESSION_ABSOLUTE_TTL * 1000 },
+    remember: { idleMs: env.REMEMBER_IDLE_TTL * 1000, absoluteMs: env.REMEMBER_ABSOLUTE_TTL * 1000 },
+    touchIntervalMs: env.SESSION_TOUCH_INTERVAL * 1000,
+  }
 }
 
 function parseAdmin(username: string | undefined, password: string | undefined): AppConfig['admin'] {

@@ -10,7 +10,18 @@ t.test('defaults', async (t) => {
   t.equal(config.port, 3000)
   t.equal(config.host, '0.0.0.0')
   t.same(config.redis, { url: 'redis://127.0.0.1:6379', prefix: 'app:' })
-  t.same(config.session, { secrets: [TEST_SECRET], cookieName: 'sid', cookieSecure: false, ttlSeconds: 1800, cacheSize: 0, maxPerUser: 10 })
+  t.same(config.session, {
+    secrets: [TEST_SECRET],
+    cookieName: 'sid',
+    cookieSecure: false,
+    timeouts: {
+      standard: { idleMs: 1_800_000, absoluteMs: 43_200_000 },
+      remember: { idleMs: 30 * 86_400_000, absoluteMs: 90 * 86_400_000 },
+      touchIntervalMs: 60_000,
+    },
+    cacheSize: 0,
+    maxPerUser: 10,
+  })
   t.equal(config.trustProxy, false)
   t.same(config.corsOrigins, [])
   t.same(config.rateLimit, { max: 300, windowSeconds: 60, syncIntervalMs: 100, loginMax: 10, loginWindowSeconds: 60 })
@@ -28,7 +39,11 @@ t.test('parses every variable', async (t) => {
     REDIS_PREFIX: 'shop:',
     COOKIE_NAME: 'session',
     COOKIE_SECURE: 'true',
-    SESSION_TTL: '60',
+    SESSION_IDLE_TTL: '600',
+    SESSION_ABSOLUTE_TTL: '3600',
+    SESSION_TOUCH_INTERVAL: '30',
+    REMEMBER_IDLE_TTL: '86400',
+    REMEMBER_ABSOLUTE_TTL: '604800',
     TRUST_PROXY: '10.0.0.0/8, 127.0.0.1',
     CORS_ORIGINS: 'https://a.example, https://b.example',
     RATE_LIMIT_MAX: '5',
@@ -50,6 +65,11 @@ t.test('parses every variable', async (t) => {
   t.same(config.corsOrigins, ['https://a.example', 'https://b.example'])
   t.same(config.rateLimit, { max: 5, windowSeconds: 30, syncIntervalMs: 0, loginMax: 3, loginWindowSeconds: 120 })
   t.equal(config.session.cacheSize, 5000)
+  t.same(config.session.timeouts, {
+    standard: { idleMs: 600_000, absoluteMs: 3_600_000 },
+    remember: { idleMs: 86_400_000, absoluteMs: 604_800_000 },
+    touchIntervalMs: 30_000,
+  })
   t.equal(config.allowRegistration, false)
   t.same(config.admin, { username: 'root', password: 'admin-password' })
 })
@@ -60,6 +80,11 @@ t.test('TRUST_PROXY takes true, false, a hop count or addresses', async (t) => {
   const hops = loadConfig({ ...valid, TRUST_PROXY: '2' }).trustProxy
   if (typeof hops !== 'function') throw new Error('a hop count becomes a trust function')
   t.same([hops('x', 0), hops('x', 1), hops('x', 2)], [true, true, false])
+})
+
+t.test('SESSION_TTL is still accepted as the old name of SESSION_IDLE_TTL', async (t) => {
+  t.equal(loadConfig({ ...valid, SESSION_TTL: '900' }).session.timeouts.standard.idleMs, 900_000)
+  t.equal(loadConfig({ ...valid, SESSION_TTL: '900', SESSION_IDLE_TTL: '900' }).session.timeouts.standard.idleMs, 900_000)
 })
 
 t.test('COOKIE_SECURE defaults to true in production', async (t) => {
@@ -76,6 +101,11 @@ for (const [name, env, message] of [
   ['a PORT out of range', { ...valid, PORT: '70000' }, /PORT/],
   ['a REDIS_URL that is not redis://', { ...valid, REDIS_URL: 'http://localhost:6379' }, /REDIS_URL/],
   ['a SESSION_TTL of 0', { ...valid, SESSION_TTL: '0' }, /SESSION_TTL/],
+  ['a SESSION_IDLE_TTL of 0', { ...valid, SESSION_IDLE_TTL: '0' }, /SESSION_IDLE_TTL/],
+  ['SESSION_TTL and SESSION_IDLE_TTL that disagree', { ...valid, SESSION_TTL: '600', SESSION_IDLE_TTL: '900' }, /SESSION_TTL.*SESSION_IDLE_TTL/],
+  ['an idle timeout not longer than the touch interval', { ...valid, SESSION_IDLE_TTL: '60' }, /SESSION_TOUCH_INTERVAL.*SESSION_IDLE_TTL/],
+  ['a remember-me idle timeout not longer than the touch interval', { ...valid, REMEMBER_IDLE_TTL: '30' }, /SESSION_TOUCH_INTERVAL.*REMEMBER_IDLE_TTL/],
+  ['a SESSION_ABSOLUTE_TTL that is not a number', { ...valid, SESSION_ABSOLUTE_TTL: 'forever' }, /SESSION_ABSOLUTE_TTL/],
   ['a RATE_LIMIT_MAX that is not a number', { ...valid, RATE_LIMIT_MAX: 'lots' }, /RATE_LIMIT_MAX/],
   ['a COOKIE_SECURE that is not a boolean', { ...valid, COOKIE_SECURE: 'maybe' }, /COOKIE_SECURE/],
   ['a COOKIE_NAME with a space', { ...valid, COOKIE_NAME: 'my sid' }, /COOKIE_NAME/],

@@ -90,3 +90,25 @@ export function sessionIdOf(cookie: string): string {
 export function sessionKey(prefix: string, cookie: string): string {
   return `${prefix}sess:${sessionKeyId(sessionIdOf(cookie))}`
 }
+
+/** Every command Redis runs while `during` runs, as seen by MONITOR (scripts' inner commands included). */
+export async function commandsDuring(server: RedisServer, during: () => Promise<unknown>): Promise<string[][]> {
+  const client = server.connect()
+  const monitor = await client.monitor()
+  const seen: string[][] = []
+  monitor.on('monitor', (_time: string, args: string[]) => seen.push([args[0]!.toLowerCase(), ...args.slice(1)]))
+  try {
+    await during()
+    // MONITOR lags a little behind the commands it reports.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    return seen
+  } finally {
+    monitor.disconnect()
+    client.disconnect()
+  }
+}
+
+/** Logs in with "remember me". */
+export function loginRemembered(app: FastifyInstance, username: string, password = PASSWORD) {
+  return app.inject({ method: 'POST', url: '/auth/login', ...json({ username, password, remember: true }) })
+}

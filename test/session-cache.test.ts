@@ -75,10 +75,10 @@ t.test('a session deleted straight from Redis is not served from the cache', asy
 
 t.test('an expired session is not served from the cache and leaves nothing behind', async (t) => {
   const prefix = uniquePrefix()
-  const app = await build(t, { ...CACHE, REDIS_PREFIX: prefix, SESSION_TTL: '1' })
+  const app = await build(t, { ...CACHE, REDIS_PREFIX: prefix, SESSION_IDLE_TTL: '2', SESSION_TOUCH_INTERVAL: '1' })
   const cookie = await loggedIn(app, 'expiring')
   t.equal((await dashboard(app, cookie)).statusCode, 200)
-  await sleep(1100)
+  await sleep(2100)
   t.equal((await dashboard(app, cookie)).json().code, 'SESSION_EXPIRED')
   t.same(await (await testRedis()).client(t).keys(`${prefix}sess:*`), [], 'no session was written back')
 })

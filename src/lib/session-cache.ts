@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
+import type { StoredSession } from './session-store.js'
 
 const INVALIDATION_CHANNEL = '__redis__:invalidate'
 
@@ -19,7 +20,7 @@ interface PendingRead {
  * outlive the session's own expiry.
  */
 export class SessionCache {
-  private readonly entries: LRUCache<string, string>
+  private readonly entries: LRUCache<string, StoredSession>
   private readonly pendingReads = new Map<string, Set<PendingRead>>()
   private readonly subscriber: Redis
   private subscriberTracking = false
@@ -52,8 +53,8 @@ export class SessionCache {
     this.subscriber.disconnect()
   }
 
-  /** The raw session JSON at `key`, from the cache when it can be trusted, else from Redis. */
-  async read(key: string): Promise<string | null> {
+  /** The session at `key`, from the cache when it can be trusted, else through `load` from Redis. */
+  async read(key: string, load: (key: string) => Promise<StoredSession | null>): Promise<StoredSession | null> {
     const cached = this.active ? this.entries.get(key) : undefined
     if (cached !== undefined) return cached
     const pending: PendingRead = { stale: false }
@@ -62,9 +63,9 @@ export class SessionCache {
     reads.add(pending)
     this.pendingReads.set(key, reads)
     try {
-      const raw = await this.redis.get(key)
-      if (raw !== null && this.active && epoch === this.epoch && !pending.stale) this.remember(key, raw)
-      return raw
+      const stored = await load(key)
+      if (stored !== null && this.active && epoch === this.epoch && !pending.stale) this.remember(key, stored)
+      return stored
     } finally {
       reads.delete(pending)
       if (reads.size === 0) this.pendingReads.delete(key)
@@ -80,10 +81,9 @@ export class SessionCache {
     return this.subscriberTracking && this.redis.status === 'ready'
   }
 
-  private remember(key: string, raw: string): void {
-    const expires = Date.parse(JSON.parse(raw)?.cookie?.expires ?? '')
-    const ttl = Number.isNaN(expires) ? 0 : expires - Date.now()
-    if (ttl > 0) this.entries.set(key, raw, { ttl })
+  private remember(key: string, stored: StoredSession): void {
+    const ttl = stored.expiresAt - Date.now()
+    if (ttl > 0) this.entries.set(key, stored, { ttl })
   }
 
   private async track(): Promise<void> {

@@ -12,20 +12,32 @@ declare module 'fastify' {
 export interface IndexedSession {
   handle: string
   createdAt: number
+  /** Updated when the session's expiry slides, so at touch-interval granularity. */
+  lastSeenAt: number
   ip: string
   userAgent: string
+  remember: boolean
 }
 
 /** How the API shows a session. */
-export function toSessionView({ handle, createdAt, ip, userAgent }: IndexedSession, currentHandle: string | null) {
-  const created = new Date(createdAt).toISOString()
-  // Sessions are not touched on reads yet, so the last sign of life on record is the login.
-  return { id: handle, createdAt: created, lastSeenAt: created, ip, userAgent, current: handle === currentHandle }
+export function toSessionView(session: IndexedSession, currentHandle: string | null) {
+  const { handle, createdAt, lastSeenAt, ip, userAgent, remember } = session
+  return {
+    id: handle,
+    createdAt: new Date(createdAt).toISOString(),
+    lastSeenAt: new Date(lastSeenAt).toISOString(),
+    ip,
+    userAgent,
+    remember,
+    current: handle === currentHandle,
+  }
 }
 
 export interface SessionIndex {
-  /** Records a new session; ends the oldest ones beyond the per-user maximum and returns how many it ended. */
+  /** Records a new session; ends the least recently seen ones beyond the per-user maximum, returns how many. */
   add(userId: string, handle: string, createdAt: number): Promise<number>
+  /** Slides a session's expiry to `ttlMs` from now and records that its user was seen at `seenAt`. */
+  touch(userId: string, handle: string, ttlMs: number, seenAt: number): Promise<void>
   remove(userId: string, handle: string): Promise<void>
   /** The user's live sessions, newest first; entries of expired sessions are pruned on the way. */
   list(userId: string): Promise<IndexedSession[]>
@@ -39,30 +51,40 @@ export interface SessionIndexOptions {
   keyPrefix: string
   /** 0: no limit. */
   maxSessionsPerUser: number
+  /** The longest a session can live: an index untouched for that long lists only dead sessions. */
+  longestSessionMs: number
 }
 
 interface StoredSession {
   createdAt?: number
   ip?: string
   userAgent?: string
+  remember?: boolean
 }
 
 /**
- * A sorted set per user lists the handles of their sessions. Sessions expire on their own in Redis, so the set is
- * pruned whenever it is read or grows: it holds at most the live sessions plus those expired since the last login.
+ * A sorted set per user lists the handles of their sessions, scored by when each was last seen. Sessions expire on
+ * their own in Redis, so the set is pruned whenever it is read or grows: it holds at most the live sessions plus
+ * those expired since the last login, and it expires itself once its newest session must have ended.
  */
-export function createSessionIndex(redis: Redis, { keyPrefix, maxSessionsPerUser }: SessionIndexOptions): SessionIndex {
+export function createSessionIndex(redis: Redis, options: SessionIndexOptions): SessionIndex {
+  const { keyPrefix, maxSessionsPerUser, longestSessionMs } = options
   const keys = redisKeys(keyPrefix)
   const sessionKey = (handle: string) => `${keys.sessionPrefix}${handle}`
 
-  /** Handles with their stored session, oldest first, after dropping the entries of sessions that are gone. */
-  async function liveSessions(userId: string): Promise<Array<[string, string]>> {
+  /** The user's sessions, least recently seen first, after dropping the entries of sessions that are gone. */
+  async function liveSessions(userId: string): Promise<IndexedSession[]> {
     const index = keys.userSessions(userId)
-    const handles = await redis.zrange(index, 0, -1)
-    const stored = await Promise.all(handles.map((handle) => redis.get(sessionKey(handle))))
-    const gone = handles.filter((_, i) => stored[i] === null)
+    const scored = await redis.zrange(index, 0, -1, 'WITHSCORES')
+    const entries = Array.from({ length: scored.length / 2 }, (_, i) => ({ handle: scored[2 * i]!, lastSeenAt: Number(scored[2 * i + 1]) }))
+    const stored = await Promise.all(entries.map(({ handle }) => redis.get(sessionKey(handle))))
+    const gone = entries.filter((_, i) => stored[i] === null).map(({ handle }) => handle)
     if (gone.length > 0) await redis.zrem(index, ...gone)
-    return handles.flatMap((handle, i) => (stored[i] === null ? [] : [[handle, stored[i]!] as [string, string]]))
+    return entries.flatMap(({ handle, lastSeenAt }, i) => {
+      if (stored[i] === null) return []
+      const { createdAt = lastSeenAt, ip = '', userAgent = '', remember = false } = JSON.parse(stored[i]!) as StoredSession
+      return [{ handle, createdAt, lastSeenAt, ip, userAgent, remember }]
+    })
   }
 
   async function end(userId: string, handles: string[]): Promise<number> {
@@ -77,10 +99,17 @@ export function createSessionIndex(redis: Redis, { keyPrefix, maxSessionsPerUser
 
   return {
     async add(userId, handle, createdAt) {
-      await redis.zadd(keys.userSessions(userId), createdAt, handle)
+      const index = keys.userSessions(userId)
+      await Promise.all([redis.zadd(index, createdAt, handle), redis.pexpire(index, longestSessionMs)])
       const live = await liveSessions(userId)
       const excess = maxSessionsPerUser > 0 ? live.length - maxSessionsPerUser : 0
-      return excess > 0 ? end(userId, live.slice(0, excess).map(([h]) => h).filter((h) => h !== handle)) : 0
+      if (excess <= 0) return 0
+      return end(userId, live.filter((session) => session.handle !== handle).slice(0, excess).map((session) => session.handle))
+    },
+
+    async touch(userId, handle, ttlMs, seenAt) {
+      // XX: a session revoked in the meantime is not put back on the list.
+      await Promise.all([redis.pexpire(sessionKey(handle), ttlMs), redis.zadd(keys.userSessions(userId), 'XX', seenAt, handle)])
     },
 
     async remove(userId, handle) {
@@ -88,12 +117,7 @@ export function createSessionIndex(redis: Redis, { keyPrefix, maxSessionsPerUser
     },
 
     async list(userId) {
-      return (await liveSessions(userId))
-        .map(([handle, raw]) => {
-          const { createdAt = 0, ip = '', userAgent = '' } = JSON.parse(raw) as StoredSession
-          return { handle, createdAt, ip, userAgent }
-        })
-        .sort((a, b) => b.createdAt - a.createdAt)
+      return (await liveSessions(userId)).sort((a, b) => b.createdAt - a.createdAt)
     },
 
     async revoke(userId, handle) {

@@ -1,12 +1,13 @@
 import fp from 'fastify-plugin'
 import fastifyCookie from '@fastify/cookie'
-import fastifySession, { type SessionStore } from '@fastify/session'
-import { RedisStore } from 'connect-redis'
+import fastifySession from '@fastify/session'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Redis } from 'ioredis'
 import { sessionKeyId } from '../lib/keys.js'
 import { memoizedSigner } from '../lib/memoized-signer.js'
 import { SessionCache } from '../lib/session-cache.js'
+import { createSessionStore } from '../lib/session-store.js'
+import { expiryAfter, slidExpiry, type SessionTimeouts } from '../lib/session-timeouts.js'
 
 export interface SessionUser {
   id: string
@@ -23,10 +24,18 @@ declare module 'fastify' {
     /** Client IP and User-Agent (at most 256 characters) at login, shown in the user's list of sessions. */
     ip?: string
     userAgent?: string
+    /** "Remember me": longer limits and a persistent cookie. */
+    remember?: boolean
     views?: number
+    /** When Redis drops the session, read from its TTL on load; never stored. */
+    expiresAt?: number
   }
   interface FastifyInstance {
     sessionCookie: SessionCookie
+  }
+  interface FastifyRequest {
+    /** When this request's logged-in session ends, after any slide of its idle expiry; null without one. */
+    sessionExpiresAt: number | null
   }
 }
 
@@ -42,60 +51,22 @@ export interface SessionPluginOptions {
   secrets: string[]
   cookieName: string
   cookieSecure: boolean
-  ttlSeconds: number
+  timeouts: SessionTimeouts
   /** Sessions kept in process, invalidated by Redis client tracking; 0 reads every session from Redis. */
   cacheSize: number
 }
 
+/** Removes the Set-Cookie header lines of one cookie from a reply. */
+function dropSetCookie(reply: FastifyReply, name: string): void {
+  const lines = [reply.getHeader('set-cookie') ?? []].flat().map(String)
+  const others = lines.filter((line) => !line.startsWith(`${name}=`))
+  if (others.length === lines.length) return
+  reply.removeHeader('set-cookie')
+  if (others.length > 0) reply.header('set-cookie', others)
+}
+
 /** Signatures remembered per process: enough for the sessions active in a busy minute. */
 const SIGNER_MEMO_SIZE = 10_000
-
-/**
- * What a session stores of its cookie: only when it expires. The attributes that are the same for every session
- * (path, flags) come from the plugin options when the session is read back, so Redis does not hold a copy of each.
- */
-export const slimSessionSerializer = {
-  parse: (raw: string) => JSON.parse(raw),
-  stringify(session: { cookie?: { expires?: Date | null; originalMaxAge?: number | null } }) {
-    const { cookie, ...data } = session
-    return JSON.stringify({ ...data, cookie: { expires: cookie?.expires, originalMaxAge: cookie?.originalMaxAge } })
-  },
-}
-
-/**
- * When the session ends: the expiry stored with it. (On read-back @fastify/session rolls `cookie.expires` forward
- * from now and keeps the stored value as `originalExpires`.)
- */
-export function sessionExpiresAt(cookie: object): Date | null {
-  const { originalExpires, expires } = cookie as { originalExpires?: Date | null; expires?: Date | null }
-  return originalExpires ?? expires ?? null
-}
-
-/** Stores each session under a hash of its ID instead of the ID itself. */
-function hashedIds(store: SessionStore): SessionStore {
-  return {
-    get: (sessionId, callback) => store.get(sessionKeyId(sessionId), callback),
-    set: (sessionId, session, callback) => store.set(sessionKeyId(sessionId), session, callback),
-    destroy: (sessionId, callback) => store.destroy(sessionKeyId(sessionId), callback),
-  }
-}
-
-/** connect-redis for writes; reads go through the cache, and every write or delete evicts the key first. */
-function cachedStore(redisStore: RedisStore, cache: SessionCache, keyPrefix: string): SessionStore {
-  return {
-    get(sessionId, callback) {
-      cache.read(keyPrefix + sessionId).then((raw) => callback(null, raw === null ? null : JSON.parse(raw)), callback)
-    },
-    set(sessionId, session, callback) {
-      cache.forget(keyPrefix + sessionId)
-      redisStore.set(sessionId, session as Parameters<RedisStore['set']>[1], callback)
-    },
-    destroy(sessionId, callback) {
-      cache.forget(keyPrefix + sessionId)
-      redisStore.destroy(sessionId, callback)
-    },
-  }
-}
 
 /**
  * Cookie parsing and server-side sessions in Redis. Registered only around the routes that use a session,
@@ -103,41 +74,36 @@ function cachedStore(redisStore: RedisStore, cache: SessionCache, keyPrefix: str
  */
 export default fp<SessionPluginOptions>(
   async function sessionPlugin(app, options) {
+    const { timeouts, cookieName } = options
     const signer = memoizedSigner(options.secrets, SIGNER_MEMO_SIZE)
-    const redisStore = new RedisStore({
-      client: options.redis,
-      prefix: options.keyPrefix,
-      ttl: options.ttlSeconds,
-      serializer: slimSessionSerializer,
-    })
-    let store = redisStore as SessionStore
+    let cache: SessionCache | null = null
     if (options.cacheSize > 0) {
-      const cache = new SessionCache(options.redis, options.keyPrefix, options.cacheSize, app.log)
+      cache = new SessionCache(options.redis, options.keyPrefix, options.cacheSize, app.log)
       await cache.start()
-      app.addHook('onClose', async () => cache.close())
-      store = cachedStore(redisStore, cache, options.keyPrefix)
+      app.addHook('onClose', async () => cache?.close())
     }
-    store = hashedIds(store)
+    const store = createSessionStore({ redis: options.redis, keyPrefix: options.keyPrefix, timeouts, cache, log: app.log })
     const cookiePath = '/'
     const cookieAttributes = { path: cookiePath, httpOnly: true, sameSite: 'lax', secure: options.cookieSecure } as const
     await app.register(fastifyCookie, { secret: signer })
 
     // A cookie signed with an older SESSION_SECRET is valid, but @fastify/session would see that it differs from the
     // ID signed with the first secret and clear it. Present it re-signed instead, and re-issue it on the response.
-    const renewedCookies = new WeakSet<FastifyRequest>()
+    const reissueCookie = new WeakSet<FastifyRequest>()
     app.addHook('onRequest', (request, _reply, done) => {
-      const value = request.cookies[options.cookieName]
+      const value = request.cookies[cookieName]
       const unsigned = value === undefined ? null : signer.unsign(value)
       if (unsigned?.renew && unsigned.value !== null) {
-        request.cookies[options.cookieName] = signer.sign(unsigned.value)
-        renewedCookies.add(request)
+        request.cookies[cookieName] = signer.sign(unsigned.value)
+        reissueCookie.add(request)
       }
       done()
     })
     await app.register(fastifySession, {
       secret: signer,
-      cookieName: options.cookieName,
-      cookie: { ...cookieAttributes, maxAge: options.ttlSeconds * 1000 },
+      cookieName,
+      // No expiry by default: a browser-session cookie. "Remember me" sessions get a persistent one (onSend below).
+      cookie: cookieAttributes,
       // Only a login creates a session: anonymous requests write nothing to Redis and get no cookie.
       saveUninitialized: false,
       // An unchanged session is not written back; rolling would rewrite it on every request.
@@ -145,14 +111,38 @@ export default fp<SessionPluginOptions>(
       store,
     })
 
+    // Sliding expiry: an expiry refresh and a last-seen time, at most once per touch interval, never a rewrite.
+    app.decorateRequest('sessionExpiresAt', null)
+    app.addHook('onRequest', (request, _reply, done) => {
+      const { session } = request
+      if (!session.user || session.expiresAt === undefined) return done()
+      const now = Date.now()
+      request.sessionExpiresAt = session.expiresAt
+      const next = slidExpiry(timeouts, session, session.expiresAt, now)
+      if (next === null) return done()
+      request.sessionExpiresAt = next
+      if (session.remember) reissueCookie.add(request)
+      app.sessionIndex.touch(session.user.id, sessionKeyId(session.sessionId), next - now, now).then(() => done(), done)
+    })
+
     app.addHook('onSend', (request, reply, payload, done) => {
       const { session } = request
-      if (session?.user && renewedCookies.has(request)) {
-        const expires = sessionExpiresAt(session.cookie) ?? undefined
-        reply.setCookie(options.cookieName, session.encryptedSessionId, { ...cookieAttributes, expires })
+      if (!session?.user) return done(null, payload)
+      // Just written (login, password change, a changed session): the key's TTL was set from the session's limits.
+      if (session.isSaved()) request.sessionExpiresAt = expiryAfter(timeouts, session, Date.now())
+      if (reissueCookie.has(request) || (session.isSaved() && session.remember)) {
+        // Replaces the cookie @fastify/session may have set already, which cannot carry Max-Age.
+        dropSetCookie(reply, cookieName)
+        reply.setCookie(cookieName, session.encryptedSessionId, { ...cookieAttributes, ...persistence(request) })
       }
       done(null, payload)
     })
+
+    /** A remembered session's cookie lasts as long as the session; any other lasts until the browser closes. */
+    function persistence({ session, sessionExpiresAt }: FastifyRequest) {
+      if (!session.remember || sessionExpiresAt === null) return {}
+      return { expires: new Date(sessionExpiresAt), maxAge: Math.max(0, Math.floor((sessionExpiresAt - Date.now()) / 1000)) }
+    }
 
     // What these routes answer belongs to one user: no shared or browser cache may keep it.
     app.addHook('onRequest', (_request, reply, done) => {
@@ -162,13 +152,13 @@ export default fp<SessionPluginOptions>(
 
     app.decorate('sessionCookie', {
       signedId(request) {
-        const value = request.cookies[options.cookieName]
+        const value = request.cookies[cookieName]
         return value === undefined ? null : signer.unsign(value).value
       },
       clear(reply) {
-        reply.clearCookie(options.cookieName, { path: cookiePath })
+        reply.clearCookie(cookieName, { path: cookiePath })
       },
     } satisfies SessionCookie)
   },
-  { name: 'session' },
+  { name: 'session', dependencies: ['session-index'] },
 )

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox'
-import { Password, User } from './user.js'
+import { Password, User, Username } from './user.js'
 
 export const MeResponse = Type.Object(
   {
@@ -8,6 +8,7 @@ export const MeResponse = Type.Object(
       {
         createdAt: Type.String({ format: 'date-time' }),
         expiresAt: Type.String({ format: 'date-time' }),
+        remember: Type.Boolean(),
       },
       { additionalProperties: false },
     ),
@@ -28,6 +29,7 @@ export const SessionsResponse = Type.Object(
           lastSeenAt: Type.String({ format: 'date-time' }),
           ip: Type.String(),
           userAgent: Type.String(),
+          remember: Type.Boolean(),
           current: Type.Boolean(),
         },
         { additionalProperties: false },
@@ -50,3 +52,9 @@ export const PasswordChange = Type.Object(
 )
 
 export const UsernameParams = Type.Object({ username: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false })
+
+/** "remember": a session with the longer REMEMBER_* limits and a persistent cookie. */
+export const Login = Type.Object(
+  { username: Username, password: Password, remember: Type.Optional(Type.Boolean()) },
+  { additionalProperties: false },
+)

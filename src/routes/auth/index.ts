@@ -1,10 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { AccountLocked, InvalidCredentials, RegistrationClosed, SessionExpired, SessionNotFound } from '../../errors.js'
 import { sessionKeyId } from '../../lib/keys.js'
-import { sessionExpiresAt } from '../../plugins/session.js'
 import { toSessionView } from '../../plugins/session-index.js'
 import { DEFAULT_ROLES } from '../../plugins/users.js'
-import { LogoutBody, MeResponse, PasswordChange, RevokedResponse, SessionParams, SessionsResponse } from '../../schemas/auth.js'
+import { Login, LogoutBody, MeResponse, PasswordChange, RevokedResponse, SessionParams, SessionsResponse } from '../../schemas/auth.js'
 import { errorResponses } from '../../schemas/error.js'
 import { Credentials, UserResponse } from '../../schemas/user.js'
 
@@ -36,10 +35,10 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     '/login',
     {
       config: credentialLimit,
-      schema: { body: Credentials, response: { 200: UserResponse, ...errorResponses(400, 401, 429, 503) } },
+      schema: { body: Login, response: { 200: UserResponse, ...errorResponses(400, 401, 429, 503) } },
     },
     async (request, reply) => {
-      const { username, password } = request.body
+      const { username, password, remember = false } = request.body
       // Checked before the password, and the same for every account name, so a lock reveals nothing either.
       const lockedFor = await app.accountLock.lockedFor(username)
       if (lockedFor > 0) {
@@ -61,10 +60,11 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
       session.createdAt = Date.now()
       session.ip = request.ip
       session.userAgent = (request.headers['user-agent'] ?? '').slice(0, USER_AGENT_MAX_LENGTH)
+      session.remember = remember
       const ended = await app.sessionIndex.add(user.id, sessionKeyId(session.sessionId), session.createdAt)
       if (ended > 0) request.log.info({ event: 'revoke', userId: user.id, sessions: ended }, 'oldest sessions ended: too many')
       // Lifecycle events name the session by the hash it is stored under, never by its ID.
-      request.log.info({ event: 'login', userId: user.id, session: sessionKeyId(session.sessionId) }, 'login')
+      request.log.info({ event: 'login', userId: user.id, session: sessionKeyId(session.sessionId), remember }, 'login')
       return { user }
     },
   )
@@ -103,7 +103,8 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
         user,
         session: {
           createdAt: new Date(session.createdAt ?? Date.now()).toISOString(),
-          expiresAt: (sessionExpiresAt(session.cookie) ?? new Date()).toISOString(),
+          expiresAt: new Date(request.sessionExpiresAt ?? Date.now()).toISOString(),
+          remember: session.remember === true,
         },
       }
     },
@@ -126,7 +127,7 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
       const oldHandle = sessionKeyId(session.sessionId)
       const revoked = await app.sessionIndex.revokeAll(id, oldHandle)
       // A new ID for this session too: whoever knew the old one is out.
-      await session.regenerate(['user', 'createdAt', 'ip', 'userAgent', 'views'])
+      await session.regenerate(['user', 'createdAt', 'ip', 'userAgent', 'remember', 'views'])
       await app.sessionIndex.remove(id, oldHandle)
       await app.sessionIndex.add(id, sessionKeyId(request.session.sessionId), request.session.createdAt ?? Date.now())
       request.log.info({ event: 'password_change', userId: id, revokedSessions: revoked }, 'password changed')

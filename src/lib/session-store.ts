@@ -1,0 +1,90 @@
+import type { SessionStore } from '@fastify/session'
+import { RedisStore } from 'connect-redis'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Redis } from 'ioredis'
+import { sessionKeyId } from './keys.js'
+import type { SessionCache } from './session-cache.js'
+import { expiryAfter, pastAbsoluteLimit, type SessionTimeouts, type SessionTiming } from './session-timeouts.js'
+
+/** A session as Redis holds it, with when Redis will drop it (epoch milliseconds, from the key's TTL). */
+export interface StoredSession {
+  raw: string
+  expiresAt: number
+}
+
+/** Reads a session and its expiry: GET and PTTL, sent together in one round trip by auto-pipelining. */
+export function sessionReader(redis: Redis): (key: string) => Promise<StoredSession | null> {
+  return async (key) => {
+    const [raw, ttlMs] = await Promise.all([redis.get(key), redis.pttl(key)])
+    // -2: deleted between the two commands. -1 (no TTL) counts as due now, so the next touch gives it one.
+    if (raw === null || ttlMs === -2) return null
+    return { raw, expiresAt: Date.now() + Math.max(ttlMs, 0) }
+  }
+}
+
+/**
+ * What Redis holds of a session: its own fields only. The cookie is rebuilt on load (its attributes are the same
+ * for everyone, its expiry is the key's TTL), and `expiresAt` is read from that TTL, so neither is stored.
+ */
+export const slimSessionSerializer = {
+  parse: (raw: string) => JSON.parse(raw),
+  stringify({ cookie: _cookie, expiresAt: _expiresAt, ...data }: { cookie?: unknown; expiresAt?: unknown }) {
+    return JSON.stringify(data)
+  },
+}
+
+export interface SessionStoreOptions {
+  redis: Redis
+  /** Sessions are stored at keyPrefix + sessionKeyId(session ID). */
+  keyPrefix: string
+  timeouts: SessionTimeouts
+  /** Recently read sessions, kept in process; null reads each one from Redis. */
+  cache: SessionCache | null
+  log: FastifyBaseLogger
+}
+
+/**
+ * The @fastify/session store: connect-redis writes and deletes; reads fetch the value and TTL together (through the
+ * cache when there is one). Keys are hashes of session IDs, so Redis holds nothing that works as a cookie.
+ */
+export function createSessionStore({ redis, keyPrefix, timeouts, cache, log }: SessionStoreOptions): SessionStore {
+  const redisStore = new RedisStore({
+    client: redis,
+    prefix: keyPrefix,
+    // Each write (a login, a changed session) sets the TTL from the session's own limits.
+    ttl: (session) => Math.ceil((expiryAfter(timeouts, session as SessionTiming, Date.now()) - Date.now()) / 1000),
+    serializer: slimSessionSerializer,
+  })
+  const read = sessionReader(redis)
+  const load = cache ? (key: string) => cache.read(key, read) : read
+  const forget = (handle: string) => cache?.forget(keyPrefix + handle)
+
+  return {
+    get(sessionId, callback) {
+      const handle = sessionKeyId(sessionId)
+      load(keyPrefix + handle).then((stored) => {
+        if (stored === null) return callback(null, null)
+        const session = JSON.parse(stored.raw) as SessionTiming & Record<string, unknown>
+        if (pastAbsoluteLimit(timeouts, session, Date.now())) {
+          log.info({ event: 'session_expired', reason: 'absolute', session: handle }, 'session expired')
+          forget(handle)
+          redisStore.destroy(handle, (error) => callback(error, null))
+          return
+        }
+        // A persistent ("remember me") cookie expires with the session; any other lasts until the browser closes.
+        const cookie = { originalMaxAge: null, expires: session.remember ? new Date(stored.expiresAt) : null }
+        callback(null, { ...session, cookie, expiresAt: stored.expiresAt })
+      }, callback)
+    },
+    set(sessionId, session, callback) {
+      const handle = sessionKeyId(sessionId)
+      forget(handle)
+      redisStore.set(handle, session as Parameters<RedisStore['set']>[1], callback)
+    },
+    destroy(sessionId, callback) {
+      const handle = sessionKeyId(sessionId)
+      forget(handle)
+      redisStore.destroy(handle, callback)
+    },
+  }
+}
