@@ -1,7 +1,7 @@
 import type { SessionStore } from '@fastify/session'
 import { RedisStore } from 'connect-redis'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Redis } from 'ioredis'
+import type { Redis, Result } from 'ioredis'
 import { sessionKeyId } from './keys.js'
 import type { SessionCache } from './session-cache.js'
 import { expiryAfter, pastAbsoluteLimit, type SessionTimeouts, type SessionTiming } from './session-timeouts.js'
@@ -12,12 +12,28 @@ export interface StoredSession {
   expiresAt: number
 }
 
-/** Reads a session and its expiry: GET and PTTL, sent together in one round trip by auto-pipelining. */
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** The session at KEYS[1] and its remaining TTL in milliseconds; null when there is none. */
+    readSession(key: string): Result<[string, number] | null, Context>
+  }
+}
+
+// One command instead of a pipelined GET + PTTL: the value and its TTL agree, and it measured faster.
+const READ_SESSION_SCRIPT = `
+local value = redis.call('GET', KEYS[1])
+if not value then return nil end
+return { value, redis.call('PTTL', KEYS[1]) }
+`
+
+/** Reads a session and its expiry in one round trip (EVALSHA of a script loaded once per connection). */
 export function sessionReader(redis: Redis): (key: string) => Promise<StoredSession | null> {
+  redis.defineCommand('readSession', { numberOfKeys: 1, lua: READ_SESSION_SCRIPT })
   return async (key) => {
-    const [raw, ttlMs] = await Promise.all([redis.get(key), redis.pttl(key)])
-    // -2: deleted between the two commands. -1 (no TTL) counts as due now, so the next touch gives it one.
-    if (raw === null || ttlMs === -2) return null
+    const found = await redis.readSession(key)
+    if (found === null) return null
+    const [raw, ttlMs] = found
+    // A key without a TTL (-1) counts as due now, so the next touch gives it one.
     return { raw, expiresAt: Date.now() + Math.max(ttlMs, 0) }
   }
 }
