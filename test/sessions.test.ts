@@ -94,7 +94,7 @@ t.test('POST /auth/logout {everywhere: true} ends all my sessions, this one incl
   t.equal(bad.json().code, 'VALIDATION')
 })
 
-t.test('MAX_SESSIONS_PER_USER: a login beyond it ends the oldest session', async (t) => {
+t.test('MAX_SESSIONS_PER_USER: a login beyond it ends the least recently seen session (none used since: the oldest)', async (t) => {
   const app = await build(t, { MAX_SESSIONS_PER_USER: '2', LOGIN_RATE_LIMIT_MAX: '100' })
   const [oldest, middle, newest] = await sessionsOf(app, 'capped', 3)
   t.equal(await dashboard(app, oldest!), 401, 'the oldest was ended')
