@@ -1,0 +1,61 @@
+import { readFile } from 'node:fs/promises'
+import t from 'tap'
+import { parse } from 'yaml'
+
+const read = (path: string) => readFile(new URL(`../${path}`, import.meta.url), 'utf8')
+
+interface Service {
+  image?: string
+  build?: string
+  command?: string[]
+  volumes?: string[]
+  ports?: string[]
+  profiles?: string[]
+  healthcheck?: { test: string[] }
+  environment?: Record<string, string>
+  depends_on?: Record<string, { condition: string }> | string[]
+  deploy?: { replicas: number }
+}
+
+t.test('compose.yaml: Redis keeps its data, the API waits for it, secrets come from outside', async (t) => {
+  const compose = parse(await read('compose.yaml'), { merge: true }) as { services: Record<string, Service>; volumes: object }
+  const { redis, api } = compose.services
+  t.ok(redis && api, 'names the redis and api services')
+  t.same(redis!.command, ['redis-server', '--appendonly', 'yes', '--appendfsync', 'everysec'], 'AOF, fsync every second')
+  t.same(redis!.volumes, ['redis-data:/data'], 'on a named volume')
+  t.ok('redis-data' in compose.volumes, 'which is declared')
+  t.match(redis!.healthcheck?.test.join(' '), /redis-cli ping/, 'with a healthcheck')
+  t.same(api!.depends_on, { redis: { condition: 'service_healthy' } }, 'the API starts once Redis is healthy')
+  t.equal(api!.build, '.', 'built from the Dockerfile')
+  t.match(api!.environment?.SESSION_SECRET, /^\$\{SESSION_SECRET:\?/, 'SESSION_SECRET must come from the environment or .env')
+})
+
+t.test('compose.yaml: the scale profile runs several replicas behind a reverse proxy', async (t) => {
+  const { services } = parse(await read('compose.yaml'), { merge: true }) as { services: Record<string, Service> }
+  const replica = services['api-replica']!
+  const proxy = services.proxy!
+  t.same(replica.profiles, ['scale'])
+  t.same(proxy.profiles, ['scale'])
+  t.ok(replica.deploy!.replicas >= 2, `${replica.deploy!.replicas} replicas`)
+  t.equal(replica.environment?.TRUST_PROXY, '1', 'the replicas trust the one proxy hop')
+  t.equal(replica.environment?.REDIS_URL, services.api!.environment?.REDIS_URL, 'and share the one Redis')
+  t.same(proxy.volumes, ['./deploy/nginx.conf:/etc/nginx/nginx.conf:ro'])
+  const nginx = await read('deploy/nginx.conf')
+  t.match(nginx, /server api-replica:3000;/, 'the proxy spreads requests over the replicas')
+  t.match(nginx, /proxy_set_header X-Forwarded-For \$remote_addr;/, 'and tells them the client IP')
+})
+
+t.test('Dockerfile: multi-stage on a slim LTS image, production dependencies only, non-root, exec form', async (t) => {
+  const dockerfile = await read('Dockerfile')
+  const lines = dockerfile.split('\n').filter((line) => line.trim() && !line.startsWith('#'))
+  const stages = lines.filter((line) => line.startsWith('FROM '))
+  t.same(stages, ['FROM node:${NODE_VERSION}-slim AS build', 'FROM node:${NODE_VERSION}-slim AS runtime'])
+  const nodeVersion = Number(/^ARG NODE_VERSION=(\d+)$/m.exec(dockerfile)?.[1])
+  t.ok(nodeVersion >= 22 && nodeVersion % 2 === 0, `Node ${nodeVersion} is an LTS line`)
+  const runtime = lines.slice(lines.indexOf(stages[1]!))
+  t.ok(runtime.some((line) => /^RUN npm ci --omit=dev\b/.test(line)), 'the final stage installs production dependencies only')
+  t.ok(runtime.includes('USER node'), 'and runs as the unprivileged node user')
+  t.match(runtime.join('\n'), /HEALTHCHECK [^\n]*\\\n\s+CMD \[.*\/health\/live/, 'a HEALTHCHECK on /health/live')
+  t.equal(runtime.at(-1), 'CMD ["node", "dist/server.js"]', 'node is PID 1 (exec form, no shell): it gets SIGTERM itself')
+  t.notMatch(dockerfile, /SESSION_SECRET|ENV .*PASSWORD/, 'no secret in the image')
+})
