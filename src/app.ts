@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { AppConfig } from './config.js'
 import { clientErrorHandler } from './lib/client-error.js'
@@ -6,7 +8,10 @@ import accountLockPlugin from './plugins/account-lock.js'
 import authGuardPlugin from './plugins/auth-guard.js'
 import corsPlugin from './plugins/cors.js'
 import csrfPlugin from './plugins/csrf.js'
+import docsPlugin from './plugins/docs.js'
 import errorsPlugin from './plugins/errors.js'
+import loadSheddingPlugin from './plugins/load-shedding.js'
+import metricsPlugin from './plugins/metrics.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import redisPlugin from './plugins/redis.js'
 import securityHeadersPlugin from './plugins/security-headers.js'
@@ -34,6 +39,14 @@ export const REDACTED_LOG_PATHS = [
   '*.passwordHash',
 ]
 
+/** An X-Request-Id from a proxy or client is kept when it looks like one, so a request can be followed across hops. */
+const REQUEST_ID = /^[\w.:-]{1,64}$/
+
+export function requestIdOf(request: IncomingMessage): string {
+  const given = request.headers['x-request-id']
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+}
+
 /**
  * Composes the service from its plugins. Resolves once Redis is connected; rejects with RedisUnreachableError
  * when it is not.
@@ -44,10 +57,15 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     trustProxy: config.trustProxy,
     bodyLimit: BODY_LIMIT_BYTES,
     clientErrorHandler,
+    genReqId: requestIdOf,
     ajv: {
       // Reject what the schema does not describe instead of silently dropping or converting it.
       customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false },
     },
+  })
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id)
+    done()
   })
   // Bodies are JSON only: anything else is refused with 415 rather than half-parsed.
   app.removeContentTypeParser('text/plain')
@@ -55,9 +73,23 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
 
   await app.register(redisPlugin, { url: config.redis.url })
   await app.register(errorsPlugin)
+  await app.register(loadSheddingPlugin, { maxEventLoopDelayMs: config.maxEventLoopDelayMs })
   await app.register(securityHeadersPlugin)
+  // Before every route, so the OpenAPI document lists them all.
+  if (config.docsEnabled) await app.register(docsPlugin, { cookieName: config.session.cookieName })
   // Without allowed origins there is nothing to answer: skip the per-request CORS hook altogether.
   if (config.corsOrigins.length > 0) await app.register(corsPlugin, { origins: config.corsOrigins })
+  const { timeouts } = config.session
+  await app.register(sessionIndexPlugin, {
+    keyPrefix: config.redis.prefix,
+    maxSessionsPerUser: config.session.maxPerUser,
+    longestSessionMs: Math.max(timeouts.standard.absoluteMs, timeouts.remember.absoluteMs),
+  })
+  await app.register(metricsPlugin, {
+    redis: app.redis,
+    token: config.metricsToken,
+    liveSessions: () => app.sessionIndex.countLive(),
+  })
   await app.register(rateLimitPlugin, {
     redis: app.redis,
     keyPrefix: keys.rateLimitPrefix,
@@ -66,12 +98,6 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     syncIntervalMs: config.rateLimit.syncIntervalMs,
   })
   await app.register(usersPlugin, { keyPrefix: config.redis.prefix, admin: config.admin })
-  const { timeouts } = config.session
-  await app.register(sessionIndexPlugin, {
-    keyPrefix: config.redis.prefix,
-    maxSessionsPerUser: config.session.maxPerUser,
-    longestSessionMs: Math.max(timeouts.standard.absoluteMs, timeouts.remember.absoluteMs),
-  })
   await app.register(accountLockPlugin, { keyPrefix: config.redis.prefix, ...config.accountLock })
   await app.register(healthRoutes, { prefix: '/health' })
 

@@ -45,6 +45,9 @@ const EnvSchema = Type.Object({
   ACCOUNT_LOCK_BASE_SECONDS: Seconds(30),
   ACCOUNT_LOCK_MAX_SECONDS: Seconds(900),
   ALLOW_REGISTRATION: Type.Boolean({ default: true }),
+  METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
+  DOCS_ENABLED: Type.Boolean({ default: true }),
+  MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000 }),
   // The same rules as registration, so the admin can always log in through the API.
   ADMIN_USERNAME: Type.Optional(Username),
   ADMIN_PASSWORD: Type.Optional(Password),
@@ -85,6 +88,11 @@ export interface AppConfig {
   accountLock: { threshold: number; baseLockMs: number; maxLockMs: number }
   allowRegistration: boolean
   admin: { username: string; password: string } | null
+  /** Bearer token GET /metrics requires; null leaves it open (keep it off the public network then). */
+  metricsToken: string | null
+  docsEnabled: boolean
+  /** Mean event-loop delay above which requests are shed with 503; 0: never. */
+  maxEventLoopDelayMs: number
 }
 
 /** A configuration problem, reported as one line that names the variable. */
@@ -146,6 +154,9 @@ function toAppConfig(env: Env): AppConfig {
     },
     allowRegistration: env.ALLOW_REGISTRATION,
     admin: parseAdmin(env.ADMIN_USERNAME, env.ADMIN_PASSWORD),
+    metricsToken: env.METRICS_TOKEN ?? null,
+    docsEnabled: env.DOCS_ENABLED,
+    maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
   }
 }
 

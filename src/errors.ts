@@ -17,6 +17,8 @@ export const UserNotFound = createError('USER_NOT_FOUND', 'No such user', 404)
 export const SessionNotFound = createError('SESSION_NOT_FOUND', 'No such session', 404)
 export const CsrfRejected = createError('CSRF_REJECTED', 'Cross-site request refused', 403)
 export const StoreUnavailable = createError('STORE_UNAVAILABLE', 'The session store is unavailable; retry shortly', 503)
+export const Overloaded = createError('OVERLOADED', 'The server is overloaded; retry shortly', 503)
+export const MetricsUnauthorized = createError('UNAUTHENTICATED', 'GET /metrics needs the bearer token METRICS_TOKEN', 401)
 
 /** Codes for errors raised by Fastify itself (parsing, routing), keyed by HTTP status. */
 const CODE_BY_STATUS: Record<number, string> = {
@@ -66,6 +68,7 @@ const OUR_CODES = new Set([
   UserNotFound,
   AccountLocked,
   StoreUnavailable,
+  Overloaded,
 ].map((ErrorClass) => new ErrorClass('').code))
 
 export function errorBody(statusCode: number, code: string, message: string): ErrorBody {

@@ -95,7 +95,8 @@ t.test('a running server', async (t) => {
     const response = await post(port, '/auth/login', { username: 'logged', password: PASSWORD })
     const cookie = response.headers.get('set-cookie')?.split(';')[0] ?? ''
     t.ok(cookie.startsWith('sid='))
-    await fetch(`http://127.0.0.1:${port}/auth/me`, { headers: { cookie } })
+    const me = await fetch(`http://127.0.0.1:${port}/auth/me`, { headers: { cookie, 'x-request-id': 'trace-me-42' } })
+    t.equal(me.headers.get('x-request-id'), 'trace-me-42', 'an incoming request id is kept and echoed')
     await post(port, '/auth/logout', {}, { cookie })
     await fetch(`http://127.0.0.1:${port}/auth/me`, { headers: { cookie } })
     await sleep(100)
@@ -108,6 +109,10 @@ t.test('a running server', async (t) => {
       { event: 'session_expired', session: hash },
     ])
     t.match(server.stdout(), '/auth/me', 'requests are logged')
+    const traced = server.stdout().split('\n').filter((line) => line.includes('"reqId":"trace-me-42"'))
+    t.ok(traced.length >= 2, 'every line of a request carries its id')
+    const loginLine = server.stdout().split('\n').find((line) => line.includes('"event":"login"'))
+    t.match(JSON.parse(loginLine!).reqId, /^[0-9a-f-]{36}$/, 'a UUID when the client sent none')
     t.notMatch(server.stdout(), sessionIdOf(cookie), 'no session ID in the logs')
     t.notMatch(server.stdout(), PASSWORD, 'no password in the logs')
   })

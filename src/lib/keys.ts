@@ -12,6 +12,8 @@ export function redisKeys(prefix: string) {
     usernameIndex: (username: string) => `${prefix}username:${username.toLowerCase()}`,
     /** A user's sessions: a sorted set of session handles (sessionKeyId), scored by login time. */
     userSessions: (userId: string) => `${prefix}user-sessions:${userId}`,
+    /** Every live session's handle, scored by its expiry: counts live sessions without scanning the keyspace. */
+    liveSessions: `${prefix}live-sessions`,
     /** Failed logins of one account name (existing or not), case-insensitive. */
     loginFailures: (username: string) => `${prefix}login-failures:${username.toLowerCase()}`,
   }

@@ -1,6 +1,5 @@
 import type { SessionStore } from '@fastify/session'
 import { RedisStore } from 'connect-redis'
-import type { FastifyBaseLogger } from 'fastify'
 import type { Redis, Result } from 'ioredis'
 import { sessionKeyId } from './keys.js'
 import type { SessionCache } from './session-cache.js'
@@ -56,14 +55,16 @@ export interface SessionStoreOptions {
   timeouts: SessionTimeouts
   /** Recently read sessions, kept in process; null reads each one from Redis. */
   cache: SessionCache | null
-  log: FastifyBaseLogger
+  /** Called with the handle of a session ended on read because its absolute limit has passed. */
+  onAbsoluteExpiry: (handle: string) => void
 }
 
 /**
  * The @fastify/session store: connect-redis writes and deletes; reads fetch the value and TTL together (through the
  * cache when there is one). Keys are hashes of session IDs, so Redis holds nothing that works as a cookie.
  */
-export function createSessionStore({ redis, keyPrefix, timeouts, cache, log }: SessionStoreOptions): SessionStore {
+export function createSessionStore(options: SessionStoreOptions): SessionStore {
+  const { redis, keyPrefix, timeouts, cache, onAbsoluteExpiry } = options
   const redisStore = new RedisStore({
     client: redis,
     prefix: keyPrefix,
@@ -82,7 +83,7 @@ export function createSessionStore({ redis, keyPrefix, timeouts, cache, log }: S
         if (stored === null) return callback(null, null)
         const session = JSON.parse(stored.raw) as SessionTiming & Record<string, unknown>
         if (pastAbsoluteLimit(timeouts, session, Date.now())) {
-          log.info({ event: 'session_expired', reason: 'absolute', session: handle }, 'session expired')
+          onAbsoluteExpiry(handle)
           forget(handle)
           redisStore.destroy(handle, (error) => callback(error, null))
           return

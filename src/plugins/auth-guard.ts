@@ -19,7 +19,7 @@ export default fp(
       // A validly signed cookie whose session is gone: tell the client why, and drop the dead cookie.
       const goneSessionId = app.sessionCookie.signedId(request)
       if (goneSessionId !== null) {
-        request.log.info({ event: 'session_expired', session: sessionKeyId(goneSessionId) }, 'session expired')
+        app.recordEvent(request.log, 'session_expired', { session: sessionKeyId(goneSessionId), reason: 'gone' })
         app.sessionCookie.clear(reply)
         throw new SessionExpired()
       }

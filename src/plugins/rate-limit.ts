@@ -29,6 +29,7 @@ export default fp<RateLimitPluginOptions>(
       // Standard RateLimit-* headers alongside Retry-After.
       enableDraftSpec: true,
       errorResponseBuilder: (_request, context) => new RateLimited(context.after),
+      onExceeded: (request) => app.countRateLimited(request),
     })
   },
   { name: 'rate-limit' },

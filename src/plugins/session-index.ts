@@ -35,7 +35,7 @@ export function toSessionView(session: IndexedSession, currentHandle: string | n
 
 export interface SessionIndex {
   /** Records a new session; ends the least recently seen ones beyond the per-user maximum, returns how many. */
-  add(userId: string, handle: string, createdAt: number): Promise<number>
+  add(userId: string, handle: string, createdAt: number, expiresAt: number): Promise<number>
   /** Slides a session's expiry to `ttlMs` from now and records that its user was seen at `seenAt`. */
   touch(userId: string, handle: string, ttlMs: number, seenAt: number): Promise<void>
   remove(userId: string, handle: string): Promise<void>
@@ -45,6 +45,8 @@ export interface SessionIndex {
   revoke(userId: string, handle: string): Promise<boolean>
   /** Ends every session of the user but `keep`; returns how many it ended. */
   revokeAll(userId: string, keep?: string): Promise<number>
+  /** How many sessions are live, all users together. */
+  countLive(): Promise<number>
 }
 
 export interface SessionIndexOptions {
@@ -94,13 +96,18 @@ export function createSessionIndex(redis: Redis, options: SessionIndexOptions): 
       .del(...handles.map(sessionKey))
       .zrem(keys.userSessions(userId), ...handles)
       .exec()) as [[Error | null, number], [Error | null, number]]
+    await redis.zrem(keys.liveSessions, ...handles)
     return deleted
   }
 
   return {
-    async add(userId, handle, createdAt) {
+    async add(userId, handle, createdAt, expiresAt) {
       const index = keys.userSessions(userId)
-      await Promise.all([redis.zadd(index, createdAt, handle), redis.pexpire(index, longestSessionMs)])
+      await Promise.all([
+        redis.zadd(index, createdAt, handle),
+        redis.pexpire(index, longestSessionMs),
+        redis.zadd(keys.liveSessions, expiresAt, handle),
+      ])
       const live = await liveSessions(userId)
       const excess = maxSessionsPerUser > 0 ? live.length - maxSessionsPerUser : 0
       if (excess <= 0) return 0
@@ -108,12 +115,16 @@ export function createSessionIndex(redis: Redis, options: SessionIndexOptions): 
     },
 
     async touch(userId, handle, ttlMs, seenAt) {
-      // XX: a session revoked in the meantime is not put back on the list.
-      await Promise.all([redis.pexpire(sessionKey(handle), ttlMs), redis.zadd(keys.userSessions(userId), 'XX', seenAt, handle)])
+      // XX: a session revoked in the meantime is not put back on the lists.
+      await Promise.all([
+        redis.pexpire(sessionKey(handle), ttlMs),
+        redis.zadd(keys.userSessions(userId), 'XX', seenAt, handle),
+        redis.zadd(keys.liveSessions, 'XX', seenAt + ttlMs, handle),
+      ])
     },
 
     async remove(userId, handle) {
-      await redis.zrem(keys.userSessions(userId), handle)
+      await Promise.all([redis.zrem(keys.userSessions(userId), handle), redis.zrem(keys.liveSessions, handle)])
     },
 
     async list(userId) {
@@ -128,6 +139,12 @@ export function createSessionIndex(redis: Redis, options: SessionIndexOptions): 
     async revokeAll(userId, keep) {
       const handles = await redis.zrange(keys.userSessions(userId), 0, -1)
       return end(userId, handles.filter((handle) => handle !== keep))
+    },
+
+    async countLive() {
+      // Expired sessions leave their entry behind; drop those first. Cheap: one range delete and a count.
+      await redis.zremrangebyscore(keys.liveSessions, '-inf', Date.now())
+      return redis.zcard(keys.liveSessions)
     },
   }
 }

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, Session } from 'fastify'
 import type { Redis } from 'ioredis'
 import { sessionKeyId } from '../lib/keys.js'
 import { memoizedSigner } from '../lib/memoized-signer.js'
@@ -32,6 +32,8 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     sessionCookie: SessionCookie
+    /** When a session written now ends: its idle period from now, capped by its absolute limit. */
+    sessionEndsAt(session: Session): number
   }
   interface FastifyRequest {
     /** When this request's logged-in session ends, after any slide of its idle expiry; null without one. */
@@ -82,7 +84,13 @@ export default fp<SessionPluginOptions>(
       await cache.start()
       app.addHook('onClose', async () => cache?.close())
     }
-    const store = createSessionStore({ redis: options.redis, keyPrefix: options.keyPrefix, timeouts, cache, log: app.log })
+    const store = createSessionStore({
+      redis: options.redis,
+      keyPrefix: options.keyPrefix,
+      timeouts,
+      cache,
+      onAbsoluteExpiry: (handle) => app.recordEvent(app.log, 'session_expired', { session: handle, reason: 'absolute' }),
+    })
     const cookiePath = '/'
     const cookieAttributes = { path: cookiePath, httpOnly: true, sameSite: 'lax', secure: options.cookieSecure } as const
     await app.register(fastifyCookie, { secret: signer })
@@ -149,6 +157,8 @@ export default fp<SessionPluginOptions>(
       reply.header('cache-control', 'no-store')
       done()
     })
+
+    app.decorate('sessionEndsAt', (session: Session) => expiryAfter(timeouts, session, Date.now()))
 
     app.decorate('sessionCookie', {
       signedId(request) {

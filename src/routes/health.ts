@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { StoreUnavailable } from '../errors.js'
+import { ALWAYS_ANSWER } from '../plugins/load-shedding.js'
 import { errorResponses } from '../schemas/error.js'
 
 const Status = Type.Object({ status: Type.Literal('ok') })
@@ -10,13 +11,24 @@ const probeConfig = { rateLimit: false } as const
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/live',
-    { config: probeConfig, schema: { response: { 200: Status } } },
+    {
+      // Alive even when overloaded: shedding load is no reason to restart the process.
+      config: { ...probeConfig, ...ALWAYS_ANSWER },
+      schema: { summary: 'Liveness: 200 while the process runs', tags: ['operations'], response: { 200: Status } },
+    },
     async () => ({ status: 'ok' as const }),
   )
 
   app.get(
     '/ready',
-    { config: probeConfig, schema: { response: { 200: Status, ...errorResponses(503) } } },
+    {
+      config: probeConfig,
+      schema: {
+        summary: 'Readiness: 200 when Redis answers PING and the instance is not overloaded, else 503',
+        tags: ['operations'],
+        response: { 200: Status, ...errorResponses(503) },
+      },
+    },
     async () => {
       try {
         await app.redis.ping()

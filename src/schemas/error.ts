@@ -7,7 +7,7 @@ export const ErrorResponse = Type.Object(
     message: Type.String(),
     code: Type.String({ description: 'A stable, machine-readable error code such as VALIDATION or SESSION_EXPIRED' }),
   },
-  { $id: 'ErrorResponse', additionalProperties: false },
+  { title: 'Error', additionalProperties: false },
 )
 export type ErrorResponse = Static<typeof ErrorResponse>
 
@@ -15,3 +15,6 @@ export type ErrorResponse = Static<typeof ErrorResponse>
 export function errorResponses<Status extends number>(...statuses: Status[]): Record<Status, typeof ErrorResponse> {
   return Object.fromEntries(statuses.map((status) => [status, ErrorResponse])) as Record<Status, typeof ErrorResponse>
 }
+
+/** The body of a 204 answer: none. */
+export const NoContent = { type: 'null', description: 'No content' }

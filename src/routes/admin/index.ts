@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { UserNotFound } from '../../errors.js'
 import { toSessionView } from '../../plugins/session-index.js'
 import { RevokedResponse, SessionsResponse, UsernameParams } from '../../schemas/auth.js'
+import { SESSION_SECURITY } from '../../plugins/docs.js'
 import { errorResponses } from '../../schemas/error.js'
 
 /** Everything under /admin needs the admin role. */
@@ -16,7 +17,15 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/users/:username/sessions',
-    { schema: { params: UsernameParams, response: { 200: SessionsResponse, ...errorResponses(400, 401, 403, 404, 429, 503) } } },
+    {
+      schema: {
+        summary: "A user's live sessions",
+        tags: ['admin'],
+        security: SESSION_SECURITY,
+        params: UsernameParams,
+        response: { 200: SessionsResponse, ...errorResponses(400, 401, 403, 404, 429, 503) },
+      },
+    },
     async (request) => {
       const sessions = await app.sessionIndex.list(await userIdOf(request.params.username))
       return { sessions: sessions.map((session) => toSessionView(session, null)) }
@@ -25,11 +34,19 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.delete(
     '/users/:username/sessions',
-    { schema: { params: UsernameParams, response: { 200: RevokedResponse, ...errorResponses(400, 401, 403, 404, 429, 503) } } },
+    {
+      schema: {
+        summary: 'End every session of a user',
+        tags: ['admin'],
+        security: SESSION_SECURITY,
+        params: UsernameParams,
+        response: { 200: RevokedResponse, ...errorResponses(400, 401, 403, 404, 429, 503) },
+      },
+    },
     async (request) => {
       const userId = await userIdOf(request.params.username)
       const revoked = await app.sessionIndex.revokeAll(userId)
-      request.log.info({ event: 'revoke', userId, sessions: revoked, by: request.session.user?.id }, 'sessions revoked by an admin')
+      app.recordEvent(request.log, 'revoke', { userId, sessions: revoked, by: request.session.user?.id }, revoked)
       return { revoked }
     },
   )

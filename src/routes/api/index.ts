@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { CountResponse, DashboardResponse } from '../../schemas/api.js'
+import { SESSION_SECURITY } from '../../plugins/docs.js'
 import { errorResponses } from '../../schemas/error.js'
 
 /** Everything under /api needs a logged-in session: the guard runs before every handler of this prefix. */
@@ -8,13 +9,27 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.get(
     '/dashboard',
-    { schema: { response: { 200: DashboardResponse, ...errorResponses(401, 429, 503) } } },
+    {
+      schema: {
+        summary: 'A greeting for the logged-in user',
+        tags: ['api'],
+        security: SESSION_SECURITY,
+        response: { 200: DashboardResponse, ...errorResponses(401, 429, 503) },
+      },
+    },
     async (request) => ({ message: `Welcome ${request.session.user?.username}` }),
   )
 
   app.post(
     '/count',
-    { schema: { response: { 200: CountResponse, ...errorResponses(401, 429, 503) } } },
+    {
+      schema: {
+        summary: 'Count my calls in the session (1 on the first)',
+        tags: ['api'],
+        security: SESSION_SECURITY,
+        response: { 200: CountResponse, ...errorResponses(401, 403, 429, 503) },
+      },
+    },
     async (request) => {
       const views = (request.session.views ?? 0) + 1
       request.session.views = views

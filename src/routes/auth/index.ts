@@ -4,7 +4,8 @@ import { sessionKeyId } from '../../lib/keys.js'
 import { toSessionView } from '../../plugins/session-index.js'
 import { DEFAULT_ROLES } from '../../plugins/users.js'
 import { Login, LogoutBody, MeResponse, PasswordChange, RevokedResponse, SessionParams, SessionsResponse } from '../../schemas/auth.js'
-import { errorResponses } from '../../schemas/error.js'
+import { SESSION_SECURITY } from '../../plugins/docs.js'
+import { errorResponses, NoContent } from '../../schemas/error.js'
 import { Credentials, UserResponse } from '../../schemas/user.js'
 
 export interface AuthRoutesOptions {
@@ -22,7 +23,12 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     '/register',
     {
       config: credentialLimit,
-      schema: { body: Credentials, response: { 201: UserResponse, ...errorResponses(400, 403, 409, 429, 503) } },
+      schema: {
+        summary: 'Create an account',
+        tags: ['auth'],
+        body: Credentials,
+        response: { 201: UserResponse, ...errorResponses(400, 403, 409, 429, 503) },
+      },
     },
     async (request, reply) => {
       if (!options.allowRegistration) throw new RegistrationClosed()
@@ -35,21 +41,26 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     '/login',
     {
       config: credentialLimit,
-      schema: { body: Login, response: { 200: UserResponse, ...errorResponses(400, 401, 429, 503) } },
+      schema: {
+        summary: 'Log in: sets the session cookie (persistent with remember: true)',
+        tags: ['auth'],
+        body: Login,
+        response: { 200: UserResponse, ...errorResponses(400, 401, 429, 503) },
+      },
     },
     async (request, reply) => {
       const { username, password, remember = false } = request.body
       // Checked before the password, and the same for every account name, so a lock reveals nothing either.
       const lockedFor = await app.accountLock.lockedFor(username)
       if (lockedFor > 0) {
-        request.log.info({ event: 'login_locked', username }, 'login refused: account locked')
+        app.recordEvent(request.log, 'login_locked', { username })
         reply.header('retry-after', Math.ceil(lockedFor / 1000))
         throw new AccountLocked()
       }
       const user = await app.users.authenticate(username, password)
       if (!user) {
         await app.accountLock.recordFailure(username)
-        request.log.info({ event: 'login_failed', username }, 'login failed')
+        app.recordEvent(request.log, 'login_failed', { username })
         throw new InvalidCredentials()
       }
       await app.accountLock.reset(username)
@@ -61,26 +72,40 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
       session.ip = request.ip
       session.userAgent = (request.headers['user-agent'] ?? '').slice(0, USER_AGENT_MAX_LENGTH)
       session.remember = remember
-      const ended = await app.sessionIndex.add(user.id, sessionKeyId(session.sessionId), session.createdAt)
-      if (ended > 0) request.log.info({ event: 'revoke', userId: user.id, sessions: ended }, 'oldest sessions ended: too many')
+      const handle = sessionKeyId(session.sessionId)
+      const ended = await app.sessionIndex.add(user.id, handle, session.createdAt, app.sessionEndsAt(session))
+      if (ended > 0) app.recordEvent(request.log, 'revoke', { userId: user.id, sessions: ended, reason: 'too many sessions' }, ended)
       // Lifecycle events name the session by the hash it is stored under, never by its ID.
-      request.log.info({ event: 'login', userId: user.id, session: sessionKeyId(session.sessionId), remember }, 'login')
+      app.recordEvent(request.log, 'login', { userId: user.id, session: handle, remember })
       return { user }
     },
   )
 
   app.post(
     '/logout',
-    { schema: { body: LogoutBody, response: { 204: { type: 'null' }, ...errorResponses(400, 403, 429, 503) } } },
+    {
+      schema: {
+        summary: 'Log out (everywhere: true ends every session of mine); the cookie is cleared in any case',
+        tags: ['auth'],
+        // The cookie is optional: logging out without a session still answers 204.
+        security: [...SESSION_SECURITY, {}],
+        body: LogoutBody,
+        response: { 204: NoContent, ...errorResponses(400, 403, 429, 503) },
+      },
+    },
     async (request, reply) => {
       const { user, sessionId } = request.session
       if (user) {
         const handle = sessionKeyId(sessionId)
-        if (request.body?.everywhere) await app.sessionIndex.revokeAll(user.id)
-        else await app.sessionIndex.remove(user.id, handle)
-        await request.session.destroy()
-        const event = request.body?.everywhere ? 'logout_everywhere' : 'logout'
-        request.log.info({ event, userId: user.id, session: handle }, event.replace('_', ' '))
+        if (request.body?.everywhere) {
+          const ended = await app.sessionIndex.revokeAll(user.id)
+          await request.session.destroy()
+          app.recordEvent(request.log, 'logout_everywhere', { userId: user.id, session: handle, sessions: ended }, ended)
+        } else {
+          await app.sessionIndex.remove(user.id, handle)
+          await request.session.destroy()
+          app.recordEvent(request.log, 'logout', { userId: user.id, session: handle })
+        }
       }
       app.sessionCookie.clear(reply)
       return reply.code(204).send()
@@ -89,7 +114,15 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
 
   app.get(
     '/me',
-    { preHandler: app.requireSession, schema: { response: { 200: MeResponse, ...errorResponses(401, 429, 503) } } },
+    {
+      preHandler: app.requireSession,
+      schema: {
+        summary: 'The logged-in user and the session times',
+        tags: ['auth'],
+        security: SESSION_SECURITY,
+        response: { 200: MeResponse, ...errorResponses(401, 429, 503) },
+      },
+    },
     async (request, reply) => {
       const { session } = request
       const user = session.user && (await app.users.findById(session.user.id))
@@ -114,7 +147,13 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     '/password',
     {
       preHandler: app.requireSession,
-      schema: { body: PasswordChange, response: { 204: { type: 'null' }, ...errorResponses(400, 401, 403, 429, 503) } },
+      schema: {
+        summary: 'Change my password: this session gets a new ID, every other one ends',
+        tags: ['auth'],
+        security: SESSION_SECURITY,
+        body: PasswordChange,
+        response: { 204: NoContent, ...errorResponses(400, 401, 403, 429, 503) },
+      },
     },
     async (request, reply) => {
       const { session } = request
@@ -129,15 +168,24 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
       // A new ID for this session too: whoever knew the old one is out.
       await session.regenerate(['user', 'createdAt', 'ip', 'userAgent', 'remember', 'views'])
       await app.sessionIndex.remove(id, oldHandle)
-      await app.sessionIndex.add(id, sessionKeyId(request.session.sessionId), request.session.createdAt ?? Date.now())
-      request.log.info({ event: 'password_change', userId: id, revokedSessions: revoked }, 'password changed')
+      const renewed = request.session
+      await app.sessionIndex.add(id, sessionKeyId(renewed.sessionId), renewed.createdAt ?? Date.now(), app.sessionEndsAt(renewed))
+      app.recordEvent(request.log, 'password_change', { userId: id, revokedSessions: revoked }, revoked)
       return reply.code(204).send()
     },
   )
 
   app.get(
     '/sessions',
-    { preHandler: app.requireSession, schema: { response: { 200: SessionsResponse, ...errorResponses(401, 429, 503) } } },
+    {
+      preHandler: app.requireSession,
+      schema: {
+        summary: 'My live sessions, newest first',
+        tags: ['sessions'],
+        security: SESSION_SECURITY,
+        response: { 200: SessionsResponse, ...errorResponses(401, 429, 503) },
+      },
+    },
     async (request) => {
       const current = sessionKeyId(request.session.sessionId)
       const sessions = await app.sessionIndex.list(request.session.user!.id)
@@ -149,13 +197,19 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     '/sessions/:id',
     {
       preHandler: app.requireSession,
-      schema: { params: SessionParams, response: { 204: { type: 'null' }, ...errorResponses(400, 401, 403, 404, 429, 503) } },
+      schema: {
+        summary: 'End one of my sessions, on every instance',
+        tags: ['sessions'],
+        security: SESSION_SECURITY,
+        params: SessionParams,
+        response: { 204: NoContent, ...errorResponses(400, 401, 403, 404, 429, 503) },
+      },
     },
     async (request, reply) => {
       const userId = request.session.user!.id
       // Another user's session is "not found" too: the answer must not confirm that a handle exists.
       if (!(await app.sessionIndex.revoke(userId, request.params.id))) throw new SessionNotFound()
-      request.log.info({ event: 'revoke', userId, session: request.params.id }, 'session revoked')
+      app.recordEvent(request.log, 'revoke', { userId, session: request.params.id })
       if (request.params.id === sessionKeyId(request.session.sessionId)) app.sessionCookie.clear(reply)
       return reply.code(204).send()
     },
@@ -163,11 +217,19 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
 
   app.delete(
     '/sessions',
-    { preHandler: app.requireSession, schema: { response: { 200: RevokedResponse, ...errorResponses(401, 403, 429, 503) } } },
+    {
+      preHandler: app.requireSession,
+      schema: {
+        summary: 'End all my other sessions, keep this one',
+        tags: ['sessions'],
+        security: SESSION_SECURITY,
+        response: { 200: RevokedResponse, ...errorResponses(401, 403, 429, 503) },
+      },
+    },
     async (request) => {
       const userId = request.session.user!.id
       const revoked = await app.sessionIndex.revokeAll(userId, sessionKeyId(request.session.sessionId))
-      request.log.info({ event: 'revoke', userId, sessions: revoked }, 'other sessions revoked')
+      app.recordEvent(request.log, 'revoke', { userId, sessions: revoked, reason: 'other sessions' }, revoked)
       return { revoked }
     },
   )

@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs'
+import fp from 'fastify-plugin'
+import fastifySwagger from '@fastify/swagger'
+import fastifySwaggerUi from '@fastify/swagger-ui'
+
+export interface DocsPluginOptions {
+  cookieName: string
+}
+
+const { version, description } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  version: string
+  description: string
+}
+
+/** The security requirement of routes that need a logged-in session. */
+export const SESSION_SECURITY = [{ sessionCookie: [] }]
+
+/**
+ * OpenAPI 3.1 generated from the routes' TypeBox schemas (@fastify/swagger) at /docs/json, and a browsable UI at
+ * /docs (@fastify/swagger-ui). Registered before every route, so that it sees them all.
+ */
+export default fp<DocsPluginOptions>(
+  async function docsPlugin(app, { cookieName }) {
+    await app.register(fastifySwagger, {
+      openapi: {
+        openapi: '3.1.0',
+        info: { title: 'redis-session-api', version, description },
+        tags: [
+          { name: 'auth', description: 'Accounts, login and logout' },
+          { name: 'sessions', description: "A user's own sessions" },
+          { name: 'api', description: 'Routes behind the session guard' },
+          { name: 'admin', description: 'Routes that need the admin role' },
+          { name: 'operations', description: 'Health checks and metrics' },
+        ],
+        components: {
+          securitySchemes: {
+            sessionCookie: { type: 'apiKey', in: 'cookie', name: cookieName, description: 'Set by POST /auth/login' },
+            metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, when it is set' },
+          },
+        },
+      },
+    })
+    await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { withCredentials: true } })
+  },
+  { name: 'docs' },
+)

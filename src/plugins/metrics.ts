@@ -1,0 +1,189 @@
+import { timingSafeEqual } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import fp from 'fastify-plugin'
+import fastifyMetricsModule from 'fastify-metrics'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import type { Redis } from 'ioredis'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { MetricsUnauthorized } from '../errors.js'
+import { ALWAYS_ANSWER } from './load-shedding.js'
+
+// A CommonJS module whose plugin is its `default` export.
+const fastifyMetrics = fastifyMetricsModule.default
+
+/** What happens to sessions and logins: each event is one structured log line and one counter increment. */
+export type LifecycleEvent =
+  | 'login'
+  | 'login_failed'
+  | 'login_locked'
+  | 'logout'
+  | 'logout_everywhere'
+  | 'revoke'
+  | 'session_expired'
+  | 'password_change'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * Logs a lifecycle event (with the user id and the session's hash, never its ID) and counts it in /metrics.
+     * `sessions` is how many sessions the event ended, when not one.
+     */
+    recordEvent(log: FastifyBaseLogger, event: LifecycleEvent, fields?: Record<string, unknown>, sessions?: number): void
+    /** Counts a request refused by a rate limit. */
+    countRateLimited(request: FastifyRequest): void
+  }
+}
+
+export interface MetricsPluginOptions {
+  redis: Redis
+  /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
+  token: string | null
+  /** The number of live sessions, read without scanning the keyspace. */
+  liveSessions: () => Promise<number>
+}
+
+const MESSAGES: Record<LifecycleEvent, string> = {
+  login: 'login',
+  login_failed: 'login failed',
+  login_locked: 'login refused: account locked',
+  logout: 'logout',
+  logout_everywhere: 'logout everywhere',
+  revoke: 'sessions revoked',
+  session_expired: 'session expired',
+  password_change: 'password changed',
+}
+
+/** Redis round trips are short: buckets from a tenth of a millisecond to the command timeout. */
+const REDIS_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5]
+
+function createCounters(registry: Registry) {
+  const registers = [registry]
+  return {
+    logins: new Counter({ name: 'auth_logins_total', help: 'Login attempts by outcome', labelNames: ['outcome'], registers }),
+    created: new Counter({ name: 'sessions_created_total', help: 'Sessions created by a login', registers }),
+    destroyed: new Counter({ name: 'sessions_destroyed_total', help: 'Sessions ended by their own logout', registers }),
+    expired: new Counter({
+      name: 'sessions_expired_total',
+      help: 'Sessions found dead: reason "absolute" when the absolute limit ended one, "gone" for a request whose session no longer exists (idle expiry, revoked, absolute)',
+      labelNames: ['reason'],
+      registers,
+    }),
+    revoked: new Counter({ name: 'sessions_revoked_total', help: 'Sessions ended from elsewhere (revoke, password change, cap, admin)', registers }),
+    rateLimited: new Counter({ name: 'rate_limited_requests_total', help: 'Requests refused by a rate limit', labelNames: ['route'], registers }),
+    redisErrors: new Counter({ name: 'redis_command_errors_total', help: 'Redis commands that failed', labelNames: ['command'], registers }),
+    redisDuration: new Histogram({
+      name: 'redis_command_duration_seconds',
+      help: 'Time from sending a Redis command to its answer',
+      buckets: REDIS_BUCKETS_SECONDS,
+      registers,
+    }),
+  }
+}
+type Counters = ReturnType<typeof createCounters>
+
+/** How each lifecycle event shows in the counters. */
+function count(counters: Counters, event: LifecycleEvent, fields: Record<string, unknown>, sessions: number): void {
+  switch (event) {
+    case 'login':
+      counters.logins.inc({ outcome: 'success' })
+      counters.created.inc()
+      return
+    case 'login_failed':
+      counters.logins.inc({ outcome: 'failure' })
+      return
+    case 'login_locked':
+      counters.logins.inc({ outcome: 'locked' })
+      return
+    case 'logout':
+    case 'logout_everywhere':
+      counters.destroyed.inc(sessions)
+      return
+    case 'revoke':
+    case 'password_change':
+      counters.revoked.inc(sessions)
+      return
+    case 'session_expired':
+      counters.expired.inc({ reason: String(fields.reason ?? 'gone') })
+  }
+}
+
+/** Times every command the client sends (auto-pipelined ones included) and counts the ones that fail. */
+function instrumentRedis(redis: Redis, counters: Counters): void {
+  const send = redis.sendCommand.bind(redis)
+  redis.sendCommand = (command, stream) => {
+    const started = performance.now()
+    const observe = () => counters.redisDuration.observe((performance.now() - started) / 1000)
+    command.promise.then(observe, () => {
+      observe()
+      counters.redisErrors.inc({ command: command.name })
+    })
+    return send(command, stream)
+  }
+}
+
+function sameToken(given: string, expected: string): boolean {
+  const a = Buffer.from(given)
+  const b = Buffer.from(expected)
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+/**
+ * Prometheus metrics at GET /metrics: request durations by route and status (fastify-metrics), process metrics,
+ * login and session lifecycle counters, rate-limit refusals, Redis latency and errors, and live sessions.
+ * Each app has its own registry, so several apps in one process (tests, two instances) never clash.
+ */
+export default fp<MetricsPluginOptions>(
+  async function metricsPlugin(app, { redis, token, liveSessions }) {
+    const registry = new Registry()
+    const counters = createCounters(registry)
+    let lastLive = 0
+    new Gauge({
+      name: 'sessions_live',
+      help: 'Sessions that have not expired or ended',
+      registers: [registry],
+      async collect() {
+        // Metrics matter most while Redis is down: keep the last count rather than fail the scrape.
+        lastLive = await liveSessions().catch(() => lastLive)
+        this.set(lastLive)
+      },
+    })
+    instrumentRedis(redis, counters)
+
+    app.decorate('recordEvent', (log: FastifyBaseLogger, event: LifecycleEvent, fields: Record<string, unknown> = {}, sessions = 1) => {
+      log.info({ event, ...fields }, MESSAGES[event])
+      count(counters, event, fields, sessions)
+    })
+    app.decorate('countRateLimited', (request: FastifyRequest) => {
+      counters.rateLimited.inc({ route: request.routeOptions.url ?? 'unknown' })
+    })
+
+    await app.register(fastifyMetrics, {
+      defaultMetrics: { enabled: true, register: registry },
+      routeMetrics: {
+        enabled: { histogram: true, summary: false },
+        registeredRoutesOnly: true,
+        routeBlacklist: ['/metrics'],
+        overrides: { histogram: { registers: [registry] }, summary: { registers: [registry] } },
+      },
+      endpoint: {
+        url: '/metrics',
+        method: 'GET',
+        logLevel: 'warn',
+        config: { rateLimit: false, ...ALWAYS_ANSWER },
+        schema: {
+          summary: 'Prometheus metrics',
+          tags: ['operations'],
+          ...(token ? { security: [{ metricsToken: [] }] } : {}),
+          response: { 200: { type: 'string', description: 'Prometheus text exposition format' } },
+        },
+        onRequest: async (request: FastifyRequest) => {
+          if (token === null) return
+          const given = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? ''
+          if (!sameToken(given, token)) throw new MetricsUnauthorized()
+        },
+        handler: () => undefined,
+      },
+    })
+  },
+  { name: 'metrics' },
+)

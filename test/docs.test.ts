@@ -1,0 +1,77 @@
+import SwaggerParser from '@apidevtools/swagger-parser'
+import t from 'tap'
+import { build, type App } from './helper.js'
+
+interface Operation {
+  summary?: string
+  tags?: string[]
+  security?: Array<Record<string, string[]>>
+  responses: Record<string, unknown>
+}
+type OpenApi = { paths: Record<string, Record<string, Operation>> }
+
+/** Every route of the app as "METHOD /path" (HEAD left out), read from Fastify's own route tree. */
+function routesOf(app: App): string[] {
+  const routes: string[] = []
+  const prefixes: string[] = []
+  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
+    const match = /^([│ ]*)[├└]── (.+) \((.+)\)$/.exec(line)
+    if (!match) continue
+    const depth = match[1]!.length / 4
+    prefixes[depth] = (prefixes[depth - 1] ?? '') + match[2]
+    prefixes.length = depth + 1
+    for (const method of match[3]!.split(', ')) if (method !== 'HEAD') routes.push(`${method} ${prefixes[depth]}`)
+  }
+  return routes
+}
+
+const openApiPath = (path: string) => path.replace(/:(\w+)/g, '{$1}')
+
+t.test('GET /docs/json is a valid OpenAPI 3.1 document that lists every route of the app', async (t) => {
+  const app = await build(t)
+  const response = await app.inject({ url: '/docs/json' })
+  t.equal(response.statusCode, 200)
+  const document = response.json() as OpenApi
+  await t.resolves(SwaggerParser.validate(structuredClone(document) as never), 'valid')
+  const routes = routesOf(app).filter((route) => !route.includes(' /docs'))
+  t.ok(routes.length >= 15, `${routes.length} routes`)
+  for (const route of routes) {
+    const [method, path] = route.split(' ') as [string, string]
+    const operation = document.paths[openApiPath(path)]?.[method.toLowerCase()]
+    t.ok(operation, `${route} is documented`)
+    t.ok(operation?.summary, `${route} has a summary`)
+    t.ok(operation?.tags?.length, `${route} has tags`)
+    t.ok(Object.keys(operation?.responses ?? {}).some((status) => status.startsWith('2')), `${route} documents its success`)
+  }
+})
+
+t.test('routes behind the session guard declare the cookie security scheme and their error answers', async (t) => {
+  const app = await build(t)
+  const { paths, components } = (await app.inject({ url: '/docs/json' })).json() as OpenApi & {
+    components: { securitySchemes: Record<string, { type: string; in?: string; name?: string }> }
+  }
+  t.same(components.securitySchemes.sessionCookie, { type: 'apiKey', in: 'cookie', name: 'sid', description: 'Set by POST /auth/login' })
+  for (const [path, method] of [['/auth/me', 'get'], ['/api/dashboard', 'get'], ['/auth/sessions/{id}', 'delete'], ['/admin/users/{username}/sessions', 'get']]) {
+    const operation = paths[path!]![method!]!
+    t.same(operation.security, [{ sessionCookie: [] }], `${method} ${path} needs the session cookie`)
+    t.ok(operation.responses['401'], `${method} ${path} documents 401`)
+  }
+  t.ok(paths['/auth/login']!.post!.responses['429'], 'login documents 429')
+  t.same(Object.keys(paths['/health/ready']!.get!.responses).sort(), ['200', '503'])
+})
+
+t.test('GET /docs serves the browsable UI', async (t) => {
+  const app = await build(t)
+  const page = await app.inject({ url: '/docs' })
+  t.equal(page.statusCode, 200)
+  t.match(page.headers['content-type'], /text\/html/)
+  t.match(page.body, /swagger-ui/i)
+  const initializer = await app.inject({ url: '/docs/static/swagger-initializer.js' })
+  t.equal(initializer.statusCode, 200, 'its script is served from the same origin, as the CSP requires')
+})
+
+t.test('DOCS_ENABLED=false turns the documentation off', async (t) => {
+  const app = await build(t, { DOCS_ENABLED: 'false' })
+  t.equal((await app.inject({ url: '/docs/json' })).statusCode, 404)
+  t.equal((await app.inject({ url: '/docs' })).statusCode, 404)
+})

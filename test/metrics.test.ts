@@ -1,0 +1,100 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { build, json, login, loggedIn, ownRedis, register, sessionCookie, type App } from './helper.js'
+
+const TOKEN = 'a-metrics-token-of-some-length'
+
+async function scrape(app: App, token?: string): Promise<string> {
+  const response = await app.inject({ url: '/metrics', headers: token ? { authorization: `Bearer ${token}` } : {} })
+  if (response.statusCode !== 200) throw new Error(`GET /metrics answered ${response.statusCode}: ${response.body}`)
+  return response.body
+}
+
+/** The value of one sample, e.g. metric(text, 'auth_logins_total', { outcome: 'success' }); 0 when absent. */
+function metric(text: string, name: string, labels: Record<string, string> = {}): number {
+  const wanted = Object.entries(labels).map(([key, value]) => `${key}="${value}"`)
+  for (const line of text.split('\n')) {
+    const match = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line)
+    if (!match || match[1] !== name) continue
+    const present = match[2]?.split(/,(?=[a-z_]+=)/) ?? []
+    if (wanted.every((label) => present.includes(label))) return Number(match[3])
+  }
+  return 0
+}
+
+t.test('GET /metrics: Prometheus text with request durations by route and status', async (t) => {
+  const app = await build(t)
+  const cookie = await loggedIn(app, 'measured')
+  await app.inject({ url: '/api/dashboard', headers: { cookie } })
+  await app.inject({ url: '/api/dashboard' })
+  const response = await app.inject({ url: '/metrics' })
+  t.equal(response.statusCode, 200)
+  t.match(response.headers['content-type'], /^text\/plain/)
+  const text = response.body
+  t.equal(metric(text, 'http_request_duration_seconds_count', { route: '/api/dashboard', status_code: '200' }), 1)
+  t.equal(metric(text, 'http_request_duration_seconds_count', { route: '/api/dashboard', status_code: '401' }), 1)
+  t.ok(metric(text, 'process_resident_memory_bytes') > 0, 'with the process metrics')
+  t.ok(metric(text, 'redis_command_duration_seconds_count') > 0, 'and Redis command latency')
+})
+
+t.test('logins by outcome, and sessions created, destroyed, revoked, expired and live', async (t) => {
+  const app = await build(t, { ACCOUNT_LOCK_THRESHOLD: '2', SESSION_IDLE_TTL: '2', SESSION_TOUCH_INTERVAL: '1' })
+  await register(app, 'counted')
+  const first = sessionCookie(await login(app, 'counted'))
+  const second = sessionCookie(await login(app, 'counted'))
+  const third = sessionCookie(await login(app, 'counted'))
+  let text = await scrape(app)
+  t.equal(metric(text, 'auth_logins_total', { outcome: 'success' }), 3)
+  t.equal(metric(text, 'sessions_created_total'), 3)
+  t.equal(metric(text, 'sessions_live'), 3, 'three live sessions')
+
+  await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie: first } })
+  await app.inject({ method: 'DELETE', url: '/auth/sessions', headers: { cookie: third } })
+  t.equal((await app.inject({ url: '/api/dashboard', headers: { cookie: second } })).statusCode, 401)
+  for (let i = 0; i < 3; i++) await login(app, 'counted', 'a wrong password')
+  text = await scrape(app)
+  t.equal(metric(text, 'sessions_destroyed_total'), 1, 'the logout')
+  t.equal(metric(text, 'sessions_revoked_total'), 1, 'the other session, revoked')
+  t.equal(metric(text, 'sessions_expired_total', { reason: 'gone' }), 1, 'the request that found it gone')
+  t.equal(metric(text, 'auth_logins_total', { outcome: 'failure' }), 2)
+  t.equal(metric(text, 'auth_logins_total', { outcome: 'locked' }), 1)
+  t.equal(metric(text, 'sessions_live'), 1, 'one left')
+  await sleep(2100)
+  t.equal(metric(await scrape(app), 'sessions_live'), 0, 'and none once it idled out')
+})
+
+t.test('requests refused by a rate limit are counted by route', async (t) => {
+  const app = await build(t, { LOGIN_RATE_LIMIT_MAX: '1' })
+  await login(app, 'nobody')
+  t.equal((await login(app, 'nobody')).statusCode, 429)
+  t.equal(metric(await scrape(app), 'rate_limited_requests_total', { route: '/auth/login' }), 1)
+})
+
+t.test('failed Redis commands are counted', async (t) => {
+  const redis = await ownRedis(t)
+  const app = await build(t, {}, redis)
+  const cookie = await loggedIn(app, 'stranded')
+  await redis.halt()
+  t.equal((await app.inject({ url: '/api/dashboard', headers: { cookie } })).statusCode, 503)
+  t.ok(metric(await scrape(app), 'redis_command_errors_total', { command: 'evalsha' }) >= 1, 'the session read that failed')
+})
+
+t.test('METRICS_TOKEN: GET /metrics needs it as a bearer token', async (t) => {
+  const app = await build(t, { METRICS_TOKEN: TOKEN })
+  for (const authorization of [undefined, 'Bearer wrong-token', `Basic ${TOKEN}`, TOKEN]) {
+    const response = await app.inject({ url: '/metrics', headers: authorization ? { authorization } : {} })
+    t.equal(response.statusCode, 401, `refused with ${authorization ?? 'no header'}`)
+    t.equal(response.json().code, 'UNAUTHENTICATED')
+  }
+  t.match(await scrape(app, TOKEN), /auth_logins_total/)
+})
+
+t.test('lifecycle counters are per app: two apps in one process do not clash', async (t) => {
+  const one = await build(t)
+  const two = await build(t)
+  await register(one, 'solo')
+  await login(one, 'solo')
+  t.equal(metric(await scrape(one), 'auth_logins_total', { outcome: 'success' }), 1)
+  t.equal(metric(await scrape(two), 'auth_logins_total', { outcome: 'success' }), 0)
+  t.equal((await two.inject({ method: 'POST', url: '/auth/login', ...json({}) })).statusCode, 400)
+})
