@@ -16,7 +16,7 @@ const children: ChildProcess[] = []
 
 async function redisAnswers(): Promise<boolean> {
   try {
-    await closeRedis(await connectRedis(redisUrl))
+    await closeRedis(await connectRedis({ topology: 'single', url: redisUrl }))
     return true
   } catch {
     return false

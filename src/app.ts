@@ -71,7 +71,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   app.removeContentTypeParser('text/plain')
   const keys = redisKeys(config.redis.prefix)
 
-  await app.register(redisPlugin, { url: config.redis.url })
+  await app.register(redisPlugin, { connection: config.redis.connection })
   await app.register(errorsPlugin)
   await app.register(loadSheddingPlugin, { maxEventLoopDelayMs: config.maxEventLoopDelayMs })
   await app.register(securityHeadersPlugin)

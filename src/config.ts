@@ -21,6 +21,11 @@ const EnvSchema = Type.Object({
   HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
   LOG_LEVEL: LogLevel,
   REDIS_URL: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379' }),
+  REDIS_SENTINELS: Type.String({ default: '' }),
+  REDIS_SENTINEL_NAME: Type.String({ minLength: 1, default: 'mymaster' }),
+  REDIS_SENTINEL_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+  REDIS_CLUSTER_NODES: Type.String({ default: '' }),
+  REDIS_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
   REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 64, default: 'app:' }),
   SESSION_SECRET: Type.String({ minLength: 1 }),
   COOKIE_NAME: Type.String({ pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$", default: 'sid' }),
@@ -62,7 +67,7 @@ export interface AppConfig {
   port: number
   host: string
   logLevel: LogLevelName
-  redis: { url: string; prefix: string }
+  redis: { connection: RedisConnection; prefix: string }
   session: {
     /** The first signs new cookies; every one verifies, so secrets can be rotated. */
     secrets: string[]
@@ -94,6 +99,17 @@ export interface AppConfig {
   /** Mean event-loop delay above which requests are shed with 503; 0: never. */
   maxEventLoopDelayMs: number
 }
+
+export interface HostPort {
+  host: string
+  port: number
+}
+
+/** Which Redis: one server, a master found through Sentinel, or a Cluster. */
+export type RedisConnection =
+  | { topology: 'single'; url: string }
+  | { topology: 'sentinel'; sentinels: HostPort[]; name: string; password?: string; sentinelPassword?: string }
+  | { topology: 'cluster'; nodes: HostPort[]; password?: string }
 
 /** A configuration problem, reported as one line that names the variable. */
 export class ConfigError extends Error {
@@ -129,7 +145,7 @@ function toAppConfig(env: Env): AppConfig {
     port: env.PORT,
     host: env.HOST,
     logLevel: env.LOG_LEVEL,
-    redis: { url: env.REDIS_URL, prefix: env.REDIS_PREFIX },
+    redis: { connection: parseRedisConnection(env), prefix: env.REDIS_PREFIX },
     session: {
       secrets: parseSecrets(env.SESSION_SECRET, production),
       cookieName: env.COOKIE_NAME,
@@ -189,6 +205,33 @@ export function parseTrustProxy(value: string): TrustProxy {
     return (_address, hop) => hop < hops
   }
   return parseList(trimmed).join(',')
+}
+
+function parseRedisConnection(env: Env): RedisConnection {
+  const sentinels = parseHostPorts('REDIS_SENTINELS', env.REDIS_SENTINELS)
+  const nodes = parseHostPorts('REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES)
+  const password = env.REDIS_PASSWORD
+  if (sentinels.length > 0 && nodes.length > 0) throw new ConfigError('set REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both')
+  if (nodes.length > 0) {
+    // Client tracking announces changes of one node; a cache fed by a Cluster would miss the others'.
+    if (env.SESSION_CACHE_SIZE > 0) throw new ConfigError('SESSION_CACHE_SIZE must be 0 with REDIS_CLUSTER_NODES')
+    return { topology: 'cluster', nodes, ...(password && { password }) }
+  }
+  if (sentinels.length > 0) {
+    const sentinelPassword = env.REDIS_SENTINEL_PASSWORD
+    return { topology: 'sentinel', sentinels, name: env.REDIS_SENTINEL_NAME, ...(password && { password }), ...(sentinelPassword && { sentinelPassword }) }
+  }
+  return { topology: 'single', url: env.REDIS_URL }
+}
+
+/** `host:port,host:port` (IPv6 in brackets: `[::1]:26379`). */
+function parseHostPorts(name: string, value: string): HostPort[] {
+  return parseList(value).map((item) => {
+    const match = /^(\[[^\]]+\]|[^:]+):(\d{1,5})$/.exec(item)
+    const port = Number(match?.[2])
+    if (!match || port < 1 || port > 65535) throw new ConfigError(`${name}: "${item}" is not host:port`)
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port }
+  })
 }
 
 function parseTimeouts(env: Env): SessionTimeouts {

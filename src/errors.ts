@@ -100,6 +100,20 @@ const REDIS_UNAVAILABLE_MESSAGES = [
   'Connection is closed',
   'Command timed out',
   'Reached the max retries per request limit',
+  // A failover in progress: a demoted master refuses writes, a Cluster has slots without a master for a moment.
+  'READONLY',
+  'CLUSTERDOWN',
+  'TRYAGAIN',
+  'MASTERDOWN',
+  'LOADING',
+  "Cluster isn't ready",
+  'Too many Cluster redirections',
+  'All sentinels are unreachable',
+  'None of startup nodes is available',
+  'Failed to refresh slots cache',
+  // A slot that moved mid-failover, answered before the client refreshed its slot map (it does so at once).
+  'MOVED ',
+  'ASK ',
 ]
 const NETWORK_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND'])
 

@@ -9,7 +9,7 @@ t.test('defaults', async (t) => {
   const config = loadConfig(valid)
   t.equal(config.port, 3000)
   t.equal(config.host, '0.0.0.0')
-  t.same(config.redis, { url: 'redis://127.0.0.1:6379', prefix: 'app:' })
+  t.same(config.redis, { connection: { topology: 'single', url: 'redis://127.0.0.1:6379' }, prefix: 'app:' })
   t.same(config.session, {
     secrets: [TEST_SECRET],
     cookieName: 'sid',
@@ -59,7 +59,7 @@ t.test('parses every variable', async (t) => {
   })
   t.same(config.session.secrets, [TEST_SECRET, 'b'.repeat(32)])
   t.equal(config.port, 8080)
-  t.equal(config.redis.url, 'rediss://user:pw@redis.example:6380/2')
+  t.same(config.redis.connection, { topology: 'single', url: 'rediss://user:pw@redis.example:6380/2' })
   t.equal(config.session.cookieSecure, true)
   t.equal(config.trustProxy, '10.0.0.0/8,127.0.0.1')
   t.same(config.corsOrigins, ['https://a.example', 'https://b.example'])
@@ -82,6 +82,26 @@ t.test('TRUST_PROXY takes true, false, a hop count or addresses', async (t) => {
   t.same([hops('x', 0), hops('x', 1), hops('x', 2)], [true, true, false])
 })
 
+t.test('REDIS_SENTINELS picks a Sentinel-managed master, REDIS_CLUSTER_NODES a Cluster', async (t) => {
+  const sentinel = loadConfig({
+    ...valid,
+    REDIS_SENTINELS: 'sentinel-1:26379, [::1]:26380',
+    REDIS_SENTINEL_NAME: 'sessions',
+    REDIS_PASSWORD: 'redis-pw',
+    REDIS_SENTINEL_PASSWORD: 'sentinel-pw',
+  })
+  t.same(sentinel.redis.connection, {
+    topology: 'sentinel',
+    sentinels: [{ host: 'sentinel-1', port: 26379 }, { host: '::1', port: 26380 }],
+    name: 'sessions',
+    password: 'redis-pw',
+    sentinelPassword: 'sentinel-pw',
+  })
+  const cluster = loadConfig({ ...valid, REDIS_CLUSTER_NODES: '10.0.0.1:7000,10.0.0.2:7000' })
+  t.same(cluster.redis.connection, { topology: 'cluster', nodes: [{ host: '10.0.0.1', port: 7000 }, { host: '10.0.0.2', port: 7000 }] })
+  t.equal(loadConfig({ ...valid, REDIS_SENTINELS: 'a:1' }).redis.connection.topology, 'sentinel')
+})
+
 t.test('SESSION_TTL is still accepted as the old name of SESSION_IDLE_TTL', async (t) => {
   t.equal(loadConfig({ ...valid, SESSION_TTL: '900' }).session.timeouts.standard.idleMs, 900_000)
   t.equal(loadConfig({ ...valid, SESSION_TTL: '900', SESSION_IDLE_TTL: '900' }).session.timeouts.standard.idleMs, 900_000)
@@ -100,6 +120,10 @@ for (const [name, env, message] of [
   ['a PORT that is not a number', { ...valid, PORT: 'eighty' }, /PORT/],
   ['a PORT out of range', { ...valid, PORT: '70000' }, /PORT/],
   ['a REDIS_URL that is not redis://', { ...valid, REDIS_URL: 'http://localhost:6379' }, /REDIS_URL/],
+  ['both REDIS_SENTINELS and REDIS_CLUSTER_NODES', { ...valid, REDIS_SENTINELS: 'a:1', REDIS_CLUSTER_NODES: 'b:2' }, /REDIS_SENTINELS or REDIS_CLUSTER_NODES/],
+  ['a REDIS_CLUSTER_NODES entry without a port', { ...valid, REDIS_CLUSTER_NODES: 'a:7000,b' }, /REDIS_CLUSTER_NODES: "b" is not host:port/],
+  ['a REDIS_SENTINELS port out of range', { ...valid, REDIS_SENTINELS: 'a:99999' }, /REDIS_SENTINELS/],
+  ['the session cache with a Cluster', { ...valid, REDIS_CLUSTER_NODES: 'a:7000', SESSION_CACHE_SIZE: '100' }, /SESSION_CACHE_SIZE/],
   ['a SESSION_TTL of 0', { ...valid, SESSION_TTL: '0' }, /SESSION_TTL/],
   ['a SESSION_IDLE_TTL of 0', { ...valid, SESSION_IDLE_TTL: '0' }, /SESSION_IDLE_TTL/],
   ['SESSION_TTL and SESSION_IDLE_TTL that disagree', { ...valid, SESSION_TTL: '600', SESSION_IDLE_TTL: '900' }, /SESSION_TTL.*SESSION_IDLE_TTL/],

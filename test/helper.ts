@@ -40,10 +40,12 @@ export interface BuildOverrides extends EnvSource {}
 export type App = FastifyInstance
 
 export async function build(t: Test, env: BuildOverrides = {}, redis?: RedisServer): Promise<FastifyInstance> {
-  const server = redis ?? (await testRedis())
+  // A Cluster or Sentinels named in env replace the file's Redis.
+  const elsewhere = env.REDIS_CLUSTER_NODES !== undefined || env.REDIS_SENTINELS !== undefined
+  const url = redis?.url ?? (elsewhere ? undefined : (await testRedis()).url)
   const config = loadConfig({
     SESSION_SECRET: TEST_SECRET,
-    REDIS_URL: server.url,
+    ...(url && { REDIS_URL: url }),
     REDIS_PREFIX: uniquePrefix(),
     ...env,
   })

@@ -23,22 +23,27 @@ export async function freePort(): Promise<number> {
 /** A real redis-server on a free port with its own temp dir, owned by the test that started it. */
 export class RedisServer {
   private process: ChildProcess | null = null
-  private constructor(readonly port: number, readonly dir: string) {}
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+    /** More redis-server options, e.g. to make it a Cluster node or a replica. */
+    private readonly extraArgs: string[],
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`
   }
 
-  static async start(): Promise<RedisServer> {
+  static async start({ port, extraArgs = [] }: { port?: number; extraArgs?: string[] } = {}): Promise<RedisServer> {
     if (spawnSync('redis-server', ['--version']).error) throw new Error(REDIS_MISSING)
-    const server = new RedisServer(await freePort(), await mkdtemp(join(tmpdir(), 'redis-test-')))
+    const server = new RedisServer(port ?? (await freePort()), await mkdtemp(join(tmpdir(), 'redis-test-')), extraArgs)
     await server.resume()
     return server
   }
 
   /** Starts (again) on the same port and dir, and waits until it answers PING. */
   async resume(): Promise<void> {
-    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'no']
+    const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '', '--appendonly', 'no', ...this.extraArgs]
     this.process = spawn('redis-server', args, { stdio: 'ignore' })
     const probe = new Redis(this.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
     probe.on('error', () => {})

@@ -7,9 +7,8 @@ export function redisKeys(prefix: string) {
     sessionPrefix: `${prefix}sess:`,
     /** @fastify/rate-limit appends the route and client IP. */
     rateLimitPrefix: `${prefix}rl:`,
-    user: (id: string) => `${prefix}user:${id}`,
-    /** Unique, case-insensitive: maps a lower-cased username to the user's id. */
-    usernameIndex: (username: string) => `${prefix}username:${username.toLowerCase()}`,
+    /** One hash per user under the lower-cased name: usernames are unique regardless of case, in one key. */
+    user: (username: string) => `${prefix}user:${username.toLowerCase()}`,
     /** A user's sessions: a sorted set of session handles (sessionKeyId), scored by login time. */
     userSessions: (userId: string) => `${prefix}user-sessions:${userId}`,
     /** Every live session's handle, scored by its expiry: counts live sessions without scanning the keyspace. */

@@ -1,11 +1,11 @@
 import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../plugins/redis.js'
 
 /** Counters outlive their window a little, so that a late flush still lands in the right one. */
 const EXPIRY_SLACK_MS = 1000
 
 export interface RateLimitStoreOptions {
-  redis: Redis
+  redis: RedisClient
   keyPrefix: string
   /** 0: every request is an INCR in Redis (exact). Above 0: counts are added to Redis at most this often. */
   syncIntervalMs: number
@@ -84,29 +84,28 @@ class CountingStore implements FastifyRateLimitStore {
   private async flush(): Promise<void> {
     this.flushTimer = null
     const now = Date.now()
-    const pipeline = this.options.redis.pipeline()
-    const flushed: Array<[WindowCounter, number]> = []
+    const { redis } = this.options
+    const flushes: Array<Promise<void>> = []
     for (const [key, counter] of this.counters) {
       if (counter.expiresAt <= now) {
         this.counters.delete(key)
       } else if (counter.pending > 0) {
-        pipeline.incrby(key, counter.pending).pexpireat(key, counter.expiresAt + EXPIRY_SLACK_MS)
-        flushed.push([counter, counter.pending])
+        const count = counter.pending
+        // One key per command (a Redis Cluster cannot pipeline keys of different slots); auto-pipelining batches them.
+        const flush = Promise.all([redis.incrby(key, count), redis.pexpireat(key, counter.expiresAt + EXPIRY_SLACK_MS)])
+        flushes.push(
+          flush.then(([total]) => {
+            counter.pending -= count
+            counter.synced = total
+          }, () => {
+            // Redis unreachable: the count stays pending and goes out with a later flush.
+          }),
+        )
       }
     }
-    if (flushed.length === 0) return
-    try {
-      const results = (await pipeline.exec()) ?? []
-      flushed.forEach(([counter, count], index) => {
-        const [error, total] = results[index * 2] ?? [new Error('no reply')]
-        if (error) return
-        counter.pending -= count
-        counter.synced = Number(total)
-      })
-    } catch {
-      // Redis unreachable: the counts stay pending and go out with a later flush.
-    }
-    if (flushed.some(([counter]) => counter.pending > 0)) this.scheduleFlush()
+    if (flushes.length === 0) return
+    await Promise.all(flushes)
+    if ([...this.counters.values()].some((counter) => counter.pending > 0)) this.scheduleFlush()
   }
 }
 

@@ -1,6 +1,7 @@
 import type { SessionStore } from '@fastify/session'
 import { RedisStore } from 'connect-redis'
-import type { Redis, Result } from 'ioredis'
+import type { Result } from 'ioredis'
+import type { RedisClient } from '../plugins/redis.js'
 import { sessionKeyId } from './keys.js'
 import type { SessionCache } from './session-cache.js'
 import { expiryAfter, pastAbsoluteLimit, type SessionTimeouts, type SessionTiming } from './session-timeouts.js'
@@ -26,7 +27,7 @@ return { value, redis.call('PTTL', KEYS[1]) }
 `
 
 /** Reads a session and its expiry in one round trip (EVALSHA of a script loaded once per connection). */
-export function sessionReader(redis: Redis): (key: string) => Promise<StoredSession | null> {
+export function sessionReader(redis: RedisClient): (key: string) => Promise<StoredSession | null> {
   redis.defineCommand('readSession', { numberOfKeys: 1, lua: READ_SESSION_SCRIPT })
   return async (key) => {
     const found = await redis.readSession(key)
@@ -49,7 +50,7 @@ export const slimSessionSerializer = {
 }
 
 export interface SessionStoreOptions {
-  redis: Redis
+  redis: RedisClient
   /** Sessions are stored at keyPrefix + sessionKeyId(session ID). */
   keyPrefix: string
   timeouts: SessionTimeouts

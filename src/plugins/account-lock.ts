@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './redis.js'
 import { redisKeys } from '../lib/keys.js'
 
 declare module 'fastify' {
@@ -16,7 +16,7 @@ export interface AccountLock {
 }
 
 export interface AccountLockOptions {
-  redis: Redis
+  redis: RedisClient
   keyPrefix: string
   /** Failures before the first lock. */
   threshold: number

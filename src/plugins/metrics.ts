@@ -3,7 +3,8 @@ import { performance } from 'node:perf_hooks'
 import fp from 'fastify-plugin'
 import fastifyMetricsModule from 'fastify-metrics'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { Redis } from 'ioredis'
+import type { Command } from 'ioredis'
+import type { RedisClient } from './redis.js'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { MetricsUnauthorized } from '../errors.js'
 import { ALWAYS_ANSWER } from './load-shedding.js'
@@ -35,7 +36,7 @@ declare module 'fastify' {
 }
 
 export interface MetricsPluginOptions {
-  redis: Redis
+  redis: RedisClient
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
   token: string | null
   /** The number of live sessions, read without scanning the keyspace. */
@@ -108,16 +109,18 @@ function count(counters: Counters, event: LifecycleEvent, fields: Record<string,
 }
 
 /** Times every command the client sends (auto-pipelined ones included) and counts the ones that fail. */
-function instrumentRedis(redis: Redis, counters: Counters): void {
-  const send = redis.sendCommand.bind(redis)
-  redis.sendCommand = (command, stream) => {
+function instrumentRedis(redis: RedisClient, counters: Counters): void {
+  // Redis and Cluster take different further arguments; both start with the command.
+  const client = redis as unknown as { sendCommand(command: Command, ...rest: unknown[]): unknown }
+  const send = client.sendCommand.bind(client)
+  client.sendCommand = (command, ...rest) => {
     const started = performance.now()
     const observe = () => counters.redisDuration.observe((performance.now() - started) / 1000)
     command.promise.then(observe, () => {
       observe()
       counters.redisErrors.inc({ command: command.name })
     })
-    return send(command, stream)
+    return send(command, ...rest)
   }
 }
 

@@ -1,11 +1,11 @@
 import fp from 'fastify-plugin'
 import fastifyRateLimit from '@fastify/rate-limit'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './redis.js'
 import { RateLimited } from '../errors.js'
 import { countingStore } from '../lib/rate-limit-store.js'
 
 export interface RateLimitPluginOptions {
-  redis: Redis
+  redis: RedisClient
   keyPrefix: string
   max: number
   windowSeconds: number

@@ -1,10 +1,14 @@
 import fp from 'fastify-plugin'
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
+import type { RedisConnection } from '../config.js'
+
+/** One Redis server (or a Sentinel-managed master), or a Redis Cluster: the commands the service uses work on both. */
+export type RedisClient = Redis | Cluster
 
 declare module 'fastify' {
   interface FastifyInstance {
-    redis: Redis
+    redis: RedisClient
   }
 }
 
@@ -22,6 +26,10 @@ export class RedisUnreachableError extends Error {
  * ioredis queues commands while disconnected and retries each one ~20 times by default, which makes a request
  * hang for as long as Redis is down. We fail every command at once instead and keep reconnecting in the background.
  */
+function reconnectDelay(attempt: number): number {
+  return Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS)
+}
+
 export const FAIL_FAST_OPTIONS: RedisOptions = {
   lazyConnect: true,
   // Commands issued in the same tick (by concurrent requests) go out in one write: fewer syscalls under load.
@@ -31,7 +39,66 @@ export const FAIL_FAST_OPTIONS: RedisOptions = {
   autoResendUnfulfilledCommands: false,
   commandTimeout: COMMAND_TIMEOUT_MS,
   connectTimeout: CONNECT_TIMEOUT_MS,
-  retryStrategy: (attempt: number) => Math.min(attempt * 100, MAX_RECONNECT_DELAY_MS),
+  retryStrategy: reconnectDelay,
+}
+
+/**
+ * The same for each node of a Cluster. A command on a slot whose master just failed is retried a few times, 100 ms
+ * apart, while the cluster promotes a replica: a request fails after half a second rather than waiting it out.
+ */
+const CLUSTER_OPTIONS: ClusterOptions = {
+  lazyConnect: true,
+  enableAutoPipelining: true,
+  enableOfflineQueue: false,
+  retryDelayOnFailover: 100,
+  retryDelayOnClusterDown: 100,
+  retryDelayOnTryAgain: 100,
+  maxRedirections: 5,
+  slotsRefreshTimeout: CONNECT_TIMEOUT_MS,
+  clusterRetryStrategy: reconnectDelay,
+  redisOptions: { ...FAIL_FAST_OPTIONS, lazyConnect: false },
+}
+
+/** Sentinel: ioredis asks the sentinels for the master, and again whenever the connection to it drops. */
+function sentinelClient(connection: Extract<RedisConnection, { topology: 'sentinel' }>): Redis {
+  const { sentinels, name, password, sentinelPassword } = connection
+  return new Redis({
+    ...FAIL_FAST_OPTIONS,
+    sentinels,
+    name,
+    ...(password && { password }),
+    ...(sentinelPassword && { sentinelPassword }),
+    // A demoted master refuses writes: reconnect, which asks the sentinels for the new one. (ioredis's
+    // failoverDetector would notice sooner, but its sentinel connections outlive the client when sentinels stop.)
+    reconnectOnError: (error) => error.message.startsWith('READONLY'),
+    sentinelRetryStrategy: reconnectDelay,
+  })
+}
+
+export function createRedisClient(connection: RedisConnection): RedisClient {
+  switch (connection.topology) {
+    case 'single':
+      return new Redis(connection.url, FAIL_FAST_OPTIONS)
+    case 'sentinel':
+      return sentinelClient(connection)
+    case 'cluster': {
+      const { nodes, password } = connection
+      return new Cluster(nodes, { ...CLUSTER_OPTIONS, redisOptions: { ...CLUSTER_OPTIONS.redisOptions, ...(password && { password }) } })
+    }
+  }
+}
+
+/** Where the client connects, without passwords, fit for a log line. */
+export function describeRedisConnection(connection: RedisConnection): string {
+  const list = (hosts: Array<{ host: string; port: number }>) => hosts.map(({ host, port }) => `${host}:${port}`).join(',')
+  switch (connection.topology) {
+    case 'single':
+      return redactRedisUrl(connection.url)
+    case 'sentinel':
+      return `master "${connection.name}" through sentinels ${list(connection.sentinels)}`
+    case 'cluster':
+      return `cluster ${list(connection.nodes)}`
+  }
 }
 
 /** The URL without its password, fit for a log line. */
@@ -46,8 +113,8 @@ export function redactRedisUrl(url: string): string {
 }
 
 /** Connects once, or throws RedisUnreachableError without leaving a reconnect loop behind. */
-export async function connectRedis(url: string): Promise<Redis> {
-  const redis = new Redis(url, FAIL_FAST_OPTIONS)
+export async function connectRedis(connection: RedisConnection): Promise<RedisClient> {
+  const redis = createRedisClient(connection)
   // Without a listener ioredis prints every failed reconnect; the plugin logs state changes instead.
   redis.on('error', () => {})
   try {
@@ -55,12 +122,12 @@ export async function connectRedis(url: string): Promise<Redis> {
   } catch (error) {
     redis.disconnect()
     const reason = error instanceof Error ? error.message : String(error)
-    throw new RedisUnreachableError(`cannot reach Redis at ${redactRedisUrl(url)} (${reason})`)
+    throw new RedisUnreachableError(`cannot reach Redis at ${describeRedisConnection(connection)} (${reason})`)
   }
   return redis
 }
 
-function logConnectionChanges(redis: Redis, log: FastifyBaseLogger): void {
+function logConnectionChanges(redis: RedisClient, log: FastifyBaseLogger): void {
   let connected = true
   redis.on('close', () => {
     if (connected) log.warn('redis connection lost; requests that need the store answer 503 until it returns')
@@ -72,7 +139,7 @@ function logConnectionChanges(redis: Redis, log: FastifyBaseLogger): void {
   })
 }
 
-export async function closeRedis(redis: Redis): Promise<void> {
+export async function closeRedis(redis: RedisClient): Promise<void> {
   if (redis.status === 'ready') {
     await redis.quit().catch(() => redis.disconnect())
   } else {
@@ -80,11 +147,11 @@ export async function closeRedis(redis: Redis): Promise<void> {
   }
 }
 
-export default fp<{ url: string }>(
-  async function redisPlugin(app, { url }) {
-    const redis = await connectRedis(url)
+export default fp<{ connection: RedisConnection }>(
+  async function redisPlugin(app, { connection }) {
+    const redis = await connectRedis(connection)
     logConnectionChanges(redis, app.log)
-    app.decorate('redis', redis)
+    app.decorate<RedisClient>('redis', redis)
     app.addHook('onClose', () => closeRedis(redis))
   },
   { name: 'redis' },

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './redis.js'
 import { redisKeys } from '../lib/keys.js'
 
 declare module 'fastify' {
@@ -69,7 +69,7 @@ interface StoredSession {
  * their own in Redis, so the set is pruned whenever it is read or grows: it holds at most the live sessions plus
  * those expired since the last login, and it expires itself once its newest session must have ended.
  */
-export function createSessionIndex(redis: Redis, options: SessionIndexOptions): SessionIndex {
+export function createSessionIndex(redis: RedisClient, options: SessionIndexOptions): SessionIndex {
   const { keyPrefix, maxSessionsPerUser, longestSessionMs } = options
   const keys = redisKeys(keyPrefix)
   const sessionKey = (handle: string) => `${keys.sessionPrefix}${handle}`
@@ -89,15 +89,13 @@ export function createSessionIndex(redis: Redis, options: SessionIndexOptions): 
     })
   }
 
+  /** Deletes sessions, then their index entries; returns how many still existed. */
   async function end(userId: string, handles: string[]): Promise<number> {
     if (handles.length === 0) return 0
-    const [[, deleted]] = (await redis
-      .multi()
-      .del(...handles.map(sessionKey))
-      .zrem(keys.userSessions(userId), ...handles)
-      .exec()) as [[Error | null, number], [Error | null, number]]
-    await redis.zrem(keys.liveSessions, ...handles)
-    return deleted
+    // One key per DEL: sessions spread over every node of a Redis Cluster.
+    const deleted = await Promise.all(handles.map((handle) => redis.del(sessionKey(handle))))
+    await Promise.all([redis.zrem(keys.userSessions(userId), ...handles), redis.zrem(keys.liveSessions, ...handles)])
+    return deleted.reduce((sum, count) => sum + count, 0)
   }
 
   return {

@@ -2,7 +2,8 @@ import fp from 'fastify-plugin'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import type { FastifyReply, FastifyRequest, Session } from 'fastify'
-import type { Redis } from 'ioredis'
+import { Redis } from 'ioredis'
+import type { RedisClient } from './redis.js'
 import { sessionKeyId } from '../lib/keys.js'
 import { memoizedSigner } from '../lib/memoized-signer.js'
 import { SessionCache } from '../lib/session-cache.js'
@@ -48,7 +49,7 @@ export interface SessionCookie {
 }
 
 export interface SessionPluginOptions {
-  redis: Redis
+  redis: RedisClient
   keyPrefix: string
   secrets: string[]
   cookieName: string
@@ -79,7 +80,8 @@ export default fp<SessionPluginOptions>(
     const { timeouts, cookieName } = options
     const signer = memoizedSigner(options.secrets, SIGNER_MEMO_SIZE)
     let cache: SessionCache | null = null
-    if (options.cacheSize > 0) {
+    // Config refuses a cache with a Cluster (client tracking follows one node), hence only a Redis client here.
+    if (options.cacheSize > 0 && options.redis instanceof Redis) {
       cache = new SessionCache(options.redis, options.keyPrefix, options.cacheSize, app.log)
       await cache.start()
       app.addHook('onClose', async () => cache?.close())

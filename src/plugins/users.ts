@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './redis.js'
 import { UsernameTaken } from '../errors.js'
 import { redisKeys, type RedisKeys } from '../lib/keys.js'
 import { hashPassword, verifyPassword } from '../lib/password.js'
@@ -24,18 +24,17 @@ export interface NewUser {
 export interface Users {
   /** Throws UsernameTaken when the name exists in any letter case. */
   create(newUser: NewUser): Promise<User>
-  findById(id: string): Promise<User | null>
-  findIdByUsername(username: string): Promise<string | null>
-  setPassword(id: string, password: string): Promise<void>
+  findByUsername(username: string): Promise<User | null>
+  setPassword(username: string, password: string): Promise<void>
   /** The user when the password matches; costs one key derivation whether or not the user exists. */
   authenticate(username: string, password: string): Promise<User | null>
 }
 
 // Claims the username and writes the user in one step, so two registrations of one name cannot both succeed.
+// One key, so it runs unchanged on a Redis Cluster.
 const CREATE_USER_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[2], 'id', ARGV[1], 'username', ARGV[2], 'passwordHash', ARGV[3], 'roles', ARGV[4], 'createdAt', ARGV[5])
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'username', ARGV[2], 'passwordHash', ARGV[3], 'roles', ARGV[4], 'createdAt', ARGV[5])
 return 1
 `
 
@@ -47,12 +46,12 @@ function toUser(stored: StoredUser): User | null {
   return { id, username, roles: roles.split(',').filter(Boolean), createdAt }
 }
 
-export function createUsers(redis: Redis, keys: RedisKeys): Users {
+export function createUsers(redis: RedisClient, keys: RedisKeys): Users {
   // Hashed once: verifying an unknown username against it costs what a wrong password costs.
   const decoyHash = hashPassword(randomUUID())
 
-  async function readStored(id: string): Promise<StoredUser | null> {
-    const stored = await redis.hgetall(keys.user(id))
+  async function readStored(username: string): Promise<StoredUser | null> {
+    const stored = await redis.hgetall(keys.user(username))
     return Object.keys(stored).length > 0 ? stored : null
   }
 
@@ -62,9 +61,8 @@ export function createUsers(redis: Redis, keys: RedisKeys): Users {
       const passwordHash = await hashPassword(password)
       const created = await redis.eval(
         CREATE_USER_SCRIPT,
-        2,
-        keys.usernameIndex(username),
-        keys.user(user.id),
+        1,
+        keys.user(username),
         user.id,
         username,
         passwordHash,
@@ -75,22 +73,17 @@ export function createUsers(redis: Redis, keys: RedisKeys): Users {
       return user
     },
 
-    async findById(id) {
-      const stored = await readStored(id)
+    async findByUsername(username) {
+      const stored = await readStored(username)
       return stored && toUser(stored)
     },
 
-    findIdByUsername(username) {
-      return redis.get(keys.usernameIndex(username))
-    },
-
-    async setPassword(id, password) {
-      await redis.hset(keys.user(id), 'passwordHash', await hashPassword(password))
+    async setPassword(username, password) {
+      await redis.hset(keys.user(username), 'passwordHash', await hashPassword(password))
     },
 
     async authenticate(username, password) {
-      const id = await redis.get(keys.usernameIndex(username))
-      const stored = id ? await readStored(id) : null
+      const stored = await readStored(username)
       const matches = await verifyPassword(password, stored?.passwordHash ?? (await decoyHash))
       return matches && stored ? toUser(stored) : null
     },

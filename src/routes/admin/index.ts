@@ -10,9 +10,9 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.addHook('preHandler', app.authorize('admin'))
 
   async function userIdOf(username: string): Promise<string> {
-    const id = await app.users.findIdByUsername(username)
-    if (!id) throw new UserNotFound()
-    return id
+    const user = await app.users.findByUsername(username)
+    if (!user) throw new UserNotFound()
+    return user.id
   }
 
   app.get(

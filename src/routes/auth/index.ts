@@ -125,9 +125,9 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     },
     async (request, reply) => {
       const { session } = request
-      const user = session.user && (await app.users.findById(session.user.id))
-      if (!user) {
-        // The account is gone; so is any right to this session.
+      const user = session.user && (await app.users.findByUsername(session.user.username))
+      if (!user || user.id !== session.user?.id) {
+        // The account is gone (or the name now belongs to a new account); so is any right to this session.
         await session.destroy()
         app.sessionCookie.clear(reply)
         throw new SessionExpired()
@@ -162,7 +162,7 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
         await app.accountLock.recordFailure(username)
         throw new InvalidCredentials()
       }
-      await app.users.setPassword(id, request.body.newPassword)
+      await app.users.setPassword(username, request.body.newPassword)
       const oldHandle = sessionKeyId(session.sessionId)
       const revoked = await app.sessionIndex.revokeAll(id, oldHandle)
       // A new ID for this session too: whoever knew the old one is out.

@@ -1,0 +1,32 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { build, json, loggedIn, sessionKey, uniquePrefix } from './helper.js'
+import { RedisCluster } from './redis-topologies.js'
+import { exerciseApi, useThroughFailover } from './topology-scenarios.js'
+
+t.test('on a Redis Cluster (3 masters)', async (t) => {
+  const cluster = await RedisCluster.start({ masters: 3 })
+  t.teardown(() => cluster.stop())
+  await exerciseApi(t, cluster.env)
+  t.test('sessions spread over the masters: no hash tag puts them all in one slot', async (t) => {
+    const spreadPrefix = uniquePrefix()
+    const app = await build(t, { ...cluster.env, REDIS_PREFIX: spreadPrefix, LOGIN_RATE_LIMIT_MAX: '100' })
+    for (let i = 0; i < 12; i++) await loggedIn(app, `spread${i}`)
+    const perMaster = await cluster.keysPerMaster(`${spreadPrefix}sess:*`)
+    t.equal(perMaster.length, 3)
+    t.ok(perMaster.filter((count) => count > 0).length >= 2, `sessions per master: ${perMaster}`)
+  })
+})
+
+t.test('Cluster failover: a master stops, its replica takes over, its sessions still work', async (t) => {
+  const cluster = await RedisCluster.start({ masters: 3, replicas: 1 })
+  t.teardown(() => cluster.stop())
+  const prefix = uniquePrefix()
+  const app = await build(t, { ...cluster.env, REDIS_PREFIX: prefix })
+  const cookie = await loggedIn(app, 'clustered')
+  const failing = await cluster.masterOf(sessionKey(prefix, cookie))
+  await sleep(300) // replication to the replica is asynchronous
+  await failing.halt()
+  await useThroughFailover(t, app, cookie, async () => (await cluster.masterOf(sessionKey(prefix, cookie))) !== failing)
+  t.equal((await app.inject({ method: 'POST', url: '/auth/login', ...json({ username: 'clustered', password: 'nope nope' }) })).statusCode, 401)
+})

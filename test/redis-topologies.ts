@@ -1,0 +1,207 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Redis } from 'ioredis'
+import { RedisServer, freePort } from './redis-server.js'
+
+/** What the app needs to reach a topology. */
+export type TopologyEnv = Record<string, string>
+
+/** Waits until `check` holds, polling; throws `what` after `ms`. */
+async function waitFor(what: string, check: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(100)) {
+    if (await check().catch(() => false)) return
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+/** A client that reports instead of retrying, for looking into one server. */
+function probe(port: number): Redis {
+  const client = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true })
+  client.on('error', () => {})
+  return client
+}
+
+async function ask<T>(port: number, command: (client: Redis) => Promise<T>): Promise<T> {
+  const client = probe(port)
+  try {
+    await client.connect()
+    return await command(client)
+  } finally {
+    client.disconnect()
+  }
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  const server = createServer()
+  server.listen(port, '127.0.0.1')
+  const free = await Promise.race([once(server, 'listening').then(() => true), once(server, 'error').then(() => false)])
+  server.close()
+  return free
+}
+
+/** A free port whose cluster bus port (port + 10000) is free too. */
+async function freeClusterPort(taken: Set<number>): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 30_000)
+    if (!taken.has(port) && (await portIsFree(port)) && (await portIsFree(port + 10_000))) return port
+  }
+}
+
+/** A real Redis Cluster of local redis-server processes: `masters` masters, each with `replicas` replicas. */
+export class RedisCluster {
+  private constructor(readonly nodes: RedisServer[]) {}
+
+  get env(): TopologyEnv {
+    return { REDIS_CLUSTER_NODES: this.nodes.map((node) => `127.0.0.1:${node.port}`).join(',') }
+  }
+
+  static async start({ masters = 3, replicas = 0 } = {}): Promise<RedisCluster> {
+    const taken = new Set<number>()
+    const nodes: RedisServer[] = []
+    for (let i = 0; i < masters * (1 + replicas); i++) {
+      const port = await freeClusterPort(taken)
+      taken.add(port)
+      const extraArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '1000']
+      nodes.push(await RedisServer.start({ port, extraArgs }))
+    }
+    const cluster = new RedisCluster(nodes)
+    const addresses = nodes.map((node) => `127.0.0.1:${node.port}`)
+    const created = spawnSync('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'])
+    if (created.status !== 0) {
+      await cluster.stop()
+      throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`)
+    }
+    await waitFor('the cluster to be ok on every node', async () => {
+      const states = await Promise.all(nodes.map((node) => ask(node.port, (client) => client.cluster('INFO'))))
+      return states.every((info) => info.includes('cluster_state:ok'))
+    })
+    if (replicas > 0) {
+      await waitFor('every replica to be in sync', async () => {
+        const roles = await Promise.all(nodes.map((node) => ask(node.port, (client) => client.info('replication'))))
+        return roles.filter((info) => info.includes('master_link_status:up')).length === masters * replicas
+      })
+    }
+    return cluster
+  }
+
+  /** The node that serves `key` as master now, as the first node that answers sees it. */
+  async masterOf(key: string): Promise<RedisServer> {
+    const askAny = async <T>(command: (client: Redis) => Promise<T>): Promise<T> => {
+      for (const node of this.nodes) {
+        try {
+          return await ask(node.port, command)
+        } catch {
+          // stopped: ask the next one
+        }
+      }
+      throw new Error('no cluster node answers')
+    }
+    const slot = await askAny((client) => client.cluster('KEYSLOT', key))
+    const ranges = await askAny((client) => client.cluster('SLOTS'))
+    const [, , [, port] = []] = ranges.find(([from, to]) => slot >= from && slot <= to)!
+    return this.nodes.find((node) => node.port === port)!
+  }
+
+  /** How many keys matching `pattern` each master holds. */
+  async keysPerMaster(pattern: string): Promise<number[]> {
+    const counts = await Promise.all(
+      this.nodes.map((node) =>
+        ask(node.port, async (client) => ((await client.info('replication')).includes('role:master') ? (await client.keys(pattern)).length : -1)),
+      ),
+    )
+    return counts.filter((count) => count >= 0)
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.stop()))
+  }
+}
+
+const MASTER_NAME = 'mymaster'
+
+/** A master, one replica and three Sentinels watching them: real local processes. */
+export class RedisSentinels {
+  private constructor(
+    readonly master: RedisServer,
+    readonly replica: RedisServer,
+    private readonly sentinels: Array<{ port: number; process: ChildProcess }>,
+    private readonly dir: string,
+  ) {}
+
+  get env(): TopologyEnv {
+    return { REDIS_SENTINELS: this.sentinels.map(({ port }) => `127.0.0.1:${port}`).join(','), REDIS_SENTINEL_NAME: MASTER_NAME }
+  }
+
+  static async start(): Promise<RedisSentinels> {
+    const master = await RedisServer.start()
+    const replica = await RedisServer.start({ extraArgs: ['--replicaof', '127.0.0.1', String(master.port)] })
+    const dir = await mkdtemp(join(tmpdir(), 'redis-sentinel-'))
+    const sentinels: Array<{ port: number; process: ChildProcess }> = []
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort()
+      const config = join(dir, `sentinel-${port}.conf`)
+      await writeFile(
+        config,
+        [
+          `port ${port}`,
+          'bind 127.0.0.1',
+          `dir ${dir}`,
+          `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${master.port} 2`,
+          `sentinel down-after-milliseconds ${MASTER_NAME} 1000`,
+          `sentinel failover-timeout ${MASTER_NAME} 5000`,
+          '',
+        ].join('\n'),
+      )
+      sentinels.push({ port, process: spawn('redis-server', [config, '--sentinel'], { stdio: 'ignore' }) })
+    }
+    const group = new RedisSentinels(master, replica, sentinels, dir)
+    try {
+      await waitFor('the sentinels to know the replica and each other', async () => {
+        const views = await Promise.all(
+          sentinels.map(({ port }) =>
+            ask(port, async (client) => [
+              ((await client.call('SENTINEL', 'REPLICAS', MASTER_NAME)) as unknown[]).length,
+              ((await client.call('SENTINEL', 'SENTINELS', MASTER_NAME)) as unknown[]).length,
+            ]),
+          ),
+        )
+        return views.every(([replicas, others]) => replicas === 1 && others === 2)
+      })
+    } catch (error) {
+      await group.stop()
+      throw error
+    }
+    return group
+  }
+
+  /** The port of the master the Sentinels point to now. */
+  async masterPort(): Promise<number> {
+    const [, port] = (await ask(this.sentinels[0]!.port, (client) => client.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME))) as [string, string]
+    return Number(port)
+  }
+
+  /** Asks the Sentinels to promote the replica, as after a master failure. */
+  async failover(): Promise<void> {
+    await ask(this.sentinels[0]!.port, (client) => client.call('SENTINEL', 'FAILOVER', MASTER_NAME))
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.sentinels.map(async ({ process }) => {
+        if (process.exitCode !== null) return
+        const exited = once(process, 'exit')
+        process.kill('SIGKILL')
+        await exited
+      }),
+    )
+    await Promise.all([this.master.stop(), this.replica.stop()])
+    await rm(this.dir, { recursive: true, force: true })
+  }
+}
+
+export { waitFor }
