@@ -7,6 +7,17 @@ import { RedisUnreachableError } from './plugins/redis.js'
 const SHUTDOWN_GRACE_MS = 10_000
 const IDLE_REAP_INTERVAL_MS = 100
 
+/** Readable logs for a person at a terminal, when pino-pretty is installed (a development dependency); JSON otherwise. */
+function prettyOnTerminal() {
+  if (!process.stdout.isTTY) return {}
+  try {
+    import.meta.resolve('pino-pretty')
+  } catch {
+    return {}
+  }
+  return { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
+}
+
 /** Expected start-up failures print one line and exit non-zero; anything else keeps its stack. */
 function explainStartFailure(error: unknown): string | null {
   if (error instanceof ConfigError) return `Invalid configuration: ${error.message}`
@@ -21,7 +32,7 @@ async function start(): Promise<void> {
   try {
     config = loadConfig(process.env, { dotenv: true })
     const app = await buildApp(config, {
-      logger: { level: config.logLevel, redact: REDACTED_LOG_PATHS },
+      logger: { level: config.logLevel, redact: REDACTED_LOG_PATHS, ...prettyOnTerminal() },
     })
     closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
       if (err) app.log.error({ err }, 'shutting down after an error')

@@ -1,6 +1,7 @@
 import t from 'tap'
 import {
   build,
+  expectSessionExpired,
   json,
   loggedIn,
   login,
@@ -270,10 +271,16 @@ t.test('GET /auth/me', async (t) => {
     const app = await build(t, { REDIS_PREFIX: prefix })
     const cookie = await loggedIn(app, 'pete')
     await (await testRedis()).client(t).del(sessionKey(prefix, cookie))
-    const response = await app.inject({ url: '/auth/me', headers: { cookie } })
-    t.equal(response.statusCode, 401)
-    t.equal(response.json().code, 'SESSION_EXPIRED')
-    t.equal(response.cookies.find((c) => c.name === 'sid')?.maxAge, 0, 'cookie cleared')
+    expectSessionExpired(t, await app.inject({ url: '/auth/me', headers: { cookie } }))
+  })
+
+  t.test('answers 401 SESSION_EXPIRED when the account name now belongs to another account', async (t) => {
+    const prefix = uniquePrefix()
+    const app = await build(t, { REDIS_PREFIX: prefix })
+    const cookie = await loggedIn(app, 'reborn')
+    await (await testRedis()).client(t).del(`${prefix}user:reborn`)
+    t.equal((await register(app, 'reborn')).statusCode, 201, 'the name is registered again')
+    expectSessionExpired(t, await app.inject({ url: '/auth/me', headers: { cookie } }))
   })
 
   t.test('accepts SESSION_TTL, the old name of SESSION_IDLE_TTL', async (t) => {

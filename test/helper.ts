@@ -114,3 +114,10 @@ export async function commandsDuring(server: RedisServer, during: () => Promise<
 export function loginRemembered(app: FastifyInstance, username: string, password = PASSWORD) {
   return app.inject({ method: 'POST', url: '/auth/login', ...json({ username, password, remember: true }) })
 }
+
+/** A 401 SESSION_EXPIRED that also clears the session cookie. */
+export function expectSessionExpired(t: Test, response: LightMyRequestResponse): void {
+  t.equal(response.statusCode, 401)
+  t.equal(response.json().code, 'SESSION_EXPIRED')
+  t.equal(response.cookies.find((c) => c.name === 'sid')?.maxAge, 0, 'the cookie is cleared')
+}

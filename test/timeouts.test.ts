@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import {
   build,
   commandsDuring,
+  expectSessionExpired,
   json,
   login,
   loggedIn,
@@ -29,19 +30,13 @@ async function keepReading(app: App, cookie: string, ms: number, everyMs: number
   return statuses
 }
 
-function expectExpired(t: Test, response: Awaited<ReturnType<App['inject']>>) {
-  t.equal(response.statusCode, 401)
-  t.equal(response.json().code, 'SESSION_EXPIRED')
-  t.equal(response.cookies.find((c) => c.name === 'sid')?.maxAge, 0, 'the cookie is cleared')
-}
-
 t.test('idle timeout: use slides the expiry, and a session left alone for SESSION_IDLE_TTL ends', async (t) => {
   const app = await build(t, { SESSION_IDLE_TTL: '2', SESSION_TOUCH_INTERVAL: '1' })
   const cookie = await loggedIn(app, 'idle')
   const statuses = await keepReading(app, cookie, 3500, 400)
   t.ok(statuses.every((status) => status === 200), 'alive after 3.5 s of use, well past one idle period')
   await sleep(2100)
-  expectExpired(t, await dashboard(app, cookie))
+  expectSessionExpired(t, await dashboard(app, cookie))
 })
 
 t.test('absolute timeout: a session in constant use still ends SESSION_ABSOLUTE_TTL after login', async (t) => {
@@ -53,7 +48,7 @@ t.test('absolute timeout: a session in constant use still ends SESSION_ABSOLUTE_
   const ttl = await (await testRedis()).client(t).pttl(sessionKey(prefix, cookie))
   t.ok(ttl > 0 && ttl <= 500, `the Redis TTL never reaches past creation + absolute (${ttl} ms left)`)
   await sleep(600)
-  expectExpired(t, await dashboard(app, cookie))
+  expectSessionExpired(t, await dashboard(app, cookie))
 })
 
 t.test('absolute timeout is also checked against the stored login time, not only the Redis TTL', async (t) => {
@@ -63,7 +58,7 @@ t.test('absolute timeout is also checked against the stored login time, not only
   await sleep(1100)
   // The operator lowers the limit: sessions older than the new one end at once, whatever their TTL says.
   const after = await build(t, { REDIS_PREFIX: prefix, SESSION_ABSOLUTE_TTL: '1' })
-  expectExpired(t, await dashboard(after, cookie))
+  expectSessionExpired(t, await dashboard(after, cookie))
   t.equal(await (await testRedis()).client(t).exists(sessionKey(prefix, cookie)), 0, 'and it is deleted from Redis')
 })
 
