@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { build, json, loggedIn, sessionKey, uniquePrefix } from './helper.js'
+import { build, freePort, json, loggedIn, sessionKey, uniquePrefix } from './helper.js'
 import { RedisCluster } from './redis-topologies.js'
 import { exerciseApi, useThroughFailover } from './topology-scenarios.js'
 
@@ -29,4 +29,11 @@ t.test('Cluster failover: a master stops, its replica takes over, its sessions s
   await failing.halt()
   await useThroughFailover(t, app, cookie, async () => (await cluster.masterOf(sessionKey(prefix, cookie))) !== failing)
   t.equal((await app.inject({ method: 'POST', url: '/auth/login', ...json({ username: 'clustered', password: 'nope nope' }) })).statusCode, 401)
+})
+
+t.test('a Cluster that cannot be reached stops the start with RedisUnreachableError, not a hang', async (t) => {
+  const port = await freePort()
+  const started = Date.now()
+  await t.rejects(build(t, { REDIS_CLUSTER_NODES: `127.0.0.1:${port}` }), { name: 'RedisUnreachableError', message: /cluster 127\.0\.0\.1/ })
+  t.ok(Date.now() - started < 6000, 'within the start timeout')
 })

@@ -76,9 +76,14 @@ export class RedisCluster {
       await cluster.stop()
       throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`)
     }
-    await waitFor('the cluster to be ok on every node', async () => {
+    await waitFor('every node to know the whole cluster', async () => {
       const states = await Promise.all(nodes.map((node) => ask(node.port, (client) => client.cluster('INFO'))))
-      return states.every((info) => info.includes('cluster_state:ok'))
+      const complete = (info: string) =>
+        info.includes('cluster_state:ok') && info.includes('cluster_slots_ok:16384') && info.includes(`cluster_known_nodes:${nodes.length}`)
+      if (!states.every(complete)) return false
+      // ...and every node's slot map names a reachable address for each range.
+      const maps = await Promise.all(nodes.map((node) => ask(node.port, (client) => client.cluster('SLOTS'))))
+      return maps.every((ranges) => ranges.length === masters && ranges.every(([, , master]) => Boolean(master?.[0]) && Number(master?.[1]) > 0))
     })
     if (replicas > 0) {
       await waitFor('every replica to be in sync', async () => {

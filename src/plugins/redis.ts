@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
@@ -15,6 +16,8 @@ declare module 'fastify' {
 /** A command that gets no answer in this time fails, so no request waits on a hung Redis. */
 export const COMMAND_TIMEOUT_MS = 500
 const CONNECT_TIMEOUT_MS = 1000
+/** Longest wait for the first connection at start (below Fastify's 10 s plugin timeout). */
+const START_TIMEOUT_MS = 5000
 /** Reconnect attempts back off to this delay at most, so service resumes within a second of Redis returning. */
 const MAX_RECONNECT_DELAY_MS = 1000
 
@@ -117,12 +120,21 @@ export async function connectRedis(connection: RedisConnection): Promise<RedisCl
   const redis = createRedisClient(connection)
   // Without a listener ioredis prints every failed reconnect; the plugin logs state changes instead.
   redis.on('error', () => {})
+  const gaveUp = new AbortController()
   try {
-    await redis.connect()
+    // A Cluster or Sentinel client keeps retrying discovery on its own; at start, give up rather than hang.
+    await Promise.race([
+      redis.connect(),
+      sleep(START_TIMEOUT_MS, undefined, { signal: gaveUp.signal }).then(() => {
+        throw new Error(`no connection within ${START_TIMEOUT_MS} ms`)
+      }),
+    ])
   } catch (error) {
     redis.disconnect()
     const reason = error instanceof Error ? error.message : String(error)
     throw new RedisUnreachableError(`cannot reach Redis at ${describeRedisConnection(connection)} (${reason})`)
+  } finally {
+    gaveUp.abort()
   }
   return redis
 }
