@@ -157,3 +157,12 @@ t.test('.env.example lists every variable and carries the secret production refu
   for (const name of variables) t.match(example, new RegExp(`^#? ?${name}=`, 'm'), `${name} is in .env.example`)
   t.match(example, `SESSION_SECRET=${EXAMPLE_SESSION_SECRET}`)
 })
+
+t.test('the README documents every variable', async (t) => {
+  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8')
+  const source = await readFile(new URL('../src/config.ts', import.meta.url), 'utf8')
+  const tableRows = readme.split('\n').filter((line) => line.startsWith('| `'))
+  for (const [, name] of source.matchAll(/^ {2}([A-Z][A-Z_]+): /gm)) {
+    t.ok(tableRows.some((row) => row.includes(`\`${name}\``)), `${name} is in the README's configuration table`)
+  }
+})
