@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { build, json, login, loggedIn, ownRedis, register, sessionCookie, uniquePrefix, type App } from './helper.js'
+import { build, json, login, loggedIn, ownRedis, register, sessionCookie, type App } from './helper.js'
 
 const TOKEN = 'a-metrics-token-of-some-length'
 
@@ -97,16 +97,4 @@ t.test('lifecycle counters are per app: two apps in one process do not clash', a
   t.equal(metric(await scrape(one), 'auth_logins_total', { outcome: 'success' }), 1)
   t.equal(metric(await scrape(two), 'auth_logins_total', { outcome: 'success' }), 0)
   t.equal((await two.inject({ method: 'POST', url: '/auth/login', ...json({}) })).statusCode, 400)
-})
-
-t.test('a session ended by the absolute limit counts as expired for that reason', async (t) => {
-  const prefix = uniquePrefix()
-  const before = await build(t, { REDIS_PREFIX: prefix })
-  const cookie = await loggedIn(before, 'aged')
-  await sleep(1100)
-  const after = await build(t, { REDIS_PREFIX: prefix, SESSION_ABSOLUTE_TTL: '1' })
-  t.equal((await after.inject({ url: '/api/dashboard', headers: { cookie } })).statusCode, 401)
-  const text = await scrape(after)
-  t.equal(metric(text, 'sessions_expired_total', { reason: 'absolute' }), 1, 'detected by the absolute limit')
-  t.equal(metric(text, 'sessions_expired_total', { reason: 'gone' }), 1, 'and the request found it gone')
 })

@@ -60,6 +60,8 @@ t.test('absolute timeout is also checked against the stored login time, not only
   const after = await build(t, { REDIS_PREFIX: prefix, SESSION_ABSOLUTE_TTL: '1' })
   expectSessionExpired(t, await dashboard(after, cookie))
   t.equal(await (await testRedis()).client(t).exists(sessionKey(prefix, cookie)), 0, 'and it is deleted from Redis')
+  const metrics = (await after.inject({ url: '/metrics' })).body
+  t.match(metrics, /\nsessions_expired_total\{reason="absolute"\} 1\n/, 'counted as ended by the absolute limit')
 })
 
 t.test('sliding costs no write within a touch interval: 100 reads, no write', async (t) => {

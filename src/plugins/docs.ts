@@ -12,9 +12,6 @@ const { version, description } = JSON.parse(readFileSync(new URL('../../package.
   description: string
 }
 
-/** The security requirement of routes that need a logged-in session. */
-export const SESSION_SECURITY = [{ sessionCookie: [] }]
-
 /**
  * OpenAPI 3.1 generated from the routes' TypeBox schemas (@fastify/swagger) at /docs/json, and a browsable UI at
  * /docs (@fastify/swagger-ui). Registered before every route, so that it sees them all.

@@ -7,6 +7,7 @@ import type { Command } from 'ioredis'
 import type { RedisClient } from './redis.js'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { MetricsUnauthorized } from '../errors.js'
+import { METRICS_SECURITY } from '../schemas/security.js'
 import { ALWAYS_ANSWER } from './load-shedding.js'
 
 // A CommonJS module whose plugin is its `default` export.
@@ -176,7 +177,7 @@ export default fp<MetricsPluginOptions>(
         schema: {
           summary: 'Prometheus metrics',
           tags: ['operations'],
-          ...(token ? { security: [{ metricsToken: [] }] } : {}),
+          ...(token ? { security: METRICS_SECURITY } : {}),
           response: { 200: { type: 'string', description: 'Prometheus text exposition format' } },
         },
         onRequest: async (request: FastifyRequest) => {

@@ -57,7 +57,8 @@ export interface SessionIndexOptions {
   longestSessionMs: number
 }
 
-interface StoredSession {
+/** The fields of a stored session that a listing shows. */
+interface ListedFields {
   createdAt?: number
   ip?: string
   userAgent?: string
@@ -84,7 +85,7 @@ export function createSessionIndex(redis: RedisClient, options: SessionIndexOpti
     if (gone.length > 0) await redis.zrem(index, ...gone)
     return entries.flatMap(({ handle, lastSeenAt }, i) => {
       if (stored[i] === null) return []
-      const { createdAt = lastSeenAt, ip = '', userAgent = '', remember = false } = JSON.parse(stored[i]!) as StoredSession
+      const { createdAt = lastSeenAt, ip = '', userAgent = '', remember = false } = JSON.parse(stored[i]!) as ListedFields
       return [{ handle, createdAt, lastSeenAt, ip, userAgent, remember }]
     })
   }

@@ -78,6 +78,7 @@ const SIGNER_MEMO_SIZE = 10_000
 export default fp<SessionPluginOptions>(
   async function sessionPlugin(app, options) {
     const { timeouts, cookieName } = options
+    const endsAt = (session: Session) => expiryAfter(timeouts, session, Date.now())
     const signer = memoizedSigner(options.secrets, SIGNER_MEMO_SIZE)
     let cache: SessionCache | null = null
     // Config refuses a cache with a Cluster (client tracking follows one node), hence only a Redis client here.
@@ -139,7 +140,7 @@ export default fp<SessionPluginOptions>(
       const { session } = request
       if (!session?.user) return done(null, payload)
       // Just written (login, password change, a changed session): the key's TTL was set from the session's limits.
-      if (session.isSaved()) request.sessionExpiresAt = expiryAfter(timeouts, session, Date.now())
+      if (session.isSaved()) request.sessionExpiresAt = endsAt(session)
       if (reissueCookie.has(request) || (session.isSaved() && session.remember)) {
         // Replaces the cookie @fastify/session may have set already, which cannot carry Max-Age.
         dropSetCookie(reply, cookieName)
@@ -160,7 +161,7 @@ export default fp<SessionPluginOptions>(
       done()
     })
 
-    app.decorate('sessionEndsAt', (session: Session) => expiryAfter(timeouts, session, Date.now()))
+    app.decorate('sessionEndsAt', endsAt)
 
     app.decorate('sessionCookie', {
       signedId(request) {

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { UserNotFound } from '../../errors.js'
 import { toSessionView } from '../../plugins/session-index.js'
 import { RevokedResponse, SessionsResponse, UsernameParams } from '../../schemas/auth.js'
-import { SESSION_SECURITY } from '../../plugins/docs.js'
+import { SESSION_SECURITY } from '../../schemas/security.js'
 import { errorResponses } from '../../schemas/error.js'
 
 /** Everything under /admin needs the admin role. */

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { CountResponse, DashboardResponse } from '../../schemas/api.js'
-import { SESSION_SECURITY } from '../../plugins/docs.js'
+import { SESSION_SECURITY } from '../../schemas/security.js'
 import { errorResponses } from '../../schemas/error.js'
 
 /** Everything under /api needs a logged-in session: the guard runs before every handler of this prefix. */

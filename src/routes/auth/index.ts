@@ -4,7 +4,7 @@ import { sessionKeyId } from '../../lib/keys.js'
 import { toSessionView } from '../../plugins/session-index.js'
 import { DEFAULT_ROLES } from '../../plugins/users.js'
 import { Login, LogoutBody, MeResponse, PasswordChange, RevokedResponse, SessionParams, SessionsResponse } from '../../schemas/auth.js'
-import { SESSION_SECURITY } from '../../plugins/docs.js'
+import { SESSION_SECURITY } from '../../schemas/security.js'
 import { errorResponses, NoContent } from '../../schemas/error.js'
 import { Credentials, UserResponse } from '../../schemas/user.js'
 
@@ -97,15 +97,13 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
       const { user, sessionId } = request.session
       if (user) {
         const handle = sessionKeyId(sessionId)
-        if (request.body?.everywhere) {
-          const ended = await app.sessionIndex.revokeAll(user.id)
-          await request.session.destroy()
-          app.recordEvent(request.log, 'logout_everywhere', { userId: user.id, session: handle, sessions: ended }, ended)
-        } else {
-          await app.sessionIndex.remove(user.id, handle)
-          await request.session.destroy()
-          app.recordEvent(request.log, 'logout', { userId: user.id, session: handle })
-        }
+        const everywhere = request.body?.everywhere === true
+        // Everywhere: every session of mine, this one included (revokeAll counts it); else only this one.
+        const ended = everywhere ? await app.sessionIndex.revokeAll(user.id) : 1
+        if (!everywhere) await app.sessionIndex.remove(user.id, handle)
+        await request.session.destroy()
+        const event = everywhere ? 'logout_everywhere' : 'logout'
+        app.recordEvent(request.log, event, { userId: user.id, session: handle, sessions: ended }, ended)
       }
       app.sessionCookie.clear(reply)
       return reply.code(204).send()
