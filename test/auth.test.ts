@@ -13,6 +13,7 @@ import {
   testRedis,
   uniquePrefix,
 } from './helper.js'
+import { decodeFields } from '../src/lib/session-records.js'
 
 t.test('POST /auth/register', async (t) => {
   t.test('creates a user with the user role and never returns the password hash', async (t) => {
@@ -122,8 +123,9 @@ t.test('POST /auth/login', async (t) => {
     const key = sessionKey(prefix, cookie)
     const ttl = await redis.ttl(key)
     t.ok(ttl > 590 && ttl <= 600, `TTL ${ttl}`)
-    const stored = JSON.parse((await redis.get(key))!)
-    t.same(Object.keys(stored.user).sort(), ['id', 'roles', 'username'])
+    t.equal(await redis.type(key), 'hash', 'one field per session attribute')
+    const stored = decodeFields(await redis.hgetall(key))
+    t.same(Object.keys(stored.user as object).sort(), ['id', 'roles', 'username'])
     t.same(Object.keys(stored).sort(), ['createdAt', 'ip', 'remember', 'user', 'userAgent'], 'no copy of cookie settings or expiry')
     t.type(stored.createdAt, 'number')
     t.notMatch(JSON.stringify(stored), /scrypt|password/i)

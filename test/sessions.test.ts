@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { build, json, login, loggedIn, PASSWORD, register, sessionCookie, sessionIdOf, sessionKey, testRedis, uniquePrefix, type App } from './helper.js'
 import { sessionKeyId } from '../src/lib/keys.js'
+import { SESSION_CREATION_WINDOW_MS } from '../src/plugins/session-index.js'
 
 const list = (app: App, cookie: string) => app.inject({ url: '/auth/sessions', headers: { cookie } })
 const dashboard = (app: App, cookie: string) => app.inject({ url: '/api/dashboard', headers: { cookie } }).then((r) => r.statusCode)
@@ -35,16 +36,22 @@ t.test('GET /auth/sessions lists my live sessions, newest first, with handles th
   }
 })
 
-t.test('the list prunes sessions that expired', async (t) => {
+t.test('the list prunes sessions that expired, sparing entries of sessions still being created', async (t) => {
   const prefix = uniquePrefix()
   const app = await build(t, { REDIS_PREFIX: prefix })
   const [gone, kept] = await sessionsOf(app, 'pruner', 2)
   const redis = (await testRedis()).client(t)
-  await redis.del(sessionKey(prefix, gone!))
-  const { sessions } = (await list(app, kept!)).json()
-  t.equal(sessions.length, 1)
   const indexKey = (await redis.keys(`${prefix}user-sessions:*`))[0]!
-  t.equal(await redis.zcard(indexKey), 1, 'the index entry is gone too')
+  const goneHandle = sessionKeyId(sessionIdOf(gone!))
+  await redis.del(sessionKey(prefix, gone!))
+  // A login lists its session first and creates it a moment later: a fresh entry without a session is one of those.
+  await redis.zadd(indexKey, Date.now(), 'being-created')
+  t.equal((await list(app, kept!)).json().sessions.length, 1, 'only live sessions are listed')
+  t.same((await redis.zrange(indexKey, 0, -1)).sort(), [goneHandle, 'being-created', sessionKeyId(sessionIdOf(kept!))].sort(), 'fresh entries are kept')
+  const settled = Date.now() - SESSION_CREATION_WINDOW_MS - 1
+  await redis.zadd(indexKey, 'XX', settled, goneHandle, settled, 'being-created')
+  t.equal((await list(app, kept!)).json().sessions.length, 1)
+  t.same(await redis.zrange(indexKey, 0, -1), [sessionKeyId(sessionIdOf(kept!))], 'entries older than the creation window are pruned')
 })
 
 t.test('DELETE /auth/sessions/:id ends that session on every instance', async (t) => {

@@ -21,7 +21,7 @@ import { sessionKeyId } from '../src/lib/keys.js'
 
 const dashboard = (app: App, cookie: string) => app.inject({ url: '/api/dashboard', headers: { cookie } })
 const me = (app: App, cookie: string) => app.inject({ url: '/auth/me', headers: { cookie } })
-const REDIS_WRITES = new Set(['set', 'setex', 'pexpire', 'expire', 'pexpireat', 'zadd', 'del', 'unlink'])
+const REDIS_WRITES = new Set(['set', 'setex', 'hset', 'hdel', 'hincrby', 'pexpire', 'expire', 'pexpireat', 'zadd', 'del', 'unlink'])
 
 /** Reads until `ms` have passed, one every `everyMs`; returns the status codes. */
 async function keepReading(app: App, cookie: string, ms: number, everyMs: number): Promise<number[]> {
@@ -73,7 +73,7 @@ t.test('sliding costs no write within a touch interval: 100 reads, no write', as
   })
   const key = sessionKey(prefix, cookie)
   const onSession = commands.filter((args) => args.includes(key))
-  t.equal(onSession.filter(([command]) => command === 'get').length, 100, '100 reads of the session (GET, with a PTTL)')
+  t.equal(onSession.filter(([command]) => command === 'hgetall').length, 100, '100 reads of the session (HGETALL, with a PTTL)')
   t.same(onSession.filter(([command]) => REDIS_WRITES.has(command!)), [], 'no write to it')
   t.same(commands.filter(([command, k]) => command === 'zadd' && k?.startsWith(`${prefix}user-sessions:`)), [], 'nor to the index')
 })
@@ -90,7 +90,7 @@ t.test('once a touch interval has passed, 100 reads make one expiry refresh and 
   const key = sessionKey(prefix, cookie)
   const writes = commands.filter(([command]) => REDIS_WRITES.has(command!))
   const sessionWrites = writes.filter((args) => args.includes(key))
-  t.same(sessionWrites.map(([command]) => command), ['pexpire'], 'one expiry refresh, not a rewrite (no SET)')
+  t.same(sessionWrites.map(([command]) => command), ['pexpire'], 'one expiry refresh, not a rewrite (no HSET)')
   t.ok(Number(sessionWrites[0]![2]) > 29_000, 'to a full idle period from now')
   const indexWrites = writes.filter(([, k]) => k?.startsWith(`${prefix}user-sessions:`))
   t.same(indexWrites.map(([command, , flag]) => [command, flag]), [['zadd', 'XX']], 'one last-seen update')

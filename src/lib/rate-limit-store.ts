@@ -1,5 +1,5 @@
 import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit'
-import type { RedisClient } from '../plugins/redis.js'
+import type { RedisClient } from './redis-client.js'
 
 /** Counters outlive their window a little, so that a late flush still lands in the right one. */
 const EXPIRY_SLACK_MS = 1000

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Redis } from 'ioredis'
 import { LRUCache } from 'lru-cache'
-import type { StoredSession } from './session-store.js'
+import type { StoredSession } from './session-records.js'
 
 const INVALIDATION_CHANNEL = '__redis__:invalidate'
 

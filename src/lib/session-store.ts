@@ -1,52 +1,40 @@
-import type { SessionStore } from '@fastify/session'
+import type { FastifySessionObject, SessionStore } from '@fastify/session'
 import { RedisStore } from 'connect-redis'
-import type { Result } from 'ioredis'
-import type { RedisClient } from '../plugins/redis.js'
+import type { Session } from 'fastify'
+import { SessionExpired } from '../errors.js'
 import { sessionKeyId } from './keys.js'
+import type { RedisClient } from './redis-client.js'
 import type { SessionCache } from './session-cache.js'
+import { changesBetween, decodeFields, encodeFields, hasChanges, sessionRecords } from './session-records.js'
 import { expiryAfter, pastAbsoluteLimit, type SessionTimeouts, type SessionTiming } from './session-timeouts.js'
 
-/** A session as Redis holds it, with when Redis will drop it (epoch milliseconds, from the key's TTL). */
-export interface StoredSession {
-  raw: string
-  expiresAt: number
-}
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    /** The session at KEYS[1] and its remaining TTL in milliseconds; null when there is none. */
-    readSession(key: string): Result<[string, number] | null, Context>
-  }
-}
-
-// One command instead of a pipelined GET + PTTL: the value and its TTL agree, and it measured faster.
-const READ_SESSION_SCRIPT = `
-local value = redis.call('GET', KEYS[1])
-if not value then return nil end
-return { value, redis.call('PTTL', KEYS[1]) }
-`
-
-/** Reads a session and its expiry in one round trip (EVALSHA of a script loaded once per connection). */
-export function sessionReader(redis: RedisClient): (key: string) => Promise<StoredSession | null> {
-  redis.defineCommand('readSession', { numberOfKeys: 1, lua: READ_SESSION_SCRIPT })
-  return async (key) => {
-    const found = await redis.readSession(key)
-    if (found === null) return null
-    const [raw, ttlMs] = found
-    // A key without a TTL (-1) counts as due now, so the next touch gives it one.
-    return { raw, expiresAt: Date.now() + Math.max(ttlMs, 0) }
-  }
-}
-
 /**
- * What Redis holds of a session: its own fields only. The cookie is rebuilt on load (its attributes are the same
- * for everyone, its expiry is the key's TTL), and `expiresAt` is read from that TTL, so neither is stored.
+ * The @fastify/session store, on the per-field records of session-records.ts (whose opening comment states the
+ * concurrency rules). @fastify/session hands the store a whole session to save; this store writes only what the
+ * request changed, by comparing with the fields as they were loaded (or last written) by that request:
+ * - a session without a baseline is new (a login, a regenerated ID) and is created, only if its ID is new, after its
+ *   user's index lists it (see session-index.ts for why that order);
+ * - a loaded session writes its changed fields only while it still exists; when it was ended meanwhile, the save
+ *   fails with SessionExpired (401), so the request answers as if it had come after the end.
+ * Only a session with a user is ever stored: anonymous requests write nothing.
  */
-export const slimSessionSerializer = {
-  parse: (raw: string) => JSON.parse(raw),
-  stringify({ cookie: _cookie, expiresAt: _expiresAt, ...data }: { cookie?: unknown; expiresAt?: unknown }) {
-    return JSON.stringify(data)
-  },
+
+/** Session properties that are never stored: the cookie (rebuilt on load) and expiresAt (read from the TTL). */
+const UNSTORED = new Set(['cookie', 'expiresAt'])
+
+/** The names of the session attributes that are stored. */
+export function storedFieldNames(session: Session): string[] {
+  return Object.keys(session).filter((name) => !UNSTORED.has(name))
+}
+
+/** A session's attributes by name, as route code sets them (`request.session.views = 2`). */
+const attributesOf = (session: Session) => session as unknown as Record<string, unknown>
+
+const storedFields = (session: Session) => encodeFields(attributesOf(session), UNSTORED)
+
+/** Where the session index is told about a new session before the session is created. */
+export interface NewSessionListing {
+  add(userId: string, handle: string, createdAt: number, expiresAt: number): Promise<void>
 }
 
 export interface SessionStoreOptions {
@@ -56,36 +44,67 @@ export interface SessionStoreOptions {
   timeouts: SessionTimeouts
   /** Recently read sessions, kept in process; null reads each one from Redis. */
   cache: SessionCache | null
+  index: NewSessionListing
   /** Called with the handle of a session ended on read because its absolute limit has passed. */
   onAbsoluteExpiry: (handle: string) => void
 }
 
-/**
- * The @fastify/session store: connect-redis writes and deletes; reads fetch the value and TTL together (through the
- * cache when there is one). Keys are hashes of session IDs, so Redis holds nothing that works as a cookie.
- */
-export function createSessionStore(options: SessionStoreOptions): SessionStore {
-  const { redis, keyPrefix, timeouts, cache, onAbsoluteExpiry } = options
-  const redisStore = new RedisStore({
-    client: redis,
-    prefix: keyPrefix,
-    // Each write (a login, a changed session) sets the TTL from the session's own limits.
-    ttl: (session) => Math.ceil((expiryAfter(timeouts, session as SessionTiming, Date.now()) - Date.now()) / 1000),
-    serializer: slimSessionSerializer,
-  })
-  const read = sessionReader(redis)
+export interface FieldWiseSessionStore extends SessionStore {
+  /** Records what a session loaded by a request holds, the baseline its later save is compared with. */
+  trackLoaded(session: Session): void
+  /** Adds `by` to an integer field in Redis atomically; throws SessionExpired when the session is gone. */
+  increment(session: FastifySessionObject, field: string, by: number): Promise<number>
+}
+
+export function createSessionStore(options: SessionStoreOptions): FieldWiseSessionStore {
+  const { redis, keyPrefix, timeouts, cache, index, onAbsoluteExpiry } = options
+  // connect-redis deletes sessions (destroy); reads and writes are per field, below.
+  const redisStore = new RedisStore({ client: redis, prefix: keyPrefix })
+  const records = sessionRecords(redis)
+  const read = (key: string) => records.read(key)
   const load = cache ? (key: string) => cache.read(key, read) : read
-  const forget = (handle: string) => cache?.forget(keyPrefix + handle)
+  /** What each session held when its request loaded or last wrote it. */
+  const baselines = new WeakMap<Session, Record<string, string>>()
+  /** This instance is about to change the key: drop it from the cache (the invalidation would follow anyway). */
+  function keyOf(sessionId: string): { handle: string; key: string } {
+    const handle = sessionKeyId(sessionId)
+    const key = keyPrefix + handle
+    cache?.forget(key)
+    return { handle, key }
+  }
+
+  async function create(sessionId: string, session: Session, fields: Record<string, string>): Promise<void> {
+    const { handle, key } = keyOf(sessionId)
+    const now = Date.now()
+    const expiresAt = expiryAfter(timeouts, session, now)
+    await index.add(session.user!.id, handle, session.createdAt ?? now, expiresAt)
+    // 122 random bits make a clash unheard of; were it to happen, the other session must not be taken over.
+    if (!(await records.create(key, fields, expiresAt - now))) throw new Error('session ID clash: refusing to overwrite a session')
+  }
+
+  async function save(sessionId: string, session: Session): Promise<void> {
+    const baseline = baselines.get(session)
+    const fields = storedFields(session)
+    if (baseline === undefined) {
+      if (!session.user) return
+      await create(sessionId, session, fields)
+    } else {
+      const changes = changesBetween(baseline, fields)
+      if (!hasChanges(changes)) return
+      if (!(await records.update(keyOf(sessionId).key, changes))) throw new SessionExpired()
+    }
+    baselines.set(session, fields)
+  }
 
   return {
     get(sessionId, callback) {
       const handle = sessionKeyId(sessionId)
       load(keyPrefix + handle).then((stored) => {
         if (stored === null) return callback(null, null)
-        const session = JSON.parse(stored.raw) as SessionTiming & Record<string, unknown>
+        const session = decodeFields(stored.fields) as SessionTiming & Record<string, unknown>
         if (pastAbsoluteLimit(timeouts, session, Date.now())) {
           onAbsoluteExpiry(handle)
-          forget(handle)
+          cache?.forget(keyPrefix + handle)
           redisStore.destroy(handle, (error) => callback(error, null))
           return
         }
@@ -95,14 +114,22 @@ export function createSessionStore(options: SessionStoreOptions): SessionStore {
       }, callback)
     },
     set(sessionId, session, callback) {
-      const handle = sessionKeyId(sessionId)
-      forget(handle)
-      redisStore.set(handle, session as Parameters<RedisStore['set']>[1], callback)
+      save(sessionId, session).then(() => callback(), callback)
     },
     destroy(sessionId, callback) {
-      const handle = sessionKeyId(sessionId)
-      forget(handle)
-      redisStore.destroy(handle, callback)
+      redisStore.destroy(keyOf(sessionId).handle, callback)
+    },
+    trackLoaded(session) {
+      baselines.set(session, storedFields(session))
+    },
+    async increment(session, field, by) {
+      const value = await records.increment(keyOf(session.sessionId).key, field, by)
+      if (value === null) throw new SessionExpired()
+      attributesOf(session)[field] = value
+      // Already in Redis: the save at the end of the request must not write it again.
+      const baseline = baselines.get(session)
+      if (baseline) baseline[field] = String(value)
+      return value
     },
   }
 }

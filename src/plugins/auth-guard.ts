@@ -16,11 +16,10 @@ export default fp(
   async function authGuardPlugin(app) {
     app.decorate('requireSession', async function requireSession(request: FastifyRequest, reply: FastifyReply) {
       if (request.session.user) return
-      // A validly signed cookie whose session is gone: tell the client why, and drop the dead cookie.
+      // A validly signed cookie whose session is gone: tell the client why (the session plugin drops the cookie).
       const goneSessionId = app.sessionCookie.signedId(request)
       if (goneSessionId !== null) {
         app.recordEvent(request.log, 'session_expired', { session: sessionKeyId(goneSessionId), reason: 'gone' })
-        app.sessionCookie.clear(reply)
         throw new SessionExpired()
       }
       throw new Unauthenticated()

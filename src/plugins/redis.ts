@@ -3,9 +3,9 @@ import fp from 'fastify-plugin'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RedisConnection } from '../config.js'
+import type { RedisClient } from '../lib/redis-client.js'
 
-/** One Redis server (or a Sentinel-managed master), or a Redis Cluster: the commands the service uses work on both. */
-export type RedisClient = Redis | Cluster
+export type { RedisClient } from '../lib/redis-client.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { RedisClient } from './redis.js'
+import type { RedisClient } from '../lib/redis-client.js'
 import { redisKeys } from '../lib/keys.js'
 
 declare module 'fastify' {
@@ -34,12 +34,15 @@ export function toSessionView(session: IndexedSession, currentHandle: string | n
 }
 
 export interface SessionIndex {
-  /** Records a new session; ends the least recently seen ones beyond the per-user maximum, returns how many. */
-  add(userId: string, handle: string, createdAt: number, expiresAt: number): Promise<number>
+  /** Lists a session about to be created (see the order of steps below). */
+  add(userId: string, handle: string, createdAt: number, expiresAt: number): Promise<void>
+  /** Ends the user's least recently seen sessions so that one more fits under the per-user maximum; returns how many. */
+  makeRoom(userId: string): Promise<number>
   /** Slides a session's expiry to `ttlMs` from now and records that its user was seen at `seenAt`. */
   touch(userId: string, handle: string, ttlMs: number, seenAt: number): Promise<void>
+  /** Unlists a session that was just deleted. */
   remove(userId: string, handle: string): Promise<void>
-  /** The user's live sessions, newest first; entries of expired sessions are pruned on the way. */
+  /** The user's live sessions, newest first; entries of sessions that are gone are pruned on the way. */
   list(userId: string): Promise<IndexedSession[]>
   /** Ends one session of the user; false when the user has no such session. */
   revoke(userId: string, handle: string): Promise<boolean>
@@ -58,17 +61,26 @@ export interface SessionIndexOptions {
 }
 
 /** The fields of a stored session that a listing shows. */
-interface ListedFields {
-  createdAt?: number
-  ip?: string
-  userAgent?: string
-  remember?: boolean
-}
+const LISTED_FIELDS = ['createdAt', 'ip', 'userAgent', 'remember'] as const
 
 /**
- * A sorted set per user lists the handles of their sessions, scored by when each was last seen. Sessions expire on
- * their own in Redis, so the set is pruned whenever it is read or grows: it holds at most the live sessions plus
- * those expired since the last login, and it expires itself once its newest session must have ended.
+ * How long after an index entry was written its session may still be on the way (index first, then the session):
+ * an entry without a session is pruned only once it is older. Far above the 500 ms a Redis command may take.
+ */
+export const SESSION_CREATION_WINDOW_MS = 60_000
+
+/**
+ * A sorted set per user lists the handles of their sessions, scored by when each was last seen; sessions expire on
+ * their own in Redis, so the set is pruned whenever it is read, and it expires itself once its newest session must
+ * have ended.
+ *
+ * The index and the sessions live on different keys (different Cluster slots), so no single step updates both. The
+ * order of steps keeps one invariant, a live session is always listed, so that every way of ending sessions finds it:
+ * - creating: the entry is added first, then the session is created (only if new). In between, an entry lists a
+ *   session that does not exist yet: listings skip it, and pruning spares entries younger than the creation window;
+ * - ending: the session is deleted first, then its entry removed, and only for sessions the DEL found. An entry
+ *   whose DEL found nothing may belong to a session still being created, which then stays listed (a later listing
+ *   prunes it once it is old enough and still has no session).
  */
 export function createSessionIndex(redis: RedisClient, options: SessionIndexOptions): SessionIndex {
   const { keyPrefix, maxSessionsPerUser, longestSessionMs } = options
@@ -80,23 +92,26 @@ export function createSessionIndex(redis: RedisClient, options: SessionIndexOpti
     const index = keys.userSessions(userId)
     const scored = await redis.zrange(index, 0, -1, 'WITHSCORES')
     const entries = Array.from({ length: scored.length / 2 }, (_, i) => ({ handle: scored[2 * i]!, lastSeenAt: Number(scored[2 * i + 1]) }))
-    const stored = await Promise.all(entries.map(({ handle }) => redis.get(sessionKey(handle))))
-    const gone = entries.filter((_, i) => stored[i] === null).map(({ handle }) => handle)
+    const stored = await Promise.all(entries.map(({ handle }) => redis.hmget(sessionKey(handle), ...LISTED_FIELDS)))
+    const exists = (i: number) => stored[i]!.some((value) => value !== null)
+    const settled = Date.now() - SESSION_CREATION_WINDOW_MS
+    const gone = entries.filter(({ lastSeenAt }, i) => !exists(i) && lastSeenAt < settled).map(({ handle }) => handle)
     if (gone.length > 0) await redis.zrem(index, ...gone)
     return entries.flatMap(({ handle, lastSeenAt }, i) => {
-      if (stored[i] === null) return []
-      const { createdAt = lastSeenAt, ip = '', userAgent = '', remember = false } = JSON.parse(stored[i]!) as ListedFields
-      return [{ handle, createdAt, lastSeenAt, ip, userAgent, remember }]
+      if (!exists(i)) return []
+      const [createdAt, ip, userAgent, remember] = stored[i]!.map((value) => (value === null ? undefined : JSON.parse(value)))
+      return [{ handle, createdAt: createdAt ?? lastSeenAt, lastSeenAt, ip: ip ?? '', userAgent: userAgent ?? '', remember: remember === true }]
     })
   }
 
-  /** Deletes sessions, then their index entries; returns how many still existed. */
+  /** Deletes sessions, then the index entries of those the deletes found; returns how many that was. */
   async function end(userId: string, handles: string[]): Promise<number> {
     if (handles.length === 0) return 0
     // One key per DEL: sessions spread over every node of a Redis Cluster.
     const deleted = await Promise.all(handles.map((handle) => redis.del(sessionKey(handle))))
-    await Promise.all([redis.zrem(keys.userSessions(userId), ...handles), redis.zrem(keys.liveSessions, ...handles)])
-    return deleted.reduce((sum, count) => sum + count, 0)
+    const ended = handles.filter((_, i) => deleted[i] === 1)
+    if (ended.length > 0) await Promise.all([redis.zrem(keys.userSessions(userId), ...ended), redis.zrem(keys.liveSessions, ...ended)])
+    return ended.length
   }
 
   return {
@@ -107,14 +122,17 @@ export function createSessionIndex(redis: RedisClient, options: SessionIndexOpti
         redis.pexpire(index, longestSessionMs),
         redis.zadd(keys.liveSessions, expiresAt, handle),
       ])
+    },
+
+    async makeRoom(userId) {
+      if (maxSessionsPerUser <= 0) return 0
       const live = await liveSessions(userId)
-      const excess = maxSessionsPerUser > 0 ? live.length - maxSessionsPerUser : 0
-      if (excess <= 0) return 0
-      return end(userId, live.filter((session) => session.handle !== handle).slice(0, excess).map((session) => session.handle))
+      const excess = live.length + 1 - maxSessionsPerUser
+      return excess > 0 ? end(userId, live.slice(0, excess).map((session) => session.handle)) : 0
     },
 
     async touch(userId, handle, ttlMs, seenAt) {
-      // XX: a session revoked in the meantime is not put back on the lists.
+      // PEXPIRE leaves a missing key missing, and XX puts no revoked session back on the lists.
       await Promise.all([
         redis.pexpire(sessionKey(handle), ttlMs),
         redis.zadd(keys.userSessions(userId), 'XX', seenAt, handle),

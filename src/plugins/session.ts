@@ -3,9 +3,10 @@ import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import type { FastifyReply, FastifyRequest, Session } from 'fastify'
 import { Redis } from 'ioredis'
-import type { RedisClient } from './redis.js'
+import { SessionExpired } from '../errors.js'
 import { sessionKeyId } from '../lib/keys.js'
 import { memoizedSigner } from '../lib/memoized-signer.js'
+import type { RedisClient } from '../lib/redis-client.js'
 import { SessionCache } from '../lib/session-cache.js'
 import { createSessionStore } from '../lib/session-store.js'
 import { expiryAfter, slidExpiry, type SessionTimeouts } from '../lib/session-timeouts.js'
@@ -39,8 +40,17 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** When this request's logged-in session ends, after any slide of its idle expiry; null without one. */
     sessionExpiresAt: number | null
+    /**
+     * Adds `by` (default 1) to an integer session field in Redis, atomically: exact under any number of concurrent
+     * requests, on any instance. Resolves to the new value (also set on `request.session`); rejects with
+     * SESSION_EXPIRED when the session was ended meanwhile.
+     */
+    incrementSessionField(field: NumericSessionField, by?: number): Promise<number>
   }
 }
+
+/** The session fields that hold a number. */
+export type NumericSessionField = { [K in keyof Session]-?: Session[K] extends number | undefined ? K : never }[keyof Session]
 
 export interface SessionCookie {
   /** The session ID of a validly signed session cookie on the request (the session may still be gone), else null. */
@@ -68,6 +78,8 @@ function dropSetCookie(reply: FastifyReply, name: string): void {
   if (others.length > 0) reply.header('set-cookie', others)
 }
 
+const SESSION_EXPIRED_CODE = new SessionExpired().code
+
 /** Signatures remembered per process: enough for the sessions active in a busy minute. */
 const SIGNER_MEMO_SIZE = 10_000
 
@@ -92,6 +104,7 @@ export default fp<SessionPluginOptions>(
       keyPrefix: options.keyPrefix,
       timeouts,
       cache,
+      index: app.sessionIndex,
       onAbsoluteExpiry: (handle) => app.recordEvent(app.log, 'session_expired', { session: handle, reason: 'absolute' }),
     })
     const cookiePath = '/'
@@ -127,6 +140,7 @@ export default fp<SessionPluginOptions>(
     app.addHook('onRequest', (request, _reply, done) => {
       const { session } = request
       if (!session.user || session.expiresAt === undefined) return done()
+      store.trackLoaded(session)
       const now = Date.now()
       request.sessionExpiresAt = session.expiresAt
       const next = slidExpiry(timeouts, session, session.expiresAt, now)
@@ -139,9 +153,11 @@ export default fp<SessionPluginOptions>(
     app.addHook('onSend', (request, reply, payload, done) => {
       const { session } = request
       if (!session?.user) return done(null, payload)
-      // Just written (login, password change, a changed session): the key's TTL was set from the session's limits.
-      if (session.isSaved()) request.sessionExpiresAt = endsAt(session)
-      if (reissueCookie.has(request) || (session.isSaved() && session.remember)) {
+      // Created by this request (a login, a new ID): its key's TTL was set from the session's limits. A session
+      // loaded from Redis has an expiresAt, and its writes keep the TTL.
+      const created = session.isSaved() && session.expiresAt === undefined
+      if (created) request.sessionExpiresAt = endsAt(session)
+      if (reissueCookie.has(request) || (created && session.remember)) {
         // Replaces the cookie @fastify/session may have set already, which cannot carry Max-Age.
         dropSetCookie(reply, cookieName)
         reply.setCookie(cookieName, session.encryptedSessionId, { ...cookieAttributes, ...persistence(request) })
@@ -159,6 +175,18 @@ export default fp<SessionPluginOptions>(
     app.addHook('onRequest', (_request, reply, done) => {
       reply.header('cache-control', 'no-store')
       done()
+    })
+
+    app.decorateRequest('incrementSessionField', function incrementSessionField(this: FastifyRequest, field: NumericSessionField, by = 1) {
+      return store.increment(this.session, field, by)
+    })
+
+    // A session that ended (here, elsewhere, or while this request ran) is over for this client: its cookie is
+    // cleared, and a session this request loaded is not saved again (destroy drops it from the request).
+    app.addHook('onError', async (request, reply, error) => {
+      if (error.code !== SESSION_EXPIRED_CODE) return
+      if (request.session?.user) await request.session.destroy().catch(() => {})
+      app.sessionCookie.clear(reply)
     })
 
     app.decorate('sessionEndsAt', endsAt)

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { AccountLocked, InvalidCredentials, RegistrationClosed, SessionExpired, SessionNotFound } from '../../errors.js'
 import { sessionKeyId } from '../../lib/keys.js'
+import { storedFieldNames } from '../../lib/session-store.js'
 import { toSessionView } from '../../plugins/session-index.js'
 import { DEFAULT_ROLES } from '../../plugins/users.js'
 import { Login, LogoutBody, MeResponse, PasswordChange, RevokedResponse, SessionParams, SessionsResponse } from '../../schemas/auth.js'
@@ -72,8 +73,9 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
       session.ip = request.ip
       session.userAgent = (request.headers['user-agent'] ?? '').slice(0, USER_AGENT_MAX_LENGTH)
       session.remember = remember
+      // @fastify/session saves the new session as the response goes out: the store creates it then.
       const handle = sessionKeyId(session.sessionId)
-      const ended = await app.sessionIndex.add(user.id, handle, session.createdAt, app.sessionEndsAt(session))
+      const ended = await app.sessionIndex.makeRoom(user.id)
       if (ended > 0) app.recordEvent(request.log, 'revoke', { userId: user.id, sessions: ended, reason: 'too many sessions' }, ended)
       // Lifecycle events name the session by the hash it is stored under, never by its ID.
       app.recordEvent(request.log, 'login', { userId: user.id, session: handle, remember })
@@ -98,10 +100,11 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
       if (user) {
         const handle = sessionKeyId(sessionId)
         const everywhere = request.body?.everywhere === true
-        // Everywhere: every session of mine, this one included (revokeAll counts it); else only this one.
-        const ended = everywhere ? await app.sessionIndex.revokeAll(user.id) : 1
-        if (!everywhere) await app.sessionIndex.remove(user.id, handle)
+        // Everywhere: every session of mine, this one included (revokeAll counts it); else only this one. The
+        // session is deleted before it is unlisted (see session-index.ts).
         await request.session.destroy()
+        const ended = everywhere ? 1 + (await app.sessionIndex.revokeAll(user.id, handle)) : 1
+        await app.sessionIndex.remove(user.id, handle)
         const event = everywhere ? 'logout_everywhere' : 'logout'
         app.recordEvent(request.log, event, { userId: user.id, session: handle, sessions: ended }, ended)
       }
@@ -124,12 +127,8 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     async (request, reply) => {
       const { session } = request
       const user = session.user && (await app.users.findByUsername(session.user.username))
-      if (!user || user.id !== session.user?.id) {
-        // The account is gone (or the name now belongs to a new account); so is any right to this session.
-        await session.destroy()
-        app.sessionCookie.clear(reply)
-        throw new SessionExpired()
-      }
+      // The account is gone (or the name now belongs to a new account); so is any right to this session.
+      if (!user || user.id !== session.user?.id) throw new SessionExpired()
       return {
         user,
         session: {
@@ -163,11 +162,9 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
       await app.users.setPassword(username, request.body.newPassword)
       const oldHandle = sessionKeyId(session.sessionId)
       const revoked = await app.sessionIndex.revokeAll(id, oldHandle)
-      // A new ID for this session too: whoever knew the old one is out.
-      await session.regenerate(['user', 'createdAt', 'ip', 'userAgent', 'remember', 'views'])
+      // A new ID for this session too: whoever knew the old one is out. The old one is deleted, then unlisted.
+      await session.regenerate(storedFieldNames(session))
       await app.sessionIndex.remove(id, oldHandle)
-      const renewed = request.session
-      await app.sessionIndex.add(id, sessionKeyId(renewed.sessionId), renewed.createdAt ?? Date.now(), app.sessionEndsAt(renewed))
       app.recordEvent(request.log, 'password_change', { userId: id, revokedSessions: revoked }, revoked)
       return reply.code(204).send()
     },

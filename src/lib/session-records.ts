@@ -1,0 +1,160 @@
+import type { Result } from 'ioredis'
+import type { RedisClient } from './redis-client.js'
+
+/**
+ * Sessions as Redis holds them: one hash per session, one field per session attribute (its JSON), under a hash of
+ * the session ID.
+ *
+ * Concurrency rules. Every script touches one key, so each is one atomic step, on a Cluster too:
+ * - Only `create` makes a session key, and only when the key is new. Every other write (`update`, `increment`, the
+ *   sliding PEXPIRE) applies to an existing key or not at all, so nothing can bring back a session that was ended
+ *   (deleted) or expired, whatever requests of it were in flight.
+ * - `update` sets the fields a request changed and deletes those it removed: last writer wins per field, and two
+ *   requests that change different fields never undo each other.
+ * - `increment` is atomic (HINCRBY): read-modify-write values lose no update under any concurrency.
+ * - The TTL is set once at creation; writes keep it (HSET does not touch it), only the sliding expiry moves it.
+ */
+
+/** A session's stored fields (name → JSON) and when Redis drops it (epoch milliseconds, from the key's TTL). */
+export interface StoredSession {
+  fields: Record<string, string>
+  expiresAt: number
+}
+
+/** What a changing request writes: fields to set (name → JSON) and fields to delete. */
+export interface SessionChanges {
+  set: Record<string, string>
+  removed: string[]
+}
+
+// The hash and its TTL in one call. A key of another type is a session stored whole (one JSON string) by a version
+// before per-field writes: it is returned as that string, to be converted once.
+const READ_SCRIPT = `
+local fields = redis.pcall('HGETALL', KEYS[1])
+if fields.err then return { redis.call('GET', KEYS[1]), redis.call('PTTL', KEYS[1]) } end
+if #fields == 0 then return nil end
+return { fields, redis.call('PTTL', KEYS[1]) }
+`
+
+// ARGV: TTL in ms, then field/value pairs.
+const CREATE_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`
+
+// ARGV: how many field/value pairs follow, the pairs, then the fields to delete.
+const UPDATE_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local last = tonumber(ARGV[1]) * 2 + 1
+if last > 1 then redis.call('HSET', KEYS[1], unpack(ARGV, 2, last)) end
+if #ARGV > last then redis.call('HDEL', KEYS[1], unpack(ARGV, last + 1)) end
+return 1
+`
+
+const INCREMENT_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+`
+
+// Converts a whole-JSON session into a hash, keeping its TTL, unless it changed since it was read.
+const CONVERT_SCRIPT = `
+if redis.call('TYPE', KEYS[1]).ok ~= 'string' or redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local ttl = redis.call('PTTL', KEYS[1])
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+`
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    readSession(key: string): Result<[string[] | string, number] | null, Context>
+    createSession(key: string, ttlMs: number, ...fieldsAndValues: string[]): Result<number, Context>
+    updateSession(key: string, setCount: number, ...fieldsAndValues: string[]): Result<number, Context>
+    incrementSessionField(key: string, field: string, by: number): Result<number | null, Context>
+    convertWholeSession(key: string, raw: string, ...fieldsAndValues: string[]): Result<number, Context>
+  }
+}
+
+/** Session attributes as stored fields: each value's JSON; undefined values and the `skip` names are left out. */
+export function encodeFields(data: Record<string, unknown>, skip?: ReadonlySet<string>): Record<string, string> {
+  const fields: Record<string, string> = {}
+  for (const [name, value] of Object.entries(data)) if (value !== undefined && !skip?.has(name)) fields[name] = JSON.stringify(value)
+  return fields
+}
+
+export function decodeFields(fields: Record<string, string>): Record<string, unknown> {
+  const data: Record<string, unknown> = {}
+  for (const name in fields) data[name] = JSON.parse(fields[name]!)
+  return data
+}
+
+/** What changed from `before` to `after` (both as stored fields). */
+export function changesBetween(before: Record<string, string>, after: Record<string, string>): SessionChanges {
+  const set: Record<string, string> = {}
+  for (const name in after) if (before[name] !== after[name]) set[name] = after[name]!
+  return { set, removed: Object.keys(before).filter((name) => !(name in after)) }
+}
+
+export function hasChanges({ set, removed }: SessionChanges): boolean {
+  return removed.length > 0 || Object.keys(set).length > 0
+}
+
+const flatten = (fields: Record<string, string>) => Object.entries(fields).flat()
+
+function toRecord(flat: string[]): Record<string, string> {
+  const fields: Record<string, string> = {}
+  for (let i = 0; i < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!
+  return fields
+}
+
+export interface SessionRecords {
+  /** The session at `key`, or null when there is none. */
+  read(key: string): Promise<StoredSession | null>
+  /** Creates the session with `fields`, living `ttlMs`; false when the key exists already. */
+  create(key: string, fields: Record<string, string>, ttlMs: number): Promise<boolean>
+  /** Applies the changes if the session still exists; false when it is gone. */
+  update(key: string, changes: SessionChanges): Promise<boolean>
+  /** Adds `by` to an integer field of an existing session: its new value, or null when the session is gone. */
+  increment(key: string, field: string, by: number): Promise<number | null>
+}
+
+export function sessionRecords(redis: RedisClient): SessionRecords {
+  redis.defineCommand('readSession', { numberOfKeys: 1, lua: READ_SCRIPT })
+  redis.defineCommand('createSession', { numberOfKeys: 1, lua: CREATE_SCRIPT })
+  redis.defineCommand('updateSession', { numberOfKeys: 1, lua: UPDATE_SCRIPT })
+  redis.defineCommand('incrementSessionField', { numberOfKeys: 1, lua: INCREMENT_SCRIPT })
+  redis.defineCommand('convertWholeSession', { numberOfKeys: 1, lua: CONVERT_SCRIPT })
+
+  /** An upgrade logs no one out: a session stored whole is read as before and converted on the way. */
+  async function convert(key: string, raw: string): Promise<Record<string, string>> {
+    const fields = encodeFields(JSON.parse(raw) as Record<string, unknown>)
+    if (Object.keys(fields).length > 0) await redis.convertWholeSession(key, raw, ...flatten(fields))
+    return fields
+  }
+
+  return {
+    async read(key) {
+      const found = await redis.readSession(key)
+      if (found === null) return null
+      const [stored, ttlMs] = found
+      const fields = typeof stored === 'string' ? await convert(key, stored) : toRecord(stored)
+      // A key without a TTL (-1) counts as due now, so the next touch gives it one.
+      return { fields, expiresAt: Date.now() + Math.max(ttlMs, 0) }
+    },
+
+    async create(key, fields, ttlMs) {
+      return (await redis.createSession(key, ttlMs, ...flatten(fields))) === 1
+    },
+
+    async update(key, { set, removed }) {
+      return (await redis.updateSession(key, Object.keys(set).length, ...flatten(set), ...removed)) === 1
+    },
+
+    async increment(key, field, by) {
+      return redis.incrementSessionField(key, field, by)
+    },
+  }
+}
