@@ -1,42 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { request } from 'node:http'
-import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { sessionKeyId } from '../src/lib/keys.js'
+import { startServer, waitForListening } from './app-process.js'
 import { freePort, PASSWORD, sessionIdOf, TEST_SECRET, testRedis } from './helper.js'
-
-const root = fileURLToPath(new URL('..', import.meta.url))
-
-interface Server {
-  child: ChildProcess
-  stdout: () => string
-  stderr: () => string
-  exited: Promise<number | null>
-}
-
-/** Runs src/server.ts as the operator would, with only the given environment. */
-function startServer(t: Test, env: Record<string, string>): Server {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: root,
-    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
-  })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (chunk) => (stdout += chunk))
-  child.stderr.on('data', (chunk) => (stderr += chunk))
-  const exited = once(child, 'exit').then(([code]) => code as number | null)
-  t.teardown(() => {
-    if (child.exitCode === null) child.kill('SIGKILL')
-  })
-  return { child, stdout: () => stdout, stderr: () => stderr, exited }
-}
-
-async function waitForListening(server: Server): Promise<void> {
-  for (let i = 0; i < 200 && !server.stdout().includes('Server listening'); i++) await sleep(50)
-  if (!server.stdout().includes('Server listening')) throw new Error(`server did not start: ${server.stderr()}`)
-}
 
 function post(port: number, path: string, body: unknown, headers: Record<string, string> = {}) {
   return fetch(`http://127.0.0.1:${port}${path}`, {

@@ -4,6 +4,7 @@ import fastifySession from '@fastify/session'
 import type { FastifyReply, FastifyRequest, Session } from 'fastify'
 import { Redis } from 'ioredis'
 import { SessionExpired } from '../errors.js'
+import type { Preferences } from '../schemas/api.js'
 import { sessionKeyId } from '../lib/keys.js'
 import { memoizedSigner } from '../lib/memoized-signer.js'
 import type { RedisClient } from '../lib/redis-client.js'
@@ -29,6 +30,9 @@ declare module 'fastify' {
     /** "Remember me": longer limits and a persistent cookie. */
     remember?: boolean
     views?: number
+    /** Display preferences (PATCH /api/preferences). */
+    theme?: Preferences['theme']
+    language?: string
     /** When Redis drops the session, read from its TTL on load; never stored. */
     expiresAt?: number
   }

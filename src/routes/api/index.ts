@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { CountResponse, DashboardResponse } from '../../schemas/api.js'
+import { CountResponse, DashboardResponse, PreferencesChange, PreferencesResponse } from '../../schemas/api.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
 import { errorResponses } from '../../schemas/error.js'
 
@@ -32,6 +32,38 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     // An atomic increment in Redis: exact however many requests of this session run at once, on any instance.
     async (request) => ({ views: await request.incrementSessionField('views') }),
+  )
+
+  app.get(
+    '/preferences',
+    {
+      schema: {
+        summary: 'My display preferences in this session',
+        tags: ['api'],
+        security: SESSION_SECURITY,
+        response: { 200: PreferencesResponse, ...errorResponses(401, 429, 503) },
+      },
+    },
+    async ({ session: { theme, language } }) => ({ preferences: { theme, language } }),
+  )
+
+  app.patch(
+    '/preferences',
+    {
+      schema: {
+        summary: 'Change my display preferences in this session (the fields given; the others stay)',
+        tags: ['api'],
+        security: SESSION_SECURITY,
+        body: PreferencesChange,
+        response: { 200: PreferencesResponse, ...errorResponses(400, 401, 403, 429, 503) },
+      },
+    },
+    // Each preference is a session field of its own: saved per field, so concurrent changes to different ones
+    // both stay, and the same one ends with the last write.
+    async ({ session, body }) => {
+      Object.assign(session, body)
+      return { preferences: { theme: session.theme, language: session.language } }
+    },
   )
 }
 

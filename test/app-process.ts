@@ -1,0 +1,55 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Test } from 'tap'
+import { freePort, TEST_SECRET } from './helper.js'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+
+export interface Server {
+  child: ChildProcess
+  stdout: () => string
+  stderr: () => string
+  exited: Promise<number | null>
+}
+
+/** Runs src/server.ts as the operator would, with only the given environment; killed when the test ends. */
+export function startServer(t: Test, env: Record<string, string>): Server {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk) => (stdout += chunk))
+  child.stderr.on('data', (chunk) => (stderr += chunk))
+  const exited = once(child, 'exit').then(([code]) => code as number | null)
+  t.teardown(() => {
+    if (child.exitCode === null) child.kill('SIGKILL')
+  })
+  return { child, stdout: () => stdout, stderr: () => stderr, exited }
+}
+
+export async function waitForListening(server: Server): Promise<void> {
+  for (let i = 0; i < 200 && !server.stdout().includes('Server listening'); i++) await sleep(50)
+  if (!server.stdout().includes('Server listening')) throw new Error(`server did not start: ${server.stderr()}`)
+}
+
+/** A running instance of the service, as a separate process, and how to reach it over HTTP. */
+export interface Instance {
+  server: Server
+  url: string
+}
+
+/** Starts an instance on a free port (logging warnings only) and waits until it answers. */
+export async function startInstance(t: Test, env: Record<string, string>): Promise<Instance> {
+  const port = await freePort()
+  const server = startServer(t, { SESSION_SECRET: TEST_SECRET, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env })
+  const url = `http://127.0.0.1:${port}`
+  for (let attempt = 0; attempt < 200 && server.child.exitCode === null; attempt++) {
+    if (await fetch(`${url}/health/live`).then((response) => response.ok, () => false)) return { server, url }
+    await sleep(50)
+  }
+  throw new Error(`instance did not start: ${server.stderr()}`)
+}

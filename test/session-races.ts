@@ -1,0 +1,211 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Redis } from 'ioredis'
+import type { Test } from 'tap'
+import { sessionKeyId } from '../src/lib/keys.js'
+import type { Instance } from './app-process.js'
+import { call } from './http-client.js'
+import { PASSWORD, sessionIdOf } from './helper.js'
+
+/**
+ * The race that used to undo logouts and revocations: a session is ended while requests that change it are in
+ * flight on two instances. Shared by the suites that run it against one Redis, a Cluster and a Sentinel group.
+ */
+
+/** Requests of the ended session kept in flight at any moment, half on each instance. */
+export const WORKERS = 24
+export const ADMIN = { ADMIN_USERNAME: 'race-admin', ADMIN_PASSWORD: PASSWORD }
+/** Generous limits: the races send thousands of requests from one address. */
+export const RACE_ENV = { RATE_LIMIT_MAX: '1000000', LOGIN_RATE_LIMIT_MAX: '1000000', MAX_SESSIONS_PER_USER: '2', ...ADMIN }
+
+const handleOf = (cookie: string) => sessionKeyId(sessionIdOf(cookie))
+
+/** The two kinds of session-changing request: an atomic increment and a per-field write. */
+const CHANGES = [
+  (url: string, cookie: string) => call(url, 'POST', '/api/count', { cookie }),
+  (url: string, cookie: string) => call(url, 'PATCH', '/api/preferences', { cookie, body: { theme: 'dark' } }),
+]
+
+export async function register(via: Instance, username: string): Promise<void> {
+  const reply = await call(via.url, 'POST', '/auth/register', { body: { username, password: PASSWORD } })
+  if (reply.status !== 201) throw new Error(`register ${username}: ${reply.status} ${JSON.stringify(reply.body)}`)
+}
+
+export async function logIn(via: Instance, username: string, password = PASSWORD): Promise<string> {
+  const reply = await call(via.url, 'POST', '/auth/login', { body: { username, password } })
+  if (reply.status !== 200 || !reply.cookie) throw new Error(`login ${username}: ${reply.status} ${JSON.stringify(reply.body)}`)
+  return reply.cookie
+}
+
+/** One user with two sessions: the one to end (victim) and another one of theirs (witness). */
+export interface Scenario {
+  username: string
+  password: string
+  victim: string
+  witness: string
+}
+
+interface StormResult {
+  /** Statuses of the requests sent before the end was answered: in flight while it happened, or before it. */
+  before: number[]
+  /** Statuses of the requests sent after the end was answered. */
+  after: number[]
+}
+
+/**
+ * Keeps WORKERS session-changing requests of `cookie` in flight, spread over the instances, while `end` runs; each
+ * worker stops after one request sent once `end` was answered.
+ */
+async function storm(instances: Instance[], cookie: string, end: () => Promise<void>): Promise<StormResult> {
+  const result: StormResult = { before: [], after: [] }
+  let ended = false
+  const worker = async (i: number) => {
+    const change = CHANGES[i % CHANGES.length]!
+    for (;;) {
+      const sentAfterEnd = ended
+      const { status } = await change(instances[i % instances.length]!.url, cookie)
+      ;(sentAfterEnd ? result.after : result.before).push(status)
+      if (sentAfterEnd) return
+    }
+  }
+  const workers = Array.from({ length: WORKERS }, (_, i) => worker(i))
+  while (result.before.length < WORKERS) await sleep(1)
+  await end()
+  ended = true
+  await Promise.all(workers)
+  return result
+}
+
+/** One way a session can end, run against a scenario (the instance given is the one the ending request goes to). */
+export interface Ending {
+  name: string
+  end(scenario: Scenario, via: Instance, redis: Redis): Promise<void>
+  /** Settings the instances need for this ending. */
+  env?: Record<string, string>
+}
+
+async function expectStatus(promise: Promise<{ status: number; body: unknown }>, status: number, what: string): Promise<void> {
+  const reply = await promise
+  if (reply.status !== status) throw new Error(`${what}: ${reply.status} ${JSON.stringify(reply.body)}`)
+}
+
+/** The admin's session on each instance, logged in once (key derivations are what makes these tests slow). */
+const adminSessions = new WeakMap<Instance, Promise<string>>()
+function adminOn(via: Instance): Promise<string> {
+  if (!adminSessions.has(via)) adminSessions.set(via, logIn(via, ADMIN.ADMIN_USERNAME))
+  return adminSessions.get(via)!
+}
+
+/** What an admin does to end every session of a user. */
+async function endAllSessions(via: Instance, username: string): Promise<void> {
+  const reply = call(via.url, 'DELETE', `/admin/users/${username}/sessions`, { cookie: await adminOn(via) })
+  await expectStatus(reply, 200, 'admin end')
+}
+
+export function endings(keyPrefix: string): Ending[] {
+  return [
+    {
+      name: 'logout',
+      end: ({ victim }, via) => expectStatus(call(via.url, 'POST', '/auth/logout', { cookie: victim }), 204, 'logout'),
+    },
+    {
+      name: 'revoke one (DELETE /auth/sessions/:id)',
+      end: ({ victim, witness }, via) =>
+        expectStatus(call(via.url, 'DELETE', `/auth/sessions/${handleOf(victim)}`, { cookie: witness }), 204, 'revoke'),
+    },
+    {
+      name: 'revoke others (DELETE /auth/sessions)',
+      end: ({ witness }, via) => expectStatus(call(via.url, 'DELETE', '/auth/sessions', { cookie: witness }), 200, 'revoke others'),
+    },
+    {
+      name: 'logout everywhere',
+      end: ({ witness }, via) =>
+        expectStatus(call(via.url, 'POST', '/auth/logout', { cookie: witness, body: { everywhere: true } }), 204, 'logout everywhere'),
+    },
+    {
+      name: 'admin end (DELETE /admin/users/:username/sessions)',
+      end: ({ username }, via) => endAllSessions(via, username),
+    },
+    {
+      name: 'password change',
+      async end(scenario, via) {
+        const newPassword = `${scenario.password}!`
+        const body = { currentPassword: scenario.password, newPassword }
+        await expectStatus(call(via.url, 'PUT', '/auth/password', { cookie: scenario.witness, body }), 204, 'password change')
+        scenario.password = newPassword
+      },
+    },
+    {
+      // MAX_SESSIONS_PER_USER is 2: a third login ends the least recently seen, the victim (logged in first).
+      name: 'per-user cap',
+      end: async ({ username, password }, via) => void (await logIn(via, username, password)),
+    },
+    {
+      // Sessions that live 1 s whatever their use: the storm keeps going until Redis has dropped the key. (Idle
+      // expiry ends a session in the same way, the TTL running out, but a session in use keeps sliding it.)
+      name: 'expiry',
+      env: { SESSION_ABSOLUTE_TTL: '1' },
+      async end({ victim }, _via, redis) {
+        while ((await redis.exists(`${keyPrefix}sess:${handleOf(victim)}`)) === 1) await sleep(5)
+      },
+    },
+  ]
+}
+
+/** What went wrong after one trial: each entry names a way the ended session showed signs of life. */
+async function revivals(instances: Instance[], admin: Instance, redis: Redis, keyPrefix: string, scenario: Scenario, result: StormResult): Promise<string[]> {
+  const found: string[] = []
+  const statuses = [...result.before, ...result.after]
+  if (statuses.some((status) => status !== 200 && status !== 401)) found.push(`unexpected statuses ${statuses.join(',')}`)
+  if (result.after.some((status) => status !== 401)) found.push(`answered after the end: ${result.after.join(',')}`)
+  // Give any write still on its way the time to land before looking.
+  await sleep(50)
+  for (const instance of instances) {
+    const me = await call(instance.url, 'GET', '/auth/me', { cookie: scenario.victim })
+    if (me.status !== 401) found.push(`GET /auth/me answered ${me.status}`)
+  }
+  const handle = handleOf(scenario.victim)
+  if ((await redis.exists(`${keyPrefix}sess:${handle}`)) !== 0) found.push('the session is back in Redis')
+  const listed = await call(admin.url, 'GET', `/admin/users/${scenario.username}/sessions`, { cookie: await adminOn(admin) })
+  if ((listed.body.sessions as Array<{ id: string }>).some(({ id }) => id === handle)) found.push('the session is listed')
+  return found
+}
+
+export interface RaceSetup {
+  redis: Redis
+  keyPrefix: string
+  trials: number
+  /** Two instances of the service with these extra settings (the same pair for the same settings). */
+  instances(env: Record<string, string>): Promise<Instance[]>
+  /** An instance with the default settings, for the admin's requests (whose session must outlive an expiry test's). */
+  admin: Instance
+}
+
+/**
+ * Runs every ending `trials` times, each with a session under a storm of changes, and checks that it stays ended.
+ * One subtest per ending, asserting no revival; the counts go to the test log (the closing note quotes them).
+ */
+export function raceEveryEnding(t: Test, { redis, keyPrefix, trials, instances: instancesWith, admin }: RaceSetup): void {
+  for (const ending of endings(keyPrefix)) {
+    t.test(`${ending.name}: the session stays ended while ${WORKERS} changes of it are in flight on two instances`, async (t) => {
+      const instances = await instancesWith(ending.env ?? {})
+      const username = `race-${ending.name.replace(/\W+/g, '-').slice(0, 20)}`.replace(/-$/, '')
+      await register(instances[0]!, username)
+      const scenario: Scenario = { username, password: PASSWORD, victim: '', witness: '' }
+      const problems: string[] = []
+      let inFlightRefused = 0
+      let sent = 0
+      for (let trial = 0; trial < trials; trial++) {
+        scenario.victim = await logIn(instances[0]!, username, scenario.password)
+        scenario.witness = await logIn(instances[1]!, username, scenario.password)
+        const result = await storm(instances, scenario.victim, () => ending.end(scenario, instances[trial % 2]!, redis))
+        sent += result.before.length + result.after.length
+        inFlightRefused += result.before.filter((status) => status === 401).length
+        for (const problem of await revivals(instances, admin, redis, keyPrefix, scenario, result)) problems.push(`trial ${trial}: ${problem}`)
+        // Start the next trial with no session left over (the witness, a session the cap's login made).
+        await endAllSessions(admin, username)
+      }
+      t.same(problems, [], `${trials} trials, ${sent} changing requests: never 200 after the end, never back in Redis or the list`)
+      t.ok(inFlightRefused > 0, `the race was real: ${inFlightRefused} requests in flight when the session ended were refused`)
+    })
+  }
+}
