@@ -53,3 +53,15 @@ export async function startInstance(t: Test, env: Record<string, string>): Promi
   }
   throw new Error(`instance did not start: ${server.stderr()}`)
 }
+
+/** Two instances with the same settings plus `extra`, started on first use and kept until the test ends. */
+export type InstancePairs = (extra?: Record<string, string>) => Promise<Instance[]>
+
+export function instancePairs(t: Test, env: Record<string, string>): InstancePairs {
+  const pairs = new Map<string, Promise<Instance[]>>()
+  return (extra = {}) => {
+    const key = JSON.stringify(extra)
+    if (!pairs.has(key)) pairs.set(key, Promise.all([startInstance(t, { ...env, ...extra }), startInstance(t, { ...env, ...extra })]))
+    return pairs.get(key)!
+  }
+}

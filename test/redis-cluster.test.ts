@@ -1,8 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { Cluster } from 'ioredis'
 import t from 'tap'
+import { instancePairs } from './app-process.js'
 import { build, freePort, json, loggedIn, sessionKey, uniquePrefix } from './helper.js'
 import { RedisCluster } from './redis-topologies.js'
+import { RACE_ENV, raceEveryEnding } from './session-races.js'
 import { exerciseApi, useThroughFailover } from './topology-scenarios.js'
+
+// Real Clusters, and the session races on one: about a minute and a half on a 2-core machine.
+t.setTimeout(300_000)
 
 t.test('on a Redis Cluster (3 masters)', async (t) => {
   const cluster = await RedisCluster.start({ masters: 3 })
@@ -16,6 +22,16 @@ t.test('on a Redis Cluster (3 masters)', async (t) => {
     t.equal(perMaster.length, 3)
     t.ok(perMaster.filter((count) => count > 0).length >= 2, `sessions per master: ${perMaster}`)
   })
+})
+
+t.test('on a Redis Cluster, no way of ending a session is undone by its in-flight writes', async (t) => {
+  const cluster = await RedisCluster.start({ masters: 3 })
+  t.teardown(() => cluster.stop())
+  const keyPrefix = uniquePrefix()
+  const instances = instancePairs(t, { ...cluster.env, REDIS_PREFIX: keyPrefix, ...RACE_ENV })
+  const redis = new Cluster(cluster.nodes.map(({ port }) => ({ host: '127.0.0.1', port })))
+  t.teardown(() => redis.disconnect())
+  raceEveryEnding(t, { redis, keyPrefix, trials: 8, instances, admin: (await instances())[0]! })
 })
 
 t.test('Cluster failover: a master stops, its replica takes over, its sessions still work', async (t) => {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { startInstance, type Instance } from './app-process.js'
+import { instancePairs, type Instance } from './app-process.js'
 import { call } from './http-client.js'
 import { testRedis, uniquePrefix } from './helper.js'
 import { logIn, RACE_ENV, raceEveryEnding, register } from './session-races.js'
@@ -11,14 +11,8 @@ t.setTimeout(400_000)
 const redis = await testRedis()
 const prefix = uniquePrefix()
 const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, ...RACE_ENV }
-const pairs = new Map<string, Promise<Instance[]>>()
-/** Two instances with the given extra settings, started on first use. */
-function instancesWith(extra: Record<string, string>): Promise<Instance[]> {
-  const key = JSON.stringify(extra)
-  if (!pairs.has(key)) pairs.set(key, Promise.all([startInstance(t, { ...env, ...extra }), startInstance(t, { ...env, ...extra })]))
-  return pairs.get(key)!
-}
-const instances = await instancesWith({})
+const instancesWith = instancePairs(t, env)
+const instances = await instancesWith()
 const [one, two] = instances as [Instance, Instance]
 const count = (url: string, cookie: string) => call(url, 'POST', '/api/count', { cookie })
 

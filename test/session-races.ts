@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { Redis } from 'ioredis'
 import type { Test } from 'tap'
 import { sessionKeyId } from '../src/lib/keys.js'
-import type { Instance } from './app-process.js'
+import type { RedisClient } from '../src/lib/redis-client.js'
+import type { Instance, InstancePairs } from './app-process.js'
 import { call } from './http-client.js'
 import { PASSWORD, sessionIdOf } from './helper.js'
 
@@ -78,7 +78,7 @@ async function storm(instances: Instance[], cookie: string, end: () => Promise<v
 /** One way a session can end, run against a scenario (the instance given is the one the ending request goes to). */
 export interface Ending {
   name: string
-  end(scenario: Scenario, via: Instance, redis: Redis): Promise<void>
+  end(scenario: Scenario, via: Instance, redis: RedisClient): Promise<void>
   /** Settings the instances need for this ending. */
   env?: Record<string, string>
 }
@@ -152,7 +152,7 @@ export function endings(keyPrefix: string): Ending[] {
 }
 
 /** What went wrong after one trial: each entry names a way the ended session showed signs of life. */
-async function revivals(instances: Instance[], admin: Instance, redis: Redis, keyPrefix: string, scenario: Scenario, result: StormResult): Promise<string[]> {
+async function revivals(instances: Instance[], admin: Instance, redis: RedisClient, keyPrefix: string, scenario: Scenario, result: StormResult): Promise<string[]> {
   const found: string[] = []
   const statuses = [...result.before, ...result.after]
   if (statuses.some((status) => status !== 200 && status !== 401)) found.push(`unexpected statuses ${statuses.join(',')}`)
@@ -171,11 +171,11 @@ async function revivals(instances: Instance[], admin: Instance, redis: Redis, ke
 }
 
 export interface RaceSetup {
-  redis: Redis
+  redis: RedisClient
   keyPrefix: string
   trials: number
   /** Two instances of the service with these extra settings (the same pair for the same settings). */
-  instances(env: Record<string, string>): Promise<Instance[]>
+  instances: InstancePairs
   /** An instance with the default settings, for the admin's requests (whose session must outlive an expiry test's). */
   admin: Instance
 }
@@ -187,7 +187,7 @@ export interface RaceSetup {
 export function raceEveryEnding(t: Test, { redis, keyPrefix, trials, instances: instancesWith, admin }: RaceSetup): void {
   for (const ending of endings(keyPrefix)) {
     t.test(`${ending.name}: the session stays ended while ${WORKERS} changes of it are in flight on two instances`, async (t) => {
-      const instances = await instancesWith(ending.env ?? {})
+      const instances = await instancesWith(ending.env)
       const username = `race-${ending.name.replace(/\W+/g, '-').slice(0, 20)}`.replace(/-$/, '')
       await register(instances[0]!, username)
       const scenario: Scenario = { username, password: PASSWORD, victim: '', witness: '' }
