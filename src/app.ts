@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { AppConfig } from './config.js'
 import { clientErrorHandler } from './lib/client-error.js'
 import { redisKeys } from './lib/keys.js'
+import { replicationCheck } from './lib/replication.js'
 import accountLockPlugin from './plugins/account-lock.js'
 import authGuardPlugin from './plugins/auth-guard.js'
 import corsPlugin from './plugins/cors.js'
@@ -80,7 +81,9 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   // Without allowed origins there is nothing to answer: skip the per-request CORS hook altogether.
   if (config.corsOrigins.length > 0) await app.register(corsPlugin, { origins: config.corsOrigins })
   const { timeouts } = config.session
+  const confirmEnded = replicationCheck(app.redis, config.redis.waitReplicas)
   await app.register(sessionIndexPlugin, {
+    confirmEnded,
     keyPrefix: config.redis.prefix,
     maxSessionsPerUser: config.session.maxPerUser,
     longestSessionMs: Math.max(timeouts.standard.absoluteMs, timeouts.remember.absoluteMs),
@@ -107,6 +110,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
       redis: app.redis,
       keyPrefix: keys.sessionPrefix,
       ...config.session,
+      confirmEnded,
     })
     await scope.register(csrfPlugin, { allowedOrigins: config.corsOrigins })
     await scope.register(authGuardPlugin)

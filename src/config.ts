@@ -27,6 +27,7 @@ const EnvSchema = Type.Object({
   REDIS_CLUSTER_NODES: Type.String({ default: '' }),
   REDIS_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
   REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 64, default: 'app:' }),
+  REDIS_WAIT_REPLICAS: Type.Optional(Type.Integer({ minimum: 0, maximum: 16 })),
   SESSION_SECRET: Type.String({ minLength: 1 }),
   COOKIE_NAME: Type.String({ pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$", default: 'sid' }),
   COOKIE_SECURE: Type.Optional(Type.Boolean()),
@@ -67,7 +68,12 @@ export interface AppConfig {
   port: number
   host: string
   logLevel: LogLevelName
-  redis: { connection: RedisConnection; prefix: string }
+  redis: {
+    connection: RedisConnection
+    prefix: string
+    /** Replicas that must have a session's deletion before its end is answered (Redis WAIT); 0: none. */
+    waitReplicas: number
+  }
   session: {
     /** The first signs new cookies; every one verifies, so secrets can be rotated. */
     secrets: string[]
@@ -140,12 +146,13 @@ function describeEnvError(error: unknown): string {
 
 function toAppConfig(env: Env): AppConfig {
   const production = env.NODE_ENV === 'production'
+  const connection = parseRedisConnection(env)
   return {
     production,
     port: env.PORT,
     host: env.HOST,
     logLevel: env.LOG_LEVEL,
-    redis: { connection: parseRedisConnection(env), prefix: env.REDIS_PREFIX },
+    redis: { connection, prefix: env.REDIS_PREFIX, waitReplicas: env.REDIS_WAIT_REPLICAS ?? (connection.topology === 'sentinel' ? 1 : 0) },
     session: {
       secrets: parseSecrets(env.SESSION_SECRET, production),
       cookieName: env.COOKIE_NAME,

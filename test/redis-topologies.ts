@@ -143,7 +143,8 @@ export class RedisSentinels {
   }
 
   static async start(): Promise<RedisSentinels> {
-    const master = await RedisServer.start()
+    // Replicas sync at once rather than after Redis's default 5 s delay (session ends wait for a replica: WAIT).
+    const master = await RedisServer.start({ extraArgs: ['--repl-diskless-sync-delay', '0'] })
     const replica = await RedisServer.start({ extraArgs: ['--replicaof', '127.0.0.1', String(master.port)] })
     const dir = await mkdtemp(join(tmpdir(), 'redis-sentinel-'))
     const sentinels: Array<{ port: number; process: ChildProcess }> = []
@@ -177,6 +178,7 @@ export class RedisSentinels {
         )
         return views.every(([replicas, others]) => replicas === 1 && others === 2)
       })
+      await group.replicaInSync()
     } catch (error) {
       await group.stop()
       throw error
@@ -188,6 +190,16 @@ export class RedisSentinels {
   async masterPort(): Promise<number> {
     const [, port] = (await ask(this.sentinels[0]!.port, (client) => client.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', MASTER_NAME))) as [string, string]
     return Number(port)
+  }
+
+  /** Waits until the server that is not the master replicates from it. */
+  async replicaInSync(): Promise<void> {
+    await waitFor('the replica to be in sync', async () => {
+      const masterPort = await this.masterPort()
+      const replica = [this.master, this.replica].find(({ port }) => port !== masterPort)!
+      const info = await ask(replica.port, (client) => client.info('replication'))
+      return info.includes(`master_port:${masterPort}`) && info.includes('master_link_status:up')
+    })
   }
 
   /** Asks the Sentinels to promote the replica, as after a master failure. */

@@ -4,6 +4,7 @@ import type { Session } from 'fastify'
 import { SessionExpired } from '../errors.js'
 import { sessionKeyId } from './keys.js'
 import type { RedisClient } from './redis-client.js'
+import type { ReplicationCheck } from './replication.js'
 import type { SessionCache } from './session-cache.js'
 import { changesBetween, decodeFields, encodeFields, hasChanges, sessionRecords } from './session-records.js'
 import { expiryAfter, pastAbsoluteLimit, type SessionTimeouts, type SessionTiming } from './session-timeouts.js'
@@ -45,6 +46,8 @@ export interface SessionStoreOptions {
   /** Recently read sessions, kept in process; null reads each one from Redis. */
   cache: SessionCache | null
   index: NewSessionListing
+  /** Resolves once a deleted session's deletion is on enough replicas; throws StoreUnavailable otherwise. */
+  confirmEnded: ReplicationCheck
   /** Called with the handle of a session ended on read because its absolute limit has passed. */
   onAbsoluteExpiry: (handle: string) => void
 }
@@ -57,7 +60,7 @@ export interface FieldWiseSessionStore extends SessionStore {
 }
 
 export function createSessionStore(options: SessionStoreOptions): FieldWiseSessionStore {
-  const { redis, keyPrefix, timeouts, cache, index, onAbsoluteExpiry } = options
+  const { redis, keyPrefix, timeouts, cache, index, confirmEnded, onAbsoluteExpiry } = options
   // connect-redis deletes sessions (destroy); reads and writes are per field, below.
   const redisStore = new RedisStore({ client: redis, prefix: keyPrefix })
   const records = sessionRecords(redis)
@@ -82,6 +85,11 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
     if (!(await records.create(key, fields, expiresAt - now))) throw new Error('session ID clash: refusing to overwrite a session')
   }
 
+  function destroy(sessionId: string, callback: (error?: unknown) => void): void {
+    const { handle, key } = keyOf(sessionId)
+    redisStore.destroy(handle, (error) => (error ? callback(error) : confirmEnded(key).then(() => callback(), callback)))
+  }
+
   async function save(sessionId: string, session: Session): Promise<void> {
     const baseline = baselines.get(session)
     const fields = storedFields(session)
@@ -104,8 +112,7 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
         const session = decodeFields(stored.fields) as SessionTiming & Record<string, unknown>
         if (pastAbsoluteLimit(timeouts, session, Date.now())) {
           onAbsoluteExpiry(handle)
-          cache?.forget(keyPrefix + handle)
-          redisStore.destroy(handle, (error) => callback(error, null))
+          destroy(sessionId, (error) => callback(error, null))
           return
         }
         // A persistent ("remember me") cookie expires with the session; any other lasts until the browser closes.
@@ -116,9 +123,7 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
     set(sessionId, session, callback) {
       save(sessionId, session).then(() => callback(), callback)
     },
-    destroy(sessionId, callback) {
-      redisStore.destroy(keyOf(sessionId).handle, callback)
-    },
+    destroy,
     trackLoaded(session) {
       baselines.set(session, storedFields(session))
     },

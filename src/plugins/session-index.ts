@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { RedisClient } from '../lib/redis-client.js'
 import { redisKeys } from '../lib/keys.js'
+import type { ReplicationCheck } from '../lib/replication.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -58,6 +59,8 @@ export interface SessionIndexOptions {
   maxSessionsPerUser: number
   /** The longest a session can live: an index untouched for that long lists only dead sessions. */
   longestSessionMs: number
+  /** Resolves once a deleted session's deletion is on enough replicas; throws StoreUnavailable otherwise. */
+  confirmEnded: ReplicationCheck
 }
 
 /** The fields of a stored session that a listing shows. */
@@ -83,7 +86,7 @@ export const SESSION_CREATION_WINDOW_MS = 60_000
  *   prunes it once it is old enough and still has no session).
  */
 export function createSessionIndex(redis: RedisClient, options: SessionIndexOptions): SessionIndex {
-  const { keyPrefix, maxSessionsPerUser, longestSessionMs } = options
+  const { keyPrefix, maxSessionsPerUser, longestSessionMs, confirmEnded } = options
   const keys = redisKeys(keyPrefix)
   const sessionKey = (handle: string) => `${keys.sessionPrefix}${handle}`
 
@@ -104,12 +107,13 @@ export function createSessionIndex(redis: RedisClient, options: SessionIndexOpti
     })
   }
 
-  /** Deletes sessions, then the index entries of those the deletes found; returns how many that was. */
+  /** Deletes sessions, then the index entries of those the deletes found (once replicas have the deletions). */
   async function end(userId: string, handles: string[]): Promise<number> {
     if (handles.length === 0) return 0
     // One key per DEL: sessions spread over every node of a Redis Cluster.
     const deleted = await Promise.all(handles.map((handle) => redis.del(sessionKey(handle))))
     const ended = handles.filter((_, i) => deleted[i] === 1)
+    await Promise.all(ended.map((handle) => confirmEnded(sessionKey(handle))))
     if (ended.length > 0) await Promise.all([redis.zrem(keys.userSessions(userId), ...ended), redis.zrem(keys.liveSessions, ...ended)])
     return ended.length
   }

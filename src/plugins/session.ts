@@ -8,6 +8,7 @@ import type { Preferences } from '../schemas/api.js'
 import { sessionKeyId } from '../lib/keys.js'
 import { memoizedSigner } from '../lib/memoized-signer.js'
 import type { RedisClient } from '../lib/redis-client.js'
+import type { ReplicationCheck } from '../lib/replication.js'
 import { SessionCache } from '../lib/session-cache.js'
 import { createSessionStore } from '../lib/session-store.js'
 import { expiryAfter, slidExpiry, type SessionTimeouts } from '../lib/session-timeouts.js'
@@ -71,6 +72,7 @@ export interface SessionPluginOptions {
   timeouts: SessionTimeouts
   /** Sessions kept in process, invalidated by Redis client tracking; 0 reads every session from Redis. */
   cacheSize: number
+  confirmEnded: ReplicationCheck
 }
 
 /** Removes the Set-Cookie header lines of one cookie from a reply. */
@@ -109,6 +111,7 @@ export default fp<SessionPluginOptions>(
       timeouts,
       cache,
       index: app.sessionIndex,
+      confirmEnded: options.confirmEnded,
       onAbsoluteExpiry: (handle) => app.recordEvent(app.log, 'session_expired', { session: handle, reason: 'absolute' }),
     })
     const cookiePath = '/'

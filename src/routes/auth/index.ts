@@ -65,8 +65,9 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
         throw new InvalidCredentials()
       }
       await app.accountLock.reset(username)
-      // A new session ID at login: an ID planted before login (session fixation) is destroyed, never promoted.
-      await request.session.regenerate()
+      // A new session ID at login, never one planted before (session fixation): a request without a live session
+      // already has a fresh ID (@fastify/session makes one for an unknown cookie); a live session is replaced.
+      if (request.session.user) await request.session.regenerate()
       const { session } = request
       session.user = { id: user.id, username: user.username, roles: user.roles }
       session.createdAt = Date.now()
