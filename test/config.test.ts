@@ -102,6 +102,15 @@ t.test('REDIS_SENTINELS picks a Sentinel-managed master, REDIS_CLUSTER_NODES a C
   t.equal(loadConfig({ ...valid, REDIS_SENTINELS: 'a:1' }).redis.connection.topology, 'sentinel')
 })
 
+t.test('REDIS_WAIT_REPLICAS: session ends wait for one replica under Sentinel by default, for none otherwise', async (t) => {
+  t.equal(loadConfig({ ...valid, REDIS_SENTINELS: 'a:1' }).redis.waitReplicas, 1)
+  t.equal(loadConfig(valid).redis.waitReplicas, 0)
+  t.equal(loadConfig({ ...valid, REDIS_CLUSTER_NODES: 'b:2' }).redis.waitReplicas, 0)
+  t.equal(loadConfig({ ...valid, REDIS_CLUSTER_NODES: 'b:2', REDIS_WAIT_REPLICAS: '1' }).redis.waitReplicas, 1)
+  t.equal(loadConfig({ ...valid, REDIS_SENTINELS: 'a:1', REDIS_WAIT_REPLICAS: '0' }).redis.waitReplicas, 0)
+  t.throws(() => loadConfig({ ...valid, REDIS_WAIT_REPLICAS: '-1' }), /REDIS_WAIT_REPLICAS/)
+})
+
 t.test('SESSION_TTL is still accepted as the old name of SESSION_IDLE_TTL', async (t) => {
   t.equal(loadConfig({ ...valid, SESSION_TTL: '900' }).session.timeouts.standard.idleMs, 900_000)
   t.equal(loadConfig({ ...valid, SESSION_TTL: '900', SESSION_IDLE_TTL: '900' }).session.timeouts.standard.idleMs, 900_000)

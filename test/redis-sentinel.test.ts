@@ -1,11 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { instancePairs } from './app-process.js'
-import { build, loggedIn, uniquePrefix } from './helper.js'
+import { build, loggedIn, sessionKey, uniquePrefix } from './helper.js'
 import { RedisSentinels, waitFor } from './redis-topologies.js'
 import { RACE_ENV, raceThroughFailover } from './session-races.js'
 import { exerciseApi, useThroughFailover } from './topology-scenarios.js'
+
+// Real Sentinel groups and failovers: about a minute and a half on a 2-core machine.
+t.setTimeout(300_000)
 
 t.test('on Redis Sentinel (a master, a replica, three sentinels)', async (t) => {
   const sentinels = await RedisSentinels.start()
@@ -37,4 +40,35 @@ t.test('Sentinel failovers in the middle of the race', async (t) => {
   // A failover still finishing (the old master not yet a replica) refuses the next one: retry until it starts.
   const failover = () => waitFor('a new failover to start', () => sentinels.failover().then(() => true))
   raceThroughFailover(t, { instances, redis, keyPrefix, trials: 4, failover, settled: () => sentinels.replicaInSync() })
+})
+
+/**
+ * The moment of a failover when the old master still takes writes: the replica has stopped replicating from it
+ * (it is being promoted), so a deletion the old master takes never reaches the node that takes over.
+ */
+async function loggedInThenReplicaDetached(t: Test, env: Record<string, string>) {
+  const sentinels = await RedisSentinels.start()
+  t.teardown(() => sentinels.stop())
+  const keyPrefix = uniquePrefix()
+  const app = await build(t, { ...sentinels.env, REDIS_PREFIX: keyPrefix, ...env })
+  const cookie = await loggedIn(app, 'unconfirmed')
+  await sentinels.replicaInSync()
+  const replica = sentinels.replica.client(t)
+  await waitFor('the session on the replica', async () => (await replica.exists(sessionKey(keyPrefix, cookie))) === 1)
+  await replica.replicaof('NO', 'ONE')
+  const logout = () => app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie } })
+  return { logout, onReplica: () => replica.exists(sessionKey(keyPrefix, cookie)) }
+}
+
+t.test('a logout no replica has confirmed answers 503 STORE_UNAVAILABLE, so the client retries', async (t) => {
+  const { logout } = await loggedInThenReplicaDetached(t, {})
+  const refused = await logout()
+  t.equal(refused.statusCode, 503)
+  t.equal(refused.json().code, 'STORE_UNAVAILABLE', 'told to retry, not that it is logged out')
+})
+
+t.test('why: with REDIS_WAIT_REPLICAS=0 that logout answers 204 while the node taking over keeps the session', async (t) => {
+  const { logout, onReplica } = await loggedInThenReplicaDetached(t, { REDIS_WAIT_REPLICAS: '0' })
+  t.equal((await logout()).statusCode, 204)
+  t.equal(await onReplica(), 1, 'after the failover, the logged-out session would work again')
 })
