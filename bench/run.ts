@@ -87,7 +87,7 @@ async function commandCounts(redis: Redis): Promise<Map<string, number>> {
   return counts
 }
 
-const SESSION_WRITES = new Set(['set', 'setex', 'psetex', 'expire', 'pexpire', 'del', 'getex'])
+const SESSION_WRITES = new Set(['set', 'setex', 'psetex', 'expire', 'pexpire', 'del', 'getex', 'hset', 'hdel', 'hincrby'])
 
 interface Load {
   method?: 'GET' | 'POST'
@@ -186,12 +186,12 @@ const credentials = JSON.stringify({ username: USERNAME, password: PASSWORD })
 
 type HotPathCase = [string, string, Record<string, string>, (server: ServerProcess) => Promise<Array<[string, Load]>>]
 
-/** The service logged in as the bench user, reading the given paths. */
-function serviceCase(label: string, env: Record<string, string>, paths: Array<[string, string]>): HotPathCase {
+/** The service logged in as the bench user, sending the given requests. */
+function serviceCase(label: string, env: Record<string, string>, requests: Array<[string, Load]>): HotPathCase {
   return [label, 'src/server.ts', env, async (server) => {
     await registerBenchUser(server)
     const cookie = await loginCookie(server, '/auth/login', { username: USERNAME, password: PASSWORD })
-    return paths.map(([name, path]) => [`${label}: ${name}`, { path, cookie }])
+    return requests.map(([name, request]) => [`${label}: ${name}`, { ...request, cookie }])
   }]
 }
 
@@ -205,9 +205,14 @@ async function hotPath(redisServer: RedisServer, redis: Redis): Promise<Row[]> {
     ['B', 'bench/servers/fastify-session.ts', { REDIS_URL: redisServer.url, SESSION_SECRET: SECRET }, async (s) => [
       ['baseline B: @fastify/session defaults', { path: '/dashboard', cookie: await loginCookie(s, '/login') }],
     ]],
-    serviceCase('this service', serviceEnv(redisServer), [['GET /api/dashboard', '/api/dashboard'], ['GET /auth/me', '/auth/me']]),
+    serviceCase('this service', serviceEnv(redisServer), [
+      ['GET /api/dashboard', { path: '/api/dashboard' }],
+      ['GET /auth/me', { path: '/auth/me' }],
+      // The write path: every request changes the session (an atomic increment).
+      ['POST /api/count', { method: 'POST', path: '/api/count' }],
+    ]),
     serviceCase('this service, SESSION_CACHE_SIZE=10000', serviceEnv(redisServer, { SESSION_CACHE_SIZE: '10000' }), [
-      ['GET /api/dashboard', '/api/dashboard'],
+      ['GET /api/dashboard', { path: '/api/dashboard' }],
     ]),
   ]
   for (const [, script, env, requests] of cases) {

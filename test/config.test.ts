@@ -9,7 +9,7 @@ t.test('defaults', async (t) => {
   const config = loadConfig(valid)
   t.equal(config.port, 3000)
   t.equal(config.host, '0.0.0.0')
-  t.same(config.redis, { connection: { topology: 'single', url: 'redis://127.0.0.1:6379' }, prefix: 'app:' })
+  t.same(config.redis, { connection: { topology: 'single', url: 'redis://127.0.0.1:6379' }, prefix: 'app:', waitReplicas: 0 })
   t.same(config.session, {
     secrets: [TEST_SECRET],
     cookieName: 'sid',

@@ -64,12 +64,11 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
   // connect-redis deletes sessions (destroy); reads and writes are per field, below.
   const redisStore = new RedisStore({ client: redis, prefix: keyPrefix })
   const records = sessionRecords(redis)
-  const read = (key: string) => records.read(key)
-  const load = cache ? (key: string) => cache.read(key, read) : read
+  const load = cache ? (key: string) => cache.read(key, records.read) : records.read
   /** What each session held when its request loaded or last wrote it. */
   const baselines = new WeakMap<Session, Record<string, string>>()
-  /** This instance is about to change the key: drop it from the cache (the invalidation would follow anyway). */
-  function keyOf(sessionId: string): { handle: string; key: string } {
+  /** The handle and key of a session this instance is about to change, dropped from the cache (the invalidation would follow anyway). */
+  function keyToChange(sessionId: string): { handle: string; key: string } {
     const handle = sessionKeyId(sessionId)
     const key = keyPrefix + handle
     cache?.forget(key)
@@ -77,7 +76,7 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
   }
 
   async function create(sessionId: string, session: Session, fields: Record<string, string>): Promise<void> {
-    const { handle, key } = keyOf(sessionId)
+    const { handle, key } = keyToChange(sessionId)
     const now = Date.now()
     const expiresAt = expiryAfter(timeouts, session, now)
     await index.add(session.user!.id, handle, session.createdAt ?? now, expiresAt)
@@ -86,7 +85,7 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
   }
 
   function destroy(sessionId: string, callback: (error?: unknown) => void): void {
-    const { handle, key } = keyOf(sessionId)
+    const { handle, key } = keyToChange(sessionId)
     redisStore.destroy(handle, (error) => (error ? callback(error) : confirmEnded(key).then(() => callback(), callback)))
   }
 
@@ -99,7 +98,7 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
     } else {
       const changes = changesBetween(baseline, fields)
       if (!hasChanges(changes)) return
-      if (!(await records.update(keyOf(sessionId).key, changes))) throw new SessionExpired()
+      if (!(await records.update(keyToChange(sessionId).key, changes))) throw new SessionExpired()
     }
     baselines.set(session, fields)
   }
@@ -128,7 +127,7 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
       baselines.set(session, storedFields(session))
     },
     async increment(session, field, by) {
-      const value = await records.increment(keyOf(session.sessionId).key, field, by)
+      const value = await records.increment(keyToChange(session.sessionId).key, field, by)
       if (value === null) throw new SessionExpired()
       attributesOf(session)[field] = value
       // Already in Redis: the save at the end of the request must not write it again.
