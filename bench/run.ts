@@ -289,7 +289,8 @@ const MB = 1024 * 1024
 async function memory(redisServer: RedisServer, redis: Redis): Promise<MemoryReport> {
   console.error(`measuring memory for ${SESSIONS} sessions`)
   const prefix = 'bench-memory:'
-  const service = await ServerProcess.start('src/server.ts', serviceEnv(redisServer, { REDIS_PREFIX: prefix }))
+  // One user logs in SESSIONS times: without a per-user cap, so that every session stays.
+  const service = await ServerProcess.start('src/server.ts', serviceEnv(redisServer, { REDIS_PREFIX: prefix, MAX_SESSIONS_PER_USER: '0' }))
   let serviceReport: Pick<MemoryReport, 'serviceRssBeforeMb' | 'serviceRssAfterMb' | 'serviceHeapBeforeMb' | 'serviceHeapAfterMb' | 'redisBytesPerSession'>
   try {
     await registerBenchUser(service)

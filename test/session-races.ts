@@ -19,10 +19,13 @@ export const RACE_ENV = { RATE_LIMIT_MAX: '1000000', LOGIN_RATE_LIMIT_MAX: '1000
 
 const handleOf = (cookie: string) => sessionKeyId(sessionIdOf(cookie))
 
-/** The two kinds of session-changing request: an atomic increment and a per-field write. */
+const THEMES = ['light', 'dark', 'system']
+let changes = 0
+
+/** The two kinds of session-changing request: an atomic increment and a per-field write (of a new value each time). */
 const CHANGES = [
   (url: string, cookie: string) => call(url, 'POST', '/api/count', { cookie }),
-  (url: string, cookie: string) => call(url, 'PATCH', '/api/preferences', { cookie, body: { theme: 'dark' } }),
+  (url: string, cookie: string) => call(url, 'PATCH', '/api/preferences', { cookie, body: { theme: THEMES[changes++ % THEMES.length] } }),
 ]
 
 export async function register(via: Instance, username: string): Promise<void> {
