@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { build, json, login, loggedIn, PASSWORD, register, sessionCookie, sessionIdOf, sessionKey, testRedis, uniquePrefix, type App } from './helper.js'
 import { sessionKeyId } from '../src/lib/keys.js'
+import { decodeFields } from '../src/lib/session-records.js'
 import { SESSION_CREATION_WINDOW_MS } from '../src/plugins/session-index.js'
 
 const list = (app: App, cookie: string) => app.inject({ url: '/auth/sessions', headers: { cookie } })
@@ -122,4 +123,19 @@ t.test('/auth/sessions needs a session', async (t) => {
   t.equal((await app.inject({ method: 'DELETE', url: '/auth/sessions' })).json().code, 'UNAUTHENTICATED')
   const cookie = await loggedIn(app, 'checker')
   t.equal((await list(app, cookie)).statusCode, 200)
+})
+
+t.test('upgrading: a session stored whole (one JSON string) by an earlier version still works and becomes a hash', async (t) => {
+  const prefix = uniquePrefix()
+  const app = await build(t, { REDIS_PREFIX: prefix })
+  const cookie = await loggedIn(app, 'upgrader')
+  const redis = (await testRedis()).client(t)
+  const key = sessionKey(prefix, cookie)
+  const attributes = decodeFields(await redis.hgetall(key))
+  await redis.del(key)
+  await redis.set(key, JSON.stringify({ ...attributes, views: 4 }), 'PX', 600_000)
+  t.equal((await app.inject({ url: '/auth/me', headers: { cookie } })).json().user.username, 'upgrader', 'still logged in')
+  t.equal(await redis.type(key), 'hash', 'converted on its first read')
+  t.ok((await redis.pttl(key)) > 590_000, 'keeping its TTL')
+  t.same((await app.inject({ method: 'POST', url: '/api/count', headers: { cookie } })).json(), { views: 5 }, 'and its data')
 })
