@@ -1,3 +1,4 @@
+import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
@@ -122,8 +123,12 @@ export async function connectRedis(connection: RedisConnection): Promise<RedisCl
   redis.on('error', () => {})
   const gaveUp = new AbortController()
   try {
-    // A Cluster or Sentinel client keeps retrying discovery on its own; at start, give up rather than hang.
+    // Ready is the 'ready' event, not connect()'s promise: when a Cluster client's ready check fails (a node not yet
+    // connected), ioredis reconnects by itself but never settles the first connect() (about 1 start in 8 on a fresh
+    // connection). connect() still rejects at once when no node answers. A client that keeps retrying discovery
+    // (Cluster, Sentinel) is given up at start rather than left to hang.
     await Promise.race([
+      once(redis, 'ready', { signal: gaveUp.signal }),
       redis.connect(),
       sleep(START_TIMEOUT_MS, undefined, { signal: gaveUp.signal }).then(() => {
         throw new Error(`no connection within ${START_TIMEOUT_MS} ms`)
