@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import fp from 'fastify-plugin'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
+import { htmlSecurityHeaders } from './security-headers.js'
 
 export interface DocsPluginOptions {
   cookieName: string
@@ -37,7 +38,18 @@ export default fp<DocsPluginOptions>(
         },
       },
     })
-    await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { withCredentials: true } })
+    // Pages a browser renders: helmet's full set (its strict CSP suits the UI, which runs no inline script).
+    const htmlHeaders = htmlSecurityHeaders()
+    await app.register(fastifySwaggerUi, {
+      routePrefix: '/docs',
+      uiConfig: { withCredentials: true },
+      uiHooks: {
+        onRequest: (_request, reply, done) => {
+          reply.headers(htmlHeaders)
+          done()
+        },
+      },
+    })
   },
-  { name: 'docs' },
+  { name: 'docs', dependencies: ['security-headers'] },
 )
