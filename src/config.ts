@@ -39,7 +39,6 @@ const EnvSchema = Type.Object({
   REMEMBER_IDLE_TTL: Seconds(30 * 86_400),
   REMEMBER_ABSOLUTE_TTL: Seconds(90 * 86_400),
   MAX_SESSIONS_PER_USER: Type.Integer({ minimum: 0, default: 10 }),
-  SESSION_CACHE_SIZE: Type.Integer({ minimum: 0, default: 0 }),
   TRUST_PROXY: Type.String({ default: '' }),
   CORS_ORIGINS: Type.String({ default: '' }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300 }),
@@ -80,8 +79,6 @@ export interface AppConfig {
     cookieName: string
     cookieSecure: boolean
     timeouts: SessionTimeouts
-    /** Sessions kept in process (invalidated by Redis client tracking); 0 turns the cache off. */
-    cacheSize: number
     /** A login beyond it ends the user's oldest session; 0: no limit. */
     maxPerUser: number
   }
@@ -158,7 +155,6 @@ function toAppConfig(env: Env): AppConfig {
       cookieName: env.COOKIE_NAME,
       cookieSecure: env.COOKIE_SECURE ?? production,
       timeouts: parseTimeouts(env),
-      cacheSize: env.SESSION_CACHE_SIZE,
       maxPerUser: env.MAX_SESSIONS_PER_USER,
     },
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
@@ -220,8 +216,6 @@ function parseRedisConnection(env: Env): RedisConnection {
   const password = env.REDIS_PASSWORD
   if (sentinels.length > 0 && nodes.length > 0) throw new ConfigError('set REDIS_SENTINELS or REDIS_CLUSTER_NODES, not both')
   if (nodes.length > 0) {
-    // Client tracking announces changes of one node; a cache fed by a Cluster would miss the others'.
-    if (env.SESSION_CACHE_SIZE > 0) throw new ConfigError('SESSION_CACHE_SIZE must be 0 with REDIS_CLUSTER_NODES')
     return { topology: 'cluster', nodes, ...(password && { password }) }
   }
   if (sentinels.length > 0) {

@@ -19,7 +19,6 @@ t.test('defaults', async (t) => {
       remember: { idleMs: 30 * 86_400_000, absoluteMs: 90 * 86_400_000 },
       touchIntervalMs: 60_000,
     },
-    cacheSize: 0,
     maxPerUser: 10,
   })
   t.equal(config.trustProxy, false)
@@ -49,7 +48,6 @@ t.test('parses every variable', async (t) => {
     RATE_LIMIT_MAX: '5',
     RATE_LIMIT_WINDOW: '30',
     RATE_LIMIT_SYNC_MS: '0',
-    SESSION_CACHE_SIZE: '5000',
     LOGIN_RATE_LIMIT_MAX: '3',
     LOGIN_RATE_LIMIT_WINDOW: '120',
     ALLOW_REGISTRATION: 'false',
@@ -64,7 +62,6 @@ t.test('parses every variable', async (t) => {
   t.equal(config.trustProxy, '10.0.0.0/8,127.0.0.1')
   t.same(config.corsOrigins, ['https://a.example', 'https://b.example'])
   t.same(config.rateLimit, { max: 5, windowSeconds: 30, syncIntervalMs: 0, loginMax: 3, loginWindowSeconds: 120 })
-  t.equal(config.session.cacheSize, 5000)
   t.same(config.session.timeouts, {
     standard: { idleMs: 600_000, absoluteMs: 3_600_000 },
     remember: { idleMs: 86_400_000, absoluteMs: 604_800_000 },
@@ -132,7 +129,6 @@ for (const [name, env, message] of [
   ['both REDIS_SENTINELS and REDIS_CLUSTER_NODES', { ...valid, REDIS_SENTINELS: 'a:1', REDIS_CLUSTER_NODES: 'b:2' }, /REDIS_SENTINELS or REDIS_CLUSTER_NODES/],
   ['a REDIS_CLUSTER_NODES entry without a port', { ...valid, REDIS_CLUSTER_NODES: 'a:7000,b' }, /REDIS_CLUSTER_NODES: "b" is not host:port/],
   ['a REDIS_SENTINELS port out of range', { ...valid, REDIS_SENTINELS: 'a:99999' }, /REDIS_SENTINELS/],
-  ['the session cache with a Cluster', { ...valid, REDIS_CLUSTER_NODES: 'a:7000', SESSION_CACHE_SIZE: '100' }, /SESSION_CACHE_SIZE/],
   ['a SESSION_TTL of 0', { ...valid, SESSION_TTL: '0' }, /SESSION_TTL/],
   ['a SESSION_IDLE_TTL of 0', { ...valid, SESSION_IDLE_TTL: '0' }, /SESSION_IDLE_TTL/],
   ['SESSION_TTL and SESSION_IDLE_TTL that disagree', { ...valid, SESSION_TTL: '600', SESSION_IDLE_TTL: '900' }, /SESSION_TTL.*SESSION_IDLE_TTL/],

@@ -5,7 +5,6 @@ import { SessionExpired } from '../errors.js'
 import { sessionKeyId } from './keys.js'
 import type { RedisClient } from './redis-client.js'
 import type { ReplicationCheck } from './replication.js'
-import type { SessionCache } from './session-cache.js'
 import { changesBetween, decodeFields, encodeFields, hasChanges, sessionRecords } from './session-records.js'
 import { expiryAfter, pastAbsoluteLimit, type SessionTimeouts, type SessionTiming } from './session-timeouts.js'
 
@@ -43,8 +42,6 @@ export interface SessionStoreOptions {
   /** Sessions are stored at keyPrefix + sessionKeyId(session ID). */
   keyPrefix: string
   timeouts: SessionTimeouts
-  /** Recently read sessions, kept in process; null reads each one from Redis. */
-  cache: SessionCache | null
   index: NewSessionListing
   /** Resolves once a deleted session's deletion is on enough replicas; throws StoreUnavailable otherwise. */
   confirmEnded: ReplicationCheck
@@ -60,23 +57,19 @@ export interface FieldWiseSessionStore extends SessionStore {
 }
 
 export function createSessionStore(options: SessionStoreOptions): FieldWiseSessionStore {
-  const { redis, keyPrefix, timeouts, cache, index, confirmEnded, onAbsoluteExpiry } = options
+  const { redis, keyPrefix, timeouts, index, confirmEnded, onAbsoluteExpiry } = options
   // connect-redis deletes sessions (destroy); reads and writes are per field, below.
   const redisStore = new RedisStore({ client: redis, prefix: keyPrefix })
   const records = sessionRecords(redis)
-  const load = cache ? (key: string) => cache.read(key, records.read) : records.read
   /** What each session held when its request loaded or last wrote it. */
   const baselines = new WeakMap<Session, Record<string, string>>()
-  /** The handle and key of a session this instance is about to change, dropped from the cache (the invalidation would follow anyway). */
-  function keyToChange(sessionId: string): { handle: string; key: string } {
+  function keyOf(sessionId: string): { handle: string; key: string } {
     const handle = sessionKeyId(sessionId)
-    const key = keyPrefix + handle
-    cache?.forget(key)
-    return { handle, key }
+    return { handle, key: keyPrefix + handle }
   }
 
   async function create(sessionId: string, session: Session, fields: Record<string, string>): Promise<void> {
-    const { handle, key } = keyToChange(sessionId)
+    const { handle, key } = keyOf(sessionId)
     const now = Date.now()
     const expiresAt = expiryAfter(timeouts, session, now)
     await index.add(session.user!.id, handle, session.createdAt ?? now, expiresAt)
@@ -85,7 +78,7 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
   }
 
   function destroy(sessionId: string, callback: (error?: unknown) => void): void {
-    const { handle, key } = keyToChange(sessionId)
+    const { handle, key } = keyOf(sessionId)
     redisStore.destroy(handle, (error) => (error ? callback(error) : confirmEnded(key).then(() => callback(), callback)))
   }
 
@@ -98,15 +91,15 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
     } else {
       const changes = changesBetween(baseline, fields)
       if (!hasChanges(changes)) return
-      if (!(await records.update(keyToChange(sessionId).key, changes))) throw new SessionExpired()
+      if (!(await records.update(keyOf(sessionId).key, changes))) throw new SessionExpired()
     }
     baselines.set(session, fields)
   }
 
   return {
     get(sessionId, callback) {
-      const handle = sessionKeyId(sessionId)
-      load(keyPrefix + handle).then((stored) => {
+      const { handle, key } = keyOf(sessionId)
+      records.read(key).then((stored) => {
         if (stored === null) return callback(null, null)
         const session = decodeFields(stored.fields) as SessionTiming & Record<string, unknown>
         if (pastAbsoluteLimit(timeouts, session, Date.now())) {
@@ -127,7 +120,7 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
       baselines.set(session, storedFields(session))
     },
     async increment(session, field, by) {
-      const value = await records.increment(keyToChange(session.sessionId).key, field, by)
+      const value = await records.increment(keyOf(session.sessionId).key, field, by)
       if (value === null) throw new SessionExpired()
       attributesOf(session)[field] = value
       // Already in Redis: the save at the end of the request must not write it again.

@@ -2,14 +2,12 @@ import fp from 'fastify-plugin'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import type { FastifyReply, FastifyRequest, Session } from 'fastify'
-import { Redis } from 'ioredis'
 import { SessionExpired } from '../errors.js'
 import type { Preferences } from '../schemas/api.js'
 import { sessionKeyId } from '../lib/keys.js'
 import { memoizedSigner } from '../lib/memoized-signer.js'
 import type { RedisClient } from '../lib/redis-client.js'
 import type { ReplicationCheck } from '../lib/replication.js'
-import { SessionCache } from '../lib/session-cache.js'
 import { createSessionStore } from '../lib/session-store.js'
 import { expiryAfter, slidExpiry, type SessionTimeouts } from '../lib/session-timeouts.js'
 
@@ -70,8 +68,6 @@ export interface SessionPluginOptions {
   cookieName: string
   cookieSecure: boolean
   timeouts: SessionTimeouts
-  /** Sessions kept in process, invalidated by Redis client tracking; 0 reads every session from Redis. */
-  cacheSize: number
   confirmEnded: ReplicationCheck
 }
 
@@ -98,18 +94,10 @@ export default fp<SessionPluginOptions>(
     const { timeouts, cookieName } = options
     const endsAt = (session: Session) => expiryAfter(timeouts, session, Date.now())
     const signer = memoizedSigner(options.secrets, SIGNER_MEMO_SIZE)
-    let cache: SessionCache | null = null
-    // Config refuses a cache with a Cluster (client tracking follows one node), hence only a Redis client here.
-    if (options.cacheSize > 0 && options.redis instanceof Redis) {
-      cache = new SessionCache(options.redis, options.keyPrefix, options.cacheSize, app.log)
-      await cache.start()
-      app.addHook('onClose', async () => cache?.close())
-    }
     const store = createSessionStore({
       redis: options.redis,
       keyPrefix: options.keyPrefix,
       timeouts,
-      cache,
       index: app.sessionIndex,
       confirmEnded: options.confirmEnded,
       onAbsoluteExpiry: (handle) => app.recordEvent(app.log, 'session_expired', { session: handle, reason: 'absolute' }),
