@@ -1,9 +1,12 @@
 /**
  * `npm run bench`: every server under test runs as its own process against one redis-server started here, and is
- * loaded by autocannon from this process, one after another, with the same connections, duration and warm-up.
- * Figures are only comparable within one run: read the ratios, not the absolute numbers.
+ * loaded by autocannon from this process with the same connections. The hot-path rows are all started first and
+ * measured in alternating rounds (medians reported), so that a noisy moment of the shared machine hits every row
+ * alike. Figures are only comparable within one run: read the ratios, not the absolute numbers. CPU µs/req (the
+ * server process's CPU time per request) moves much less with the machine's noise than req/s does.
  *
- * BENCH_DURATION (seconds per measurement, default 10), BENCH_CONNECTIONS (default 50),
+ * BENCH_ROUNDS (alternating rounds of the hot path, default 3), BENCH_ROUND_SECONDS (seconds per row and round,
+ * default 5), BENCH_DURATION (seconds per login-storm measurement, default 10), BENCH_CONNECTIONS (default 50),
  * BENCH_SESSIONS (sessions created in the memory scenario, default 100000).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -17,6 +20,8 @@ import { redisKeys } from '../src/lib/keys.js'
 import { hashPassword } from '../src/lib/password.js'
 import { freePort, RedisServer } from '../test/redis-server.js'
 
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 5)
 const DURATION = Number(process.env.BENCH_DURATION ?? 10)
 const WARMUP = Math.max(1, Math.round(DURATION / 3))
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
@@ -64,11 +69,20 @@ class ServerProcess {
   }
 
   /** Event-loop delay since the previous probe, and RSS now. */
-  async probe(): Promise<ProbeReport> {
+  probe(): Promise<ProbeReport> {
+    return this.ask<ProbeReport>('probe')
+  }
+
+  /** CPU time (user + system) the process has used so far, in microseconds. */
+  async cpuMicros(): Promise<number> {
+    return (await this.ask<{ cpuMicros: number }>('cpu')).cpuMicros
+  }
+
+  private async ask<T>(question: string): Promise<T> {
     const answer = once(this.child, 'message', { signal: AbortSignal.timeout(5000) })
-    this.child.send('probe')
+    this.child.send(question)
     const [report] = await answer
-    return report as ProbeReport
+    return report as T
   }
 
   async stop(): Promise<void> {
@@ -78,13 +92,19 @@ class ServerProcess {
   }
 }
 
-async function commandCounts(redis: Redis): Promise<Map<string, number>> {
+interface CommandStats {
+  calls: number
+  /** CPU time Redis spent in it, in microseconds. */
+  usec: number
+}
+
+async function commandStats(redis: Redis): Promise<Map<string, CommandStats>> {
   const info = await redis.info('commandstats')
-  const counts = new Map<string, number>()
-  for (const [, command, calls] of info.matchAll(/cmdstat_([\w|]+):calls=(\d+)/g)) {
-    if (command !== 'info') counts.set(command!, Number(calls))
+  const stats = new Map<string, CommandStats>()
+  for (const [, command, calls, usec] of info.matchAll(/cmdstat_([\w|]+):calls=(\d+),usec=(\d+)/g)) {
+    if (command !== 'info') stats.set(command!, { calls: Number(calls), usec: Number(usec) })
   }
-  return counts
+  return stats
 }
 
 const SESSION_WRITES = new Set(['set', 'setex', 'psetex', 'expire', 'pexpire', 'del', 'getex', 'hset', 'hdel', 'hincrby'])
@@ -110,38 +130,67 @@ function load(server: ServerProcess, { method = 'GET', path, cookie, body, conne
   })
 }
 
-interface Row {
-  name: string
+interface Sample {
   requestsPerSecond: number
   p50Ms: number
   p99Ms: number
+  cpuMicrosPerRequest: number
   redisCommandsPerRequest: number
+  redisMicrosPerRequest: number
   sessionWritesPerRequest: number
   non2xx: number
 }
 
-/** Warm-up, then a measured run with the Redis commands it caused. */
-async function measure(name: string, server: ServerProcess, redis: Redis, request: Load): Promise<Row> {
-  await load(server, { ...request, duration: WARMUP })
-  const before = await commandCounts(redis)
+interface Row extends Sample {
+  name: string
+  rounds: number[]
+}
+
+/** One measured load of a row, with the server CPU and the Redis commands (and their Redis CPU) it caused. */
+async function sample(server: ServerProcess, redis: Redis, request: Load): Promise<Sample> {
+  const before = await commandStats(redis)
+  const cpuBefore = await server.cpuMicros()
   const result = await load(server, request)
-  const after = await commandCounts(redis)
+  const cpu = (await server.cpuMicros()) - cpuBefore
+  const after = await commandStats(redis)
   const requests = result.requests.total
   let commands = 0
+  let usec = 0
   let writes = 0
-  for (const [command, calls] of after) {
-    const delta = calls - (before.get(command) ?? 0)
+  for (const [command, { calls, usec: spent }] of after) {
+    const delta = calls - (before.get(command)?.calls ?? 0)
     commands += delta
+    usec += spent - (before.get(command)?.usec ?? 0)
     if (SESSION_WRITES.has(command)) writes += delta
   }
   return {
-    name,
     requestsPerSecond: result.requests.average,
     p50Ms: result.latency.p50,
     p99Ms: result.latency.p99,
+    cpuMicrosPerRequest: cpu / requests,
     redisCommandsPerRequest: commands / requests,
+    redisMicrosPerRequest: usec / requests,
     sessionWritesPerRequest: writes / requests,
     non2xx: result.non2xx + result.errors,
+  }
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
+
+/** The row's median of each figure over its rounds (non-2xx: their sum). */
+function summarize(name: string, samples: Sample[]): Row {
+  const of = (key: keyof Sample) => median(samples.map((sample) => sample[key]))
+  return {
+    name,
+    requestsPerSecond: of('requestsPerSecond'),
+    p50Ms: of('p50Ms'),
+    p99Ms: of('p99Ms'),
+    cpuMicrosPerRequest: of('cpuMicrosPerRequest'),
+    redisCommandsPerRequest: of('redisCommandsPerRequest'),
+    redisMicrosPerRequest: of('redisMicrosPerRequest'),
+    sessionWritesPerRequest: of('sessionWritesPerRequest'),
+    non2xx: samples.reduce((sum, sample) => sum + sample.non2xx, 0),
+    rounds: samples.map((sample) => sample.requestsPerSecond),
   }
 }
 
@@ -196,9 +245,11 @@ function serviceCase(label: string, env: Record<string, string>, requests: Array
 }
 
 async function hotPath(redisServer: RedisServer, redis: Redis): Promise<Row[]> {
-  const rows: Row[] = []
   const cases: HotPathCase[] = [
     ['ceiling', 'bench/servers/ceiling.ts', {}, async () => [['ceiling: Fastify, no session', { path: '/dashboard' }]]],
+    ['limit', 'bench/servers/round-trip-limit.ts', { REDIS_URL: redisServer.url, SESSION_SECRET: SECRET }, async (s) => [
+      ['limit: signed cookie + one Redis GET', { path: '/dashboard', cookie: await loginCookie(s, '/login') }],
+    ]],
     ['A', 'bench/servers/express-session.ts', { REDIS_URL: redisServer.url, SESSION_SECRET: SECRET }, async (s) => [
       ['baseline A: Express + express-session', { path: '/dashboard', cookie: await loginCookie(s, '/login') }],
     ]],
@@ -211,22 +262,27 @@ async function hotPath(redisServer: RedisServer, redis: Redis): Promise<Row[]> {
       // The write path: every request changes the session (an atomic increment).
       ['POST /api/count', { method: 'POST', path: '/api/count' }],
     ]),
-    serviceCase('this service, SESSION_CACHE_SIZE=10000', serviceEnv(redisServer, { SESSION_CACHE_SIZE: '10000' }), [
-      ['GET /api/dashboard', { path: '/api/dashboard' }],
-    ]),
   ]
-  for (const [, script, env, requests] of cases) {
-    const server = await ServerProcess.start(script, env)
-    try {
-      for (const [name, request] of await requests(server)) {
-        console.error(`measuring ${name}`)
-        rows.push(await measure(name, server, redis, request))
-      }
-    } finally {
-      await server.stop()
+  const servers: ServerProcess[] = []
+  try {
+    const measured: Array<{ name: string; server: ServerProcess; request: Load; samples: Sample[] }> = []
+    for (const [, script, env, requests] of cases) {
+      const server = await ServerProcess.start(script, env)
+      servers.push(server)
+      for (const [name, request] of await requests(server)) measured.push({ name, server, request: { ...request, duration: ROUND_SECONDS }, samples: [] })
     }
+    for (const { name, server, request } of measured) {
+      console.error(`warming up ${name}`)
+      await load(server, { ...request, duration: WARMUP })
+    }
+    for (let round = 1; round <= ROUNDS; round++) {
+      console.error(`round ${round} of ${ROUNDS}`)
+      for (const row of measured) row.samples.push(await sample(row.server, redis, row.request))
+    }
+    return measured.map(({ name, samples }) => summarize(name, samples))
+  } finally {
+    await Promise.all(servers.map((server) => server.stop()))
   }
-  return rows
 }
 
 interface StormReport {
@@ -343,17 +399,18 @@ const fixed = (value: number, digits = 1) => value.toFixed(digits)
 const percent = (value: number) => `${value >= 0 ? '+' : ''}${(value * 100).toFixed(1)}%`
 
 function hotPathTable(rows: Row[]): string {
-  const baseline = rows.find((row) => row.name.startsWith('baseline A'))!
-  const ceiling = rows.find((row) => row.name.startsWith('ceiling'))!
+  const find = (prefix: string) => rows.find((row) => row.name.startsWith(prefix))!
+  const [baseline, ceiling, limit] = [find('baseline A'), find('ceiling'), find('limit')]
   const lines = [
-    '| server | req/s | p50 ms | p99 ms | Redis cmds/req | session writes/req | vs baseline A | vs ceiling | non-2xx |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| server | req/s | CPU µs/req | p50 ms | p99 ms | Redis cmds/req | Redis µs/req | session writes/req | vs limit: req/s | vs limit: CPU | vs baseline A | vs ceiling | non-2xx |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const row of rows) {
+    const ratio = (of: Row) => `${fixed(row.requestsPerSecond / of.requestsPerSecond, 2)}x`
     lines.push(
-      `| ${row.name} | ${fixed(row.requestsPerSecond, 0)} | ${fixed(row.p50Ms)} | ${fixed(row.p99Ms)} | ` +
-        `${fixed(row.redisCommandsPerRequest, 2)} | ${fixed(row.sessionWritesPerRequest, 2)} | ` +
-        `${fixed(row.requestsPerSecond / baseline.requestsPerSecond, 2)}x | ${fixed(row.requestsPerSecond / ceiling.requestsPerSecond, 2)}x | ${row.non2xx} |`,
+      `| ${row.name} | ${fixed(row.requestsPerSecond, 0)} | ${fixed(row.cpuMicrosPerRequest)} | ${fixed(row.p50Ms)} | ${fixed(row.p99Ms)} | ` +
+        `${fixed(row.redisCommandsPerRequest, 2)} | ${fixed(row.redisMicrosPerRequest, 2)} | ${fixed(row.sessionWritesPerRequest, 2)} | ` +
+        `${ratio(limit)} | ${fixed(limit.cpuMicrosPerRequest / row.cpuMicrosPerRequest, 2)}x | ${ratio(baseline)} | ${ratio(ceiling)} | ${row.non2xx} |`,
     )
   }
   return lines.join('\n')
@@ -385,7 +442,9 @@ try {
   const rows = await hotPath(redisServer, redis)
   const storm = await loginStorm(redisServer)
   const memoryReport = await memory(redisServer, redis)
-  const settings = `${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per row, Node ${process.version}, ${new Date().toISOString()}`
+  const settings =
+    `${CONNECTIONS} connections; hot path: ${WARMUP} s warm-up, then ${ROUNDS} alternating rounds of ${ROUND_SECONDS} s per row (medians); ` +
+    `login storm: ${DURATION} s; Node ${process.version}, ${new Date().toISOString()}`
   const report = [hotPathTable(rows), stormTable(storm), memoryTable(memoryReport), `_${settings}; run took ${fixed((Date.now() - started) / 1000, 0)} s_`].join('\n\n')
   console.log(report)
   await mkdir(new URL('results/', import.meta.url), { recursive: true })
