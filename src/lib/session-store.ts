@@ -63,6 +63,11 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
   const records = sessionRecords(redis)
   /** What each session held when its request loaded or last wrote it. */
   const baselines = new WeakMap<Session, Record<string, string>>()
+  /**
+   * The stored fields of each loaded session, by its decoded `user` object, which @fastify/session copies by reference
+   * into the request's Session: trackLoaded takes them as the baseline instead of encoding the session again.
+   */
+  const loadedFields = new WeakMap<object, Record<string, string>>()
   function keyOf(sessionId: string): { handle: string; key: string } {
     const handle = sessionKeyId(sessionId)
     return { handle, key: keyPrefix + handle }
@@ -108,8 +113,10 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
           return
         }
         // A persistent ("remember me") cookie expires with the session; any other lasts until the browser closes.
-        const cookie = { originalMaxAge: null, expires: session.remember ? new Date(stored.expiresAt) : null }
-        callback(null, { ...session, cookie, expiresAt: stored.expiresAt })
+        session.cookie = { originalMaxAge: null, expires: session.remember ? new Date(stored.expiresAt) : null }
+        session.expiresAt = stored.expiresAt
+        if (typeof session.user === 'object' && session.user !== null) loadedFields.set(session.user, stored.fields)
+        callback(null, session as unknown as Session)
       }, callback)
     },
     set(sessionId, session, callback) {
@@ -117,7 +124,7 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
     },
     destroy,
     trackLoaded(session) {
-      baselines.set(session, storedFields(session))
+      baselines.set(session, (session.user && loadedFields.get(session.user)) ?? storedFields(session))
     },
     async increment(session, field, by) {
       const value = await records.increment(keyOf(session.sessionId).key, field, by)
