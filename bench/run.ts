@@ -216,6 +216,8 @@ function serviceEnv(redis: RedisServer, extra: Record<string, string> = {}): Rec
     REDIS_URL: redis.url,
     REDIS_PREFIX: PREFIX,
     COOKIE_SECURE: 'false',
+    // Plain HTTP on the loopback: no metrics token to send.
+    METRICS_PUBLIC: 'true',
     LOG_LEVEL: 'warn',
     RATE_LIMIT_MAX: '1000000000',
     LOGIN_RATE_LIMIT_MAX: '1000000000',

@@ -29,7 +29,7 @@ const EnvSchema = Type.Object({
   REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 64, default: 'app:' }),
   REDIS_WAIT_REPLICAS: Type.Optional(Type.Integer({ minimum: 0, maximum: 16 })),
   SESSION_SECRET: Type.String({ minLength: 1 }),
-  COOKIE_NAME: Type.String({ pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$", default: 'sid' }),
+  COOKIE_NAME: Type.Optional(Type.String({ pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$" })),
   COOKIE_SECURE: Type.Optional(Type.Boolean()),
   // SESSION_TTL is the name the idle timeout had before absolute timeouts existed; still accepted.
   SESSION_TTL: Type.Optional(Type.Integer({ minimum: 1 })),
@@ -51,7 +51,8 @@ const EnvSchema = Type.Object({
   ACCOUNT_LOCK_MAX_SECONDS: Seconds(900),
   ALLOW_REGISTRATION: Type.Boolean({ default: true }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
-  DOCS_ENABLED: Type.Boolean({ default: true }),
+  METRICS_PUBLIC: Type.Boolean({ default: false }),
+  DOCS_ENABLED: Type.Optional(Type.Boolean()),
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000 }),
   // The same rules as registration, so the admin can always log in through the API.
   ADMIN_USERNAME: Type.Optional(Username),
@@ -114,6 +115,15 @@ export type RedisConnection =
   | { topology: 'sentinel'; sentinels: HostPort[]; name: string; password?: string; sentinelPassword?: string }
   | { topology: 'cluster'; nodes: HostPort[]; password?: string }
 
+/**
+ * A cookie whose name starts with __Host- is accepted by browsers only when Secure, without a Domain and with
+ * Path=/, and no sibling subdomain or plain-HTTP page can overwrite it (OWASP ASVS 5.0 §3.3.1, §3.3.3).
+ */
+export const SECURE_COOKIE_NAME = '__Host-sid'
+/** Without Secure, a __Host- (or __Secure-) name is refused by browsers: plain HTTP in development gets this one. */
+export const PLAIN_COOKIE_NAME = 'sid'
+const SECURE_ONLY_COOKIE_PREFIXES = /^__(Host|Secure)-/i
+
 /** A configuration problem, reported as one line that names the variable. */
 export class ConfigError extends Error {
   override name = 'ConfigError'
@@ -144,6 +154,12 @@ function describeEnvError(error: unknown): string {
 function toAppConfig(env: Env): AppConfig {
   const production = env.NODE_ENV === 'production'
   const connection = parseRedisConnection(env)
+  const secrets = parseSecrets(env.SESSION_SECRET, production)
+  const cookieSecure = env.COOKIE_SECURE ?? production
+  const metricsToken = env.METRICS_TOKEN ?? null
+  if (production && metricsToken === null && !env.METRICS_PUBLIC) {
+    throw new ConfigError('METRICS_TOKEN is required in production (GET /metrics would be open to anyone); set METRICS_PUBLIC=true only if the port is not public')
+  }
   return {
     production,
     port: env.PORT,
@@ -151,9 +167,9 @@ function toAppConfig(env: Env): AppConfig {
     logLevel: env.LOG_LEVEL,
     redis: { connection, prefix: env.REDIS_PREFIX, waitReplicas: env.REDIS_WAIT_REPLICAS ?? (connection.topology === 'sentinel' ? 1 : 0) },
     session: {
-      secrets: parseSecrets(env.SESSION_SECRET, production),
-      cookieName: env.COOKIE_NAME,
-      cookieSecure: env.COOKIE_SECURE ?? production,
+      secrets,
+      cookieName: parseCookieName(env.COOKIE_NAME, cookieSecure),
+      cookieSecure,
       timeouts: parseTimeouts(env),
       maxPerUser: env.MAX_SESSIONS_PER_USER,
     },
@@ -173,8 +189,8 @@ function toAppConfig(env: Env): AppConfig {
     },
     allowRegistration: env.ALLOW_REGISTRATION,
     admin: parseAdmin(env.ADMIN_USERNAME, env.ADMIN_PASSWORD),
-    metricsToken: env.METRICS_TOKEN ?? null,
-    docsEnabled: env.DOCS_ENABLED,
+    metricsToken,
+    docsEnabled: env.DOCS_ENABLED ?? !production,
     maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
   }
 }
@@ -184,6 +200,27 @@ export function parseList(value: string): string[] {
     .split(',')
     .map((item) => item.trim())
     .filter((item) => item.length > 0)
+}
+
+function parseCookieName(name: string | undefined, secure: boolean): string {
+  if (name === undefined) return secure ? SECURE_COOKIE_NAME : PLAIN_COOKIE_NAME
+  if (!secure && SECURE_ONLY_COOKIE_PREFIXES.test(name)) {
+    throw new ConfigError(`COOKIE_NAME "${name}" needs COOKIE_SECURE=true: browsers refuse a __Host- or __Secure- cookie without Secure`)
+  }
+  return name
+}
+
+/**
+ * Settings that start but are probably wrong, one line each, logged as warnings at start.
+ */
+export function configWarnings(config: AppConfig): string[] {
+  const warnings: string[] = []
+  if (config.production && config.session.cookieSecure && config.trustProxy === false) {
+    warnings.push(
+      'COOKIE_SECURE is on and TRUST_PROXY is unset: logins work only over HTTPS terminated by this process. Behind a TLS proxy, set TRUST_PROXY so that X-Forwarded-Proto is believed',
+    )
+  }
+  return warnings
 }
 
 function parseSecrets(value: string, production: boolean): string[] {

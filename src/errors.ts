@@ -18,6 +18,11 @@ export const SessionNotFound = createError('SESSION_NOT_FOUND', 'No such session
 export const CsrfRejected = createError('CSRF_REJECTED', 'Cross-site request refused', 403)
 export const StoreUnavailable = createError('STORE_UNAVAILABLE', 'The session store is unavailable; retry shortly', 503)
 export const Overloaded = createError('OVERLOADED', 'The server is overloaded; retry shortly', 503)
+export const InsecureTransport = createError(
+  'INSECURE_TRANSPORT',
+  'The session cookie is Secure and this request did not come over HTTPS, so no session was created: call the API over HTTPS; behind a TLS-terminating proxy, set TRUST_PROXY so its X-Forwarded-Proto is believed; COOKIE_SECURE=false only for local development over http://',
+  400,
+)
 export const MetricsUnauthorized = createError('UNAUTHENTICATED', 'GET /metrics needs the bearer token METRICS_TOKEN', 401)
 
 /** Codes for errors raised by Fastify itself (parsing, routing), keyed by HTTP status. */
@@ -69,6 +74,7 @@ const OUR_CODES = new Set([
   AccountLocked,
   StoreUnavailable,
   Overloaded,
+  InsecureTransport,
 ].map((ErrorClass) => new ErrorClass('').code))
 
 export function errorBody(statusCode: number, code: string, message: string): ErrorBody {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
-import { ConfigError, EXAMPLE_SESSION_SECRET, loadConfig, type EnvSource } from '../src/config.js'
+import { ConfigError, configWarnings, EXAMPLE_SESSION_SECRET, loadConfig, type EnvSource } from '../src/config.js'
 import { TEST_SECRET } from './helper.js'
 
 const valid: EnvSource = { SESSION_SECRET: TEST_SECRET }
@@ -113,9 +113,33 @@ t.test('SESSION_TTL is still accepted as the old name of SESSION_IDLE_TTL', asyn
   t.equal(loadConfig({ ...valid, SESSION_TTL: '900', SESSION_IDLE_TTL: '900' }).session.timeouts.standard.idleMs, 900_000)
 })
 
-t.test('COOKIE_SECURE defaults to true in production', async (t) => {
-  const config = loadConfig({ SESSION_SECRET: TEST_SECRET, NODE_ENV: 'production' })
+const production: EnvSource = { SESSION_SECRET: TEST_SECRET, NODE_ENV: 'production', METRICS_TOKEN: 'a-metrics-token-of-16+' }
+
+t.test('production defaults: Secure cookies named __Host-sid, no API documentation, /metrics behind its token', async (t) => {
+  const config = loadConfig(production)
   t.equal(config.session.cookieSecure, true)
+  t.equal(config.session.cookieName, '__Host-sid')
+  t.equal(config.docsEnabled, false)
+  t.equal(config.metricsToken, 'a-metrics-token-of-16+')
+  t.equal(loadConfig({ ...production, DOCS_ENABLED: 'true' }).docsEnabled, true, 'documentation when asked for')
+  t.equal(loadConfig({ ...production, COOKIE_SECURE: 'false' }).session.cookieName, 'sid', 'a plain cookie without Secure')
+  t.equal(loadConfig({ ...production, COOKIE_NAME: 'session' }).session.cookieName, 'session', 'COOKIE_NAME still decides')
+  const { METRICS_TOKEN: _token, ...withoutToken } = production
+  t.equal(loadConfig({ ...withoutToken, METRICS_PUBLIC: 'true' }).metricsToken, null, 'METRICS_PUBLIC=true serves /metrics without one')
+})
+
+t.test('outside production: a plain sid cookie and the documentation on', async (t) => {
+  const config = loadConfig(valid)
+  t.equal(config.session.cookieName, 'sid')
+  t.equal(config.docsEnabled, true)
+  t.equal(loadConfig({ ...valid, COOKIE_SECURE: 'true' }).session.cookieName, '__Host-sid', 'Secure cookies get the __Host- name anywhere')
+})
+
+t.test('warns at start when Secure cookies can only work with TLS in this process', async (t) => {
+  t.match(configWarnings(loadConfig(production)), [/TRUST_PROXY is unset/])
+  t.same(configWarnings(loadConfig({ ...production, TRUST_PROXY: '1' })), [])
+  t.same(configWarnings(loadConfig({ ...production, COOKIE_SECURE: 'false' })), [])
+  t.same(configWarnings(loadConfig(valid)), [], 'nor in development')
 })
 
 for (const [name, env, message] of [
@@ -123,6 +147,9 @@ for (const [name, env, message] of [
   ['a short SESSION_SECRET', { SESSION_SECRET: 'too-short' }, /SESSION_SECRET.*32/],
   ['one short value in a SESSION_SECRET list', { SESSION_SECRET: `${TEST_SECRET},short` }, /SESSION_SECRET.*32/],
   ['the example secret in production', { SESSION_SECRET: EXAMPLE_SESSION_SECRET, NODE_ENV: 'production' }, /SESSION_SECRET.*example/],
+  ['production without METRICS_TOKEN or METRICS_PUBLIC', { ...valid, NODE_ENV: 'production' }, /METRICS_TOKEN is required in production/],
+  ['a __Host- COOKIE_NAME without Secure', { ...valid, COOKIE_NAME: '__Host-sid' }, /COOKIE_NAME "__Host-sid" needs COOKIE_SECURE=true/],
+  ['a __Secure- COOKIE_NAME with COOKIE_SECURE=false', { ...valid, COOKIE_NAME: '__Secure-sid', COOKIE_SECURE: 'false' }, /COOKIE_NAME/],
   ['a PORT that is not a number', { ...valid, PORT: 'eighty' }, /PORT/],
   ['a PORT out of range', { ...valid, PORT: '70000' }, /PORT/],
   ['a REDIS_URL that is not redis://', { ...valid, REDIS_URL: 'http://localhost:6379' }, /REDIS_URL/],

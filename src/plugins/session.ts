@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import type { FastifyReply, FastifyRequest, Session } from 'fastify'
-import { SessionExpired } from '../errors.js'
+import { InsecureTransport, SessionExpired } from '../errors.js'
 import type { Preferences } from '../schemas/api.js'
 import { sessionKeyId } from '../lib/keys.js'
 import { memoizedSigner } from '../lib/memoized-signer.js'
@@ -59,6 +59,12 @@ export interface SessionCookie {
   /** The session ID of a validly signed session cookie on the request (the session may still be gone), else null. */
   signedId(request: FastifyRequest): string | null
   clear(reply: FastifyReply): void
+  /**
+   * Throws INSECURE_TRANSPORT when the response to this request could not carry the cookie (a Secure cookie, a
+   * request that is not HTTPS by Fastify's trust-proxy rules): call it before creating or re-issuing a session, so
+   * that nothing is written for a client that would never get the cookie.
+   */
+  assertDeliverable(request: FastifyRequest): void
 }
 
 export interface SessionPluginOptions {
@@ -186,6 +192,8 @@ export default fp<SessionPluginOptions>(
 
     app.decorate('sessionEndsAt', endsAt)
 
+    let insecureTransportLogged = false
+
     app.decorate('sessionCookie', {
       signedId(request) {
         const value = request.cookies[cookieName]
@@ -193,6 +201,18 @@ export default fp<SessionPluginOptions>(
       },
       clear(reply) {
         reply.clearCookie(cookieName, { path: cookiePath })
+      },
+      assertDeliverable(request) {
+        if (!options.cookieSecure || request.protocol === 'https') return
+        // Once per process: the cause is the deployment, not the client, and a busy service would repeat it endlessly.
+        if (!insecureTransportLogged) {
+          insecureTransportLogged = true
+          request.log.warn(
+            { protocol: request.protocol, forwardedProto: request.headers['x-forwarded-proto'] },
+            'a session was refused because the request is not HTTPS and the cookie is Secure: serve HTTPS, or set TRUST_PROXY behind a TLS proxy (COOKIE_SECURE=false only for local http)',
+          )
+        }
+        throw new InsecureTransport()
       },
     } satisfies SessionCookie)
   },

@@ -50,6 +50,8 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
       },
     },
     async (request, reply) => {
+      // Before anything else: a client that cannot get the cookie must not cost a session, a lock count or a hash.
+      app.sessionCookie.assertDeliverable(request)
       const { username, password, remember = false } = request.body
       // Checked before the password, and the same for every account name, so a lock reveals nothing either.
       const lockedFor = await app.accountLock.lockedFor(username)
@@ -154,6 +156,8 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
       },
     },
     async (request, reply) => {
+      // This session gets a new ID, hence a new cookie: refused before the password changes if it cannot be delivered.
+      app.sessionCookie.assertDeliverable(request)
       const { session } = request
       const { id, username } = session.user!
       if (!(await app.users.authenticate(username, request.body.currentPassword))) {
