@@ -12,7 +12,7 @@ interface Service {
   ports?: string[]
   profiles?: string[]
   healthcheck?: { test: string[] }
-  environment?: Record<string, string>
+  environment?: Record<string, string | null>
   depends_on?: Record<string, { condition: string }> | string[]
   deploy?: { replicas: number }
 }
@@ -30,19 +30,32 @@ t.test('compose.yaml: Redis keeps its data, the API waits for it, secrets come f
   t.match(api!.environment?.SESSION_SECRET, /^\$\{SESSION_SECRET:\?/, 'SESSION_SECRET must come from the environment or .env')
 })
 
-t.test('compose.yaml: the scale profile runs several replicas behind a reverse proxy', async (t) => {
+t.test('compose.yaml: the default service is a plain-HTTP trial, not a production setup', async (t) => {
+  const { services } = parse(await read('compose.yaml'), { merge: true }) as { services: Record<string, Service> }
+  t.equal(services.api!.environment?.NODE_ENV, 'development')
+})
+
+t.test('compose.yaml: the scale profile is the production setup, replicas behind a TLS-terminating proxy', async (t) => {
   const { services } = parse(await read('compose.yaml'), { merge: true }) as { services: Record<string, Service> }
   const replica = services['api-replica']!
   const proxy = services.proxy!
   t.same(replica.profiles, ['scale'])
   t.same(proxy.profiles, ['scale'])
   t.ok(replica.deploy!.replicas >= 2, `${replica.deploy!.replicas} replicas`)
+  t.notOk('NODE_ENV' in replica.environment!, "the replicas keep the image's NODE_ENV=production")
+  t.notOk('COOKIE_SECURE' in replica.environment!, 'and its Secure cookies')
   t.equal(replica.environment?.TRUST_PROXY, '1', 'the replicas trust the one proxy hop')
+  t.ok('METRICS_TOKEN' in replica.environment! && replica.environment.METRICS_TOKEN === null, 'METRICS_TOKEN comes from the shell or .env')
   t.equal(replica.environment?.REDIS_URL, services.api!.environment?.REDIS_URL, 'and share the one Redis')
-  t.same(proxy.volumes, ['./deploy/nginx.conf:/etc/nginx/nginx.conf:ro'])
+  t.equal(replica.ports, undefined, 'only the proxy reaches them')
+  t.same(proxy.volumes, ['./deploy/nginx.conf:/etc/nginx/nginx.conf:ro', './deploy/tls:/etc/nginx/tls:ro'])
   const nginx = await read('deploy/nginx.conf')
   t.match(nginx, /server api-replica:3000;/, 'the proxy spreads requests over the replicas')
+  t.match(nginx, /listen 8443 ssl;[\s\S]*ssl_certificate \/etc\/nginx\/tls\/cert\.pem;/, 'terminates TLS with the mounted certificate')
+  t.match(nginx, /listen 8080;\s*return 308 https:/, 'and only redirects plain HTTP')
   t.match(nginx, /proxy_set_header X-Forwarded-For \$remote_addr;/, 'and tells them the client IP')
+  t.match(nginx, /proxy_set_header X-Forwarded-Proto https;/, 'and that the request came over HTTPS')
+  t.match(await read('.gitignore'), /^deploy\/tls\/\*\.pem$/m, 'keys put there stay out of git')
 })
 
 t.test('Dockerfile: multi-stage on a slim LTS image, production dependencies only, non-root, exec form', async (t) => {
@@ -55,6 +68,7 @@ t.test('Dockerfile: multi-stage on a slim LTS image, production dependencies onl
   const runtime = lines.slice(lines.indexOf(stages[1]!))
   t.ok(runtime.some((line) => /^RUN npm ci --omit=dev\b/.test(line)), 'the final stage installs production dependencies only')
   t.ok(runtime.includes('USER node'), 'and runs as the unprivileged node user')
+  t.ok(runtime.includes('ENV NODE_ENV=production'), 'with the production defaults')
   t.match(runtime.join('\n'), /HEALTHCHECK [^\n]*\\\n\s+CMD \[.*\/health\/live/, 'a HEALTHCHECK on /health/live')
   t.equal(runtime.at(-1), 'CMD ["node", "dist/server.js"]', 'node is PID 1 (exec form, no shell): it gets SIGTERM itself')
   t.notMatch(dockerfile, /SESSION_SECRET|ENV .*PASSWORD/, 'no secret in the image')
