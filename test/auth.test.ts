@@ -141,18 +141,30 @@ t.test('POST /auth/login', async (t) => {
     t.ok(keys.filter((k) => k.includes(prefix)).every((k) => k.startsWith(prefix)), 'every key starts with REDIS_PREFIX')
   })
 
-  t.test('sets a Secure cookie when COOKIE_SECURE=true behind a TLS-terminating proxy', async (t) => {
+  t.test('sets a Secure __Host-sid cookie when COOKIE_SECURE=true behind a TLS-terminating proxy', async (t) => {
     const app = await build(t, { COOKIE_SECURE: 'true', TRUST_PROXY: 'true' })
     await register(app, 'gina')
     const response = await login(app, 'gina', PASSWORD, { 'x-forwarded-proto': 'https' })
-    t.equal(response.cookies.find((c) => c.name === 'sid')?.secure, true)
+    const cookie = response.cookies.find((c) => c.name === '__Host-sid')
+    t.equal(cookie?.secure, true)
+    t.equal(cookie?.path, '/')
+    t.notOk(cookie?.domain, 'host-only, as the __Host- prefix requires')
+  })
+
+  t.test('with COOKIE_SECURE=true, a login over plain HTTP answers 400 INSECURE_TRANSPORT and sets no cookie', async (t) => {
+    const app = await build(t, { COOKIE_SECURE: 'true', TRUST_PROXY: 'true' })
+    await register(app, 'gail')
+    const response = await login(app, 'gail')
+    t.equal(response.statusCode, 400)
+    t.equal(response.json().code, 'INSECURE_TRANSPORT')
+    t.same(response.cookies, [])
   })
 
   t.test('uses COOKIE_NAME for the cookie', async (t) => {
-    const app = await build(t, { COOKIE_NAME: '__Host-session' })
+    const app = await build(t, { COOKIE_NAME: 'session' })
     await register(app, 'hank')
     const response = await login(app, 'hank')
-    const cookie = sessionCookie(response, '__Host-session')
+    const cookie = sessionCookie(response, 'session')
     const me = await app.inject({ url: '/auth/me', headers: { cookie } })
     t.equal(me.statusCode, 200)
   })
