@@ -9,88 +9,30 @@
  * default 5), BENCH_DURATION (seconds per login-storm measurement, default 10), BENCH_CONNECTIONS (default 50),
  * BENCH_SESSIONS (sessions created in the memory scenario, default 100000).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { once } from 'node:events'
 import { mkdir, writeFile } from 'node:fs/promises'
-import { fileURLToPath } from 'node:url'
-import { setTimeout as sleep } from 'node:timers/promises'
-import autocannon from 'autocannon'
 import type { Redis } from 'ioredis'
 import { redisKeys } from '../src/lib/keys.js'
 import { hashPassword } from '../src/lib/password.js'
-import { freePort, RedisServer } from '../test/redis-server.js'
+import { RedisServer } from '../test/redis-server.js'
+import {
+  CONNECTIONS,
+  credentials,
+  DURATION,
+  load,
+  loginCookie,
+  PASSWORD,
+  registerBenchUser,
+  SECRET,
+  ServerProcess,
+  serviceEnv,
+  USERNAME,
+  type Load,
+} from './harness.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 5)
-const DURATION = Number(process.env.BENCH_DURATION ?? 10)
 const WARMUP = Math.max(1, Math.round(DURATION / 3))
-const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 100_000)
-const SECRET = 'bench-secret-that-is-at-least-32-characters'
-const USERNAME = 'benchuser'
-const PASSWORD = 'bench password'
-const PREFIX = 'bench:'
-const root = fileURLToPath(new URL('..', import.meta.url))
-
-interface ProbeReport {
-  eventLoopDelayP99Ms: number
-  eventLoopDelayMaxMs: number
-  rssBytes: number
-  heapUsedBytes: number
-}
-
-/** A server under test: its own Node process, with the event-loop/RSS probe preloaded. */
-class ServerProcess {
-  private output = ''
-  private constructor(readonly child: ChildProcess, readonly port: number) {
-    child.stdout?.on('data', (chunk) => (this.output += chunk))
-    child.stderr?.on('data', (chunk) => (this.output += chunk))
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${this.port}`
-  }
-
-  static async start(script: string, env: Record<string, string>): Promise<ServerProcess> {
-    const port = await freePort()
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', '--import', './bench/probe.ts', script], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', PORT: String(port), ...env },
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    })
-    const server = new ServerProcess(child, port)
-    for (let attempt = 0; attempt < 200; attempt++) {
-      if (child.exitCode !== null) break
-      const ok = await fetch(`${server.url}/`).then(() => true, () => false)
-      if (ok) return server
-      await sleep(50)
-    }
-    throw new Error(`${script} did not start:\n${server.output}`)
-  }
-
-  /** Event-loop delay since the previous probe, and RSS now. */
-  probe(): Promise<ProbeReport> {
-    return this.ask<ProbeReport>('probe')
-  }
-
-  /** CPU time (user + system) the process has used so far, in microseconds. */
-  async cpuMicros(): Promise<number> {
-    return (await this.ask<{ cpuMicros: number }>('cpu')).cpuMicros
-  }
-
-  private async ask<T>(question: string): Promise<T> {
-    const answer = once(this.child, 'message', { signal: AbortSignal.timeout(5000) })
-    this.child.send(question)
-    const [report] = await answer
-    return report as T
-  }
-
-  async stop(): Promise<void> {
-    const exited = once(this.child, 'exit')
-    this.child.kill('SIGKILL')
-    await exited
-  }
-}
 
 interface CommandStats {
   calls: number
@@ -108,27 +50,6 @@ async function commandStats(redis: Redis): Promise<Map<string, CommandStats>> {
 }
 
 const SESSION_WRITES = new Set(['set', 'setex', 'psetex', 'expire', 'pexpire', 'del', 'getex', 'hset', 'hdel', 'hincrby'])
-
-interface Load {
-  method?: 'GET' | 'POST'
-  path: string
-  cookie?: string
-  body?: string
-  connections?: number
-  duration?: number
-  amount?: number
-}
-
-function load(server: ServerProcess, { method = 'GET', path, cookie, body, connections = CONNECTIONS, duration = DURATION, amount }: Load) {
-  return autocannon({
-    url: `${server.url}${path}`,
-    method,
-    connections,
-    ...(amount ? { amount } : { duration }),
-    headers: { ...(cookie ? { cookie } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
-    ...(body ? { body } : {}),
-  })
-}
 
 interface Sample {
   requestsPerSecond: number
@@ -193,47 +114,6 @@ function summarize(name: string, samples: Sample[]): Row {
     rounds: samples.map((sample) => sample.requestsPerSecond),
   }
 }
-
-function cookieFrom(response: Response): string {
-  const cookie = response.headers.get('set-cookie')?.split(';')[0]
-  if (!cookie) throw new Error(`login set no cookie (status ${response.status})`)
-  return cookie
-}
-
-async function loginCookie(server: ServerProcess, path: string, credentials?: object): Promise<string> {
-  const response = await fetch(`${server.url}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(credentials ?? {}),
-  })
-  return cookieFrom(response)
-}
-
-/** The service with its real configuration, but limits high enough that the load itself is never limited. */
-function serviceEnv(redis: RedisServer, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    SESSION_SECRET: SECRET,
-    REDIS_URL: redis.url,
-    REDIS_PREFIX: PREFIX,
-    COOKIE_SECURE: 'false',
-    // Plain HTTP on the loopback: no metrics token to send.
-    METRICS_PUBLIC: 'true',
-    LOG_LEVEL: 'warn',
-    RATE_LIMIT_MAX: '1000000000',
-    LOGIN_RATE_LIMIT_MAX: '1000000000',
-    ...extra,
-  }
-}
-
-async function registerBenchUser(server: ServerProcess): Promise<void> {
-  await fetch(`${server.url}/auth/register`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: USERNAME, password: PASSWORD }),
-  })
-}
-
-const credentials = JSON.stringify({ username: USERNAME, password: PASSWORD })
 
 type HotPathCase = [string, string, Record<string, string>, (server: ServerProcess) => Promise<Array<[string, Load]>>]
 

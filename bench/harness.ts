@@ -1,0 +1,148 @@
+/**
+ * What the benchmarks share: a server under test as its own Node process (with the probe preloaded), autocannon
+ * loads against it, and the bench user's login.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { fileURLToPath } from 'node:url'
+import { setTimeout as sleep } from 'node:timers/promises'
+import autocannon from 'autocannon'
+import { freePort, type RedisServer } from '../test/redis-server.js'
+
+export const DURATION = Number(process.env.BENCH_DURATION ?? 10)
+export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
+export const SECRET = 'bench-secret-that-is-at-least-32-characters'
+export const USERNAME = 'benchuser'
+export const PASSWORD = 'bench password'
+export const PREFIX = 'bench:'
+const root = fileURLToPath(new URL('..', import.meta.url))
+
+export interface ProbeReport {
+  eventLoopDelayP99Ms: number
+  eventLoopDelayMaxMs: number
+  rssBytes: number
+  heapUsedBytes: number
+}
+
+/** A server under test: its own Node process, with the event-loop/RSS probe preloaded. */
+export class ServerProcess {
+  private output = ''
+  private constructor(readonly child: ChildProcess, readonly port: number) {
+    child.stdout?.on('data', (chunk) => (this.output += chunk))
+    child.stderr?.on('data', (chunk) => (this.output += chunk))
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`
+  }
+
+  static async start(script: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<ServerProcess> {
+    const port = await freePort()
+    const child = spawn(process.execPath, [...nodeArgs, '--expose-gc', '--import', 'tsx', '--import', './bench/probe.ts', script], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', PORT: String(port), ...env },
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    })
+    const server = new ServerProcess(child, port)
+    for (let attempt = 0; attempt < 200; attempt++) {
+      if (child.exitCode !== null) break
+      const ok = await fetch(`${server.url}/`).then(() => true, () => false)
+      if (ok) return server
+      await sleep(50)
+    }
+    throw new Error(`${script} did not start:\n${server.output}`)
+  }
+
+  /** Event-loop delay since the previous probe, and RSS now. */
+  probe(): Promise<ProbeReport> {
+    return this.ask<ProbeReport>('probe')
+  }
+
+  /** CPU time (user + system) the process has used so far, in microseconds. */
+  async cpuMicros(): Promise<number> {
+    return (await this.ask<{ cpuMicros: number }>('cpu')).cpuMicros
+  }
+
+  private async ask<T>(question: string): Promise<T> {
+    const answer = once(this.child, 'message', { signal: AbortSignal.timeout(5000) })
+    this.child.send(question)
+    const [report] = await answer
+    return report as T
+  }
+
+  /** Stops it as an operator would (SIGTERM: graceful shutdown, and a CPU profile written on the way out). */
+  async terminate(): Promise<void> {
+    const exited = once(this.child, 'exit')
+    this.child.kill('SIGTERM')
+    await exited
+  }
+
+  async stop(): Promise<void> {
+    const exited = once(this.child, 'exit')
+    this.child.kill('SIGKILL')
+    await exited
+  }
+}
+
+export interface Load {
+  method?: 'GET' | 'POST'
+  path: string
+  cookie?: string
+  body?: string
+  connections?: number
+  duration?: number
+  amount?: number
+}
+
+export function load(server: ServerProcess, { method = 'GET', path, cookie, body, connections = CONNECTIONS, duration = DURATION, amount }: Load) {
+  return autocannon({
+    url: `${server.url}${path}`,
+    method,
+    connections,
+    ...(amount ? { amount } : { duration }),
+    headers: { ...(cookie ? { cookie } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
+    ...(body ? { body } : {}),
+  })
+}
+
+function cookieFrom(response: Response): string {
+  const cookie = response.headers.get('set-cookie')?.split(';')[0]
+  if (!cookie) throw new Error(`login set no cookie (status ${response.status})`)
+  return cookie
+}
+
+export async function loginCookie(server: ServerProcess, path: string, credentials?: object): Promise<string> {
+  const response = await fetch(`${server.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(credentials ?? {}),
+  })
+  return cookieFrom(response)
+}
+
+/** The service with its real configuration, but limits high enough that the load itself is never limited. */
+export function serviceEnv(redis: RedisServer, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    SESSION_SECRET: SECRET,
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: PREFIX,
+    COOKIE_SECURE: 'false',
+    // Plain HTTP on the loopback: no metrics token to send.
+    METRICS_PUBLIC: 'true',
+    LOG_LEVEL: 'warn',
+    RATE_LIMIT_MAX: '1000000000',
+    LOGIN_RATE_LIMIT_MAX: '1000000000',
+    ...extra,
+  }
+}
+
+export async function registerBenchUser(server: ServerProcess): Promise<void> {
+  await fetch(`${server.url}/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: USERNAME, password: PASSWORD }),
+  })
+}
+
+export const credentials = JSON.stringify({ username: USERNAME, password: PASSWORD })
+

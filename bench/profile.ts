@@ -1,0 +1,92 @@
+/**
+ * `npm run bench:profile`: where the CPU time of one kind of request goes. Runs the service (its real configuration,
+ * as in `npm run bench`) under autocannon load with V8's CPU profiler on, then prints the busy time by area (each
+ * dependency, each file of ours, Node's own modules, GC), in µs per request and as a share, and the top functions.
+ * A profile attributes time to the function running, so the areas add up to the whole: the table to read before
+ * cutting anything on the hot path.
+ *
+ * BENCH_PROFILE_PATH (default /api/dashboard), BENCH_PROFILE_METHOD (default GET), BENCH_DURATION (seconds, default 10).
+ */
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { RedisServer } from '../test/redis-server.js'
+import { DURATION, load, loginCookie, PASSWORD, registerBenchUser, ServerProcess, serviceEnv, USERNAME } from './harness.js'
+
+const PATH = process.env.BENCH_PROFILE_PATH ?? '/api/dashboard'
+const METHOD = process.env.BENCH_PROFILE_METHOD === 'POST' ? 'POST' : 'GET'
+const TOP_AREAS = 25
+const TOP_FUNCTIONS = 25
+
+interface CallFrame {
+  functionName: string
+  url: string
+  lineNumber: number
+}
+
+interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: CallFrame }>
+  samples: number[]
+  timeDeltas: number[]
+}
+
+/** Which area a function belongs to: its npm package, our file, Node's module, or what V8 calls it. */
+export function areaOf({ url, functionName }: CallFrame): string {
+  const dependency = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)
+  if (dependency) return dependency[1]!
+  const ours = /\/((?:src|bench)\/.+)$/.exec(url)
+  if (ours) return ours[1]!
+  if (url.startsWith('node:')) return url
+  return url === '' ? `(${functionName.replace(/[()]/g, '')})` : url
+}
+
+/** Self time by key, in microseconds, without the idle time. */
+function selfTime(profile: CpuProfile, keyOf: (frame: CallFrame) => string): Map<string, number> {
+  const frames = new Map(profile.nodes.map((node) => [node.id, node.callFrame]))
+  const totals = new Map<string, number>()
+  profile.samples.forEach((id, i) => {
+    const frame = frames.get(id)!
+    if (frame.functionName === '(idle)') return
+    const key = keyOf(frame)
+    totals.set(key, (totals.get(key) ?? 0) + profile.timeDeltas[i]!)
+  })
+  return totals
+}
+
+function table(title: string, totals: Map<string, number>, requests: number, rows: number): string {
+  const busy = [...totals.values()].reduce((sum, micros) => sum + micros, 0)
+  const lines = [`| ${title} | µs/req | share |`, '|---|---:|---:|']
+  for (const [key, micros] of [...totals].sort((a, b) => b[1] - a[1]).slice(0, rows)) {
+    lines.push(`| ${key} | ${(micros / requests).toFixed(1)} | ${((100 * micros) / busy).toFixed(1)}% |`)
+  }
+  lines.push(`| **busy total** | **${(busy / requests).toFixed(1)}** | 100% |`)
+  return lines.join('\n')
+}
+
+const redis = await RedisServer.start()
+const profiles = await mkdtemp(join(tmpdir(), 'bench-profile-'))
+try {
+  const server = await ServerProcess.start('src/server.ts', serviceEnv(redis), ['--cpu-prof', `--cpu-prof-dir=${profiles}`])
+  let requests = 0
+  try {
+    await registerBenchUser(server)
+    const cookie = await loginCookie(server, '/auth/login', { username: USERNAME, password: PASSWORD })
+    console.error(`profiling ${METHOD} ${PATH} for ${DURATION} s`)
+    const result = await load(server, { method: METHOD, path: PATH, cookie })
+    requests = result.requests.total
+    if (result.non2xx > 0) console.error(`warning: ${result.non2xx} answers were not 2xx`)
+  } finally {
+    await server.terminate()
+  }
+  // The main thread's profile is the largest (worker threads, if any, write their own).
+  const files = await Promise.all((await readdir(profiles)).map(async (name) => readFile(join(profiles, name), 'utf8')))
+  const profile = JSON.parse(files.sort((a, b) => b.length - a.length)[0]!) as CpuProfile
+  const functionKey = (frame: CallFrame) => `${frame.functionName || '(anonymous)'} ${areaOf(frame)}:${frame.lineNumber + 1}`
+  console.log(`${METHOD} ${PATH}: ${requests} requests profiled (start-up and shutdown included, so the smallest rows are noise)\n`)
+  console.log(table('area', selfTime(profile, areaOf), requests, TOP_AREAS))
+  console.log()
+  console.log(table('function', selfTime(profile, functionKey), requests, TOP_FUNCTIONS))
+} finally {
+  await rm(profiles, { recursive: true, force: true })
+  await redis.stop()
+}
