@@ -23,6 +23,11 @@ export const InsecureTransport = createError(
   'The session cookie is Secure and this request did not come over HTTPS, so no session was created: call the API over HTTPS; behind a TLS-terminating proxy, set TRUST_PROXY so its X-Forwarded-Proto is believed; COOKIE_SECURE=false only for local development over http://',
   400,
 )
+export const AmbiguousCredentials = createError(
+  'AMBIGUOUS_CREDENTIALS',
+  'Send the session cookie or an Authorization: Bearer token, not both',
+  400,
+)
 export const MetricsUnauthorized = createError('UNAUTHENTICATED', 'GET /metrics needs the bearer token METRICS_TOKEN', 401)
 
 /** Codes for errors raised by Fastify itself (parsing, routing), keyed by HTTP status. */
@@ -75,6 +80,7 @@ const OUR_CODES = new Set([
   StoreUnavailable,
   Overloaded,
   InsecureTransport,
+  AmbiguousCredentials,
 ].map((ErrorClass) => new ErrorClass('').code))
 
 export function errorBody(statusCode: number, code: string, message: string): ErrorBody {

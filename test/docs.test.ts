@@ -45,15 +45,16 @@ t.test('GET /docs/json is a valid OpenAPI 3.1 document that lists every route of
   }
 })
 
-t.test('routes behind the session guard declare the cookie security scheme and their error answers', async (t) => {
+t.test('routes behind the session guard declare the cookie and bearer security schemes and their error answers', async (t) => {
   const app = await build(t)
   const { paths, components } = (await app.inject({ url: '/docs/json' })).json() as OpenApi & {
-    components: { securitySchemes: Record<string, { type: string; in?: string; name?: string }> }
+    components: { securitySchemes: Record<string, { type: string; in?: string; name?: string; scheme?: string }> }
   }
   t.same(components.securitySchemes.sessionCookie, { type: 'apiKey', in: 'cookie', name: 'sid', description: 'Set by POST /auth/login' })
+  t.match(components.securitySchemes.bearerAuth, { type: 'http', scheme: 'bearer' })
   for (const [path, method] of [['/auth/me', 'get'], ['/api/dashboard', 'get'], ['/auth/sessions/{id}', 'delete'], ['/admin/users/{username}/sessions', 'get']]) {
     const operation = paths[path!]![method!]!
-    t.same(operation.security, [{ sessionCookie: [] }], `${method} ${path} needs the session cookie`)
+    t.same(operation.security, [{ sessionCookie: [] }, { bearerAuth: [] }], `${method} ${path} needs the session cookie or a bearer token`)
     t.ok(operation.responses['401'], `${method} ${path} documents 401`)
   }
   t.ok(paths['/auth/login']!.post!.responses['429'], 'login documents 429')

@@ -39,7 +39,8 @@ export default fp<{ allowedOrigins: string[] }>(
   async function csrfPlugin(app, options) {
     const allowedOrigins = new Set(options.allowedOrigins)
     app.addHook('onRequest', (request, _reply, done) => {
-      if (!UNSAFE_METHODS.has(request.method) || app.sessionCookie.signedId(request) === null) return done()
+      // A bearer token is sent by the client's code, never by the browser on its own: nothing to forge.
+      if (!UNSAFE_METHODS.has(request.method) || request.bearer || app.sessionCookie.signedId(request) === null) return done()
       const { origin, 'sec-fetch-site': secFetchSite } = request.headers
       const secFetch = typeof secFetchSite === 'string' ? secFetchSite : undefined
       if (isCrossSite({ origin, secFetchSite: secFetch, host: request.host }, allowedOrigins)) {

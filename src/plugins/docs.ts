@@ -33,6 +33,7 @@ export default fp<DocsPluginOptions>(
         components: {
           securitySchemes: {
             sessionCookie: { type: 'apiKey', in: 'cookie', name: cookieName, description: 'Set by POST /auth/login' },
+            bearerAuth: { type: 'http', scheme: 'bearer', description: 'The token of POST /auth/login with "transport": "token"' },
             metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, when it is set' },
           },
         },

@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import type { FastifyReply, FastifyRequest, Session } from 'fastify'
-import { InsecureTransport, SessionExpired } from '../errors.js'
+import { AmbiguousCredentials, InsecureTransport, SessionExpired } from '../errors.js'
 import type { Preferences } from '../schemas/api.js'
 import { sessionKeyId } from '../lib/keys.js'
 import { memoizedSigner } from '../lib/memoized-signer.js'
@@ -41,6 +41,11 @@ declare module 'fastify' {
     sessionEndsAt(session: Session): number
   }
   interface FastifyRequest {
+    /**
+     * True when the session travels as `Authorization: Bearer <token>` rather than a cookie (or a login asked for a
+     * token): no cookie is ever set on the response, and CSRF checks do not apply (no ambient credential).
+     */
+    bearer: boolean
     /** When this request's logged-in session ends, after any slide of its idle expiry; null without one. */
     sessionExpiresAt: number | null
     /**
@@ -88,6 +93,16 @@ function dropSetCookie(reply: FastifyReply, name: string): void {
 
 const SESSION_EXPIRED_CODE = new SessionExpired().code
 
+/** Longer than any token we issue (a session ID and its signature), short enough to refuse junk without work. */
+const MAX_BEARER_TOKEN_LENGTH = 256
+const BEARER = /^Bearer +(\S+)$/i
+
+/** The token of an `Authorization: Bearer <token>` header, else null (other schemes are not ours to read). */
+export function bearerTokenOf(authorization: string | undefined): string | null {
+  const token = authorization === undefined ? undefined : BEARER.exec(authorization)?.[1]
+  return token === undefined || token.length > MAX_BEARER_TOKEN_LENGTH ? null : token
+}
+
 /** Signatures remembered per process: enough for the sessions active in a busy minute. */
 const SIGNER_MEMO_SIZE = 10_000
 
@@ -111,6 +126,18 @@ export default fp<SessionPluginOptions>(
     const cookiePath = '/'
     const cookieAttributes = { path: cookiePath, httpOnly: true, sameSite: 'lax', secure: options.cookieSecure } as const
     await app.register(fastifyCookie, { secret: signer })
+
+    // Bearer sessions are the same sessions: the token is the signed session ID a cookie would carry, handed to
+    // @fastify/session as that cookie. Both at once would leave the choice to us: refused instead.
+    app.decorateRequest('bearer', false)
+    app.addHook('onRequest', (request, _reply, done) => {
+      const token = bearerTokenOf(request.headers.authorization)
+      if (token === null) return done()
+      if (request.cookies[cookieName] !== undefined) return done(new AmbiguousCredentials())
+      request.cookies[cookieName] = token
+      request.bearer = true
+      done()
+    })
 
     // A cookie signed with an older SESSION_SECRET is valid, but @fastify/session would see that it differs from the
     // ID signed with the first secret and clear it. Present it re-signed instead, and re-issue it on the response.
@@ -152,6 +179,11 @@ export default fp<SessionPluginOptions>(
     })
 
     app.addHook('onSend', (request, reply, payload, done) => {
+      // A bearer client keeps its token; a cookie it never asked for would become an ambient credential.
+      if (request.bearer) {
+        dropSetCookie(reply, cookieName)
+        return done(null, payload)
+      }
       const { session } = request
       if (!session?.user) return done(null, payload)
       // Created by this request (a login, a new ID): its key's TTL was set from the session's limits. A session

@@ -53,8 +53,27 @@ export const PasswordChange = Type.Object(
 
 export const UsernameParams = Type.Object({ username: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false })
 
-/** "remember": a session with the longer REMEMBER_* limits and a persistent cookie. */
+/**
+ * "remember": a session with the longer REMEMBER_* limits and a persistent cookie. "transport": "token" answers the
+ * session as a bearer token instead of setting a cookie (for clients that are not browsers).
+ */
 export const Login = Type.Object(
-  { username: Username, password: Password, remember: Type.Optional(Type.Boolean()) },
+  {
+    username: Username,
+    password: Password,
+    remember: Type.Optional(Type.Boolean()),
+    transport: Type.Optional(Type.Union([Type.Literal('cookie'), Type.Literal('token')])),
+  },
   { additionalProperties: false },
 )
+
+/** A bearer session's token, and when it ends unless used (it slides with use, like a cookie's session). */
+const BearerToken = {
+  token: Type.String({ description: 'Send as "Authorization: Bearer <token>"; shown only here' }),
+  expiresAt: Type.String({ format: 'date-time' }),
+}
+
+export const LoginResponse = Type.Object({ user: User, ...Type.Partial(Type.Object(BearerToken)).properties }, { additionalProperties: false })
+
+/** What a password change answers a bearer client: the session's new token (the old one is ended). */
+export const NewTokenResponse = Type.Object(BearerToken, { additionalProperties: false })

@@ -4,10 +4,21 @@ import { sessionKeyId } from '../../lib/keys.js'
 import { storedFieldNames } from '../../lib/session-store.js'
 import { toSessionView } from '../../plugins/session-index.js'
 import { DEFAULT_ROLES } from '../../plugins/users.js'
-import { Login, LogoutBody, MeResponse, PasswordChange, RevokedResponse, SessionParams, SessionsResponse } from '../../schemas/auth.js'
+import {
+  Login,
+  LoginResponse,
+  LogoutBody,
+  MeResponse,
+  NewTokenResponse,
+  PasswordChange,
+  RevokedResponse,
+  SessionParams,
+  SessionsResponse,
+} from '../../schemas/auth.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
 import { errorResponses, NoContent } from '../../schemas/error.js'
 import { Credentials, UserResponse } from '../../schemas/user.js'
+import type { FastifyRequest } from 'fastify'
 
 export interface AuthRoutesOptions {
   allowRegistration: boolean
@@ -16,6 +27,11 @@ export interface AuthRoutesOptions {
 }
 
 const USER_AGENT_MAX_LENGTH = 256
+
+/** The session of this request as a bearer token: its signed ID (the value a cookie would carry) and its end. */
+function bearerToken({ session, server }: FastifyRequest) {
+  return { token: session.encryptedSessionId, expiresAt: new Date(server.sessionEndsAt(session)).toISOString() }
+}
 
 const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, options) => {
   const credentialLimit = { rateLimit: options.credentialRateLimit }
@@ -43,16 +59,16 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     {
       config: credentialLimit,
       schema: {
-        summary: 'Log in: sets the session cookie (persistent with remember: true)',
+        summary: 'Log in: sets the session cookie (persistent with remember: true), or answers a bearer token with transport: "token"',
         tags: ['auth'],
         body: Login,
-        response: { 200: UserResponse, ...errorResponses(400, 401, 429, 503) },
+        response: { 200: LoginResponse, ...errorResponses(400, 401, 429, 503) },
       },
     },
     async (request, reply) => {
       // Before anything else: a client that cannot get the cookie must not cost a session, a lock count or a hash.
       app.sessionCookie.assertDeliverable(request)
-      const { username, password, remember = false } = request.body
+      const { username, password, remember = false, transport = 'cookie' } = request.body
       // Checked before the password, and the same for every account name, so a lock reveals nothing either.
       const lockedFor = await app.accountLock.lockedFor(username)
       if (lockedFor > 0) {
@@ -81,8 +97,10 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
       const ended = await app.sessionIndex.makeRoom(user.id)
       if (ended > 0) app.recordEvent(request.log, 'revoke', { userId: user.id, sessions: ended, reason: 'too many sessions' }, ended)
       // Lifecycle events name the session by the hash it is stored under, never by its ID.
-      app.recordEvent(request.log, 'login', { userId: user.id, session: handle, remember })
-      return { user }
+      app.recordEvent(request.log, 'login', { userId: user.id, session: handle, remember, transport })
+      if (transport === 'cookie') return { user }
+      request.bearer = true
+      return { user, ...bearerToken(request) }
     },
   )
 
@@ -148,11 +166,11 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     {
       preHandler: app.requireSession,
       schema: {
-        summary: 'Change my password: this session gets a new ID, every other one ends',
+        summary: 'Change my password: this session gets a new ID (a bearer client gets its new token), every other one ends',
         tags: ['auth'],
         security: SESSION_SECURITY,
         body: PasswordChange,
-        response: { 204: NoContent, ...errorResponses(400, 401, 403, 429, 503) },
+        response: { 200: NewTokenResponse, 204: NoContent, ...errorResponses(400, 401, 403, 429, 503) },
       },
     },
     async (request, reply) => {
@@ -171,7 +189,8 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
       await session.regenerate(storedFieldNames(session))
       await app.sessionIndex.remove(id, oldHandle)
       app.recordEvent(request.log, 'password_change', { userId: id, revokedSessions: revoked }, revoked)
-      return reply.code(204).send()
+      // A cookie client gets its new cookie with the answer; a bearer client has no other way to learn its token.
+      return request.bearer ? bearerToken(request) : reply.code(204).send()
     },
   )
 
