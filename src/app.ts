@@ -5,6 +5,7 @@ import { configWarnings, type AppConfig } from './config.js'
 import { clientErrorHandler } from './lib/client-error.js'
 import { redisKeys } from './lib/keys.js'
 import { replicationCheck } from './lib/replication.js'
+import accessTokensPlugin from './plugins/access-tokens.js'
 import accountLockPlugin from './plugins/account-lock.js'
 import authGuardPlugin from './plugins/auth-guard.js'
 import corsPlugin from './plugins/cors.js'
@@ -22,6 +23,7 @@ import usersPlugin from './plugins/users.js'
 import adminRoutes from './routes/admin/index.js'
 import apiRoutes from './routes/api/index.js'
 import authRoutes from './routes/auth/index.js'
+import tokenRoutes from './routes/auth/tokens.js'
 import healthRoutes from './routes/health.js'
 
 export const BODY_LIMIT_BYTES = 1024 * 1024
@@ -114,6 +116,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
       confirmEnded,
     })
     await scope.register(csrfPlugin, { allowedOrigins: config.corsOrigins })
+    await scope.register(accessTokensPlugin, { redis: app.redis, keyPrefix: config.redis.prefix, maxPerUser: config.maxTokensPerUser })
     await scope.register(authGuardPlugin)
     await scope.register(authRoutes, {
       prefix: '/auth',
@@ -123,6 +126,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
         timeWindow: config.rateLimit.loginWindowSeconds * 1000,
       },
     })
+    await scope.register(tokenRoutes, { prefix: '/auth' })
     await scope.register(apiRoutes, { prefix: '/api' })
     await scope.register(adminRoutes, { prefix: '/admin' })
   })

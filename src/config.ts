@@ -39,6 +39,7 @@ const EnvSchema = Type.Object({
   REMEMBER_IDLE_TTL: Seconds(30 * 86_400),
   REMEMBER_ABSOLUTE_TTL: Seconds(90 * 86_400),
   MAX_SESSIONS_PER_USER: Type.Integer({ minimum: 0, default: 10 }),
+  MAX_TOKENS_PER_USER: Type.Integer({ minimum: 0, default: 10 }),
   TRUST_PROXY: Type.String({ default: '' }),
   CORS_ORIGINS: Type.String({ default: '' }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300 }),
@@ -83,6 +84,8 @@ export interface AppConfig {
     /** A login beyond it ends the user's oldest session; 0: no limit. */
     maxPerUser: number
   }
+  /** Personal access tokens a user may hold at once; 0: none at all. */
+  maxTokensPerUser: number
   trustProxy: TrustProxy
   corsOrigins: string[]
   rateLimit: {
@@ -173,6 +176,7 @@ function toAppConfig(env: Env): AppConfig {
       timeouts: parseTimeouts(env),
       maxPerUser: env.MAX_SESSIONS_PER_USER,
     },
+    maxTokensPerUser: env.MAX_TOKENS_PER_USER,
     trustProxy: parseTrustProxy(env.TRUST_PROXY),
     corsOrigins: parseList(env.CORS_ORIGINS),
     rateLimit: {

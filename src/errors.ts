@@ -28,6 +28,14 @@ export const AmbiguousCredentials = createError(
   'Send the session cookie or an Authorization: Bearer token, not both',
   400,
 )
+export const InsufficientScope = createError<[string]>('INSUFFICIENT_SCOPE', 'This access token lacks the "%s" scope this route needs', 403)
+export const TokenNotAllowed = createError(
+  'TOKEN_NOT_ALLOWED',
+  'This route needs a login session (cookie or bearer session), not a personal access token',
+  403,
+)
+export const TokenLimitReached = createError('TOKEN_LIMIT_REACHED', 'Too many access tokens; revoke one first', 409)
+export const TokenNotFound = createError('TOKEN_NOT_FOUND', 'No such access token', 404)
 export const MetricsUnauthorized = createError('UNAUTHENTICATED', 'GET /metrics needs the bearer token METRICS_TOKEN', 401)
 
 /** Codes for errors raised by Fastify itself (parsing, routing), keyed by HTTP status. */
@@ -81,6 +89,10 @@ const OUR_CODES = new Set([
   Overloaded,
   InsecureTransport,
   AmbiguousCredentials,
+  InsufficientScope,
+  TokenNotAllowed,
+  TokenLimitReached,
+  TokenNotFound,
 ].map((ErrorClass) => new ErrorClass('').code))
 
 export function errorBody(statusCode: number, code: string, message: string): ErrorBody {

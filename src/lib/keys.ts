@@ -11,6 +11,8 @@ export function redisKeys(prefix: string) {
     user: (username: string) => `${prefix}user:${username.toLowerCase()}`,
     /** A user's sessions: a sorted set of session handles (sessionKeyId), scored by login time. */
     userSessions: (userId: string) => `${prefix}user-sessions:${userId}`,
+    /** A user's personal access tokens: a sorted set of their handles (sessionKeyId), scored by creation time. */
+    userTokens: (userId: string) => `${prefix}user-tokens:${userId}`,
     /** Every live session's handle, scored by its expiry: counts live sessions without scanning the keyspace. */
     liveSessions: `${prefix}live-sessions`,
     /** Failed logins of one account name (existing or not), case-insensitive. */

@@ -107,7 +107,8 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
       records.read(key).then((stored) => {
         if (stored === null) return callback(null, null)
         const session = decodeFields(stored.fields) as SessionTiming & Record<string, unknown>
-        if (pastAbsoluteLimit(timeouts, session, Date.now())) {
+        // An access token's lifetime is its TTL, set at creation; the session limits do not apply to it.
+        if (session.token === undefined && pastAbsoluteLimit(timeouts, session, Date.now())) {
           onAbsoluteExpiry(handle)
           destroy(sessionId, (error) => callback(error, null))
           return

@@ -1,21 +1,45 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { Forbidden, SessionExpired, Unauthenticated } from '../errors.js'
+import { Forbidden, InsufficientScope, SessionExpired, TokenNotAllowed, Unauthenticated } from '../errors.js'
 import { sessionKeyId } from '../lib/keys.js'
+import type { TokenScope } from '../schemas/tokens.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** preHandler that lets a request through only with a live, logged-in session. */
+    /** preHandler that lets a request through only with a live, logged-in session (or an access token allowed here). */
     requireSession: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
-    /** preHandler that also requires every one of `roles`: 403 FORBIDDEN otherwise. */
+    /** preHandler that also requires every one of `roles`, and a login session: 403 FORBIDDEN otherwise. */
     authorize: (...roles: string[]) => (request: FastifyRequest, reply: FastifyReply) => Promise<void>
   }
+  interface FastifyContextConfig {
+    /** false: personal access tokens are refused here (403 TOKEN_NOT_ALLOWED); the route needs a login session. */
+    accessTokens?: false
+  }
+}
+
+/** Route config of the routes that change credentials or sessions: they take a login, never an access token. */
+export const LOGIN_ONLY = { accessTokens: false } as const
+
+const READ_METHODS = new Set(['GET', 'HEAD'])
+
+/** The scope an access token needs for a request: reading for GET and HEAD, writing for anything else. */
+export function scopeFor(method: string): TokenScope {
+  return READ_METHODS.has(method) ? 'read' : 'write'
+}
+
+/** Refuses a personal access token where the route wants a login, or where it lacks the scope. */
+function checkAccessToken(request: FastifyRequest): void {
+  const { token } = request.session
+  if (token === undefined) return
+  if (request.routeOptions.config.accessTokens === false) throw new TokenNotAllowed()
+  const needed = scopeFor(request.method)
+  if (!token.scopes.includes(needed)) throw new InsufficientScope(needed)
 }
 
 export default fp(
   async function authGuardPlugin(app) {
-    app.decorate('requireSession', async function requireSession(request: FastifyRequest, reply: FastifyReply) {
-      if (request.session.user) return
+    app.decorate('requireSession', async function requireSession(request: FastifyRequest, _reply: FastifyReply) {
+      if (request.session.user) return checkAccessToken(request)
       // A validly signed cookie whose session is gone: tell the client why (the session plugin drops the cookie).
       const goneSessionId = app.sessionCookie.signedId(request)
       if (goneSessionId !== null) {
@@ -28,6 +52,8 @@ export default fp(
     app.decorate('authorize', (...roles: string[]) => {
       return async function authorize(request: FastifyRequest, reply: FastifyReply) {
         await app.requireSession(request, reply)
+        // Acting with a role (an admin's) takes a login: a leaked token must not carry it.
+        if (request.session.token) throw new TokenNotAllowed()
         const granted = request.session.user?.roles ?? []
         if (!roles.every((role) => granted.includes(role))) throw new Forbidden()
       }

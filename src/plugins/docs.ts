@@ -27,6 +27,7 @@ export default fp<DocsPluginOptions>(
           { name: 'auth', description: 'Accounts, login and logout' },
           { name: 'sessions', description: "A user's own sessions" },
           { name: 'api', description: 'Routes behind the session guard' },
+          { name: 'tokens', description: 'Personal access tokens for scripts and other services' },
           { name: 'admin', description: 'Routes that need the admin role' },
           { name: 'operations', description: 'Health checks and metrics' },
         ],

@@ -23,6 +23,8 @@ export type LifecycleEvent =
   | 'revoke'
   | 'session_expired'
   | 'password_change'
+  | 'token_created'
+  | 'token_revoked'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -53,6 +55,8 @@ const MESSAGES: Record<LifecycleEvent, string> = {
   revoke: 'sessions revoked',
   session_expired: 'session expired',
   password_change: 'password changed',
+  token_created: 'access token created',
+  token_revoked: 'access token revoked',
 }
 
 /** Redis round trips are short: buckets from a tenth of a millisecond to the command timeout. */

@@ -4,6 +4,7 @@ import fastifySession from '@fastify/session'
 import type { FastifyReply, FastifyRequest, Session } from 'fastify'
 import { AmbiguousCredentials, InsecureTransport, SessionExpired } from '../errors.js'
 import type { Preferences } from '../schemas/api.js'
+import { ACCESS_TOKEN_PREFIX, type TokenGrant } from '../schemas/tokens.js'
 import { sessionKeyId } from '../lib/keys.js'
 import { memoizedSigner } from '../lib/memoized-signer.js'
 import type { RedisClient } from '../lib/redis-client.js'
@@ -32,6 +33,10 @@ declare module 'fastify' {
     /** Display preferences (PATCH /api/preferences). */
     theme?: Preferences['theme']
     language?: string
+    /** Set on a personal access token: its name and scopes (see access-tokens.ts). */
+    token?: TokenGrant
+    /** Epoch milliseconds of an access token's last use, at touch-interval granularity. */
+    lastUsedAt?: number
     /** When Redis drops the session, read from its TTL on load; never stored. */
     expiresAt?: number
   }
@@ -64,6 +69,8 @@ export interface SessionCookie {
   /** The session ID of a validly signed session cookie on the request (the session may still be gone), else null. */
   signedId(request: FastifyRequest): string | null
   clear(reply: FastifyReply): void
+  /** A session ID signed as its cookie (or token) carries it. */
+  sign(sessionId: string): string
   /**
    * Throws INSECURE_TRANSPORT when the response to this request could not carry the cookie (a Secure cookie, a
    * request that is not HTTPS by Fastify's trust-proxy rules): call it before creating or re-issuing a session, so
@@ -134,7 +141,8 @@ export default fp<SessionPluginOptions>(
       const token = bearerTokenOf(request.headers.authorization)
       if (token === null) return done()
       if (request.cookies[cookieName] !== undefined) return done(new AmbiguousCredentials())
-      request.cookies[cookieName] = token
+      // A personal access token is a session too: its prefix only lets secret scanners recognise it.
+      request.cookies[cookieName] = token.startsWith(ACCESS_TOKEN_PREFIX) ? token.slice(ACCESS_TOKEN_PREFIX.length) : token
       request.bearer = true
       done()
     })
@@ -171,6 +179,11 @@ export default fp<SessionPluginOptions>(
       store.trackLoaded(session)
       const now = Date.now()
       request.sessionExpiresAt = session.expiresAt
+      if (session.token) {
+        // An access token ends at its fixed expiry, never slid; its last use is saved (one field) once per interval.
+        if (now - (session.lastUsedAt ?? 0) >= timeouts.touchIntervalMs) session.lastUsedAt = now
+        return done()
+      }
       const next = slidExpiry(timeouts, session, session.expiresAt, now)
       if (next === null) return done()
       request.sessionExpiresAt = next
@@ -234,6 +247,7 @@ export default fp<SessionPluginOptions>(
       clear(reply) {
         reply.clearCookie(cookieName, { path: cookiePath })
       },
+      sign: (sessionId) => signer.sign(sessionId),
       assertDeliverable(request) {
         if (!options.cookieSecure || request.protocol === 'https') return
         // Once per process: the cause is the deployment, not the client, and a busy service would repeat it endlessly.

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { AccountLocked, InvalidCredentials, RegistrationClosed, SessionExpired, SessionNotFound } from '../../errors.js'
+import { AccountLocked, InvalidCredentials, RegistrationClosed, SessionExpired, SessionNotFound, TokenNotAllowed } from '../../errors.js'
 import { sessionKeyId } from '../../lib/keys.js'
 import { storedFieldNames } from '../../lib/session-store.js'
+import { LOGIN_ONLY } from '../../plugins/auth-guard.js'
 import { toSessionView } from '../../plugins/session-index.js'
 import { DEFAULT_ROLES } from '../../plugins/users.js'
 import {
@@ -118,6 +119,8 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     },
     async (request, reply) => {
       const { user, sessionId } = request.session
+      // Logging out is what a login does; a personal access token ends by DELETE /auth/tokens/:id.
+      if (request.session.token) throw new TokenNotAllowed()
       if (user) {
         const handle = sessionKeyId(sessionId)
         const everywhere = request.body?.everywhere === true
@@ -165,6 +168,7 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     '/password',
     {
       preHandler: app.requireSession,
+      config: LOGIN_ONLY,
       schema: {
         summary: 'Change my password: this session gets a new ID (a bearer client gets its new token), every other one ends',
         tags: ['auth'],
@@ -198,6 +202,7 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     '/sessions',
     {
       preHandler: app.requireSession,
+      config: LOGIN_ONLY,
       schema: {
         summary: 'My live sessions, newest first',
         tags: ['sessions'],
@@ -216,6 +221,7 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     '/sessions/:id',
     {
       preHandler: app.requireSession,
+      config: LOGIN_ONLY,
       schema: {
         summary: 'End one of my sessions, on every instance',
         tags: ['sessions'],
@@ -238,6 +244,7 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     '/sessions',
     {
       preHandler: app.requireSession,
+      config: LOGIN_ONLY,
       schema: {
         summary: 'End all my other sessions, keep this one',
         tags: ['sessions'],

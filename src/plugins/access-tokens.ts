@@ -1,0 +1,118 @@
+import { randomBytes } from 'node:crypto'
+import fp from 'fastify-plugin'
+import type { Session } from 'fastify'
+import { TokenLimitReached } from '../errors.js'
+import { redisKeys, sessionKeyId } from '../lib/keys.js'
+import type { RedisClient } from '../lib/redis-client.js'
+import { encodeFields, sessionRecords } from '../lib/session-records.js'
+import { SESSION_CREATION_WINDOW_MS } from './session-index.js'
+import { ACCESS_TOKEN_PREFIX, type TokenGrant, type TokenScope, type TokenView } from '../schemas/tokens.js'
+import type { SessionUser } from './session.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    accessTokens: AccessTokens
+  }
+}
+
+
+const ID_BYTES = 32
+const DAY_MS = 86_400_000
+/** Fields of a token's record that its listing shows. */
+const LISTED_FIELDS = ['token', 'createdAt', 'lastUsedAt'] as const
+
+
+export interface NewAccessToken {
+  name: string
+  scopes: TokenScope[]
+  expiresInDays: number
+}
+
+export interface AccessTokens {
+  /** Creates a token for the user; its secret is in the answer and nowhere else. Throws TokenLimitReached. */
+  create(user: SessionUser, request: NewAccessToken, origin: { ip: string; userAgent: string }): Promise<TokenView & { token: string }>
+  /** The user's live tokens, newest first; entries of tokens that are gone are pruned on the way. */
+  list(userId: string): Promise<TokenView[]>
+  /** Ends one token of the user; false when the user has no such token. */
+  revoke(userId: string, id: string): Promise<boolean>
+}
+
+export interface AccessTokensOptions {
+  redis: RedisClient
+  /** REDIS_PREFIX. */
+  keyPrefix: string
+  /** The most tokens a user may hold; 0 lets no one create any. */
+  maxPerUser: number
+}
+
+/**
+ * Personal access tokens are sessions of a kind: a record in the sessions' keyspace (one hash under the SHA-256 of
+ * its ID, written per field, never recreated once ended: see session-records.ts), so every route, counter and write
+ * rule works with them as with a login. What differs: the record carries a `token` grant (name and scopes), its
+ * expiry is fixed at creation (a Redis TTL, never slid), its last use is written at most once per touch interval,
+ * and it is listed in a sorted set of its own per user, so logging out everywhere, a password change and the
+ * per-user session cap leave tokens alone. The secret is the prefixed, signed ID: Redis holds only the hash.
+ *
+ * Order of steps, as for sessions (session-index.ts): listed before created, deleted before unlisted, so a live
+ * token is always listed and can always be revoked.
+ */
+export function createAccessTokens(options: AccessTokensOptions, sign: (sessionId: string) => string): AccessTokens {
+  const { redis, maxPerUser } = options
+  const keys = redisKeys(options.keyPrefix)
+  const records = sessionRecords(redis)
+  const recordKey = (handle: string) => `${keys.sessionPrefix}${handle}`
+
+  async function list(userId: string): Promise<TokenView[]> {
+    const index = keys.userTokens(userId)
+    const handles = await redis.zrange(index, 0, -1, 'WITHSCORES')
+    const entries = Array.from({ length: handles.length / 2 }, (_, i) => ({ id: handles[2 * i]!, listedAt: Number(handles[2 * i + 1]) }))
+    const found = await Promise.all(
+      entries.map(({ id }) => Promise.all([redis.hmget(recordKey(id), ...LISTED_FIELDS), redis.pttl(recordKey(id))])),
+    )
+    const settled = Date.now() - SESSION_CREATION_WINDOW_MS
+    const gone = entries.filter(({ listedAt }, i) => found[i]![0][0] === null && listedAt < settled).map(({ id }) => id)
+    if (gone.length > 0) await redis.zrem(index, ...gone)
+    return entries
+      .flatMap(({ id }, i) => {
+        const [[grant, createdAt, lastUsedAt], ttlMs] = found[i]!
+        if (grant === null || grant === undefined) return []
+        const { name, scopes } = JSON.parse(grant) as TokenGrant
+        const at = (json: string | null | undefined) => (json ? new Date(Number(JSON.parse(json))).toISOString() : null)
+        return [{ id, name, scopes, createdAt: at(createdAt)!, expiresAt: new Date(Date.now() + Math.max(ttlMs, 0)).toISOString(), lastUsedAt: at(lastUsedAt) }]
+      })
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
+  }
+
+  return {
+    list,
+
+    async create(user, { name, scopes, expiresInDays }, { ip, userAgent }) {
+      if ((await list(user.id)).length >= maxPerUser) throw new TokenLimitReached()
+      const sessionId = randomBytes(ID_BYTES).toString('base64url')
+      const handle = sessionKeyId(sessionId)
+      const createdAt = Date.now()
+      const lifetimeMs = expiresInDays * DAY_MS
+      const index = keys.userTokens(user.id)
+      // The index lives as long as its longest-lived token: an expiry for a new index (NX), else only a later one (GT).
+      await Promise.all([redis.zadd(index, createdAt, handle), redis.pexpire(index, lifetimeMs, 'NX'), redis.pexpire(index, lifetimeMs, 'GT')])
+      const stored: Partial<Session> = { user, createdAt, ip, userAgent, remember: false, token: { name, scopes } }
+      if (!(await records.create(recordKey(handle), encodeFields(stored), lifetimeMs))) throw new Error('access token ID clash')
+      const iso = (ms: number) => new Date(ms).toISOString()
+      return { id: handle, name, scopes, createdAt: iso(createdAt), expiresAt: iso(createdAt + lifetimeMs), lastUsedAt: null, token: ACCESS_TOKEN_PREFIX + sign(sessionId) }
+    },
+
+    async revoke(userId, id) {
+      if ((await redis.zscore(keys.userTokens(userId), id)) === null) return false
+      const deleted = await redis.del(recordKey(id))
+      if (deleted === 1) await redis.zrem(keys.userTokens(userId), id)
+      return deleted === 1
+    },
+  }
+}
+
+export default fp<AccessTokensOptions>(
+  async function accessTokensPlugin(app, options) {
+    app.decorate('accessTokens', createAccessTokens(options, app.sessionCookie.sign))
+  },
+  { name: 'access-tokens', dependencies: ['session'] },
+)

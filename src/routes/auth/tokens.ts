@@ -1,0 +1,73 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { TokenNotFound } from '../../errors.js'
+import { LOGIN_ONLY } from '../../plugins/auth-guard.js'
+import { SESSION_SECURITY } from '../../schemas/security.js'
+import { errorResponses, NoContent } from '../../schemas/error.js'
+import { CreatedToken, DEFAULT_TOKEN_DAYS, NewToken, TokenParams, TokensResponse } from '../../schemas/tokens.js'
+
+const USER_AGENT_MAX_LENGTH = 256
+
+/** Personal access tokens of the logged-in user: /auth/tokens. Managing them takes a login, never a token. */
+const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post(
+    '/tokens',
+    {
+      preHandler: app.requireSession,
+      config: LOGIN_ONLY,
+      schema: {
+        summary: 'Create a personal access token (its secret is in this answer only)',
+        tags: ['tokens'],
+        security: SESSION_SECURITY,
+        body: NewToken,
+        response: { 201: CreatedToken, ...errorResponses(400, 401, 403, 409, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { name, scopes, expiresInDays = DEFAULT_TOKEN_DAYS } = request.body
+      const user = request.session.user!
+      const userAgent = (request.headers['user-agent'] ?? '').slice(0, USER_AGENT_MAX_LENGTH)
+      const created = await app.accessTokens.create(user, { name, scopes, expiresInDays }, { ip: request.ip, userAgent })
+      app.recordEvent(request.log, 'token_created', { userId: user.id, token: created.id, scopes, expiresInDays })
+      return reply.code(201).send(created)
+    },
+  )
+
+  app.get(
+    '/tokens',
+    {
+      preHandler: app.requireSession,
+      config: LOGIN_ONLY,
+      schema: {
+        summary: 'My personal access tokens (never their secrets), newest first',
+        tags: ['tokens'],
+        security: SESSION_SECURITY,
+        response: { 200: TokensResponse, ...errorResponses(401, 403, 429, 503) },
+      },
+    },
+    async (request) => ({ tokens: await app.accessTokens.list(request.session.user!.id) }),
+  )
+
+  app.delete(
+    '/tokens/:id',
+    {
+      preHandler: app.requireSession,
+      config: LOGIN_ONLY,
+      schema: {
+        summary: 'Revoke one of my personal access tokens, on every instance',
+        tags: ['tokens'],
+        security: SESSION_SECURITY,
+        params: TokenParams,
+        response: { 204: NoContent, ...errorResponses(400, 401, 403, 404, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const userId = request.session.user!.id
+      // Another user's token is "not found" too: the answer must not confirm that a handle exists.
+      if (!(await app.accessTokens.revoke(userId, request.params.id))) throw new TokenNotFound()
+      app.recordEvent(request.log, 'token_revoked', { userId, token: request.params.id })
+      return reply.code(204).send()
+    },
+  )
+}
+
+export default tokenRoutes
