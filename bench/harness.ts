@@ -132,6 +132,7 @@ export function serviceEnv(redis: RedisServer, extra: Record<string, string> = {
     LOG_LEVEL: 'warn',
     RATE_LIMIT_MAX: '1000000000',
     LOGIN_RATE_LIMIT_MAX: '1000000000',
+    CREDENTIAL_RATE_LIMIT_MAX: '1000000000',
     ...extra,
   }
 }

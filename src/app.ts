@@ -9,6 +9,7 @@ import accessTokensPlugin from './plugins/access-tokens.js'
 import accountLockPlugin from './plugins/account-lock.js'
 import authGuardPlugin from './plugins/auth-guard.js'
 import corsPlugin from './plugins/cors.js'
+import credentialRateLimitPlugin from './plugins/credential-rate-limit.js'
 import csrfPlugin from './plugins/csrf.js'
 import docsPlugin from './plugins/docs.js'
 import errorsPlugin from './plugins/errors.js'
@@ -100,6 +101,13 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     redis: app.redis,
     keyPrefix: keys.rateLimitPrefix,
     max: config.rateLimit.max,
+    windowSeconds: config.rateLimit.windowSeconds,
+    syncIntervalMs: config.rateLimit.syncIntervalMs,
+  })
+  await app.register(credentialRateLimitPlugin, {
+    redis: app.redis,
+    keyPrefix: keys.rateLimitPrefix,
+    max: config.rateLimit.credentialMax,
     windowSeconds: config.rateLimit.windowSeconds,
     syncIntervalMs: config.rateLimit.syncIntervalMs,
   })

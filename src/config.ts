@@ -45,6 +45,7 @@ const EnvSchema = Type.Object({
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300 }),
   RATE_LIMIT_WINDOW: Seconds(60),
   RATE_LIMIT_SYNC_MS: Type.Integer({ minimum: 0, maximum: 10_000, default: 100 }),
+  CREDENTIAL_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 200 }),
   LOGIN_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 10 }),
   LOGIN_RATE_LIMIT_WINDOW: Seconds(60),
   ACCOUNT_LOCK_THRESHOLD: Type.Integer({ minimum: 1, default: 5 }),
@@ -93,6 +94,8 @@ export interface AppConfig {
     windowSeconds: number
     /** 0: the global limit counts every request in Redis; above 0: each instance syncs its counts this often. */
     syncIntervalMs: number
+    /** Requests per session or access token per window, on top of the per-IP limit. */
+    credentialMax: number
     loginMax: number
     loginWindowSeconds: number
   }
@@ -183,6 +186,7 @@ function toAppConfig(env: Env): AppConfig {
       max: env.RATE_LIMIT_MAX,
       windowSeconds: env.RATE_LIMIT_WINDOW,
       syncIntervalMs: env.RATE_LIMIT_SYNC_MS,
+      credentialMax: env.CREDENTIAL_RATE_LIMIT_MAX,
       loginMax: env.LOGIN_RATE_LIMIT_MAX,
       loginWindowSeconds: env.LOGIN_RATE_LIMIT_WINDOW,
     },

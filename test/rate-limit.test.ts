@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { build, login, register, testRedis, uniquePrefix } from './helper.js'
+import { build, loggedIn, login, register, sessionIdOf, testRedis, uniquePrefix } from './helper.js'
 
 // These tests fail logins on purpose: the per-account lock is set out of reach so that only the IP limit is seen.
 const NO_ACCOUNT_LOCK = { ACCOUNT_LOCK_THRESHOLD: '1000' }
@@ -88,4 +88,28 @@ t.test('with a sync interval, instances learn of each other within one interval'
   t.equal(await get(one), 429, 'after one interval both instances refuse')
   const counted = await (await testRedis()).client(t).keys(`${env.REDIS_PREFIX}rl:*`)
   t.equal(counted.length, 1, 'one shared counter in Redis')
+})
+
+t.test('each session and access token has its own limit too: one credential cannot spend the address budget', async (t) => {
+  const env = { REDIS_PREFIX: uniquePrefix(), CREDENTIAL_RATE_LIMIT_MAX: '3', RATE_LIMIT_MAX: '100' }
+  const app = await build(t, env)
+  const greedy = await loggedIn(app, 'greedy')
+  const neighbour = await loggedIn(app, 'neighbour')
+  const dashboard = (headers: Record<string, string>) => app.inject({ url: '/api/dashboard', headers })
+  for (let i = 0; i < 3; i++) t.equal((await dashboard({ cookie: greedy })).statusCode, 200)
+  const limited = await dashboard({ cookie: greedy })
+  t.equal(limited.statusCode, 429)
+  t.equal(limited.json().code, 'RATE_LIMITED')
+  t.equal(limited.headers['ratelimit-limit'], '3')
+  t.equal(limited.headers['ratelimit-remaining'], '0')
+  t.ok(Number(limited.headers['retry-after']) > 0, 'Retry-After')
+  t.equal((await dashboard({ cookie: neighbour })).statusCode, 200, 'another session from the same address still passes')
+
+  const token = (await app.inject({ method: 'POST', url: '/auth/tokens', headers: { cookie: neighbour, 'content-type': 'application/json' }, payload: '{"name":"bot","scopes":["read"]}' })).json().token
+  for (let i = 0; i < 2; i++) t.equal((await dashboard({ authorization: `Bearer ${token}` })).statusCode, 200)
+  t.equal((await dashboard({ authorization: `Bearer ${token}` })).statusCode, 200, 'a token counts apart from its maker')
+  t.equal((await dashboard({ authorization: `Bearer ${token}` })).statusCode, 429, 'and has the same limit')
+  await sleep(300)
+  const counters = await (await testRedis()).client(t).keys(`${env.REDIS_PREFIX}rl:credential:*`)
+  t.ok(counters.length >= 3 && counters.every((key) => !key.includes(sessionIdOf(greedy))), 'counted in Redis by hash, never by the session ID')
 })

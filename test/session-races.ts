@@ -15,7 +15,7 @@ import { PASSWORD, sessionIdOf } from './helper.js'
 export const WORKERS = 24
 export const ADMIN = { ADMIN_USERNAME: 'race-admin', ADMIN_PASSWORD: PASSWORD }
 /** Generous limits: the races send thousands of requests from one address. */
-export const RACE_ENV = { RATE_LIMIT_MAX: '1000000', LOGIN_RATE_LIMIT_MAX: '1000000', MAX_SESSIONS_PER_USER: '2', ...ADMIN }
+export const RACE_ENV = { RATE_LIMIT_MAX: '1000000', CREDENTIAL_RATE_LIMIT_MAX: '1000000', LOGIN_RATE_LIMIT_MAX: '1000000', MAX_SESSIONS_PER_USER: '2', ...ADMIN }
 
 const handleOf = (cookie: string) => sessionKeyId(sessionIdOf(cookie))
 

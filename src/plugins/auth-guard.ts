@@ -38,8 +38,11 @@ function checkAccessToken(request: FastifyRequest): void {
 
 export default fp(
   async function authGuardPlugin(app) {
-    app.decorate('requireSession', async function requireSession(request: FastifyRequest, _reply: FastifyReply) {
-      if (request.session.user) return checkAccessToken(request)
+    app.decorate('requireSession', async function requireSession(request: FastifyRequest, reply: FastifyReply) {
+      if (request.session.user) {
+        checkAccessToken(request)
+        return app.limitCredential(request, reply)
+      }
       // A validly signed cookie whose session is gone: tell the client why (the session plugin drops the cookie).
       const goneSessionId = app.sessionCookie.signedId(request)
       if (goneSessionId !== null) {
@@ -59,5 +62,5 @@ export default fp(
       }
     })
   },
-  { name: 'auth-guard', dependencies: ['session'] },
+  { name: 'auth-guard', dependencies: ['session', 'credential-rate-limit'] },
 )
