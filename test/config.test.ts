@@ -23,7 +23,8 @@ t.test('defaults', async (t) => {
   })
   t.equal(config.trustProxy, false)
   t.same(config.corsOrigins, [])
-  t.same(config.rateLimit, { max: 300, windowSeconds: 60, syncIntervalMs: 100, loginMax: 10, loginWindowSeconds: 60 })
+  t.same(config.rateLimit, { max: 300, windowSeconds: 60, syncIntervalMs: 100, credentialMax: 200, loginMax: 10, loginWindowSeconds: 60 })
+  t.equal(config.maxTokensPerUser, 10)
   t.equal(config.allowRegistration, true)
   t.equal(config.admin, null)
   t.same(config.accountLock, { threshold: 5, baseLockMs: 30_000, maxLockMs: 900_000 })
@@ -48,6 +49,8 @@ t.test('parses every variable', async (t) => {
     RATE_LIMIT_MAX: '5',
     RATE_LIMIT_WINDOW: '30',
     RATE_LIMIT_SYNC_MS: '0',
+    CREDENTIAL_RATE_LIMIT_MAX: '50',
+    MAX_TOKENS_PER_USER: '3',
     LOGIN_RATE_LIMIT_MAX: '3',
     LOGIN_RATE_LIMIT_WINDOW: '120',
     ALLOW_REGISTRATION: 'false',
@@ -61,7 +64,8 @@ t.test('parses every variable', async (t) => {
   t.equal(config.session.cookieSecure, true)
   t.equal(config.trustProxy, '10.0.0.0/8,127.0.0.1')
   t.same(config.corsOrigins, ['https://a.example', 'https://b.example'])
-  t.same(config.rateLimit, { max: 5, windowSeconds: 30, syncIntervalMs: 0, loginMax: 3, loginWindowSeconds: 120 })
+  t.same(config.rateLimit, { max: 5, windowSeconds: 30, syncIntervalMs: 0, credentialMax: 50, loginMax: 3, loginWindowSeconds: 120 })
+  t.equal(config.maxTokensPerUser, 3)
   t.same(config.session.timeouts, {
     standard: { idleMs: 600_000, absoluteMs: 3_600_000 },
     remember: { idleMs: 86_400_000, absoluteMs: 604_800_000 },

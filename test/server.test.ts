@@ -66,6 +66,10 @@ t.test('a running server', async (t) => {
     t.equal(me.headers.get('x-request-id'), 'trace-me-42', 'an incoming request id is kept and echoed')
     await post(port, '/auth/logout', {}, { cookie })
     await fetch(`http://127.0.0.1:${port}/auth/me`, { headers: { cookie } })
+    const { token } = (await (await post(port, '/auth/login', { username: 'logged', password: PASSWORD, transport: 'token' })).json()) as { token: string }
+    const bearer = { authorization: `Bearer ${token}` }
+    const pat = (await (await post(port, '/auth/tokens', { name: 'logged bot', scopes: ['read'] }, bearer)).json()) as { token: string }
+    t.equal((await fetch(`http://127.0.0.1:${port}/api/dashboard`, { headers: { authorization: `Bearer ${pat.token}` } })).status, 200)
     await sleep(100)
     const events = server.stdout().split('\n').filter((line) => line.includes('"event"')).map((line) => JSON.parse(line))
     const hash = sessionKeyId(sessionIdOf(cookie))
@@ -81,6 +85,8 @@ t.test('a running server', async (t) => {
     const loginLine = server.stdout().split('\n').find((line) => line.includes('"event":"login"'))
     t.match(JSON.parse(loginLine!).reqId, /^[0-9a-f-]{36}$/, 'a UUID when the client sent none')
     t.notMatch(server.stdout(), sessionIdOf(cookie), 'no session ID in the logs')
+    t.notMatch(server.stdout(), token.split('.')[0]!, 'no bearer session token in the logs')
+    t.notMatch(server.stdout(), pat.token.slice('rsa_pat_'.length).split('.')[0]!, 'no personal access token in the logs')
     t.notMatch(server.stdout(), PASSWORD, 'no password in the logs')
   })
 

@@ -3,7 +3,7 @@ import t from 'tap'
 import { build, json, login, loggedIn, PASSWORD, register, sessionCookie, sessionIdOf, sessionKey, testRedis, uniquePrefix, type App } from './helper.js'
 import { sessionKeyId } from '../src/lib/keys.js'
 import { decodeFields } from '../src/lib/session-records.js'
-import { SESSION_CREATION_WINDOW_MS } from '../src/plugins/session-index.js'
+import { RECORD_CREATION_WINDOW_MS } from '../src/lib/record-index.js'
 
 const list = (app: App, cookie: string) => app.inject({ url: '/auth/sessions', headers: { cookie } })
 const dashboard = (app: App, cookie: string) => app.inject({ url: '/api/dashboard', headers: { cookie } }).then((r) => r.statusCode)
@@ -49,7 +49,7 @@ t.test('the list prunes sessions that expired, sparing entries of sessions still
   await redis.zadd(indexKey, Date.now(), 'being-created')
   t.equal((await list(app, kept!)).json().sessions.length, 1, 'only live sessions are listed')
   t.same((await redis.zrange(indexKey, 0, -1)).sort(), [goneHandle, 'being-created', sessionKeyId(sessionIdOf(kept!))].sort(), 'fresh entries are kept')
-  const settled = Date.now() - SESSION_CREATION_WINDOW_MS - 1
+  const settled = Date.now() - RECORD_CREATION_WINDOW_MS - 1
   await redis.zadd(indexKey, 'XX', settled, goneHandle, settled, 'being-created')
   t.equal((await list(app, kept!)).json().sessions.length, 1)
   t.same(await redis.zrange(indexKey, 0, -1), [sessionKeyId(sessionIdOf(kept!))], 'entries older than the creation window are pruned')

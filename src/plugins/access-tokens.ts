@@ -4,8 +4,8 @@ import type { Session } from 'fastify'
 import { TokenLimitReached } from '../errors.js'
 import { redisKeys, sessionKeyId } from '../lib/keys.js'
 import type { RedisClient } from '../lib/redis-client.js'
+import { readIndex } from '../lib/record-index.js'
 import { encodeFields, sessionRecords } from '../lib/session-records.js'
-import { SESSION_CREATION_WINDOW_MS } from './session-index.js'
 import { ACCESS_TOKEN_PREFIX, type TokenGrant, type TokenScope, type TokenView } from '../schemas/tokens.js'
 import type { SessionUser } from './session.js'
 
@@ -19,7 +19,7 @@ declare module 'fastify' {
 const ID_BYTES = 32
 const DAY_MS = 86_400_000
 /** Fields of a token's record that its listing shows. */
-const LISTED_FIELDS = ['token', 'createdAt', 'lastUsedAt'] as const
+const LISTED_FIELDS = ['token', 'lastUsedAt'] as const
 
 
 export interface NewAccessToken {
@@ -63,22 +63,14 @@ export function createAccessTokens(options: AccessTokensOptions, sign: (sessionI
   const recordKey = (handle: string) => `${keys.sessionPrefix}${handle}`
 
   async function list(userId: string): Promise<TokenView[]> {
-    const index = keys.userTokens(userId)
-    const handles = await redis.zrange(index, 0, -1, 'WITHSCORES')
-    const entries = Array.from({ length: handles.length / 2 }, (_, i) => ({ id: handles[2 * i]!, listedAt: Number(handles[2 * i + 1]) }))
-    const found = await Promise.all(
-      entries.map(({ id }) => Promise.all([redis.hmget(recordKey(id), ...LISTED_FIELDS), redis.pttl(recordKey(id))])),
-    )
-    const settled = Date.now() - SESSION_CREATION_WINDOW_MS
-    const gone = entries.filter(({ listedAt }, i) => found[i]![0][0] === null && listedAt < settled).map(({ id }) => id)
-    if (gone.length > 0) await redis.zrem(index, ...gone)
-    return entries
-      .flatMap(({ id }, i) => {
-        const [[grant, createdAt, lastUsedAt], ttlMs] = found[i]!
-        if (grant === null || grant === undefined) return []
-        const { name, scopes } = JSON.parse(grant) as TokenGrant
-        const at = (json: string | null | undefined) => (json ? new Date(Number(JSON.parse(json))).toISOString() : null)
-        return [{ id, name, scopes, createdAt: at(createdAt)!, expiresAt: new Date(Date.now() + Math.max(ttlMs, 0)).toISOString(), lastUsedAt: at(lastUsedAt) }]
+    const live = await readIndex(redis, keys.userTokens(userId), recordKey, LISTED_FIELDS)
+    const ttls = await Promise.all(live.map(({ handle }) => redis.pttl(recordKey(handle))))
+    const at = (json: string | null | undefined) => (json ? new Date(Number(JSON.parse(json))).toISOString() : null)
+    return live
+      .map(({ handle, score: createdAt, fields: [grant, lastUsedAt] }, i) => {
+        const { name, scopes } = JSON.parse(grant!) as TokenGrant
+        const expiresAt = new Date(Date.now() + Math.max(ttls[i]!, 0)).toISOString()
+        return { id: handle, name, scopes, createdAt: new Date(createdAt).toISOString(), expiresAt, lastUsedAt: at(lastUsedAt) }
       })
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
   }

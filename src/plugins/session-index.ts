@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { RedisClient } from '../lib/redis-client.js'
 import { redisKeys } from '../lib/keys.js'
+import { readIndex } from '../lib/record-index.js'
 import type { ReplicationCheck } from '../lib/replication.js'
 
 declare module 'fastify' {
@@ -67,12 +68,6 @@ export interface SessionIndexOptions {
 const LISTED_FIELDS = ['createdAt', 'ip', 'userAgent', 'remember'] as const
 
 /**
- * How long after an index entry was written its session may still be on the way (index first, then the session):
- * an entry without a session is pruned only once it is older. Far above the 500 ms a Redis command may take.
- */
-export const SESSION_CREATION_WINDOW_MS = 60_000
-
-/**
  * A sorted set per user lists the handles of their sessions, scored by when each was last seen; sessions expire on
  * their own in Redis, so the set is pruned whenever it is read, and it expires itself once its newest session must
  * have ended.
@@ -92,18 +87,10 @@ export function createSessionIndex(redis: RedisClient, options: SessionIndexOpti
 
   /** The user's sessions, least recently seen first, after dropping the entries of sessions that are gone. */
   async function liveSessions(userId: string): Promise<IndexedSession[]> {
-    const index = keys.userSessions(userId)
-    const scored = await redis.zrange(index, 0, -1, 'WITHSCORES')
-    const entries = Array.from({ length: scored.length / 2 }, (_, i) => ({ handle: scored[2 * i]!, lastSeenAt: Number(scored[2 * i + 1]) }))
-    const stored = await Promise.all(entries.map(({ handle }) => redis.hmget(sessionKey(handle), ...LISTED_FIELDS)))
-    const exists = (i: number) => stored[i]!.some((value) => value !== null)
-    const settled = Date.now() - SESSION_CREATION_WINDOW_MS
-    const gone = entries.filter(({ lastSeenAt }, i) => !exists(i) && lastSeenAt < settled).map(({ handle }) => handle)
-    if (gone.length > 0) await redis.zrem(index, ...gone)
-    return entries.flatMap(({ handle, lastSeenAt }, i) => {
-      if (!exists(i)) return []
-      const [createdAt, ip, userAgent, remember] = stored[i]!.map((value) => (value === null ? undefined : JSON.parse(value)))
-      return [{ handle, createdAt: createdAt ?? lastSeenAt, lastSeenAt, ip: ip ?? '', userAgent: userAgent ?? '', remember: remember === true }]
+    const live = await readIndex(redis, keys.userSessions(userId), sessionKey, LISTED_FIELDS)
+    return live.map(({ handle, score: lastSeenAt, fields }) => {
+      const [createdAt, ip, userAgent, remember] = fields.map((value) => (value === null ? undefined : JSON.parse(value)))
+      return { handle, createdAt: createdAt ?? lastSeenAt, lastSeenAt, ip: ip ?? '', userAgent: userAgent ?? '', remember: remember === true }
     })
   }
 
