@@ -8,13 +8,16 @@ export interface HttpReply {
 
 export interface CallOptions {
   cookie?: string
+  /** An Authorization header: `Bearer <token>`. */
+  authorization?: string
   body?: unknown
 }
 
 /** One request over real HTTP (a fresh fetch, so concurrent calls really are concurrent). */
-export async function call(baseUrl: string, method: string, path: string, { cookie, body }: CallOptions = {}): Promise<HttpReply> {
+export async function call(baseUrl: string, method: string, path: string, { cookie, authorization, body }: CallOptions = {}): Promise<HttpReply> {
   const headers: Record<string, string> = {}
   if (cookie) headers.cookie = cookie
+  if (authorization) headers.authorization = authorization
   if (body !== undefined) headers['content-type'] = 'application/json'
   const response = await fetch(baseUrl + path, { method, headers, ...(body !== undefined && { body: JSON.stringify(body) }) })
   const text = await response.text()

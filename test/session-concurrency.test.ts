@@ -2,7 +2,7 @@ import t from 'tap'
 import { instancePairs, type Instance } from './app-process.js'
 import { call } from './http-client.js'
 import { testRedis, uniquePrefix } from './helper.js'
-import { logIn, RACE_ENV, raceEveryEnding, register } from './session-races.js'
+import { logIn, RACE_ENV, raceEveryEnding, raceTokenRevocation, register } from './session-races.js'
 
 // About two minutes on a 2-core machine: thousands of requests and a few hundred key derivations.
 t.setTimeout(400_000)
@@ -51,3 +51,4 @@ t.test('concurrent changes to different session fields on two instances both sta
 })
 
 raceEveryEnding(t, { redis: redis.client(t), keyPrefix: prefix, trials: 20, instances: instancesWith, admin: one })
+raceTokenRevocation(t, { redis: redis.client(t), keyPrefix: prefix, trials: 20, instances: instancesWith })

@@ -3,7 +3,7 @@ import type { Test } from 'tap'
 import { sessionKeyId } from '../src/lib/keys.js'
 import type { RedisClient } from '../src/lib/redis-client.js'
 import type { Instance, InstancePairs } from './app-process.js'
-import { call } from './http-client.js'
+import { call, type CallOptions } from './http-client.js'
 import { PASSWORD, sessionIdOf } from './helper.js'
 
 /**
@@ -22,10 +22,13 @@ const handleOf = (cookie: string) => sessionKeyId(sessionIdOf(cookie))
 const THEMES = ['light', 'dark', 'system']
 let changes = 0
 
+/** How a request proves its session: a cookie, or a bearer token. */
+type Credential = Pick<CallOptions, 'cookie' | 'authorization'>
+
 /** The two kinds of session-changing request: an atomic increment and a per-field write (of a new value each time). */
 const CHANGES = [
-  (url: string, cookie: string) => call(url, 'POST', '/api/count', { cookie }),
-  (url: string, cookie: string) => call(url, 'PATCH', '/api/preferences', { cookie, body: { theme: THEMES[changes++ % THEMES.length] } }),
+  (url: string, credential: Credential) => call(url, 'POST', '/api/count', credential),
+  (url: string, credential: Credential) => call(url, 'PATCH', '/api/preferences', { ...credential, body: { theme: THEMES[changes++ % THEMES.length] } }),
 ]
 
 export async function register(via: Instance, username: string): Promise<void> {
@@ -55,17 +58,17 @@ interface StormResult {
 }
 
 /**
- * Keeps WORKERS session-changing requests of `cookie` in flight, spread over the instances, while `end` runs; each
+ * Keeps WORKERS session-changing requests of `credential` in flight, spread over the instances, while `end` runs; each
  * worker stops after one request sent once `end` was answered.
  */
-async function storm(instances: Instance[], cookie: string, end: () => Promise<void>): Promise<StormResult> {
+async function storm(instances: Instance[], credential: Credential, end: () => Promise<void>): Promise<StormResult> {
   const result: StormResult = { before: [], after: [] }
   let ended = false
   const worker = async (i: number) => {
     const change = CHANGES[i % CHANGES.length]!
     for (;;) {
       const sentAfterEnd = ended
-      const { status } = await change(instances[i % instances.length]!.url, cookie)
+      const { status } = await change(instances[i % instances.length]!.url, credential)
       ;(sentAfterEnd ? result.after : result.before).push(status)
       if (sentAfterEnd) return
     }
@@ -222,7 +225,7 @@ export function raceEveryEnding(t: Test, { redis, keyPrefix, trials, instances: 
       for (let trial = 0; trial < trials; trial++) {
         scenario.victim = await logIn(instances[0]!, username, scenario.password)
         scenario.witness = await logIn(instances[1]!, username, scenario.password)
-        const result = await storm(instances, scenario.victim, () => ending.end(scenario, instances[trial % 2]!, redis))
+        const result = await storm(instances, { cookie: scenario.victim }, () => ending.end(scenario, instances[trial % 2]!, redis))
         sent += result.before.length + result.after.length
         inFlightRefused += result.before.filter((status) => status === 401).length
         for (const problem of await revivals(instances, admin, redis, keyPrefix, scenario, result)) problems.push(`trial ${trial}: ${problem}`)
@@ -262,7 +265,7 @@ export function raceThroughFailover(t: Test, { instances, redis, keyPrefix, tria
       let victim = ''
       await waitUntil(async () => Boolean((victim = await logIn(admin, username))))
       const scenario: Scenario = { username, password: PASSWORD, victim, witness: '' }
-      const result = await storm(instances, scenario.victim, async () => {
+      const result = await storm(instances, { cookie: scenario.victim }, async () => {
         await failover()
         await waitUntil(async () => (await call(instances[trial % 2]!.url, 'POST', '/auth/logout', { cookie: scenario.victim })).status === 204)
       })
@@ -280,4 +283,44 @@ export function raceThroughFailover(t: Test, { instances, redis, keyPrefix, tria
 async function waitUntil(check: () => Promise<boolean>): Promise<void> {
   for (const end = Date.now() + 20_000; Date.now() < end; await sleep(50)) if (await check().catch(() => false)) return
   throw new Error('timed out')
+}
+
+/**
+ * A personal access token revoked while requests that change its record are in flight on two instances: it never
+ * answers 200 again, and never comes back in Redis or in its owner's list.
+ */
+export function raceTokenRevocation(t: Test, { redis, keyPrefix, trials, instances: instancesWith }: Omit<RaceSetup, 'admin'>): void {
+  t.test(`revoke an access token: it stays revoked while ${WORKERS} changes made with it are in flight on two instances`, async (t) => {
+    const instances = await instancesWith()
+    const [first, second] = instances as [Instance, Instance]
+    const username = 'race-token'
+    await register(first, username)
+    const owner = await logIn(first, username)
+    const problems: string[] = []
+    let inFlightRefused = 0
+    let sent = 0
+    for (let trial = 0; trial < trials; trial++) {
+      const created = await call(first.url, 'POST', '/auth/tokens', { cookie: owner, body: { name: `race ${trial}`, scopes: ['read', 'write'] } })
+      const { id, token } = created.body as { id: string; token: string }
+      const credential = { authorization: `Bearer ${token}` }
+      const revoke = () => call(instances[trial % 2]!.url, 'DELETE', `/auth/tokens/${id}`, { cookie: owner })
+      const result = await storm(instances, credential, () => expectStatus(revoke(), 204, 'revoke token'))
+      sent += result.before.length + result.after.length
+      inFlightRefused += result.before.filter((status) => status === 401).length
+      const found: string[] = []
+      if (result.before.some((status) => !ALLOWED.before.includes(status))) found.push(`unexpected statuses ${result.before.join(',')}`)
+      if (result.after.some((status) => !ALLOWED.after.includes(status))) found.push(`answered after the revocation: ${result.after.join(',')}`)
+      await sleep(50)
+      for (const instance of instances) {
+        const me = await call(instance.url, 'GET', '/auth/me', credential)
+        if (me.status !== 401) found.push(`GET /auth/me answered ${me.status}`)
+      }
+      if ((await redis.exists(`${keyPrefix}sess:${id}`)) !== 0) found.push('the token is back in Redis')
+      const listed = await call(second.url, 'GET', '/auth/tokens', { cookie: owner })
+      if ((listed.body.tokens as Array<{ id: string }>).some((listedToken) => listedToken.id === id)) found.push('the token is listed')
+      for (const problem of found) problems.push(`trial ${trial}: ${problem}`)
+    }
+    t.same(problems, [], `${trials} trials, ${sent} requests made with the token: never 200 after the revocation, never back in Redis or the list`)
+    t.ok(inFlightRefused > 0, `the race was real: ${inFlightRefused} requests in flight when the token was revoked were refused`)
+  })
 }
