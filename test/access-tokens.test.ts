@@ -58,7 +58,7 @@ t.test('a token works on the guarded routes its scopes allow: read for GET, writ
   t.notOk(patch.headers['set-cookie'], 'no cookie for a token')
 })
 
-t.test('a token cannot make tokens, change the password, manage sessions, log out or act as an admin', async (t) => {
+t.test('a token cannot make tokens, change the password, manage sessions, log in or out, or act as an admin', async (t) => {
   const app = await build(t, { ADMIN_USERNAME: 'chief', ADMIN_PASSWORD: PASSWORD })
   const cookie = await loggedIn(app, 'limited')
   const token = (await createToken(t, app, cookie)).token
@@ -73,6 +73,7 @@ t.test('a token cannot make tokens, change the password, manage sessions, log ou
     { method: 'DELETE', url: '/auth/sessions' },
     { method: 'DELETE', url: `/auth/sessions/${'a'.repeat(43)}` },
     { method: 'POST', url: '/auth/logout' },
+    { method: 'POST', url: '/auth/login', ...json({ username: 'limited', password: PASSWORD }) },
   ] as const
   for (const request of refused) {
     const response = await app.inject({ ...request, headers: { ...('headers' in request ? request.headers : {}), ...bearer(token) } })

@@ -69,6 +69,8 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     async (request, reply) => {
       // Before anything else: a client that cannot get the cookie must not cost a session, a lock count or a hash.
       app.sessionCookie.assertDeliverable(request)
+      // A login replaces the session it came with (see below): never an access token, which only its owner ends.
+      if (request.session.token) throw new TokenNotAllowed()
       const { username, password, remember = false, transport = 'cookie' } = request.body
       // Checked before the password, and the same for every account name, so a lock reveals nothing either.
       const lockedFor = await app.accountLock.lockedFor(username)
