@@ -138,6 +138,9 @@ async function hotPath(redisServer: RedisServer, redis: Redis): Promise<Row[]> {
     ['B', 'bench/servers/fastify-session.ts', { REDIS_URL: redisServer.url, SESSION_SECRET: SECRET }, async (s) => [
       ['baseline B: @fastify/session defaults', { path: '/dashboard', cookie: await loginCookie(s, '/login') }],
     ]],
+    ['B tuned', 'bench/servers/fastify-session.ts', { REDIS_URL: redisServer.url, SESSION_SECRET: SECRET, BENCH_TUNED: 'true' }, async (s) => [
+      ['baseline B tuned: @fastify/session, rolling and saveUninitialized off', { path: '/dashboard', cookie: await loginCookie(s, '/login') }],
+    ]],
     serviceCase('this service', serviceEnv(redisServer), [
       ['GET /api/dashboard', { path: '/api/dashboard' }],
       ['GET /auth/me', { path: '/auth/me' }],

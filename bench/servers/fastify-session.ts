@@ -1,6 +1,7 @@
 // Baseline B: Fastify + @fastify/session at its default options (rolling and saveUninitialized on) on
 // connect-redis, or on its in-memory store with BENCH_STORE=memory. Only `secure` is off, so that the cookie is set
-// over plain HTTP at all.
+// over plain HTTP at all. BENCH_TUNED=true turns rolling and saveUninitialized off: the library's own floor for a
+// read (one GET, no write), with nothing else around it.
 import fastifyCookie from '@fastify/cookie'
 import fastifySession, { type SessionStore } from '@fastify/session'
 import { RedisStore } from 'connect-redis'
@@ -10,11 +11,13 @@ import { Redis } from 'ioredis'
 import type {} from '../../src/plugins/session.js'
 
 const memory = process.env.BENCH_STORE === 'memory'
+const tuned = process.env.BENCH_TUNED === 'true'
 const app = Fastify()
 await app.register(fastifyCookie)
 await app.register(fastifySession, {
   secret: process.env.SESSION_SECRET ?? '',
   cookie: { secure: false },
+  ...(tuned && { rolling: false, saveUninitialized: false }),
   ...(memory ? {} : { store: new RedisStore({ client: new Redis(process.env.REDIS_URL ?? ''), prefix: 'bench-fastify:' }) as SessionStore }),
 })
 app.post('/login', async (request) => {
