@@ -141,6 +141,18 @@ t.test('MAX_TOKENS_PER_USER: one more answers 409 TOKEN_LIMIT_REACHED; revoking 
   await createToken(t, app, cookie)
 })
 
+t.test('concurrent creations cannot pass the cap together', async (t) => {
+  const env = { REDIS_PREFIX: uniquePrefix(), MAX_TOKENS_PER_USER: '3' }
+  const one = await build(t, env)
+  const two = await build(t, env)
+  const cookie = await loggedIn(one, 'rusher')
+  const create = (app: App, i: number) => app.inject({ method: 'POST', url: '/auth/tokens', ...jsonWith({ cookie }, { name: `rush ${i}`, scopes: ['read'] }) })
+  const statuses = (await Promise.all(Array.from({ length: 12 }, (_, i) => create(i % 2 ? one : two, i)))).map((response) => response.statusCode)
+  t.same(statuses.filter((status) => status === 201).length, 3, `12 at once on two instances: ${statuses.join(',')}`)
+  t.same(statuses.filter((status) => status !== 201 && status !== 409), [], 'the others answer 409')
+  t.equal((await listTokens(one, cookie)).length, 3)
+})
+
 t.test('last use is recorded at touch granularity; the session limits do not end a token', async (t) => {
   const app = await build(t, { SESSION_ABSOLUTE_TTL: '1', SESSION_TOUCH_INTERVAL: '60' })
   const cookie = await loggedIn(app, 'user-of-tokens')

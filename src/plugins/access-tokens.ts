@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import fp from 'fastify-plugin'
+import type { Result } from 'ioredis'
 import type { Session } from 'fastify'
 import { TokenLimitReached } from '../errors.js'
 import { redisKeys, sessionKeyId } from '../lib/keys.js'
@@ -17,6 +18,22 @@ declare module 'fastify' {
 
 
 const ID_BYTES = 32
+
+// Lists a token under the cap in one step, so that concurrent creations cannot pass it together; the index lives as
+// long as its longest-lived token (an expiry for a new index, else only a later one). ARGV: cap, score, handle, TTL.
+const LIST_TOKEN_SCRIPT = `
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4], 'NX')
+redis.call('PEXPIRE', KEYS[1], ARGV[4], 'GT')
+return 1
+`
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    listAccessToken(index: string, cap: number, score: number, handle: string, ttlMs: number): Result<number, Context>
+  }
+}
 const DAY_MS = 86_400_000
 /** Fields of a token's record that its listing shows. */
 const LISTED_FIELDS = ['token', 'lastUsedAt'] as const
@@ -60,6 +77,7 @@ export function createAccessTokens(options: AccessTokensOptions, sign: (sessionI
   const { redis, maxPerUser } = options
   const keys = redisKeys(options.keyPrefix)
   const records = sessionRecords(redis)
+  redis.defineCommand('listAccessToken', { numberOfKeys: 1, lua: LIST_TOKEN_SCRIPT })
   const recordKey = (handle: string) => `${keys.sessionPrefix}${handle}`
 
   async function list(userId: string): Promise<TokenView[]> {
@@ -79,14 +97,13 @@ export function createAccessTokens(options: AccessTokensOptions, sign: (sessionI
     list,
 
     async create(user, { name, scopes, expiresInDays }, { ip, userAgent }) {
-      if ((await list(user.id)).length >= maxPerUser) throw new TokenLimitReached()
+      // Listing prunes the entries of tokens that are gone, so that the cap counts live ones only.
+      await list(user.id)
       const sessionId = randomBytes(ID_BYTES).toString('base64url')
       const handle = sessionKeyId(sessionId)
       const createdAt = Date.now()
       const lifetimeMs = expiresInDays * DAY_MS
-      const index = keys.userTokens(user.id)
-      // The index lives as long as its longest-lived token: an expiry for a new index (NX), else only a later one (GT).
-      await Promise.all([redis.zadd(index, createdAt, handle), redis.pexpire(index, lifetimeMs, 'NX'), redis.pexpire(index, lifetimeMs, 'GT')])
+      if ((await redis.listAccessToken(keys.userTokens(user.id), maxPerUser, createdAt, handle, lifetimeMs)) === 0) throw new TokenLimitReached()
       const stored: Partial<Session> = { user, createdAt, ip, userAgent, remember: false, token: { name, scopes } }
       if (!(await records.create(recordKey(handle), encodeFields(stored), lifetimeMs))) throw new Error('access token ID clash')
       const iso = (ms: number) => new Date(ms).toISOString()
