@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import { configWarnings, type AppConfig } from './config.js'
+import type { AppConfig } from './config.js'
 import { clientErrorHandler } from './lib/client-error.js'
 import { redisKeys } from './lib/keys.js'
 import { replicationCheck } from './lib/replication.js'
@@ -67,7 +67,6 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
       customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false },
     },
   })
-  for (const warning of configWarnings(config)) app.log.warn(warning)
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
     done()

@@ -166,6 +166,14 @@ function toAppConfig(env: Env): AppConfig {
   if (production && metricsToken === null && !env.METRICS_PUBLIC) {
     throw new ConfigError('METRICS_TOKEN is required in production (GET /metrics would be open to anyone); set METRICS_PUBLIC=true only if the port is not public')
   }
+  const trustProxy = parseTrustProxy(env.TRUST_PROXY)
+  // The service speaks plain HTTP: only a proxy's X-Forwarded-Proto can make a request HTTPS, and Secure cookies
+  // are set on HTTPS requests only. Without a trusted proxy every login would be refused: say so at start.
+  if (cookieSecure && trustProxy === false) {
+    throw new ConfigError(
+      'COOKIE_SECURE is on but TRUST_PROXY is unset: this service does not terminate TLS, so no request would count as HTTPS and every login would be refused; set TRUST_PROXY to your TLS-terminating proxy (COOKIE_SECURE=false only for plain-HTTP development)',
+    )
+  }
   return {
     production,
     port: env.PORT,
@@ -180,7 +188,7 @@ function toAppConfig(env: Env): AppConfig {
       maxPerUser: env.MAX_SESSIONS_PER_USER,
     },
     maxTokensPerUser: env.MAX_TOKENS_PER_USER,
-    trustProxy: parseTrustProxy(env.TRUST_PROXY),
+    trustProxy,
     corsOrigins: parseList(env.CORS_ORIGINS),
     rateLimit: {
       max: env.RATE_LIMIT_MAX,
@@ -216,19 +224,6 @@ function parseCookieName(name: string | undefined, secure: boolean): string {
     throw new ConfigError(`COOKIE_NAME "${name}" needs COOKIE_SECURE=true: browsers refuse a __Host- or __Secure- cookie without Secure`)
   }
   return name
-}
-
-/**
- * Settings that start but are probably wrong, one line each, logged as warnings at start.
- */
-export function configWarnings(config: AppConfig): string[] {
-  const warnings: string[] = []
-  if (config.production && config.session.cookieSecure && config.trustProxy === false) {
-    warnings.push(
-      'COOKIE_SECURE is on and TRUST_PROXY is unset: logins work only over HTTPS terminated by this process. Behind a TLS proxy, set TRUST_PROXY so that X-Forwarded-Proto is believed',
-    )
-  }
-  return warnings
 }
 
 function parseSecrets(value: string, production: boolean): string[] {

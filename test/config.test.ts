@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
-import { ConfigError, configWarnings, EXAMPLE_SESSION_SECRET, loadConfig, type EnvSource } from '../src/config.js'
+import { ConfigError, EXAMPLE_SESSION_SECRET, loadConfig, type EnvSource } from '../src/config.js'
 import { TEST_SECRET } from './helper.js'
 
 const valid: EnvSource = { SESSION_SECRET: TEST_SECRET }
@@ -117,7 +117,7 @@ t.test('SESSION_TTL is still accepted as the old name of SESSION_IDLE_TTL', asyn
   t.equal(loadConfig({ ...valid, SESSION_TTL: '900', SESSION_IDLE_TTL: '900' }).session.timeouts.standard.idleMs, 900_000)
 })
 
-const production: EnvSource = { SESSION_SECRET: TEST_SECRET, NODE_ENV: 'production', METRICS_TOKEN: 'a-metrics-token-of-16+' }
+const production: EnvSource = { SESSION_SECRET: TEST_SECRET, NODE_ENV: 'production', METRICS_TOKEN: 'a-metrics-token-of-16+', TRUST_PROXY: '1' }
 
 t.test('production defaults: Secure cookies named __Host-sid, no API documentation, /metrics behind its token', async (t) => {
   const config = loadConfig(production)
@@ -136,14 +136,14 @@ t.test('outside production: a plain sid cookie and the documentation on', async 
   const config = loadConfig(valid)
   t.equal(config.session.cookieName, 'sid')
   t.equal(config.docsEnabled, true)
-  t.equal(loadConfig({ ...valid, COOKIE_SECURE: 'true' }).session.cookieName, '__Host-sid', 'Secure cookies get the __Host- name anywhere')
+  t.equal(loadConfig({ ...valid, COOKIE_SECURE: 'true', TRUST_PROXY: '1' }).session.cookieName, '__Host-sid', 'Secure cookies get the __Host- name anywhere')
 })
 
-t.test('warns at start when Secure cookies can only work with TLS in this process', async (t) => {
-  t.match(configWarnings(loadConfig(production)), [/TRUST_PROXY is unset/])
-  t.same(configWarnings(loadConfig({ ...production, TRUST_PROXY: '1' })), [])
-  t.same(configWarnings(loadConfig({ ...production, COOKIE_SECURE: 'false' })), [])
-  t.same(configWarnings(loadConfig(valid)), [], 'nor in development')
+t.test('Secure cookies start only with a trusted proxy to say which requests are HTTPS', async (t) => {
+  const { TRUST_PROXY: _proxy, ...direct } = production
+  t.throws(() => loadConfig(direct), { name: 'ConfigError', message: /COOKIE_SECURE is on but TRUST_PROXY is unset/ })
+  t.throws(() => loadConfig({ ...valid, COOKIE_SECURE: 'true' }), /TRUST_PROXY/, 'whatever NODE_ENV says')
+  t.equal(loadConfig({ ...direct, COOKIE_SECURE: 'false' }).session.cookieSecure, false, 'plain-HTTP development in production mode')
 })
 
 for (const [name, env, message] of [
@@ -152,6 +152,7 @@ for (const [name, env, message] of [
   ['one short value in a SESSION_SECRET list', { SESSION_SECRET: `${TEST_SECRET},short` }, /SESSION_SECRET.*32/],
   ['the example secret in production', { SESSION_SECRET: EXAMPLE_SESSION_SECRET, NODE_ENV: 'production' }, /SESSION_SECRET.*example/],
   ['production without METRICS_TOKEN or METRICS_PUBLIC', { ...valid, NODE_ENV: 'production' }, /METRICS_TOKEN is required in production/],
+  ['Secure cookies without TRUST_PROXY', { ...valid, NODE_ENV: 'production', METRICS_PUBLIC: 'true' }, /COOKIE_SECURE is on but TRUST_PROXY is unset/],
   ['a __Host- COOKIE_NAME without Secure', { ...valid, COOKIE_NAME: '__Host-sid' }, /COOKIE_NAME "__Host-sid" needs COOKIE_SECURE=true/],
   ['a __Secure- COOKIE_NAME with COOKIE_SECURE=false', { ...valid, COOKIE_NAME: '__Secure-sid', COOKIE_SECURE: 'false' }, /COOKIE_NAME/],
   ['a PORT that is not a number', { ...valid, PORT: 'eighty' }, /PORT/],

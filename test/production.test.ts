@@ -7,7 +7,7 @@ const METRICS_TOKEN = 'metrics-token-for-the-tests'
 const redis = await testRedis()
 
 function production(extra: Record<string, string> = {}) {
-  return { NODE_ENV: 'production', REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix(), METRICS_TOKEN, LOG_LEVEL: 'info', ...extra }
+  return { NODE_ENV: 'production', REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix(), METRICS_TOKEN, TRUST_PROXY: '1', LOG_LEVEL: 'info', ...extra }
 }
 
 async function send(instance: Instance, method: string, path: string, { body, headers = {} }: { body?: unknown; headers?: Record<string, string> } = {}) {
@@ -36,10 +36,17 @@ t.test('without METRICS_TOKEN the start fails, unless METRICS_PUBLIC=true says t
   t.equal((await send(open, 'GET', '/metrics')).status, 200, 'METRICS_PUBLIC=true serves it without a token')
 })
 
-t.test('TLS terminated elsewhere but TRUST_PROXY unset', async (t) => {
+t.test('Secure cookies without TRUST_PROXY: the start fails with one line naming it (no request could be HTTPS)', async (t) => {
+  const { TRUST_PROXY: _proxy, ...direct } = production()
+  const refused = startServer(t, { SESSION_SECRET: TEST_SECRET, ...direct })
+  t.not(await refused.exited, 0)
+  t.match(refused.stderr().trim(), /^Invalid configuration: COOKIE_SECURE is on but TRUST_PROXY is unset/)
+  t.equal(refused.stderr().trim().split('\n').length, 1, 'one line')
+})
+
+t.test('a request that did not come over HTTPS cannot log in: nothing is written, one warning is logged', async (t) => {
   const prefix = uniquePrefix()
   const instance = await startInstance(t, production({ REDIS_PREFIX: prefix }))
-  t.equal(warningsIn(instance, /TRUST_PROXY is unset/).length, 1, 'the start warns, naming TRUST_PROXY')
   t.equal((await send(instance, 'POST', '/auth/register', { body: credentials('operator') })).status, 201)
   const before = await storedUnder(prefix)
 
@@ -48,8 +55,8 @@ t.test('TLS terminated elsewhere but TRUST_PROXY unset', async (t) => {
   t.equal(plain.body.code, 'INSECURE_TRANSPORT')
   t.match(plain.body.message, /HTTPS.*TRUST_PROXY.*COOKIE_SECURE/)
   t.same(plain.setCookie, [], 'no cookie')
-  const forwarded = await send(instance, 'POST', '/auth/login', { body: credentials('operator'), headers: { 'x-forwarded-proto': 'https' } })
-  t.equal(forwarded.body.code, 'INSECURE_TRANSPORT', 'X-Forwarded-Proto is not believed without TRUST_PROXY')
+  const forwarded = await send(instance, 'POST', '/auth/login', { body: credentials('operator'), headers: { 'x-forwarded-proto': 'http' } })
+  t.equal(forwarded.body.code, 'INSECURE_TRANSPORT', 'the proxy says plain HTTP')
   const wrongPassword = await send(instance, 'POST', '/auth/login', { body: credentials('operator', 'wrong password!') })
   t.equal(wrongPassword.body.code, 'INSECURE_TRANSPORT', 'refused before the password is checked')
 
@@ -62,8 +69,7 @@ t.test('TLS terminated elsewhere but TRUST_PROXY unset', async (t) => {
 })
 
 t.test('behind a TLS proxy with TRUST_PROXY=1: the __Host-sid cookie is set and works', async (t) => {
-  const instance = await startInstance(t, production({ TRUST_PROXY: '1' }))
-  t.same(warningsIn(instance, /TRUST_PROXY/), [], 'no warning at start')
+  const instance = await startInstance(t, production())
   const viaProxy = { 'x-forwarded-proto': 'https' }
   await send(instance, 'POST', '/auth/register', { body: credentials('proxied') })
   const login = await send(instance, 'POST', '/auth/login', { body: credentials('proxied'), headers: viaProxy })
