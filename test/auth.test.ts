@@ -129,6 +129,9 @@ t.test('POST /auth/login', async (t) => {
     t.same(Object.keys(stored).sort(), ['createdAt', 'ip', 'remember', 'user', 'userAgent'], 'no copy of cookie settings or expiry')
     t.type(stored.createdAt, 'number')
     t.notMatch(JSON.stringify(stored), /scrypt|password/i)
+    await app.inject({ method: 'PATCH', url: '/api/preferences', headers: { cookie, 'content-type': 'application/json' }, payload: '{"theme":"dark"}' })
+    const changed = decodeFields(await redis.hgetall(key))
+    t.same(Object.keys(changed).sort(), ['createdAt', 'ip', 'remember', 'theme', 'user', 'userAgent'], 'a write of a loaded session adds only what changed')
     const readers: Record<string, (k: string) => Promise<unknown>> = {
       hash: (k) => redis.hgetall(k),
       zset: (k) => redis.zrange(k, 0, -1),

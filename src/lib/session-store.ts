@@ -19,8 +19,16 @@ import { expiryAfter, pastAbsoluteLimit, type SessionTimeouts, type SessionTimin
  * Only a session with a user is ever stored: anonymous requests write nothing.
  */
 
-/** Session properties that are never stored: the cookie (rebuilt on load) and expiresAt (read from the TTL). */
-const UNSTORED = new Set(['cookie', 'expiresAt'])
+/**
+ * Session properties that are never stored: the cookie (rebuilt on load), expiresAt (read from the TTL) and handle
+ * (the key's hash, known on load).
+ */
+const UNSTORED = new Set(['cookie', 'expiresAt', 'handle'])
+
+/** The hash a session is stored, counted and logged under: from the load, so that a request hashes its ID once. */
+export function sessionHandle(session: FastifySessionObject): string {
+  return session.handle ?? sessionKeyId(session.sessionId)
+}
 
 /** The names of the session attributes that are stored. */
 export function storedFieldNames(session: Session): string[] {
@@ -116,6 +124,7 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
         // A persistent ("remember me") cookie expires with the session; any other lasts until the browser closes.
         session.cookie = { originalMaxAge: null, expires: session.remember ? new Date(stored.expiresAt) : null }
         session.expiresAt = stored.expiresAt
+        session.handle = handle
         if (typeof session.user === 'object' && session.user !== null) loadedFields.set(session.user, stored.fields)
         callback(null, session as unknown as Session)
       }, callback)

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { RateLimited } from '../errors.js'
-import { sessionKeyId } from '../lib/keys.js'
+import { sessionHandle } from '../lib/session-store.js'
 import type { RedisClient } from '../lib/redis-client.js'
 import { countingStore } from '../lib/rate-limit-store.js'
 
@@ -36,7 +36,7 @@ export default fp<CredentialRateLimitOptions>(
     const windowMs = windowSeconds * 1000
     app.decorate('limitCredential', async (request: FastifyRequest, reply: FastifyReply) => {
       // The handle (the hash the session is stored under), never the ID itself: a Redis key must hold no credential.
-      const handle = sessionKeyId(request.session.sessionId)
+      const handle = sessionHandle(request.session)
       const { current, ttl } = await new Promise<{ current: number; ttl: number }>((resolve, reject) =>
         store.incr(handle, (error, result) => (error || !result ? reject(error ?? new Error('no count')) : resolve(result)), windowMs, max),
       )

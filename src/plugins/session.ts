@@ -5,11 +5,10 @@ import type { FastifyReply, FastifyRequest, Session } from 'fastify'
 import { AmbiguousCredentials, InsecureTransport, SessionExpired } from '../errors.js'
 import type { Preferences } from '../schemas/api.js'
 import { ACCESS_TOKEN_PREFIX, type TokenGrant } from '../schemas/tokens.js'
-import { sessionKeyId } from '../lib/keys.js'
 import { memoizedSigner } from '../lib/memoized-signer.js'
 import type { RedisClient } from '../lib/redis-client.js'
 import type { ReplicationCheck } from '../lib/replication.js'
-import { createSessionStore } from '../lib/session-store.js'
+import { createSessionStore, sessionHandle } from '../lib/session-store.js'
 import { expiryAfter, slidExpiry, type SessionTimeouts } from '../lib/session-timeouts.js'
 
 export interface SessionUser {
@@ -39,6 +38,8 @@ declare module 'fastify' {
     lastUsedAt?: number
     /** When Redis drops the session, read from its TTL on load; never stored. */
     expiresAt?: number
+    /** The hash the session is stored under (sessionKeyId of its ID), set on load; never stored. */
+    handle?: string
   }
   interface FastifyInstance {
     sessionCookie: SessionCookie
@@ -188,7 +189,7 @@ export default fp<SessionPluginOptions>(
       if (next === null) return done()
       request.sessionExpiresAt = next
       if (session.remember) reissueCookie.add(request)
-      app.sessionIndex.touch(session.user.id, sessionKeyId(session.sessionId), next - now, now).then(() => done(), done)
+      app.sessionIndex.touch(session.user.id, sessionHandle(session), next - now, now).then(() => done(), done)
     })
 
     app.addHook('onSend', (request, reply, payload, done) => {
