@@ -9,15 +9,19 @@ const USER_AGENT_MAX_LENGTH = 256
 
 /** Personal access tokens of the logged-in user: /auth/tokens. Managing them takes a login, never a token. */
 const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  // Every route here: a logged-in user, and a login rather than a token.
+  app.addHook('onRoute', (route) => {
+    route.config = { ...route.config, ...LOGIN_ONLY }
+  })
+  app.addHook('preHandler', app.requireSession)
+  const documented = { tags: ['tokens'], security: SESSION_SECURITY }
+
   app.post(
     '/tokens',
     {
-      preHandler: app.requireSession,
-      config: LOGIN_ONLY,
       schema: {
+        ...documented,
         summary: 'Create a personal access token (its secret is in this answer only)',
-        tags: ['tokens'],
-        security: SESSION_SECURITY,
         body: NewToken,
         response: { 201: CreatedToken, ...errorResponses(400, 401, 403, 409, 429, 503) },
       },
@@ -35,12 +39,9 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get(
     '/tokens',
     {
-      preHandler: app.requireSession,
-      config: LOGIN_ONLY,
       schema: {
+        ...documented,
         summary: 'My personal access tokens (never their secrets), newest first',
-        tags: ['tokens'],
-        security: SESSION_SECURITY,
         response: { 200: TokensResponse, ...errorResponses(401, 403, 429, 503) },
       },
     },
@@ -50,12 +51,9 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete(
     '/tokens/:id',
     {
-      preHandler: app.requireSession,
-      config: LOGIN_ONLY,
       schema: {
+        ...documented,
         summary: 'Revoke one of my personal access tokens, on every instance',
-        tags: ['tokens'],
-        security: SESSION_SECURITY,
         params: TokenParams,
         response: { 204: NoContent, ...errorResponses(400, 401, 403, 404, 429, 503) },
       },
