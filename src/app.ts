@@ -15,6 +15,8 @@ import docsPlugin from './plugins/docs.js'
 import errorsPlugin from './plugins/errors.js'
 import loadSheddingPlugin from './plugins/load-shedding.js'
 import metricsPlugin from './plugins/metrics.js'
+import mfaPlugin from './plugins/mfa.js'
+import pendingLoginsPlugin from './plugins/pending-logins.js'
 import rateLimitPlugin from './plugins/rate-limit.js'
 import redisPlugin from './plugins/redis.js'
 import securityHeadersPlugin from './plugins/security-headers.js'
@@ -24,6 +26,8 @@ import usersPlugin from './plugins/users.js'
 import adminRoutes from './routes/admin/index.js'
 import apiRoutes from './routes/api/index.js'
 import authRoutes from './routes/auth/index.js'
+import mfaRoutes from './routes/auth/mfa.js'
+import secondFactorRoutes from './routes/auth/second-factor.js'
 import tokenRoutes from './routes/auth/tokens.js'
 import healthRoutes from './routes/health.js'
 
@@ -112,6 +116,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   })
   await app.register(usersPlugin, { keyPrefix: config.redis.prefix, admin: config.admin })
   await app.register(accountLockPlugin, { keyPrefix: config.redis.prefix, ...config.accountLock })
+  await app.register(mfaPlugin, { keyPrefix: config.redis.prefix, issuer: config.mfaIssuer })
   await app.register(healthRoutes, { prefix: '/health' })
 
   // Only the routes below parse cookies and load sessions.
@@ -124,15 +129,16 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     })
     await scope.register(csrfPlugin, { allowedOrigins: config.corsOrigins })
     await scope.register(accessTokensPlugin, { redis: app.redis, keyPrefix: config.redis.prefix, maxPerUser: config.maxTokensPerUser })
-    await scope.register(authGuardPlugin)
-    await scope.register(authRoutes, {
-      prefix: '/auth',
-      allowRegistration: config.allowRegistration,
-      credentialRateLimit: {
-        max: config.rateLimit.loginMax,
-        timeWindow: config.rateLimit.loginWindowSeconds * 1000,
-      },
+    await scope.register(pendingLoginsPlugin, {
+      keyPrefix: config.redis.prefix,
+      sessionCookieName: config.session.cookieName,
+      cookieSecure: config.session.cookieSecure,
     })
+    await scope.register(authGuardPlugin, { freshnessSeconds: config.reauthMaxAgeSeconds })
+    const credentialRateLimit = { max: config.rateLimit.loginMax, timeWindow: config.rateLimit.loginWindowSeconds * 1000 }
+    await scope.register(authRoutes, { prefix: '/auth', allowRegistration: config.allowRegistration, credentialRateLimit })
+    await scope.register(secondFactorRoutes, { prefix: '/auth', credentialRateLimit })
+    await scope.register(mfaRoutes, { prefix: '/auth' })
     await scope.register(tokenRoutes, { prefix: '/auth' })
     await scope.register(apiRoutes, { prefix: '/api' })
     await scope.register(adminRoutes, { prefix: '/admin' })

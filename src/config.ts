@@ -52,6 +52,8 @@ const EnvSchema = Type.Object({
   ACCOUNT_LOCK_BASE_SECONDS: Seconds(30),
   ACCOUNT_LOCK_MAX_SECONDS: Seconds(900),
   ALLOW_REGISTRATION: Type.Boolean({ default: true }),
+  REAUTH_MAX_AGE_SECONDS: Seconds(600),
+  MFA_ISSUER: Type.String({ minLength: 1, maxLength: 64, default: 'Redis Session API' }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   METRICS_PUBLIC: Type.Boolean({ default: false }),
   DOCS_ENABLED: Type.Optional(Type.Boolean()),
@@ -102,6 +104,10 @@ export interface AppConfig {
   /** Per-account lock after repeated failed logins: threshold failures, then a lock doubling per failure. */
   accountLock: { threshold: number; baseLockMs: number; maxLockMs: number }
   allowRegistration: boolean
+  /** How long after a login or re-authentication a session may change credentials or end all sessions. */
+  reauthMaxAgeSeconds: number
+  /** The service's name in authenticator apps. */
+  mfaIssuer: string
   admin: { username: string; password: string } | null
   /** Bearer token GET /metrics requires; null leaves it open (keep it off the public network then). */
   metricsToken: string | null
@@ -204,6 +210,8 @@ function toAppConfig(env: Env): AppConfig {
       maxLockMs: Math.max(env.ACCOUNT_LOCK_MAX_SECONDS, env.ACCOUNT_LOCK_BASE_SECONDS) * 1000,
     },
     allowRegistration: env.ALLOW_REGISTRATION,
+    reauthMaxAgeSeconds: env.REAUTH_MAX_AGE_SECONDS,
+    mfaIssuer: env.MFA_ISSUER,
     admin: parseAdmin(env.ADMIN_USERNAME, env.ADMIN_PASSWORD),
     metricsToken,
     docsEnabled: env.DOCS_ENABLED ?? !production,

@@ -36,6 +36,22 @@ export const TokenNotAllowed = createError(
 )
 export const TokenLimitReached = createError('TOKEN_LIMIT_REACHED', 'Too many access tokens; revoke one first', 409)
 export const TokenNotFound = createError('TOKEN_NOT_FOUND', 'No such access token', 404)
+export const InvalidMfaCode = createError('INVALID_MFA_CODE', 'That code is wrong, expired or already used', 401)
+export const MfaCodeRequired = createError('MFA_CODE_REQUIRED', 'This account has two-factor login: send the code from the authenticator app (or a recovery code) as "code"', 401)
+export const PendingLoginNotFound = createError(
+  'MFA_LOGIN_EXPIRED',
+  'No login is waiting for a second factor (it expired, was completed, or took too many wrong codes): log in with the password again',
+  401,
+)
+export const CredentialsChanged = createError('CREDENTIALS_CHANGED', "The account's password or second factor changed during this login: log in again", 401)
+export const MfaAlreadyEnabled = createError('MFA_ALREADY_ENABLED', 'Two-factor login is on already: turn it off first to enrol another authenticator', 409)
+export const MfaNotEnabled = createError('MFA_NOT_ENABLED', 'Two-factor login is not on for this account', 409)
+export const NoMfaEnrolment = createError('MFA_ENROLMENT_NOT_STARTED', 'No enrolment in progress for this session (or it expired): POST /auth/mfa/totp first', 409)
+export const ReauthRequired = createError<[string]>(
+  'REAUTH_REQUIRED',
+  'This action needs a credential proved in the last %s seconds: POST /auth/reauth with the password (and code), then retry',
+  403,
+)
 export const MetricsUnauthorized = createError('UNAUTHENTICATED', 'GET /metrics needs the bearer token METRICS_TOKEN', 401)
 
 /** Codes for errors raised by Fastify itself (parsing, routing), keyed by HTTP status. */
@@ -93,6 +109,14 @@ const OUR_CODES = new Set([
   TokenNotAllowed,
   TokenLimitReached,
   TokenNotFound,
+  InvalidMfaCode,
+  MfaCodeRequired,
+  PendingLoginNotFound,
+  CredentialsChanged,
+  MfaAlreadyEnabled,
+  MfaNotEnabled,
+  NoMfaEnrolment,
+  ReauthRequired,
 ].map((ErrorClass) => new ErrorClass('').code))
 
 export function errorBody(statusCode: number, code: string, message: string): ErrorBody {

@@ -15,6 +15,8 @@ export function redisKeys(prefix: string) {
     userTokens: (userId: string) => `${prefix}user-tokens:${userId}`,
     /** Every live session's handle, scored by its expiry: counts live sessions without scanning the keyspace. */
     liveSessions: `${prefix}live-sessions`,
+    /** A login waiting for its second factor, under the SHA-256 of the ID its client holds. */
+    pendingLogin: (handle: string) => `${prefix}pending-login:${handle}`,
     /** Failed logins of one account name (existing or not), case-insensitive. */
     loginFailures: (username: string) => `${prefix}login-failures:${username.toLowerCase()}`,
   }

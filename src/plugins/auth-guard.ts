@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
-import type { FastifyReply, FastifyRequest } from 'fastify'
-import { Forbidden, InsufficientScope, SessionExpired, TokenNotAllowed, Unauthenticated } from '../errors.js'
+import type { FastifyReply, FastifyRequest, Session } from 'fastify'
+import { Forbidden, InsufficientScope, ReauthRequired, SessionExpired, TokenNotAllowed, Unauthenticated } from '../errors.js'
 import { sessionKeyId } from '../lib/keys.js'
 import type { TokenScope } from '../schemas/tokens.js'
 
@@ -10,6 +10,15 @@ declare module 'fastify' {
     requireSession: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     /** preHandler that also requires every one of `roles`, and a login session: 403 FORBIDDEN otherwise. */
     authorize: (...roles: string[]) => (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /**
+     * preHandler, after requireSession or authorize: the session's user must have proved a credential (logged in or
+     * re-authenticated) within `maxAgeSeconds` (default REAUTH_MAX_AGE_SECONDS), else 403 REAUTH_REQUIRED.
+     */
+    requireFresh: (maxAgeSeconds?: number) => (request: FastifyRequest) => Promise<void>
+    /** The check requireFresh makes, for a handler that needs it only in some cases. */
+    assertFresh(request: FastifyRequest, maxAgeSeconds?: number): void
+    /** Until when (epoch milliseconds) a session counts as fresh by default. */
+    freshUntil(session: Session): number
   }
   interface FastifyContextConfig {
     /** false: personal access tokens are refused here (403 TOKEN_NOT_ALLOWED); the route needs a login session. */
@@ -21,6 +30,16 @@ declare module 'fastify' {
 export const LOGIN_ONLY = { accessTokens: false } as const
 
 const READ_METHODS = new Set(['GET', 'HEAD'])
+
+export interface AuthGuardOptions {
+  /** How long after a proof of credentials a session may take sensitive actions (REAUTH_MAX_AGE_SECONDS). */
+  freshnessSeconds: number
+}
+
+/** When the session's user last proved a credential; a session from before that was recorded dates from its login. */
+export function authenticatedAt(session: Session): number {
+  return session.authenticatedAt ?? session.createdAt ?? 0
+}
 
 /** The scope an access token needs for a request: reading for GET and HEAD, writing for anything else. */
 export function scopeFor(method: string): TokenScope {
@@ -36,8 +55,8 @@ function checkAccessToken(request: FastifyRequest): void {
   if (!token.scopes.includes(needed)) throw new InsufficientScope(needed)
 }
 
-export default fp(
-  async function authGuardPlugin(app) {
+export default fp<AuthGuardOptions>(
+  async function authGuardPlugin(app, { freshnessSeconds }) {
     app.decorate('requireSession', async function requireSession(request: FastifyRequest, reply: FastifyReply) {
       if (request.session.user) {
         checkAccessToken(request)
@@ -61,6 +80,14 @@ export default fp(
         if (!roles.every((role) => granted.includes(role))) throw new Forbidden()
       }
     })
+
+    function assertFresh(request: FastifyRequest, maxAgeSeconds = freshnessSeconds): void {
+      // An access token proves nothing by itself: it is never fresh (the routes that ask refuse tokens anyway).
+      if (request.session.token || Date.now() - authenticatedAt(request.session) > maxAgeSeconds * 1000) throw new ReauthRequired(String(maxAgeSeconds))
+    }
+    app.decorate('assertFresh', assertFresh)
+    app.decorate('requireFresh', (maxAgeSeconds = freshnessSeconds) => async (request: FastifyRequest) => assertFresh(request, maxAgeSeconds))
+    app.decorate('freshUntil', (session: Session) => authenticatedAt(session) + freshnessSeconds * 1000)
   },
   { name: 'auth-guard', dependencies: ['session', 'credential-rate-limit'] },
 )

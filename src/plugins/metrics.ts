@@ -25,6 +25,15 @@ export type LifecycleEvent =
   | 'password_change'
   | 'token_created'
   | 'token_revoked'
+  | 'mfa_challenge'
+  | 'mfa_failed'
+  | 'mfa_enabled'
+  | 'mfa_disabled'
+  | 'mfa_reset'
+  | 'recovery_code_used'
+  | 'recovery_codes_replaced'
+  | 'reauth'
+  | 'reauth_failed'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -57,7 +66,29 @@ const MESSAGES: Record<LifecycleEvent, string> = {
   password_change: 'password changed',
   token_created: 'access token created',
   token_revoked: 'access token revoked',
+  mfa_challenge: 'password accepted, second factor due',
+  mfa_failed: 'second factor refused',
+  mfa_enabled: 'two-factor login turned on',
+  mfa_disabled: 'two-factor login turned off',
+  mfa_reset: 'two-factor login reset by an admin',
+  recovery_code_used: 'recovery code used',
+  recovery_codes_replaced: 'recovery codes replaced',
+  reauth: 're-authenticated',
+  reauth_failed: 're-authentication refused',
 }
+
+/** The events counted by auth_mfa_events_total. */
+const MFA_EVENTS = new Set<LifecycleEvent>([
+  'mfa_challenge',
+  'mfa_failed',
+  'mfa_enabled',
+  'mfa_disabled',
+  'mfa_reset',
+  'recovery_code_used',
+  'recovery_codes_replaced',
+])
+/** Events that end sessions from elsewhere (sessions_revoked_total counts the sessions they ended). */
+const ENDS_SESSIONS = new Set<LifecycleEvent>(['revoke', 'password_change', 'mfa_enabled', 'mfa_disabled', 'mfa_reset', 'recovery_code_used'])
 
 /** Redis round trips are short: buckets from a tenth of a millisecond to the command timeout. */
 const REDIS_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5]
@@ -74,7 +105,14 @@ function createCounters(registry: Registry) {
       labelNames: ['reason'],
       registers,
     }),
-    revoked: new Counter({ name: 'sessions_revoked_total', help: 'Sessions ended from elsewhere (revoke, password change, cap, admin)', registers }),
+    revoked: new Counter({ name: 'sessions_revoked_total', help: 'Sessions ended from elsewhere (revoke, password change, two-factor changes and recovery codes, cap, admin)', registers }),
+    mfa: new Counter({
+      name: 'auth_mfa_events_total',
+      help: 'Two-factor events: mfa_challenge (password right, code due), mfa_failed, mfa_enabled, mfa_disabled, mfa_reset, recovery_code_used, recovery_codes_replaced',
+      labelNames: ['event'],
+      registers,
+    }),
+    reauth: new Counter({ name: 'auth_reauth_total', help: 'Re-authentications by outcome', labelNames: ['outcome'], registers }),
     rateLimited: new Counter({ name: 'rate_limited_requests_total', help: 'Requests refused by a rate limit', labelNames: ['route'], registers }),
     redisErrors: new Counter({ name: 'redis_command_errors_total', help: 'Redis commands that failed', labelNames: ['command'], registers }),
     redisDuration: new Histogram({
@@ -89,6 +127,8 @@ type Counters = ReturnType<typeof createCounters>
 
 /** How each lifecycle event shows in the counters. */
 function count(counters: Counters, event: LifecycleEvent, fields: Record<string, unknown>, sessions: number): void {
+  if (MFA_EVENTS.has(event)) counters.mfa.inc({ event })
+  if (ENDS_SESSIONS.has(event)) counters.revoked.inc(sessions)
   switch (event) {
     case 'login':
       counters.logins.inc({ outcome: 'success' })
@@ -97,6 +137,9 @@ function count(counters: Counters, event: LifecycleEvent, fields: Record<string,
     case 'login_failed':
       counters.logins.inc({ outcome: 'failure' })
       return
+    case 'mfa_failed':
+      if (fields.step === 'login') counters.logins.inc({ outcome: 'mfa_failure' })
+      return
     case 'login_locked':
       counters.logins.inc({ outcome: 'locked' })
       return
@@ -104,9 +147,11 @@ function count(counters: Counters, event: LifecycleEvent, fields: Record<string,
     case 'logout_everywhere':
       counters.destroyed.inc(sessions)
       return
-    case 'revoke':
-    case 'password_change':
-      counters.revoked.inc(sessions)
+    case 'reauth':
+      counters.reauth.inc({ outcome: 'success' })
+      return
+    case 'reauth_failed':
+      counters.reauth.inc({ outcome: 'failure' })
       return
     case 'session_expired':
       counters.expired.inc({ reason: String(fields.reason ?? 'gone') })

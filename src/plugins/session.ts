@@ -4,6 +4,7 @@ import fastifySession from '@fastify/session'
 import type { FastifyReply, FastifyRequest, Session } from 'fastify'
 import { AmbiguousCredentials, InsecureTransport, SessionExpired } from '../errors.js'
 import type { Preferences } from '../schemas/api.js'
+import type { AuthMethod } from '../schemas/mfa.js'
 import { ACCESS_TOKEN_PREFIX, type TokenGrant } from '../schemas/tokens.js'
 import { memoizedSigner } from '../lib/memoized-signer.js'
 import type { RedisClient } from '../lib/redis-client.js'
@@ -23,6 +24,14 @@ declare module 'fastify' {
     user?: SessionUser
     /** Epoch milliseconds of the login that created the session. */
     createdAt?: number
+    /**
+     * Epoch milliseconds of the last proof of a credential in this session (the login, or POST /auth/reauth), and
+     * what was proved; sessions from before re-authentication existed have neither, and count from createdAt.
+     */
+    authenticatedAt?: number
+    authMethod?: AuthMethod
+    /** A TOTP enrolment this session started and has not confirmed: the new secret and when it was made. */
+    mfaEnrolment?: { secret: string; startedAt: number }
     /** Client IP and User-Agent (at most 256 characters) at login, shown in the user's list of sessions. */
     ip?: string
     userAgent?: string
@@ -204,8 +213,9 @@ export default fp<SessionPluginOptions>(
       // loaded from Redis has an expiresAt, and its writes keep the TTL.
       const created = session.isSaved() && session.expiresAt === undefined
       if (created) request.sessionExpiresAt = endsAt(session)
-      if (reissueCookie.has(request) || (created && session.remember)) {
-        // Replaces the cookie @fastify/session may have set already, which cannot carry Max-Age.
+      if (reissueCookie.has(request) || created) {
+        // Replaces the cookie @fastify/session may have set already, which cannot carry Max-Age, and the clearing
+        // line it adds when a login that saved its session early replaced the request's session.
         dropSetCookie(reply, cookieName)
         reply.setCookie(cookieName, session.encryptedSessionId, { ...cookieAttributes, ...persistence(request) })
       }

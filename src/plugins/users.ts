@@ -4,6 +4,7 @@ import type { RedisClient } from './redis.js'
 import { UsernameTaken } from '../errors.js'
 import { redisKeys, type RedisKeys } from '../lib/keys.js'
 import { hashPassword, verifyPassword } from '../lib/password.js'
+import { userRecords, type Account } from '../lib/user-records.js'
 import type { User } from '../schemas/user.js'
 
 declare module 'fastify' {
@@ -11,6 +12,8 @@ declare module 'fastify' {
     users: Users
   }
 }
+
+export type { Account } from '../lib/user-records.js'
 
 export const DEFAULT_ROLES = ['user']
 export const ADMIN_ROLES = ['admin', 'user']
@@ -25,9 +28,14 @@ export interface Users {
   /** Throws UsernameTaken when the name exists in any letter case. */
   create(newUser: NewUser): Promise<User>
   findByUsername(username: string): Promise<User | null>
-  setPassword(username: string, password: string): Promise<void>
-  /** The user when the password matches; costs one key derivation whether or not the user exists. */
-  authenticate(username: string, password: string): Promise<User | null>
+  /** The user with their credentials (second factor included), or null. */
+  findAccount(username: string): Promise<Account | null>
+  /** False when the name no longer belongs to the user `userId`. Ends logins in flight (see user-records.ts). */
+  setPassword(user: Pick<User, 'id' | 'username'>, password: string): Promise<boolean>
+  /** The account when the password matches; costs one key derivation whether or not the user exists. */
+  authenticate(username: string, password: string): Promise<Account | null>
+  /** What a login must prove changed since `version` was read (see user-records.ts). */
+  credentialsChangedSince(username: string, version: number): Promise<boolean>
 }
 
 // Claims the username and writes the user in one step, so two registrations of one name cannot both succeed.
@@ -38,24 +46,15 @@ redis.call('HSET', KEYS[1], 'id', ARGV[1], 'username', ARGV[2], 'passwordHash', 
 return 1
 `
 
-type StoredUser = Record<string, string>
-
-function toUser(stored: StoredUser): User | null {
-  const { id, username, roles, createdAt } = stored
-  if (!id || !username || roles === undefined || !createdAt) return null
-  return { id, username, roles: roles.split(',').filter(Boolean), createdAt }
-}
-
 export function createUsers(redis: RedisClient, keys: RedisKeys): Users {
   // Hashed once: verifying an unknown username against it costs what a wrong password costs.
   const decoyHash = hashPassword(randomUUID())
-
-  async function readStored(username: string): Promise<StoredUser | null> {
-    const stored = await redis.hgetall(keys.user(username))
-    return Object.keys(stored).length > 0 ? stored : null
-  }
+  const records = userRecords(redis)
+  const findAccount = (username: string) => records.read(keys.user(username))
 
   return {
+    findAccount,
+
     async create({ username, password, roles }) {
       const user: User = { id: randomUUID(), username, roles, createdAt: new Date().toISOString() }
       const passwordHash = await hashPassword(password)
@@ -74,18 +73,21 @@ export function createUsers(redis: RedisClient, keys: RedisKeys): Users {
     },
 
     async findByUsername(username) {
-      const stored = await readStored(username)
-      return stored && toUser(stored)
+      return (await findAccount(username))?.user ?? null
     },
 
-    async setPassword(username, password) {
-      await redis.hset(keys.user(username), 'passwordHash', await hashPassword(password))
+    async setPassword({ id, username }, password) {
+      return records.setPassword(keys.user(username), id, await hashPassword(password))
     },
 
     async authenticate(username, password) {
-      const stored = await readStored(username)
-      const matches = await verifyPassword(password, stored?.passwordHash ?? (await decoyHash))
-      return matches && stored ? toUser(stored) : null
+      const account = await findAccount(username)
+      const matches = await verifyPassword(password, account?.passwordHash ?? (await decoyHash))
+      return matches ? account : null
+    },
+
+    async credentialsChangedSince(username, version) {
+      return (await records.credentialVersion(keys.user(username))) !== version
     },
   }
 }

@@ -1,5 +1,6 @@
-import { Type } from '@sinclair/typebox'
-import { Password, User, Username } from './user.js'
+import { Type, type Static } from '@sinclair/typebox'
+import { AuthMethod, MfaStatus } from './mfa.js'
+import { CurrentPassword, Password, User, Username } from './user.js'
 
 export const MeResponse = Type.Object(
   {
@@ -9,9 +10,12 @@ export const MeResponse = Type.Object(
         createdAt: Type.String({ format: 'date-time' }),
         expiresAt: Type.String({ format: 'date-time' }),
         remember: Type.Boolean(),
+        authenticatedAt: Type.String({ format: 'date-time', description: 'When a credential was last proved in this session (login or re-authentication)' }),
+        authMethod: AuthMethod,
       },
       { additionalProperties: false },
     ),
+    mfa: MfaStatus,
   },
   { additionalProperties: false },
 )
@@ -47,11 +51,14 @@ export const LogoutBody = Type.Union([
 ])
 
 export const PasswordChange = Type.Object(
-  { currentPassword: Type.String({ minLength: 1, maxLength: 256 }), newPassword: Password },
+  { currentPassword: CurrentPassword, newPassword: Password },
   { additionalProperties: false },
 )
 
 export const UsernameParams = Type.Object({ username: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false })
+
+export const LoginTransport = Type.Union([Type.Literal('cookie'), Type.Literal('token')])
+export type LoginTransport = Static<typeof LoginTransport>
 
 /**
  * "remember": a session with the longer REMEMBER_* limits and a persistent cookie. "transport": "token" answers the
@@ -62,7 +69,7 @@ export const Login = Type.Object(
     username: Username,
     password: Password,
     remember: Type.Optional(Type.Boolean()),
-    transport: Type.Optional(Type.Union([Type.Literal('cookie'), Type.Literal('token')])),
+    transport: Type.Optional(LoginTransport),
   },
   { additionalProperties: false },
 )
@@ -73,7 +80,29 @@ const BearerToken = {
   expiresAt: Type.String({ format: 'date-time' }),
 }
 
-export const LoginResponse = Type.Object({ user: User, ...Type.Partial(Type.Object(BearerToken)).properties }, { additionalProperties: false })
+export const LoggedIn = Type.Object(
+  {
+    user: User,
+    ...Type.Partial(Type.Object(BearerToken)).properties,
+    recoveryCodesLeft: Type.Optional(Type.Integer({ minimum: 0, description: 'After a login with a recovery code: how many are left' })),
+  },
+  { additionalProperties: false },
+)
+
+/**
+ * The password was right and the account has a second factor: no session yet. POST /auth/login/mfa completes the
+ * login with a code, before expiresAt; the pending login travels in a cookie, or as mfaToken for transport "token".
+ */
+export const SecondFactorRequired = Type.Object(
+  {
+    mfaRequired: Type.Literal(true),
+    expiresAt: Type.String({ format: 'date-time' }),
+    mfaToken: Type.Optional(Type.String({ description: 'Send back as mfaToken to POST /auth/login/mfa (transport "token" only)' })),
+  },
+  { additionalProperties: false },
+)
+
+export const LoginResponse = Type.Union([LoggedIn, SecondFactorRequired])
 
 /** What a password change answers a bearer client: the session's new token (the old one is ended). */
 export const NewTokenResponse = Type.Object(BearerToken, { additionalProperties: false })

@@ -5,6 +5,8 @@ export const USERNAME_PATTERN = '^[A-Za-z0-9_.-]+$'
 export const Username = Type.String({ minLength: 3, maxLength: 32, pattern: USERNAME_PATTERN })
 // The upper bound keeps the key-derivation function from being a denial-of-service lever.
 export const Password = Type.String({ minLength: 8, maxLength: 256 })
+/** A password being checked rather than chosen: whatever was chosen under older rules still gets a hearing. */
+export const CurrentPassword = Type.String({ minLength: 1, maxLength: 256 })
 
 export const Credentials = Type.Object({ username: Username, password: Password }, { additionalProperties: false })
 export type Credentials = Static<typeof Credentials>

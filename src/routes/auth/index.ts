@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { AccountLocked, InvalidCredentials, RegistrationClosed, SessionExpired, SessionNotFound, TokenNotAllowed } from '../../errors.js'
+import { InvalidCredentials, RegistrationClosed, SessionExpired, SessionNotFound, TokenNotAllowed } from '../../errors.js'
 import { sessionKeyId } from '../../lib/keys.js'
 import { storedFieldNames } from '../../lib/session-store.js'
-import { LOGIN_ONLY } from '../../plugins/auth-guard.js'
+import { authenticatedAt, LOGIN_ONLY } from '../../plugins/auth-guard.js'
 import { toSessionView } from '../../plugins/session-index.js'
 import { DEFAULT_ROLES } from '../../plugins/users.js'
 import {
@@ -19,19 +19,12 @@ import {
 import { SESSION_SECURITY } from '../../schemas/security.js'
 import { errorResponses, NoContent } from '../../schemas/error.js'
 import { Credentials, UserResponse } from '../../schemas/user.js'
-import type { FastifyRequest } from 'fastify'
+import { bearerToken, refuseLockedAccount, startSession } from './credentials.js'
 
 export interface AuthRoutesOptions {
   allowRegistration: boolean
   /** The per-IP limit on credential checks, tighter than the global one. */
   credentialRateLimit: { max: number; timeWindow: number }
-}
-
-const USER_AGENT_MAX_LENGTH = 256
-
-/** The session of this request as a bearer token: its signed ID (the value a cookie would carry) and its end. */
-function bearerToken({ session, server }: FastifyRequest) {
-  return { token: session.encryptedSessionId, expiresAt: new Date(server.sessionEndsAt(session)).toISOString() }
 }
 
 const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, options) => {
@@ -69,41 +62,35 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     async (request, reply) => {
       // Before anything else: a client that cannot get the cookie must not cost a session, a lock count or a hash.
       app.sessionCookie.assertDeliverable(request)
-      // A login replaces the session it came with (see below): never an access token, which only its owner ends.
+      // A login replaces the session it came with (see startSession): never an access token, which only its owner ends.
       if (request.session.token) throw new TokenNotAllowed()
       const { username, password, remember = false, transport = 'cookie' } = request.body
-      // Checked before the password, and the same for every account name, so a lock reveals nothing either.
-      const lockedFor = await app.accountLock.lockedFor(username)
-      if (lockedFor > 0) {
-        app.recordEvent(request.log, 'login_locked', { username })
-        reply.header('retry-after', Math.ceil(lockedFor / 1000))
-        throw new AccountLocked()
-      }
-      const user = await app.users.authenticate(username, password)
-      if (!user) {
+      await refuseLockedAccount(request, reply, username)
+      const account = await app.users.authenticate(username, password)
+      if (!account) {
         await app.accountLock.recordFailure(username)
         app.recordEvent(request.log, 'login_failed', { username })
         throw new InvalidCredentials()
       }
-      await app.accountLock.reset(username)
-      // A new session ID at login, never one planted before (session fixation): a request without a live session
-      // already has a fresh ID (@fastify/session makes one for an unknown cookie); a live session is replaced.
-      if (request.session.user) await request.session.regenerate()
-      const { session } = request
-      session.user = { id: user.id, username: user.username, roles: user.roles }
-      session.createdAt = Date.now()
-      session.ip = request.ip
-      session.userAgent = (request.headers['user-agent'] ?? '').slice(0, USER_AGENT_MAX_LENGTH)
-      session.remember = remember
-      // @fastify/session saves the new session as the response goes out: the store creates it then.
-      const handle = sessionKeyId(session.sessionId)
-      const ended = await app.sessionIndex.makeRoom(user.id)
-      if (ended > 0) app.recordEvent(request.log, 'revoke', { userId: user.id, sessions: ended, reason: 'too many sessions' }, ended)
-      // Lifecycle events name the session by the hash it is stored under, never by its ID.
-      app.recordEvent(request.log, 'login', { userId: user.id, session: handle, remember, transport })
-      if (transport === 'cookie') return { user }
-      request.bearer = true
-      return { user, ...bearerToken(request) }
+      if (account.mfa === null) {
+        await app.accountLock.reset(username)
+        return startSession(request, { account, secondFactor: null, remember, transport })
+      }
+      // A second factor is due: no session yet, and the failure count stays until the login completes, so that
+      // knowing the password does not buy fresh guesses at the code.
+      const { user } = account
+      const pending = await app.pendingLogins.start({
+        userId: user.id,
+        username: user.username,
+        remember,
+        transport,
+        credentialVersion: account.credentialVersion,
+      })
+      app.recordEvent(request.log, 'mfa_challenge', { userId: user.id, transport })
+      const expiresAt = new Date(pending.expiresAt).toISOString()
+      if (transport === 'token') return { mfaRequired: true as const, mfaToken: pending.id, expiresAt }
+      app.pendingLogins.setCookie(reply, pending.id, pending.expiresAt)
+      return { mfaRequired: true as const, expiresAt }
     },
   )
 
@@ -111,7 +98,7 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     '/logout',
     {
       schema: {
-        summary: 'Log out (everywhere: true ends every session of mine); the cookie is cleared in any case',
+        summary: 'Log out; everywhere: true (from a fresh session) ends every session of mine. The cookie is cleared',
         tags: ['auth'],
         // The cookie is optional: logging out without a session still answers 204.
         security: [...SESSION_SECURITY, {}],
@@ -126,6 +113,8 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
       if (user) {
         const handle = sessionKeyId(sessionId)
         const everywhere = request.body?.everywhere === true
+        // Ending every session is a sensitive action too: a stolen, stale cookie must not lock the owner out everywhere.
+        if (everywhere) app.assertFresh(request)
         // Everywhere: every session of mine, this one included (revokeAll counts it); else only this one. The
         // session is deleted before it is unlisted (see session-index.ts).
         await request.session.destroy()
@@ -152,16 +141,20 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     },
     async (request, reply) => {
       const { session } = request
-      const user = session.user && (await app.users.findByUsername(session.user.username))
+      const account = session.user && (await app.users.findAccount(session.user.username))
       // The account is gone (or the name now belongs to a new account); so is any right to this session.
-      if (!user || user.id !== session.user?.id) throw new SessionExpired()
+      if (!account || account.user.id !== session.user?.id) throw new SessionExpired()
+      const iso = (ms: number) => new Date(ms).toISOString()
       return {
-        user,
+        user: account.user,
         session: {
-          createdAt: new Date(session.createdAt ?? Date.now()).toISOString(),
-          expiresAt: new Date(request.sessionExpiresAt ?? Date.now()).toISOString(),
+          createdAt: iso(session.createdAt ?? Date.now()),
+          expiresAt: iso(request.sessionExpiresAt ?? Date.now()),
           remember: session.remember === true,
+          authenticatedAt: iso(authenticatedAt(session)),
+          authMethod: session.authMethod ?? 'password',
         },
+        mfa: app.mfa.status(account),
       }
     },
   )
@@ -169,10 +162,10 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
   app.put(
     '/password',
     {
-      preHandler: app.requireSession,
+      preHandler: [app.requireSession, app.requireFresh()],
       config: LOGIN_ONLY,
       schema: {
-        summary: 'Change my password: this session gets a new ID (a bearer client gets its new token), every other one ends',
+        summary: 'Change my password (fresh session): this session gets a new ID (a bearer client gets its new token), every other one ends',
         tags: ['auth'],
         security: SESSION_SECURITY,
         body: PasswordChange,
@@ -188,7 +181,7 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
         await app.accountLock.recordFailure(username)
         throw new InvalidCredentials()
       }
-      await app.users.setPassword(username, request.body.newPassword)
+      if (!(await app.users.setPassword({ id, username }, request.body.newPassword))) throw new SessionExpired()
       const oldHandle = sessionKeyId(session.sessionId)
       const revoked = await app.sessionIndex.revokeAll(id, oldHandle)
       // A new ID for this session too: whoever knew the old one is out. The old one is deleted, then unlisted.
@@ -245,10 +238,10 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
   app.delete(
     '/sessions',
     {
-      preHandler: app.requireSession,
+      preHandler: [app.requireSession, app.requireFresh()],
       config: LOGIN_ONLY,
       schema: {
-        summary: 'End all my other sessions, keep this one',
+        summary: 'End all my other sessions, keep this one (fresh session)',
         tags: ['sessions'],
         security: SESSION_SECURITY,
         response: { 200: RevokedResponse, ...errorResponses(401, 403, 429, 503) },

@@ -19,9 +19,11 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post(
     '/tokens',
     {
+      // A token outlives the session that made it: making one is as sensitive as a password change.
+      preHandler: app.requireFresh(),
       schema: {
         ...documented,
-        summary: 'Create a personal access token (its secret is in this answer only)',
+        summary: 'Create a personal access token (fresh session; its secret is in this answer only)',
         body: NewToken,
         response: { 201: CreatedToken, ...errorResponses(400, 401, 403, 409, 429, 503) },
       },

@@ -1,0 +1,105 @@
+import fp from 'fastify-plugin'
+import { MfaAlreadyEnabled } from '../errors.js'
+import { redisKeys } from '../lib/keys.js'
+import { newRecoveryCodes, normalizeRecoveryCode, recoveryCodeHash, recoveryCodeHashes } from '../lib/recovery-codes.js'
+import type { RedisClient } from '../lib/redis-client.js'
+import { matchingStep, newTotpSecret, otpauthUri, qrCodeDataUrl, TOTP_CODE } from '../lib/totp.js'
+import { userRecords, type Account } from '../lib/user-records.js'
+import type { MfaStatus, SecondFactor, TotpEnrolment } from '../schemas/mfa.js'
+import type { User } from '../schemas/user.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    mfa: Mfa
+  }
+}
+
+/** A code that passed (and is now spent), or why it did not. */
+export type FactorCheck =
+  | { passed: true; factor: SecondFactor; recoveryCodesLeft: number | null }
+  | { passed: false; reason: 'wrong' | 'replayed' | 'off' }
+
+export interface Mfa {
+  /** Checks a TOTP code or a recovery code of the account; a code that passes cannot pass again. */
+  verify(account: Account, code: string): Promise<FactorCheck>
+  /** A new secret for the user to add to an authenticator app; nothing is stored. */
+  newEnrolment(username: string): Promise<TotpEnrolment>
+  /**
+   * Turns TOTP on with `secret` if `code` is its current code: the recovery codes (shown once), or null for a wrong
+   * code. Throws MfaAlreadyEnabled.
+   */
+  enable(user: User, secret: string, code: string): Promise<string[] | null>
+  /** Turns it off; false when it was off already. */
+  disable(user: User): Promise<boolean>
+  /** New recovery codes in place of the old ones; null when MFA was turned off meanwhile. */
+  replaceRecoveryCodes(account: Account): Promise<string[] | null>
+  status(account: Account): MfaStatus
+}
+
+export interface MfaOptions {
+  redis: RedisClient
+  keyPrefix: string
+  /** The name authenticator apps show for the service. */
+  issuer: string
+}
+
+/**
+ * TOTP (RFC 6238) and recovery codes, kept in the user's hash (see user-records.ts for what is atomic). The secret
+ * never leaves the server after enrolment; recovery codes are stored as hashes only.
+ */
+export function createMfa({ redis, keyPrefix, issuer }: MfaOptions): Mfa {
+  const records = userRecords(redis)
+  const keyOf = redisKeys(keyPrefix).user
+
+  return {
+    async verify({ user, mfa }, code) {
+      if (mfa === null) return { passed: false, reason: 'off' }
+      if (TOTP_CODE.test(code)) {
+        const step = matchingStep(mfa.secret, code, Date.now())
+        if (step === null) return { passed: false, reason: 'wrong' }
+        const accepted = await records.useTotpStep(keyOf(user.username), user.id, mfa.secret, step)
+        return accepted ? { passed: true, factor: 'totp', recoveryCodesLeft: null } : { passed: false, reason: 'replayed' }
+      }
+      const normalized = normalizeRecoveryCode(code)
+      const left = normalized === null ? null : await records.useRecoveryCode(keyOf(user.username), user.id, recoveryCodeHash(normalized))
+      return left === null ? { passed: false, reason: 'wrong' } : { passed: true, factor: 'recovery_code', recoveryCodesLeft: left }
+    },
+
+    async newEnrolment(username) {
+      const secret = newTotpSecret()
+      const uri = otpauthUri(secret, issuer, username)
+      return { secret, uri, qrCode: await qrCodeDataUrl(uri) }
+    },
+
+    async enable(user, secret, code) {
+      const step = matchingStep(secret, code, Date.now())
+      if (step === null) return null
+      const codes = newRecoveryCodes()
+      // The confirming code's step counts as used: it cannot log in a second time.
+      if (!(await records.enableTotp(keyOf(user.username), user.id, secret, step, recoveryCodeHashes(codes)))) throw new MfaAlreadyEnabled()
+      return codes
+    },
+
+    disable(user) {
+      return records.disableTotp(keyOf(user.username), user.id)
+    },
+
+    async replaceRecoveryCodes({ user, mfa }) {
+      if (mfa === null) return null
+      const codes = newRecoveryCodes()
+      return (await records.replaceRecoveryCodes(keyOf(user.username), user.id, mfa.secret, recoveryCodeHashes(codes))) ? codes : null
+    },
+
+    status({ mfa }) {
+      if (mfa === null) return { enabled: false, enabledAt: null, recoveryCodesLeft: 0 }
+      return { enabled: true, enabledAt: new Date(mfa.enabledAt).toISOString(), recoveryCodesLeft: mfa.recoveryCodesLeft }
+    },
+  }
+}
+
+export default fp<Omit<MfaOptions, 'redis'>>(
+  async function mfaPlugin(app, options) {
+    app.decorate('mfa', createMfa({ ...options, redis: app.redis }))
+  },
+  { name: 'mfa', dependencies: ['redis'] },
+)

@@ -1,0 +1,129 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import { InvalidMfaCode, MfaAlreadyEnabled, MfaNotEnabled, NoMfaEnrolment, SessionExpired } from '../../errors.js'
+import { sessionHandle } from '../../lib/session-store.js'
+import { LOGIN_ONLY } from '../../plugins/auth-guard.js'
+import type { Account } from '../../plugins/users.js'
+import { errorResponses } from '../../schemas/error.js'
+import { EnrolmentResponse, MfaCode, MfaDisabledResponse, MfaEnabledResponse, RecoveryCodesResponse, TotpConfirmation } from '../../schemas/mfa.js'
+import { SESSION_SECURITY } from '../../schemas/security.js'
+import { proveSecondFactor } from './credentials.js'
+
+/** An enrolment must be confirmed within this time of its start, by the session that started it. */
+export const ENROLMENT_TTL_MS = 10 * 60_000
+
+/**
+ * Two-factor login of the logged-in user: /auth/mfa. Every route takes a login (never an access token); turning it on
+ * or off and new recovery codes need a fresh session, and each ends every other session of the user.
+ */
+const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.addHook('onRoute', (route) => {
+    route.config = { ...route.config, ...LOGIN_ONLY }
+  })
+  app.addHook('preHandler', app.requireSession)
+  const documented = { tags: ['mfa'], security: SESSION_SECURITY }
+  const fresh = app.requireFresh()
+
+  /** The account of this session's user, as it is now. */
+  async function currentAccount(request: FastifyRequest): Promise<Account> {
+    const { id, username } = request.session.user!
+    const account = await app.users.findAccount(username)
+    if (account === null || account.user.id !== id) throw new SessionExpired()
+    return account
+  }
+
+  /** Ends every session of the user but this one; how many. */
+  const endOtherSessions = (request: FastifyRequest) => app.sessionIndex.revokeAll(request.session.user!.id, sessionHandle(request.session))
+
+  app.post(
+    '/mfa/totp',
+    {
+      preHandler: fresh,
+      schema: {
+        ...documented,
+        summary: 'Start enrolling an authenticator app (fresh session): a new secret, its otpauth:// URI and QR code; nothing changes until confirmed',
+        response: { 200: EnrolmentResponse, ...errorResponses(401, 403, 409, 429, 503) },
+      },
+    },
+    async (request) => {
+      const account = await currentAccount(request)
+      if (account.mfa !== null) throw new MfaAlreadyEnabled()
+      const enrolment = await app.mfa.newEnrolment(account.user.username)
+      const startedAt = Date.now()
+      // Kept in this session only (written with it): confirming takes the session that saw the secret.
+      request.session.mfaEnrolment = { secret: enrolment.secret, startedAt }
+      return { ...enrolment, expiresAt: new Date(startedAt + ENROLMENT_TTL_MS).toISOString() }
+    },
+  )
+
+  app.post(
+    '/mfa/totp/confirm',
+    {
+      schema: {
+        ...documented,
+        summary: "Turn two-factor login on with the app's current code: answers the recovery codes (shown once); every other session ends",
+        body: TotpConfirmation,
+        response: { 200: MfaEnabledResponse, ...errorResponses(400, 401, 403, 409, 429, 503) },
+      },
+    },
+    async (request) => {
+      const { session } = request
+      const enrolment = session.mfaEnrolment
+      if (enrolment === undefined || Date.now() - enrolment.startedAt > ENROLMENT_TTL_MS) throw new NoMfaEnrolment()
+      const user = (await currentAccount(request)).user
+      // A wrong code here proves nothing against the account (the secret is new): no lock count.
+      const recoveryCodes = await app.mfa.enable(user, enrolment.secret, request.body.code)
+      if (recoveryCodes === null) throw new InvalidMfaCode()
+      delete session.mfaEnrolment
+      const revokedSessions = await endOtherSessions(request)
+      app.recordEvent(request.log, 'mfa_enabled', { userId: user.id, revokedSessions }, revokedSessions)
+      return { recoveryCodes, revokedSessions }
+    },
+  )
+
+  app.delete(
+    '/mfa/totp',
+    {
+      preHandler: fresh,
+      schema: {
+        ...documented,
+        summary: 'Turn two-factor login off (fresh session and a current code); every other session ends',
+        body: MfaCode,
+        response: { 200: MfaDisabledResponse, ...errorResponses(400, 401, 403, 409, 429, 503) },
+      },
+    },
+    async (request) => {
+      const account = await currentAccount(request)
+      if (account.mfa === null) throw new MfaNotEnabled()
+      await proveSecondFactor(request, account, request.body.code, 'disable')
+      if (!(await app.mfa.disable(account.user))) throw new MfaNotEnabled()
+      const revokedSessions = await endOtherSessions(request)
+      app.recordEvent(request.log, 'mfa_disabled', { userId: account.user.id, revokedSessions }, revokedSessions)
+      return { revokedSessions }
+    },
+  )
+
+  app.post(
+    '/mfa/recovery-codes',
+    {
+      preHandler: fresh,
+      schema: {
+        ...documented,
+        summary: 'New recovery codes in place of the old ones (fresh session and a current code); shown once',
+        body: MfaCode,
+        response: { 200: RecoveryCodesResponse, ...errorResponses(400, 401, 403, 409, 429, 503) },
+      },
+    },
+    async (request) => {
+      const account = await currentAccount(request)
+      if (account.mfa === null) throw new MfaNotEnabled()
+      await proveSecondFactor(request, account, request.body.code, 'recovery_codes')
+      const recoveryCodes = await app.mfa.replaceRecoveryCodes(account)
+      if (recoveryCodes === null) throw new MfaNotEnabled()
+      app.recordEvent(request.log, 'recovery_codes_replaced', { userId: account.user.id })
+      return { recoveryCodes }
+    },
+  )
+}
+
+export default mfaRoutes
