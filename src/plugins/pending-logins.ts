@@ -34,7 +34,8 @@ export interface PendingLogins {
   /** The ID of the pending login this request's cookie names, or null. */
   cookieId(request: FastifyRequest): string | null
   setCookie(reply: FastifyReply, id: string, expiresAt: number): void
-  clearCookie(reply: FastifyReply): void
+  /** Clears the pending login's cookie, if the request came with one. */
+  clearCookie(request: FastifyRequest, reply: FastifyReply): void
 }
 
 export interface PendingLoginsOptions {
@@ -106,8 +107,8 @@ export function createPendingLogins(options: PendingLoginsOptions): PendingLogin
     setCookie(reply, id, expiresAt) {
       reply.setCookie(cookieName, id, { ...cookieAttributes, expires: new Date(expiresAt), maxAge: PENDING_LOGIN_TTL_MS / 1000 })
     },
-    clearCookie(reply) {
-      reply.clearCookie(cookieName, { path: cookieAttributes.path })
+    clearCookie(request, reply) {
+      if (request.cookies[cookieName] !== undefined) reply.clearCookie(cookieName, { path: cookieAttributes.path })
     },
   }
 }

@@ -32,20 +32,20 @@ const secondFactorRoutes: FastifyPluginAsyncTypebox<SecondFactorRoutesOptions> =
       const id = request.body.mfaToken ?? app.pendingLogins.cookieId(request)
       const pending = id === null ? null : await app.pendingLogins.find(id)
       if (id === null || pending === null) {
-        app.pendingLogins.clearCookie(reply)
+        app.pendingLogins.clearCookie(request, reply)
         throw new PendingLoginNotFound()
       }
       await refuseLockedAccount(request, reply, pending.username)
       const account = await app.users.findAccount(pending.username)
       if (account === null || account.user.id !== pending.userId || account.credentialVersion !== pending.credentialVersion) {
         await app.pendingLogins.claim(id)
-        app.pendingLogins.clearCookie(reply)
+        app.pendingLogins.clearCookie(request, reply)
         throw new CredentialsChanged()
       }
       const { factor, recoveryCodesLeft } = await proveSecondFactor(request, account, request.body.code, 'login', () => app.pendingLogins.recordFailure(id))
       // Of two requests completing one login (two right codes at once), only the one that ends it goes on.
       if (!(await app.pendingLogins.claim(id))) throw new PendingLoginNotFound()
-      app.pendingLogins.clearCookie(reply)
+      app.pendingLogins.clearCookie(request, reply)
       await app.accountLock.reset(pending.username)
       const loggedIn = await startSession(request, { account, secondFactor: factor, remember: pending.remember, transport: pending.transport })
       return recoveryCodesLeft === null ? loggedIn : { ...loggedIn, recoveryCodesLeft }
