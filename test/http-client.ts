@@ -4,6 +4,8 @@ export interface HttpReply {
   body: Record<string, unknown>
   /** The `name=value` of a non-empty `sid` cookie the response sets, else null. */
   cookie: string | null
+  /** Every non-empty cookie the response sets, as `name=value` by name. */
+  cookies: Record<string, string>
 }
 
 export interface CallOptions {
@@ -21,6 +23,7 @@ export async function call(baseUrl: string, method: string, path: string, { cook
   if (body !== undefined) headers['content-type'] = 'application/json'
   const response = await fetch(baseUrl + path, { method, headers, ...(body !== undefined && { body: JSON.stringify(body) }) })
   const text = await response.text()
-  const sid = response.headers.getSetCookie().map((line) => line.split(';')[0]!).find((pair) => pair.startsWith('sid=') && pair !== 'sid=')
-  return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, cookie: sid ?? null }
+  const pairs = response.headers.getSetCookie().map((line) => line.split(';')[0]!)
+  const cookies = Object.fromEntries(pairs.filter((pair) => !pair.endsWith('=')).map((pair) => [pair.slice(0, pair.indexOf('=')), pair]))
+  return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, cookie: cookies.sid ?? null, cookies }
 }

@@ -90,9 +90,16 @@ export async function confirmCredentialsUnchanged(request: FastifyRequest, accou
 
 export type SecondFactorStep = 'login' | 'reauth' | 'disable' | 'recovery_codes'
 
+export interface SecondFactorHooks {
+  /** After a wrong code, with the lock count. */
+  onFailure?: () => Promise<void>
+  /** After a right code, before its effects: throwing here stops them (a login that another request completed). */
+  onPass?: () => Promise<void>
+}
+
 /**
  * Checks a second-factor code of the account (TOTP or recovery code), spending it. A wrong, replayed or unknown code
- * counts toward the account lock and answers 401 INVALID_MFA_CODE (after `onFailure`). A recovery code is what a
+ * counts toward the account lock and answers 401 INVALID_MFA_CODE. A recovery code is what a
  * user whose authenticator is lost (or stolen) has: using one ends every other session of the user (ASVS 7.4.3).
  */
 export async function proveSecondFactor(
@@ -100,16 +107,17 @@ export async function proveSecondFactor(
   account: Account,
   code: string,
   step: SecondFactorStep,
-  onFailure?: () => Promise<void>,
+  hooks: SecondFactorHooks = {},
 ): Promise<{ factor: SecondFactor; recoveryCodesLeft: number | null }> {
   const app = request.server
   const userId = account.user.id
   const check = await app.mfa.verify(account, code)
   if (!check.passed) {
-    await Promise.all([app.accountLock.recordFailure(account.user.username), onFailure?.()])
+    await Promise.all([app.accountLock.recordFailure(account.user.username), hooks.onFailure?.()])
     app.recordEvent(request.log, 'mfa_failed', { userId, reason: check.reason, step })
     throw new InvalidMfaCode()
   }
+  await hooks.onPass?.()
   if (check.factor === 'recovery_code') {
     const current = request.session?.user?.id === userId ? sessionHandle(request.session) : undefined
     const ended = await app.sessionIndex.revokeAll(userId, current)

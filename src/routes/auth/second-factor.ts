@@ -42,9 +42,13 @@ const secondFactorRoutes: FastifyPluginAsyncTypebox<SecondFactorRoutesOptions> =
         app.pendingLogins.clearCookie(request, reply)
         throw new CredentialsChanged()
       }
-      const { factor, recoveryCodesLeft } = await proveSecondFactor(request, account, request.body.code, 'login', () => app.pendingLogins.recordFailure(id))
-      // Of two requests completing one login (two right codes at once), only the one that ends it goes on.
-      if (!(await app.pendingLogins.claim(id))) throw new PendingLoginNotFound()
+      const { factor, recoveryCodesLeft } = await proveSecondFactor(request, account, request.body.code, 'login', {
+        onFailure: () => app.pendingLogins.recordFailure(id),
+        // Of two requests completing one login (two right codes at once), only the one that ends it goes on.
+        onPass: async () => {
+          if (!(await app.pendingLogins.claim(id))) throw new PendingLoginNotFound()
+        },
+      })
       app.pendingLogins.clearCookie(request, reply)
       await app.accountLock.reset(pending.username)
       const loggedIn = await startSession(request, { account, secondFactor: factor, remember: pending.remember, transport: pending.transport })
