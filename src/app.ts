@@ -116,7 +116,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   })
   await app.register(usersPlugin, { keyPrefix: config.redis.prefix, admin: config.admin })
   await app.register(accountLockPlugin, { keyPrefix: config.redis.prefix, ...config.accountLock })
-  await app.register(mfaPlugin, { keyPrefix: config.redis.prefix, issuer: config.mfaIssuer })
+  await app.register(mfaPlugin, { keyPrefix: config.redis.prefix, secrets: config.session.secrets, issuer: config.mfaIssuer })
   await app.register(healthRoutes, { prefix: '/health' })
 
   // Only the routes below parse cookies and load sessions.

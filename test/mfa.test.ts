@@ -47,6 +47,9 @@ t.test('enrolment: a secret, its otpauth URI and QR code; on only after a right 
   t.ok(Buffer.from(enrolment.qrCode.split(',')[1]!, 'base64').subarray(1, 4).toString() === 'PNG', 'PNG bytes')
   t.equal((await me(app, cookie)).json().mfa.enabled, false, 'nothing changes before confirmation')
   t.notOk(await redis.hexists(`${prefix}user:olga`, 'totpSecret'), 'the user record holds no secret yet')
+  const sessions = JSON.stringify(await Promise.all((await redis.keys(`${prefix}sess:*`)).map((key) => redis.hgetall(key))))
+  t.match(sessions, 'mfaEnrolment', 'the enrolment is kept in the session')
+  t.notMatch(sessions, enrolment.secret, 'sealed there too')
 
   const step = await steadyStep()
   const wrong = await post(app, '/auth/mfa/totp/confirm', { code: totpCode(enrolment.secret, step + 5) }, { cookie })
@@ -70,8 +73,9 @@ t.test('enrolment: a secret, its otpauth URI and QR code; on only after a right 
   t.ok(Date.parse(status.enabledAt) > Date.now() - 10_000)
   const stored = JSON.stringify(await redis.hgetall(`${prefix}user:olga`))
   for (const code of recoveryCodes) t.notOk(stored.includes(code) || stored.includes(code.replaceAll('-', '')), 'no recovery code in the clear')
-  const sessions = JSON.stringify(await Promise.all((await redis.keys(`${prefix}sess:*`)).map((key) => redis.hgetall(key))))
-  t.notMatch(sessions, enrolment.secret, 'the enrolment left the session once confirmed')
+  const everything = JSON.stringify(await Promise.all((await redis.keys(`${prefix}*`)).map((key) => redis.dump(key))))
+  t.notMatch(everything, enrolment.secret, 'the secret is nowhere in Redis in the clear: sealed in the user record')
+  t.match(await redis.hget(`${prefix}user:olga`, 'totpSecret'), /^v1\./)
 
   const again = await post(app, '/auth/mfa/totp/confirm', { code: totpCode(enrolment.secret, step + 1) }, { cookie })
   t.equal(again.json().code, 'MFA_ENROLMENT_NOT_STARTED', 'one enrolment, one confirmation')
@@ -342,6 +346,28 @@ t.test('the whole flow with bearer tokens: mfaToken in, session token out, re-au
   t.same(reauth.cookies, [])
   t.equal((await app.inject({ url: '/auth/me', headers: bearer })).statusCode, 401, 'the old token is ended')
   t.equal((await app.inject({ url: '/auth/me', headers: { authorization: `Bearer ${reauth.json().token}` } })).statusCode, 200)
+})
+
+t.test('TOTP secrets survive a SESSION_SECRET rotation: opened by an old secret still listed, sealed anew on use', async (t) => {
+  const prefix = uniquePrefix()
+  const [oldSecret, newSecret] = ['an-old-secret-of-at-least-32-characters!', 'a-new-secret-of-at-least-32-characters!!']
+  const redis = (await testRedis()).client(t)
+  const before = await build(t, { REDIS_PREFIX: prefix, SESSION_SECRET: oldSecret })
+  const user = await enrolled(before, 'ines')
+  const sealedBefore = await redis.hget(`${prefix}user:ines`, 'totpSecret')
+
+  const rotating = await build(t, { REDIS_PREFIX: prefix, SESSION_SECRET: `${newSecret},${oldSecret}` })
+  t.equal((await completeLogin(rotating, await passwordStep(rotating, 'ines'), totpCode(user.secret, user.lastStep + 1))).statusCode, 200, 'opened with the old secret')
+  t.not(await redis.hget(`${prefix}user:ines`, 'totpSecret'), sealedBefore, 'sealed anew under the new secret')
+
+  // Under a secret that never sealed it, TOTP fails closed; the next code is then refused although it is right...
+  const lost = await build(t, { REDIS_PREFIX: prefix, SESSION_SECRET: 'a-third-secret-of-at-least-32-characters' })
+  const nextCode = totpCode(user.secret, user.lastStep + 2)
+  t.equal((await completeLogin(lost, await passwordStep(lost, 'ines'), nextCode)).json().code, 'INVALID_MFA_CODE', 'no key opens it')
+  t.equal((await completeLogin(lost, await passwordStep(lost, 'ines'), user.recoveryCodes[0]!)).statusCode, 200, 'recovery codes still work')
+  // ...as the instance with the new secret alone shows, which takes that very code: the old secret is no longer needed.
+  const after = await build(t, { REDIS_PREFIX: prefix, SESSION_SECRET: newSecret })
+  t.equal((await completeLogin(after, await passwordStep(after, 'ines'), nextCode)).statusCode, 200, 'sealed under the new secret alone')
 })
 
 t.test('bad input to the MFA routes: 4xx with the error shape, never a 500', async (t) => {

@@ -18,7 +18,7 @@ import type { User } from '../schemas/user.js'
  */
 
 export interface MfaState {
-  /** Base32 TOTP secret. */
+  /** The TOTP secret as stored: sealed (see secret-box.ts). */
   secret: string
   enabledAt: number
   recoveryCodesLeft: number
@@ -69,11 +69,13 @@ redis.call('HINCRBY', KEYS[1], 'credentialVersion', 1)
 return 1
 `
 
-// ARGV: user id, the secret the code was checked against, its step. 1 when the step is accepted.
+// ARGV: user id, the secret the code was checked against (as stored), its step, and the secret sealed anew under the
+// current key, or '' to leave it. 1 when the step is accepted.
 const USE_TOTP_STEP_SCRIPT = `
 if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'totpSecret') ~= ARGV[2] then return 0 end
 if tonumber(ARGV[3]) <= tonumber(redis.call('HGET', KEYS[1], 'totpLastStep') or '-1') then return 0 end
 redis.call('HSET', KEYS[1], 'totpLastStep', ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'totpSecret', ARGV[4]) end
 return 1
 `
 
@@ -101,7 +103,7 @@ declare module 'ioredis' {
     setUserPassword(key: string, userId: string, passwordHash: string): Result<number, Context>
     enableUserTotp(key: string, userId: string, secret: string, step: number, enabledAt: number, ...codeHashes: string[]): Result<number, Context>
     disableUserTotp(key: string, userId: string): Result<number, Context>
-    useUserTotpStep(key: string, userId: string, secret: string, step: number): Result<number, Context>
+    useUserTotpStep(key: string, userId: string, secret: string, step: number, resealed: string): Result<number, Context>
     useUserRecoveryCode(key: string, userId: string, codeHash: string): Result<number, Context>
     replaceUserRecoveryCodes(key: string, userId: string, secret: string, ...codeHashes: string[]): Result<number, Context>
   }
@@ -135,8 +137,11 @@ export interface UserRecords {
   enableTotp(key: string, userId: string, secret: string, step: number, codeHashes: string[]): Promise<boolean>
   /** Turns TOTP off and drops the recovery codes; false when it was off. */
   disableTotp(key: string, userId: string): Promise<boolean>
-  /** Accepts a TOTP step of `secret` if it is later than every step accepted before. */
-  useTotpStep(key: string, userId: string, secret: string, step: number): Promise<boolean>
+  /**
+   * Accepts a TOTP step of `secret` (as stored) if it is later than every step accepted before; stores `resealed` in
+   * its place when given (the same secret sealed under the current key).
+   */
+  useTotpStep(key: string, userId: string, secret: string, step: number, resealed: string | null): Promise<boolean>
   /** Spends a recovery code: the codes left, or null when there was no such unused code. */
   useRecoveryCode(key: string, userId: string, codeHash: string): Promise<number | null>
   /** New recovery codes in place of the old, while `secret` is still the one on. */
@@ -166,8 +171,8 @@ export function userRecords(redis: RedisClient): UserRecords {
     async disableTotp(key, userId) {
       return (await redis.disableUserTotp(key, userId)) === 1
     },
-    async useTotpStep(key, userId, secret, step) {
-      return (await redis.useUserTotpStep(key, userId, secret, step)) === 1
+    async useTotpStep(key, userId, secret, step, resealed) {
+      return (await redis.useUserTotpStep(key, userId, secret, step, resealed ?? '')) === 1
     },
     async useRecoveryCode(key, userId, codeHash) {
       const left = await redis.useUserRecoveryCode(key, userId, codeHash)

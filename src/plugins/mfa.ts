@@ -3,6 +3,7 @@ import { MfaAlreadyEnabled } from '../errors.js'
 import { redisKeys } from '../lib/keys.js'
 import { newRecoveryCodes, normalizeRecoveryCode, recoveryCodeHash, recoveryCodeHashes } from '../lib/recovery-codes.js'
 import type { RedisClient } from '../lib/redis-client.js'
+import { secretBox } from '../lib/secret-box.js'
 import { matchingStep, newTotpSecret, otpauthUri, qrCodeDataUrl, TOTP_CODE } from '../lib/totp.js'
 import { userRecords, type Account } from '../lib/user-records.js'
 import type { MfaStatus, SecondFactor, TotpEnrolment } from '../schemas/mfa.js'
@@ -17,18 +18,19 @@ declare module 'fastify' {
 /** A code that passed (and is now spent), or why it did not. */
 export type FactorCheck =
   | { passed: true; factor: SecondFactor; recoveryCodesLeft: number | null }
-  | { passed: false; reason: 'wrong' | 'replayed' | 'off' }
+  /** unreadable: the stored secret opens under no configured SESSION_SECRET (one was dropped too soon). */
+  | { passed: false; reason: 'wrong' | 'replayed' | 'off' | 'unreadable' }
 
 export interface Mfa {
   /** Checks a TOTP code or a recovery code of the account; a code that passes cannot pass again. */
   verify(account: Account, code: string): Promise<FactorCheck>
-  /** A new secret for the user to add to an authenticator app; nothing is stored. */
-  newEnrolment(username: string): Promise<TotpEnrolment>
+  /** A new secret for the user to add to an authenticator app, and the same sealed for keeping; nothing is stored. */
+  newEnrolment(username: string): Promise<{ enrolment: TotpEnrolment; sealedSecret: string }>
   /**
-   * Turns TOTP on with `secret` if `code` is its current code: the recovery codes (shown once), or null for a wrong
-   * code. Throws MfaAlreadyEnabled.
+   * Turns TOTP on with the sealed secret if `code` is its current code: the recovery codes (shown once), or null for
+   * a wrong code. Throws MfaAlreadyEnabled.
    */
-  enable(user: User, secret: string, code: string): Promise<string[] | null>
+  enable(user: User, sealedSecret: string, code: string): Promise<string[] | null>
   /** Turns it off; false when it was off already. */
   disable(user: User): Promise<boolean>
   /** New recovery codes in place of the old ones; null when MFA was turned off meanwhile. */
@@ -39,25 +41,32 @@ export interface Mfa {
 export interface MfaOptions {
   redis: RedisClient
   keyPrefix: string
+  /** SESSION_SECRET: the TOTP secrets are sealed under a key derived from them. */
+  secrets: string[]
   /** The name authenticator apps show for the service. */
   issuer: string
 }
 
 /**
  * TOTP (RFC 6238) and recovery codes, kept in the user's hash (see user-records.ts for what is atomic). The secret
- * never leaves the server after enrolment; recovery codes are stored as hashes only.
+ * never leaves the server after enrolment and is stored sealed (secret-box.ts); recovery codes only as hashes.
  */
-export function createMfa({ redis, keyPrefix, issuer }: MfaOptions): Mfa {
+export function createMfa({ redis, keyPrefix, secrets, issuer }: MfaOptions): Mfa {
   const records = userRecords(redis)
   const keyOf = redisKeys(keyPrefix).user
+  const box = secretBox(secrets, 'totp secrets')
 
   return {
     async verify({ user, mfa }, code) {
       if (mfa === null) return { passed: false, reason: 'off' }
       if (TOTP_CODE.test(code)) {
-        const step = matchingStep(mfa.secret, code, Date.now())
+        const opened = box.open(mfa.secret)
+        if (opened === null) return { passed: false, reason: 'unreadable' }
+        const step = matchingStep(opened.plaintext, code, Date.now())
         if (step === null) return { passed: false, reason: 'wrong' }
-        const accepted = await records.useTotpStep(keyOf(user.username), user.id, mfa.secret, step)
+        // Sealed under a SESSION_SECRET being rotated out: sealed again under the current one as the step is taken.
+        const resealed = opened.sealedWithCurrentKey ? null : box.seal(opened.plaintext)
+        const accepted = await records.useTotpStep(keyOf(user.username), user.id, mfa.secret, step, resealed)
         return accepted ? { passed: true, factor: 'totp', recoveryCodesLeft: null } : { passed: false, reason: 'replayed' }
       }
       const normalized = normalizeRecoveryCode(code)
@@ -68,15 +77,16 @@ export function createMfa({ redis, keyPrefix, issuer }: MfaOptions): Mfa {
     async newEnrolment(username) {
       const secret = newTotpSecret()
       const uri = otpauthUri(secret, issuer, username)
-      return { secret, uri, qrCode: await qrCodeDataUrl(uri) }
+      return { enrolment: { secret, uri, qrCode: await qrCodeDataUrl(uri) }, sealedSecret: box.seal(secret) }
     },
 
-    async enable(user, secret, code) {
-      const step = matchingStep(secret, code, Date.now())
+    async enable(user, sealedSecret, code) {
+      const secret = box.open(sealedSecret)?.plaintext
+      const step = secret === undefined ? null : matchingStep(secret, code, Date.now())
       if (step === null) return null
       const codes = newRecoveryCodes()
       // The confirming code's step counts as used: it cannot log in a second time.
-      if (!(await records.enableTotp(keyOf(user.username), user.id, secret, step, recoveryCodeHashes(codes)))) throw new MfaAlreadyEnabled()
+      if (!(await records.enableTotp(keyOf(user.username), user.id, box.seal(secret!), step, recoveryCodeHashes(codes)))) throw new MfaAlreadyEnabled()
       return codes
     },
 

@@ -30,8 +30,8 @@ declare module 'fastify' {
      */
     authenticatedAt?: number
     authMethod?: AuthMethod
-    /** A TOTP enrolment this session started and has not confirmed: the new secret and when it was made. */
-    mfaEnrolment?: { secret: string; startedAt: number }
+    /** A TOTP enrolment this session started and has not confirmed: the new secret (sealed) and when it was made. */
+    mfaEnrolment?: { sealedSecret: string; startedAt: number }
     /** Client IP and User-Agent (at most 256 characters) at login, shown in the user's list of sessions. */
     ip?: string
     userAgent?: string

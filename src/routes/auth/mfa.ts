@@ -48,10 +48,10 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const account = await currentAccount(request)
       if (account.mfa !== null) throw new MfaAlreadyEnabled()
-      const enrolment = await app.mfa.newEnrolment(account.user.username)
+      const { enrolment, sealedSecret } = await app.mfa.newEnrolment(account.user.username)
       const startedAt = Date.now()
-      // Kept in this session only (written with it): confirming takes the session that saw the secret.
-      request.session.mfaEnrolment = { secret: enrolment.secret, startedAt }
+      // Kept in this session only (written with it, sealed): confirming takes the session that saw the secret.
+      request.session.mfaEnrolment = { sealedSecret, startedAt }
       return { ...enrolment, expiresAt: new Date(startedAt + ENROLMENT_TTL_MS).toISOString() }
     },
   )
@@ -72,7 +72,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (enrolment === undefined || Date.now() - enrolment.startedAt > ENROLMENT_TTL_MS) throw new NoMfaEnrolment()
       const user = (await currentAccount(request)).user
       // A wrong code here proves nothing against the account (the secret is new): no lock count.
-      const recoveryCodes = await app.mfa.enable(user, enrolment.secret, request.body.code)
+      const recoveryCodes = await app.mfa.enable(user, enrolment.sealedSecret, request.body.code)
       if (recoveryCodes === null) throw new InvalidMfaCode()
       delete session.mfaEnrolment
       const revokedSessions = await endOtherSessions(request)
