@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { build, json, login, loggedIn, ownRedis, register, sessionCookie, type App } from './helper.js'
+import { build, json, login, loggedIn, ownRedis, PASSWORD, register, sessionCookie, type App } from './helper.js'
+import { completeLogin, enrolled, passwordStep, post } from './mfa-helpers.js'
+import { totpCode } from './totp.js'
 
 const TOKEN = 'a-metrics-token-of-some-length'
 
@@ -61,6 +63,25 @@ t.test('logins by outcome, and sessions created, destroyed, revoked, expired and
   t.equal(metric(text, 'sessions_live'), 1, 'one left')
   await sleep(2100)
   t.equal(metric(await scrape(app), 'sessions_live'), 0, 'and none once it idled out')
+})
+
+t.test('two-factor events, re-authentications, and the sessions two-factor changes end', async (t) => {
+  const app = await build(t)
+  const user = await enrolled(app, 'factored')
+  await completeLogin(app, await passwordStep(app, 'factored'), '000000')
+  const second = sessionCookie(await completeLogin(app, await passwordStep(app, 'factored'), totpCode(user.secret, user.lastStep + 1)))
+  await post(app, '/auth/reauth', { password: 'a wrong password' }, { cookie: second })
+  await post(app, '/auth/reauth', { password: PASSWORD, code: user.recoveryCodes[0] }, { cookie: second })
+  const text = await scrape(app)
+  t.equal(metric(text, 'auth_mfa_events_total', { event: 'mfa_enabled' }), 1)
+  t.equal(metric(text, 'auth_mfa_events_total', { event: 'mfa_challenge' }), 2, 'two password steps')
+  t.equal(metric(text, 'auth_mfa_events_total', { event: 'mfa_failed' }), 1)
+  t.equal(metric(text, 'auth_mfa_events_total', { event: 'recovery_code_used' }), 1)
+  t.equal(metric(text, 'auth_logins_total', { outcome: 'mfa_failure' }), 1)
+  t.equal(metric(text, 'auth_logins_total', { outcome: 'success' }), 2, 'the enrolling login and the completed one')
+  t.equal(metric(text, 'auth_reauth_total', { outcome: 'success' }), 1)
+  t.equal(metric(text, 'auth_reauth_total', { outcome: 'failure' }), 1)
+  t.equal(metric(text, 'sessions_revoked_total'), 1, 'the enrolling session, ended by the recovery code')
 })
 
 t.test('requests refused by a rate limit are counted by route', async (t) => {

@@ -4,6 +4,7 @@ import t from 'tap'
 import { sessionKeyId } from '../src/lib/keys.js'
 import { startServer, waitForListening } from './app-process.js'
 import { freePort, PASSWORD, sessionIdOf, TEST_SECRET, testRedis } from './helper.js'
+import { steadyStep, totpCode } from './totp.js'
 
 function post(port: number, path: string, body: unknown, headers: Record<string, string> = {}) {
   return fetch(`http://127.0.0.1:${port}${path}`, {
@@ -88,6 +89,29 @@ t.test('a running server', async (t) => {
     t.notMatch(server.stdout(), token.split('.')[0]!, 'no bearer session token in the logs')
     t.notMatch(server.stdout(), pat.token.slice('rsa_pat_'.length).split('.')[0]!, 'no personal access token in the logs')
     t.notMatch(server.stdout(), PASSWORD, 'no password in the logs')
+  })
+
+  t.test('logs two-factor events, never the TOTP secret, a recovery code or a pending login', async (t) => {
+    const url = (path: string) => `http://127.0.0.1:${port}${path}`
+    await post(port, '/auth/register', { username: 'second', password: PASSWORD })
+    const cookie = (await post(port, '/auth/login', { username: 'second', password: PASSWORD })).headers.get('set-cookie')!.split(';')[0]!
+    const { secret } = (await (await fetch(url('/auth/mfa/totp'), { method: 'POST', headers: { cookie } })).json()) as { secret: string }
+    const step = await steadyStep()
+    const { recoveryCodes } = (await (await post(port, '/auth/mfa/totp/confirm', { code: totpCode(secret, step - 1) }, { cookie })).json()) as { recoveryCodes: string[] }
+    const pending = (await (await post(port, '/auth/login', { username: 'second', password: PASSWORD, transport: 'token' })).json()) as { mfaToken: string }
+    t.equal((await post(port, '/auth/login/mfa', { mfaToken: pending.mfaToken, code: recoveryCodes[0] })).status, 200)
+    await sleep(100)
+    const events = server.stdout().split('\n').filter((line) => line.includes('"event"')).map((line) => JSON.parse(line))
+    t.match(events.filter(({ username, userId }) => username === 'second' || userId === events.find((e) => e.event === 'mfa_enabled')?.userId), [
+      { event: 'login' },
+      { event: 'mfa_enabled', revokedSessions: 0 },
+      { event: 'mfa_challenge', transport: 'token' },
+      { event: 'recovery_code_used', step: 'login', recoveryCodesLeft: 9 },
+      { event: 'login', authMethod: 'password+recovery_code' },
+    ])
+    t.notMatch(server.stdout(), secret, 'no TOTP secret in the logs')
+    for (const code of recoveryCodes) t.notMatch(server.stdout(), code, 'no recovery code in the logs')
+    t.notMatch(server.stdout(), pending.mfaToken, "no pending login's token in the logs")
   })
 
   t.test('finishes an in-flight request on SIGTERM, then exits 0', async (t) => {
