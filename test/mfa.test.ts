@@ -144,6 +144,28 @@ t.test('login with MFA on: the password alone creates no session, only a pending
   t.equal(none.json().code, 'MFA_LOGIN_EXPIRED', 'without any pending login')
 })
 
+t.test('beside a Secure __Host-sid cookie, the pending login travels in a Secure __Host-sid-mfa cookie', async (t) => {
+  const app = await build(t, { COOKIE_SECURE: 'true', TRUST_PROXY: '127.0.0.1' })
+  const https = { 'x-forwarded-proto': 'https' }
+  await register(app, 'hanne')
+  const cookie = sessionCookie(await login(app, 'hanne', PASSWORD, https), '__Host-sid')
+  const { secret } = (await app.inject({ method: 'POST', url: '/auth/mfa/totp', headers: { cookie, ...https } })).json()
+  const step = await steadyStep()
+  t.equal((await post(app, '/auth/mfa/totp/confirm', { code: totpCode(secret, step - 1) }, { cookie, ...https })).statusCode, 200)
+  const afterPassword = await login(app, 'hanne', PASSWORD, https)
+  const pending = afterPassword.cookies.find((c) => c.name === '__Host-sid-mfa')
+  t.ok(pending, 'named after the session cookie')
+  t.equal(pending?.secure, true)
+  t.equal(pending?.path, '/')
+  t.notOk(pending?.domain, 'no Domain: the __Host- rules')
+  const done = await completeLogin(app, `__Host-sid-mfa=${pending!.value}`, totpCode(secret, step))
+  t.equal(done.statusCode, 400, 'not over HTTPS: refused')
+  t.equal(done.json().code, 'INSECURE_TRANSPORT')
+  const overHttps = await post(app, '/auth/login/mfa', { code: totpCode(secret, step) }, { cookie: `__Host-sid-mfa=${pending!.value}`, ...https })
+  t.equal(overHttps.statusCode, 200)
+  t.ok(overHttps.cookies.some((c) => c.name === '__Host-sid' && c.secure), 'the session cookie')
+})
+
 t.test('a TOTP code is accepted once: neither the confirming code nor a login code works again', async (t) => {
   const app = await build(t)
   const user = await enrolled(app, 'quinn')
