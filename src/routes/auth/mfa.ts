@@ -7,7 +7,7 @@ import type { Account } from '../../plugins/users.js'
 import { errorResponses } from '../../schemas/error.js'
 import { EnrolmentResponse, MfaCode, MfaDisabledResponse, MfaEnabledResponse, RecoveryCodesResponse, TotpConfirmation } from '../../schemas/mfa.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
-import { proveSecondFactor } from './credentials.js'
+import { proveSecondFactor, type SecondFactorStep } from './credentials.js'
 
 /** An enrolment must be confirmed within this time of its start, by the session that started it. */
 export const ENROLMENT_TTL_MS = 10 * 60_000
@@ -29,6 +29,14 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { id, username } = request.session.user!
     const account = await app.users.findAccount(username)
     if (account === null || account.user.id !== id) throw new SessionExpired()
+    return account
+  }
+
+  /** The account of this session's user, with two-factor login on and `code` proved (and spent) for `step`. */
+  async function provedAccount(request: FastifyRequest, code: string, step: SecondFactorStep): Promise<Account> {
+    const account = await currentAccount(request)
+    if (account.mfa === null) throw new MfaNotEnabled()
+    await proveSecondFactor(request, account, code, step)
     return account
   }
 
@@ -93,9 +101,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const account = await currentAccount(request)
-      if (account.mfa === null) throw new MfaNotEnabled()
-      await proveSecondFactor(request, account, request.body.code, 'disable')
+      const account = await provedAccount(request, request.body.code, 'disable')
       if (!(await app.mfa.disable(account.user))) throw new MfaNotEnabled()
       const revokedSessions = await endOtherSessions(request)
       app.recordEvent(request.log, 'mfa_disabled', { userId: account.user.id, revokedSessions }, revokedSessions)
@@ -115,9 +121,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const account = await currentAccount(request)
-      if (account.mfa === null) throw new MfaNotEnabled()
-      await proveSecondFactor(request, account, request.body.code, 'recovery_codes')
+      const account = await provedAccount(request, request.body.code, 'recovery_codes')
       const recoveryCodes = await app.mfa.replaceRecoveryCodes(account)
       if (recoveryCodes === null) throw new MfaNotEnabled()
       app.recordEvent(request.log, 'recovery_codes_replaced', { userId: account.user.id })
