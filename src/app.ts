@@ -44,7 +44,14 @@ export const REDACTED_LOG_PATHS = [
   'req.headers.authorization',
   'res.headers["set-cookie"]',
   '*.password',
+  '*.currentPassword',
+  '*.newPassword',
   '*.passwordHash',
+  // Two-factor secrets: a TOTP seed, recovery codes, a pending login's ID.
+  '*.secret',
+  '*.totpSecret',
+  '*.recoveryCodes',
+  '*.mfaToken',
 ]
 
 /** An X-Request-Id from a proxy or client is kept when it looks like one, so a request can be followed across hops. */

@@ -221,6 +221,9 @@ t.test('wrong codes count toward the account lock; knowing the password does not
   t.ok(Number(locked.headers['retry-after']) > 0)
   const passwordWhileLocked = await login(app, 'sven')
   t.equal(passwordWhileLocked.json().code, 'ACCOUNT_LOCKED', 'the password step too')
+  const disable = await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', ...json({ code: totpCode(user.secret, step) }), headers: { cookie: user.cookie, 'content-type': 'application/json' } })
+  t.equal(disable.json().code, 'ACCOUNT_LOCKED', 'no guessing at codes from a logged-in session either')
+  t.equal((await me(app, user.cookie)).json().mfa.enabled, true)
 })
 
 t.test('a pending login ends after 5 wrong codes, and the login rate limit counts the second step', async (t) => {
@@ -259,6 +262,13 @@ t.test('sensitive actions need a fresh session: 403 REAUTH_REQUIRED until POST /
     t.equal(response.json().code, 'REAUTH_REQUIRED')
     t.match(response.json().message, /1 seconds/)
   }
+  const other = sessionCookie(await login(app, 'ulla'))
+  const otherId = (await app.inject({ url: '/auth/sessions', headers: { cookie: other } })).json().sessions.find((s: { current: boolean }) => s.current).id
+  const endOther = await app.inject({ method: 'DELETE', url: `/auth/sessions/${otherId}`, headers: { cookie } })
+  t.equal(endOther.json().code, 'REAUTH_REQUIRED', 'ending another session takes a fresh one too')
+  const unknown = await app.inject({ method: 'DELETE', url: `/auth/sessions/${'x'.repeat(43)}`, headers: { cookie } })
+  t.equal(unknown.json().code, 'REAUTH_REQUIRED', 'and says nothing of whether the handle exists')
+  t.equal((await me(app, other)).statusCode, 200, 'the other session lives on')
   t.equal((await me(app, cookie)).statusCode, 200, 'everything else still works, and the session was not ended')
 
   const wrong = await post(app, '/auth/reauth', { password: 'not the password' }, { cookie })

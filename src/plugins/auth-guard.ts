@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest, Session } from 'fastify'
 import { Forbidden, InsufficientScope, ReauthRequired, SessionExpired, TokenNotAllowed, Unauthenticated } from '../errors.js'
 import { sessionKeyId } from '../lib/keys.js'
+import type { AuthMethod } from '../schemas/mfa.js'
 import type { TokenScope } from '../schemas/tokens.js'
 
 declare module 'fastify' {
@@ -36,9 +37,15 @@ export interface AuthGuardOptions {
   freshnessSeconds: number
 }
 
-/** When the session's user last proved a credential; a session from before that was recorded dates from its login. */
+/**
+ * When the session's user last proved a credential, and with what. Stored only when they differ from the defaults (the
+ * login's time, the password alone), so that a session holds, and every read decodes, as little as it can.
+ */
 export function authenticatedAt(session: Session): number {
   return session.authenticatedAt ?? session.createdAt ?? 0
+}
+export function authMethod(session: Session): AuthMethod {
+  return session.authMethod ?? 'password'
 }
 
 /** The scope an access token needs for a request: reading for GET and HEAD, writing for anything else. */

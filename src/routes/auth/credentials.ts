@@ -1,7 +1,8 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest, Session } from 'fastify'
 import { AccountLocked, CredentialsChanged, InvalidMfaCode } from '../../errors.js'
 import { sessionKeyId } from '../../lib/keys.js'
 import { sessionHandle } from '../../lib/session-store.js'
+import { authMethod } from '../../plugins/auth-guard.js'
 import type { Account } from '../../plugins/users.js'
 import type { LoginTransport } from '../../schemas/auth.js'
 import { authMethodOf, type SecondFactor } from '../../schemas/mfa.js'
@@ -9,6 +10,12 @@ import { authMethodOf, type SecondFactor } from '../../schemas/mfa.js'
 // What the routes that prove credentials share: login, its second step, re-authentication, two-factor changes.
 
 const USER_AGENT_MAX_LENGTH = 256
+
+/** Records in the session with what its user proved their credentials: stored only when more than the password. */
+export function recordProof(session: Session, secondFactor: SecondFactor | null): void {
+  if (secondFactor === null) delete session.authMethod
+  else session.authMethod = authMethodOf(secondFactor)
+}
 
 /**
  * 429 ACCOUNT_LOCKED with Retry-After while the account name is locked. Checked before any credential, and the same
@@ -52,9 +59,9 @@ export async function startSession(request: FastifyRequest, { account, secondFac
   const { session } = request
   const now = Date.now()
   session.user = { id: user.id, username: user.username, roles: user.roles }
+  // The login's time is when the credentials were proved (authenticatedAt stays unset until a re-authentication).
   session.createdAt = now
-  session.authenticatedAt = now
-  session.authMethod = authMethodOf(secondFactor)
+  recordProof(session, secondFactor)
   session.ip = request.ip
   session.userAgent = (request.headers['user-agent'] ?? '').slice(0, USER_AGENT_MAX_LENGTH)
   session.remember = remember
@@ -64,7 +71,7 @@ export async function startSession(request: FastifyRequest, { account, secondFac
   await session.save()
   await confirmCredentialsUnchanged(request, account)
   // Lifecycle events name the session by the hash it is stored under, never by its ID.
-  app.recordEvent(request.log, 'login', { userId: user.id, session: handle, remember, transport, authMethod: session.authMethod })
+  app.recordEvent(request.log, 'login', { userId: user.id, session: handle, remember, transport, authMethod: authMethod(session) })
   if (transport === 'cookie') return { user }
   request.bearer = true
   return { user, ...bearerToken(request) }
@@ -98,12 +105,14 @@ export interface SecondFactorHooks {
 }
 
 /**
- * Checks a second-factor code of the account (TOTP or recovery code), spending it. A wrong, replayed or unknown code
- * counts toward the account lock and answers 401 INVALID_MFA_CODE. A recovery code is what a
+ * Checks a second-factor code of the account (TOTP or recovery code), spending it. A locked account answers 429
+ * ACCOUNT_LOCKED without a check; a wrong, replayed or unknown code counts toward the lock and answers 401
+ * INVALID_MFA_CODE. A recovery code is what a
  * user whose authenticator is lost (or stolen) has: using one ends every other session of the user (ASVS 7.4.3).
  */
 export async function proveSecondFactor(
   request: FastifyRequest,
+  reply: FastifyReply,
   account: Account,
   code: string,
   step: SecondFactorStep,
@@ -111,6 +120,7 @@ export async function proveSecondFactor(
 ): Promise<{ factor: SecondFactor; recoveryCodesLeft: number | null }> {
   const app = request.server
   const userId = account.user.id
+  await refuseLockedAccount(request, reply, account.user.username)
   const check = await app.mfa.verify(account, code)
   if (!check.passed) {
     await Promise.all([app.accountLock.recordFailure(account.user.username), hooks.onFailure?.()])

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { InvalidCredentials, RegistrationClosed, SessionExpired, SessionNotFound, TokenNotAllowed } from '../../errors.js'
 import { sessionKeyId } from '../../lib/keys.js'
-import { storedFieldNames } from '../../lib/session-store.js'
-import { authenticatedAt, LOGIN_ONLY } from '../../plugins/auth-guard.js'
+import { sessionHandle, storedFieldNames } from '../../lib/session-store.js'
+import { authenticatedAt, authMethod, LOGIN_ONLY } from '../../plugins/auth-guard.js'
 import { toSessionView } from '../../plugins/session-index.js'
 import { DEFAULT_ROLES } from '../../plugins/users.js'
 import {
@@ -152,7 +152,7 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
           expiresAt: iso(request.sessionExpiresAt ?? Date.now()),
           remember: session.remember === true,
           authenticatedAt: iso(authenticatedAt(session)),
-          authMethod: session.authMethod ?? 'password',
+          authMethod: authMethod(session),
         },
         mfa: app.mfa.status(account),
       }
@@ -218,7 +218,7 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
       preHandler: app.requireSession,
       config: LOGIN_ONLY,
       schema: {
-        summary: 'End one of my sessions, on every instance',
+        summary: 'End one of my sessions, on every instance (another than this one: from a fresh session)',
         tags: ['sessions'],
         security: SESSION_SECURITY,
         params: SessionParams,
@@ -227,10 +227,14 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
     },
     async (request, reply) => {
       const userId = request.session.user!.id
+      const current = request.params.id === sessionHandle(request.session)
+      // Ending this session is a logout; ending another takes a fresh one (ASVS 5.0 §7.5.2), checked before the
+      // handle is looked up so that a stale session learns nothing of it.
+      if (!current) app.assertFresh(request)
       // Another user's session is "not found" too: the answer must not confirm that a handle exists.
       if (!(await app.sessionIndex.revoke(userId, request.params.id))) throw new SessionNotFound()
       app.recordEvent(request.log, 'revoke', { userId, session: request.params.id })
-      if (request.params.id === sessionKeyId(request.session.sessionId)) app.sessionCookie.clear(reply)
+      if (current) app.sessionCookie.clear(reply)
       return reply.code(204).send()
     },
   )

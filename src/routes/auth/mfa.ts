@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { InvalidMfaCode, MfaAlreadyEnabled, MfaNotEnabled, NoMfaEnrolment, SessionExpired } from '../../errors.js'
 import { sessionHandle } from '../../lib/session-store.js'
 import { LOGIN_ONLY } from '../../plugins/auth-guard.js'
@@ -33,10 +33,10 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }
 
   /** The account of this session's user, with two-factor login on and `code` proved (and spent) for `step`. */
-  async function provedAccount(request: FastifyRequest, code: string, step: SecondFactorStep): Promise<Account> {
+  async function provedAccount(request: FastifyRequest, reply: FastifyReply, code: string, step: SecondFactorStep): Promise<Account> {
     const account = await currentAccount(request)
     if (account.mfa === null) throw new MfaNotEnabled()
-    await proveSecondFactor(request, account, code, step)
+    await proveSecondFactor(request, reply, account, code, step)
     return account
   }
 
@@ -100,8 +100,8 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: MfaDisabledResponse, ...errorResponses(400, 401, 403, 409, 429, 503) },
       },
     },
-    async (request) => {
-      const account = await provedAccount(request, request.body.code, 'disable')
+    async (request, reply) => {
+      const account = await provedAccount(request, reply, request.body.code, 'disable')
       if (!(await app.mfa.disable(account.user))) throw new MfaNotEnabled()
       const revokedSessions = await endOtherSessions(request)
       app.recordEvent(request.log, 'mfa_disabled', { userId: account.user.id, revokedSessions }, revokedSessions)
@@ -120,8 +120,8 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: RecoveryCodesResponse, ...errorResponses(400, 401, 403, 409, 429, 503) },
       },
     },
-    async (request) => {
-      const account = await provedAccount(request, request.body.code, 'recovery_codes')
+    async (request, reply) => {
+      const account = await provedAccount(request, reply, request.body.code, 'recovery_codes')
       const recoveryCodes = await app.mfa.replaceRecoveryCodes(account)
       if (recoveryCodes === null) throw new MfaNotEnabled()
       app.recordEvent(request.log, 'recovery_codes_replaced', { userId: account.user.id })

@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { CredentialsChanged, InvalidCredentials, MfaCodeRequired, PendingLoginNotFound, TokenNotAllowed } from '../../errors.js'
 import { sessionHandle, storedFieldNames } from '../../lib/session-store.js'
-import { LOGIN_ONLY } from '../../plugins/auth-guard.js'
+import { authenticatedAt, authMethod, LOGIN_ONLY } from '../../plugins/auth-guard.js'
 import { LoggedIn } from '../../schemas/auth.js'
 import { errorResponses } from '../../schemas/error.js'
-import { authMethodOf, LoginSecondFactor, Reauthentication, ReauthResponse, type SecondFactor } from '../../schemas/mfa.js'
+import { LoginSecondFactor, Reauthentication, ReauthResponse, type SecondFactor } from '../../schemas/mfa.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
-import { bearerToken, confirmCredentialsUnchanged, proveSecondFactor, refuseLockedAccount, startSession } from './credentials.js'
+import { bearerToken, confirmCredentialsUnchanged, proveSecondFactor, recordProof, refuseLockedAccount, startSession } from './credentials.js'
 
 export interface SecondFactorRoutesOptions {
   /** The per-IP limit on credential checks, as on POST /auth/login. */
@@ -35,14 +35,13 @@ const secondFactorRoutes: FastifyPluginAsyncTypebox<SecondFactorRoutesOptions> =
         app.pendingLogins.clearCookie(request, reply)
         throw new PendingLoginNotFound()
       }
-      await refuseLockedAccount(request, reply, pending.username)
       const account = await app.users.findAccount(pending.username)
       if (account === null || account.user.id !== pending.userId || account.credentialVersion !== pending.credentialVersion) {
         await app.pendingLogins.claim(id)
         app.pendingLogins.clearCookie(request, reply)
         throw new CredentialsChanged()
       }
-      const { factor, recoveryCodesLeft } = await proveSecondFactor(request, account, request.body.code, 'login', {
+      const { factor, recoveryCodesLeft } = await proveSecondFactor(request, reply, account, request.body.code, 'login', {
         onFailure: () => app.pendingLogins.recordFailure(id),
         // Of two requests completing one login (two right codes at once), only the one that ends it goes on.
         onPass: async () => {
@@ -83,22 +82,22 @@ const secondFactorRoutes: FastifyPluginAsyncTypebox<SecondFactorRoutesOptions> =
       let factor: SecondFactor | null = null
       if (account.mfa !== null) {
         if (request.body.code === undefined) throw new MfaCodeRequired()
-        factor = (await proveSecondFactor(request, account, request.body.code, 'reauth')).factor
+        factor = (await proveSecondFactor(request, reply, account, request.body.code, 'reauth')).factor
       }
       await app.accountLock.reset(username)
       const { session } = request
       const oldHandle = sessionHandle(session)
       session.authenticatedAt = Date.now()
-      session.authMethod = authMethodOf(factor)
+      recordProof(session, factor)
       // A new ID with every proof of credentials (ASVS 7.2.4): whoever held the old one is out. Deleted, then unlisted.
       await session.regenerate(storedFieldNames(session))
       await app.sessionIndex.remove(id, oldHandle)
       await confirmCredentialsUnchanged(request, account)
       const fresh = request.session
-      app.recordEvent(request.log, 'reauth', { userId: id, authMethod: fresh.authMethod })
+      app.recordEvent(request.log, 'reauth', { userId: id, authMethod: authMethod(fresh) })
       return {
-        authenticatedAt: new Date(fresh.authenticatedAt!).toISOString(),
-        authMethod: fresh.authMethod!,
+        authenticatedAt: new Date(authenticatedAt(fresh)).toISOString(),
+        authMethod: authMethod(fresh),
         freshUntil: new Date(app.freshUntil(fresh)).toISOString(),
         ...(request.bearer ? bearerToken(request) : {}),
       }
