@@ -75,10 +75,17 @@ t.test('1,000 generated requests across the routes never get a 5xx', async (t) =
     ['POST', '/api/count'],
     ['GET', '/health/live'],
     ['PUT', '/api/count'],
+    ['POST', '/auth/login/mfa'],
+    ['POST', '/auth/reauth'],
+    ['POST', '/auth/mfa/totp'],
+    ['POST', '/auth/mfa/totp/confirm'],
+    ['DELETE', '/auth/mfa/totp'],
+    ['POST', '/auth/mfa/recovery-codes'],
   )
   const body = fc.oneof(
     fc.jsonValue().map((value) => JSON.stringify(value)),
     fc.record({ username: fc.string({ maxLength: 40 }), password: fc.string({ maxLength: 300 }) }, { requiredKeys: [] }).map((value) => JSON.stringify(value)),
+    fc.record({ code: fc.oneof(fc.stringMatching(/^\d{6}$/), fc.string({ maxLength: 80 })), mfaToken: fc.string({ maxLength: 80 }) }, { requiredKeys: [] }).map((value) => JSON.stringify(value)),
     fc.string({ maxLength: 300 }),
     fc.constant(''),
   )
@@ -89,6 +96,7 @@ t.test('1,000 generated requests across the routes never get a 5xx', async (t) =
     headerText.map((value) => `sid=${value}`),
     fc.nat({ max: cookie.length - 1 }).map((cut) => cookie.slice(0, cut)),
     headerText.map((value) => `${cookie}${value}`),
+    headerText.map((value) => `sid-mfa=${value}`),
   )
   await fc.assert(
     fc.asyncProperty(route, body, contentType, cookieHeader, headerText, async ([method, url], payload, type, cookies, forwarded) => {

@@ -107,8 +107,8 @@ export interface SecondFactorHooks {
 /**
  * Checks a second-factor code of the account (TOTP or recovery code), spending it. A locked account answers 429
  * ACCOUNT_LOCKED without a check; a wrong, replayed or unknown code counts toward the lock and answers 401
- * INVALID_MFA_CODE. A recovery code is what a
- * user whose authenticator is lost (or stolen) has: using one ends every other session of the user (ASVS 7.4.3).
+ * INVALID_MFA_CODE. A recovery code is what a user whose authenticator is lost (or stolen) has: using one ends every
+ * other session of the user (ASVS 7.4.3).
  */
 export async function proveSecondFactor(
   request: FastifyRequest,
