@@ -21,7 +21,7 @@ export function newRecoveryCodes(): string[] {
   return Array.from({ length: RECOVERY_CODE_COUNT }, newRecoveryCode)
 }
 
-/** The code as generated, from what a user may type: any case, dashes or spaces anywhere. */
+/** The code as generated, from what a user may type: upper or lower case, dashes or spaces anywhere. */
 export function normalizeRecoveryCode(typed: string): string | null {
   const characters = typed.toLowerCase().replace(/[\s-]/g, '')
   if (characters.length !== GROUPS * GROUP_LENGTH || [...characters].some((c) => !ALPHABET.includes(c))) return null
