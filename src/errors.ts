@@ -43,7 +43,11 @@ export const PendingLoginNotFound = createError(
   'No login is waiting for a second factor (it expired, was completed, or took too many wrong codes): log in with the password again',
   401,
 )
-export const CredentialsChanged = createError('CREDENTIALS_CHANGED', "The account's password or second factor changed during this login: log in again", 401)
+export const LoginInterrupted = createError(
+  'LOGIN_INTERRUPTED',
+  "The account's password or second factor changed, or all its sessions were ended, during this login: log in again",
+  401,
+)
 export const MfaAlreadyEnabled = createError('MFA_ALREADY_ENABLED', 'Two-factor login is on already: turn it off first to enrol another authenticator', 409)
 export const MfaNotEnabled = createError('MFA_NOT_ENABLED', 'Two-factor login is not on for this account', 409)
 export const NoMfaEnrolment = createError('MFA_ENROLMENT_NOT_STARTED', 'No enrolment in progress for this session (or it expired): POST /auth/mfa/totp first', 409)
@@ -112,7 +116,7 @@ const OUR_CODES = new Set([
   InvalidMfaCode,
   MfaCodeRequired,
   PendingLoginNotFound,
-  CredentialsChanged,
+  LoginInterrupted,
   MfaAlreadyEnabled,
   MfaNotEnabled,
   NoMfaEnrolment,

@@ -3,7 +3,7 @@ import t from 'tap'
 import { instancePairs, type Instance } from './app-process.js'
 import { call, type HttpReply } from './http-client.js'
 import { PASSWORD, testRedis, uniquePrefix } from './helper.js'
-import { logIn, RACE_ENV, register } from './session-races.js'
+import { ADMIN, logIn, RACE_ENV, register } from './session-races.js'
 import { steadyStep, totpCode } from './totp.js'
 
 // Two-factor login across two instances (each its own process, one Redis, real HTTP), with the requests that race
@@ -93,15 +93,23 @@ t.test('one recovery code sent to two logins at once: exactly one logs in', asyn
   }
 })
 
+interface LoginRace {
+  username: string
+  /** When logins start: one every `staggerMs`, 12 in all, alternating between the instances. */
+  staggerMs: number
+  /** When the change is sent, from the first login's start. */
+  changeAfterMs: number
+  change: () => Promise<HttpReply>
+}
+
 /**
- * Logins with the password alone, on both instances, started one every 25 ms around `change` (run on one of them after
- * `changeAfterMs`), so that some read the credentials before the change and create their session after it (a login
- * waits its turn for a key derivation in between): whatever the interleaving, no session proved by the old
- * credentials outlives the change.
+ * Logins with the password alone on both instances while `change` runs, so that some read the credentials before the
+ * change and create their session after it (a login waits its turn for a key derivation in between). Answers what
+ * came of them, and how many of the sessions they made still answer once everything has settled.
  */
-async function loginsDuring(username: string, changeAfterMs: number, change: () => Promise<HttpReply>, keep: () => string) {
+async function loginsDuring({ username, staggerMs, changeAfterMs, change }: LoginRace) {
   const logins = Array.from({ length: 12 }, async (_, i) => {
-    await sleep(i * 25)
+    await sleep(i * staggerMs)
     return call([one, two][i % 2]!.url, 'POST', '/auth/login', { body: { username, password: PASSWORD } })
   })
   await sleep(changeAfterMs)
@@ -109,8 +117,14 @@ async function loginsDuring(username: string, changeAfterMs: number, change: () 
   const replies = await Promise.all(logins)
   const made = replies.filter(({ cookie }) => cookie !== null)
   const stillLive = await Promise.all(made.map(({ cookie }) => call(two.url, 'GET', '/auth/me', { cookie: cookie! })))
-  return { changed, replies, made: made.length, survivors: stillLive.filter(({ status }) => status === 200).length, listed: await liveSessions(keep()) }
+  const count = (code: string) => replies.filter(({ body }) => body.code === code).length
+  return { changed, replies, made: made.length, survivors: stillLive.filter(({ status }) => status === 200).length, interrupted: count('LOGIN_INTERRUPTED'), count }
 }
+
+const adminCookie = logIn(one, ADMIN.ADMIN_USERNAME)
+/** Every live session of the user, as an admin sees them. */
+const listedFor = async (username: string) =>
+  ((await call(one.url, 'GET', `/admin/users/${username}/sessions`, { cookie: await adminCookie })).body.sessions as unknown[]).length
 
 t.test('two-factor login turned on while password-only logins are in flight: none of their sessions survives', async (t) => {
   const tally = { sessions: 0, refused: 0, mfaRequired: 0 }
@@ -121,12 +135,12 @@ t.test('two-factor login turned on while password-only logins are in flight: non
     const { secret } = (await call(one.url, 'POST', '/auth/mfa/totp', { cookie })).body as { secret: string }
     const step = await steadyStep()
     const confirm = () => call(two.url, 'POST', '/auth/mfa/totp/confirm', { cookie, body: { code: totpCode(secret, step) } })
-    const outcome = await loginsDuring(username, 100, confirm, () => cookie)
+    const outcome = await loginsDuring({ username, staggerMs: 25, changeAfterMs: 100, change: confirm })
     t.equal(outcome.changed.status, 200, `round ${round}: turned on`)
     t.equal(outcome.survivors, 0, `round ${round}: of ${outcome.made} password-only sessions, none answers`)
-    t.equal(outcome.listed, 1, `round ${round}: only the enabling session is listed`)
+    t.equal(await listedFor(username), 1, `round ${round}: only the enabling session is listed`)
     tally.sessions += outcome.made
-    tally.refused += outcome.replies.filter(({ body }) => body.code === 'CREDENTIALS_CHANGED').length
+    tally.refused += outcome.interrupted
     tally.mfaRequired += outcome.replies.filter(({ body }) => body.mfaRequired === true).length
   }
   t.comment(`password-only logins racing the change: ${JSON.stringify(tally)}`)
@@ -137,24 +151,48 @@ t.test('a password change while logins with the old password are in flight: none
   for (let round = 0; round < ROUNDS; round++) {
     const username = `password-race-${round}`
     await register(one, username)
-    let cookie = await logIn(one, username)
+    const cookie = await logIn(one, username)
     // The change takes two key derivations of its own (the current password, the new one's hash): started first.
-    const outcome = await loginsDuring(
+    const outcome = await loginsDuring({
       username,
-      0,
-      async () => {
-        const reply = await call(two.url, 'PUT', '/auth/password', { cookie, body: { currentPassword: PASSWORD, newPassword: `new password ${round}` } })
-        cookie = reply.cookie ?? cookie
-        return reply
-      },
-      () => cookie,
-    )
+      staggerMs: 25,
+      changeAfterMs: 0,
+      change: () => call(two.url, 'PUT', '/auth/password', { cookie, body: { currentPassword: PASSWORD, newPassword: `new password ${round}` } }),
+    })
     t.equal(outcome.changed.status, 204, `round ${round}: changed`)
     t.equal(outcome.survivors, 0, `round ${round}: of ${outcome.made} old-password sessions, none answers`)
-    t.equal(outcome.listed, 1, `round ${round}: only the changing session is listed`)
+    t.equal(await listedFor(username), 1, `round ${round}: only the changing session is listed`)
     tally.sessions += outcome.made
-    tally.refused += outcome.replies.filter(({ body }) => body.code === 'CREDENTIALS_CHANGED').length
-    tally.wrongPassword += outcome.replies.filter(({ body }) => body.code === 'INVALID_CREDENTIALS').length
+    tally.refused += outcome.interrupted
+    tally.wrongPassword += outcome.count('INVALID_CREDENTIALS')
   }
   t.comment(`old-password logins racing the change: ${JSON.stringify(tally)}`)
 })
+
+/**
+ * Every way of ending all of a user's sessions, raced against 12 logins that all read the credentials before it (they
+ * are sent first, and wait in the key-derivation queue while it runs): none of their sessions survives, so "ended
+ * everywhere" holds for logins in flight too.
+ */
+const endings: [string, (username: string, cookie: string) => Promise<HttpReply>, number][] = [
+  ['logout everywhere', (_username, cookie) => call(two.url, 'POST', '/auth/logout', { cookie, body: { everywhere: true } }), 0],
+  ['ending all my other sessions', (_username, cookie) => call(two.url, 'DELETE', '/auth/sessions', { cookie }), 1],
+  ["an admin's end", async (username) => call(two.url, 'DELETE', `/admin/users/${username}/sessions`, { cookie: await adminCookie }), 0],
+]
+for (const [ending, end, keptSessions] of endings) {
+  t.test(`${ending} while logins are in flight: none of their sessions survives`, async (t) => {
+    const tally = { sessions: 0, refused: 0 }
+    for (let round = 0; round < ROUNDS; round++) {
+      const username = `${ending.replace(/\W+/g, '-')}-${round}`.slice(0, 32)
+      await register(one, username)
+      const cookie = await logIn(one, username)
+      const outcome = await loginsDuring({ username, staggerMs: 0, changeAfterMs: 50, change: () => end(username, cookie) })
+      t.ok(outcome.changed.status < 300, `round ${round}: ended (${outcome.changed.status})`)
+      t.equal(outcome.survivors, 0, `round ${round}: of ${outcome.made} sessions made by logins in flight, none answers`)
+      t.equal(await listedFor(username), keptSessions, `round ${round}: ${keptSessions} listed`)
+      tally.sessions += outcome.made
+      tally.refused += outcome.interrupted
+    }
+    t.comment(`logins racing ${ending}: ${JSON.stringify(tally)}`)
+  })
+}

@@ -4,14 +4,16 @@ import type { User } from '../schemas/user.js'
 
 /**
  * Users as Redis holds them: one hash per user, under the lower-cased name (see keys.ts), with the fields
- * id, username, passwordHash, roles, createdAt; a second factor adds totpSecret, totpEnabledAt, totpLastStep and one
- * `recovery:<hash>` field per unused recovery code.
+ * id, username, passwordHash, roles, createdAt, loginEpoch; a second factor adds totpSecret, totpEnabledAt,
+ * totpLastStep and one `recovery:<hash>` field per unused recovery code.
  *
  * Concurrency rules. Every write below is one single-key script (atomic, on a Cluster too) that first checks the
  * hash still belongs to the user id the caller read, so a write never lands on another account:
- * - `credentialVersion` goes up with every change of what a login must prove (password, second factor on or off).
- *   A login notes it when it checks the password and compares it again once its session exists: a login that raced
- *   with a change either was listed before the change ended every session, or sees the new version and ends its own.
+ * - `loginEpoch` goes up with every change that must shut out the logins in flight: a change of what a login must
+ *   prove (password, second factor on or off; in the same script as the change) and the end of every session (logout
+ *   everywhere, ending all others, an admin's end). A login notes it when it checks the password and compares it
+ *   again once its session exists: a login that raced with such a change either was listed before the change ended
+ *   every session, or sees the new epoch and ends its own.
  * - A TOTP step is accepted only if it is later than the last accepted one (kept in totpLastStep): a code can be
  *   used once, and two requests with the same code cannot both pass.
  * - A recovery code is spent by deleting its field: of two concurrent uses, only the one whose HDEL found it passes.
@@ -27,7 +29,8 @@ export interface MfaState {
 export interface Account {
   user: User
   passwordHash: string
-  credentialVersion: number
+  /** See loginEpoch above. */
+  loginEpoch: number
   /** null: the password alone logs in. */
   mfa: MfaState | null
 }
@@ -38,7 +41,14 @@ const RECOVERY_FIELD_PREFIX = 'recovery:'
 const SET_PASSWORD_SCRIPT = `
 if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'passwordHash', ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'credentialVersion', 1)
+redis.call('HINCRBY', KEYS[1], 'loginEpoch', 1)
+return 1
+`
+
+// ARGV: user id.
+const RAISE_LOGIN_EPOCH_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
+redis.call('HINCRBY', KEYS[1], 'loginEpoch', 1)
 return 1
 `
 
@@ -56,7 +66,7 @@ if redis.call('HEXISTS', KEYS[1], 'totpSecret') == 1 then return 0 end
 ${CLEAR_RECOVERY_CODES}
 redis.call('HSET', KEYS[1], 'totpSecret', ARGV[2], 'totpLastStep', ARGV[3], 'totpEnabledAt', ARGV[4])
 for i = 5, #ARGV do redis.call('HSET', KEYS[1], '${RECOVERY_FIELD_PREFIX}' .. ARGV[i], '1') end
-redis.call('HINCRBY', KEYS[1], 'credentialVersion', 1)
+redis.call('HINCRBY', KEYS[1], 'loginEpoch', 1)
 return 1
 `
 
@@ -65,7 +75,7 @@ const DISABLE_TOTP_SCRIPT = `
 if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return -1 end
 if redis.call('HDEL', KEYS[1], 'totpSecret', 'totpLastStep', 'totpEnabledAt') == 0 then return 0 end
 ${CLEAR_RECOVERY_CODES}
-redis.call('HINCRBY', KEYS[1], 'credentialVersion', 1)
+redis.call('HINCRBY', KEYS[1], 'loginEpoch', 1)
 return 1
 `
 
@@ -101,6 +111,7 @@ return 1
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     setUserPassword(key: string, userId: string, passwordHash: string): Result<number, Context>
+    raiseUserLoginEpoch(key: string, userId: string): Result<number, Context>
     enableUserTotp(key: string, userId: string, secret: string, step: number, enabledAt: number, ...codeHashes: string[]): Result<number, Context>
     disableUserTotp(key: string, userId: string): Result<number, Context>
     useUserTotpStep(key: string, userId: string, secret: string, step: number, resealed: string): Result<number, Context>
@@ -125,14 +136,15 @@ function toMfaState(stored: Record<string, string>): MfaState | null {
 export function toAccount(stored: Record<string, string>): Account | null {
   const user = toUser(stored)
   if (!user || stored.passwordHash === undefined) return null
-  return { user, passwordHash: stored.passwordHash, credentialVersion: Number(stored.credentialVersion ?? 0), mfa: toMfaState(stored) }
+  return { user, passwordHash: stored.passwordHash, loginEpoch: Number(stored.loginEpoch ?? 0), mfa: toMfaState(stored) }
 }
 
 export interface UserRecords {
   read(key: string): Promise<Account | null>
-  credentialVersion(key: string): Promise<number>
+  loginEpoch(key: string): Promise<number>
   /** Each write below is false when the hash no longer belongs to `userId` (or the state it needs is gone). */
   setPassword(key: string, userId: string, passwordHash: string): Promise<boolean>
+  raiseLoginEpoch(key: string, userId: string): Promise<boolean>
   /** Turns TOTP on with its first accepted step and recovery codes; false when it is on already. */
   enableTotp(key: string, userId: string, secret: string, step: number, codeHashes: string[]): Promise<boolean>
   /** Turns TOTP off and drops the recovery codes; false when it was off. */
@@ -150,6 +162,7 @@ export interface UserRecords {
 
 export function userRecords(redis: RedisClient): UserRecords {
   redis.defineCommand('setUserPassword', { numberOfKeys: 1, lua: SET_PASSWORD_SCRIPT })
+  redis.defineCommand('raiseUserLoginEpoch', { numberOfKeys: 1, lua: RAISE_LOGIN_EPOCH_SCRIPT })
   redis.defineCommand('enableUserTotp', { numberOfKeys: 1, lua: ENABLE_TOTP_SCRIPT })
   redis.defineCommand('disableUserTotp', { numberOfKeys: 1, lua: DISABLE_TOTP_SCRIPT })
   redis.defineCommand('useUserTotpStep', { numberOfKeys: 1, lua: USE_TOTP_STEP_SCRIPT })
@@ -159,11 +172,14 @@ export function userRecords(redis: RedisClient): UserRecords {
     async read(key) {
       return toAccount(await redis.hgetall(key))
     },
-    async credentialVersion(key) {
-      return Number((await redis.hget(key, 'credentialVersion')) ?? 0)
+    async loginEpoch(key) {
+      return Number((await redis.hget(key, 'loginEpoch')) ?? 0)
     },
     async setPassword(key, userId, passwordHash) {
       return (await redis.setUserPassword(key, userId, passwordHash)) === 1
+    },
+    async raiseLoginEpoch(key, userId) {
+      return (await redis.raiseUserLoginEpoch(key, userId)) === 1
     },
     async enableTotp(key, userId, secret, step, codeHashes) {
       return (await redis.enableUserTotp(key, userId, secret, step, Date.now(), ...codeHashes)) === 1

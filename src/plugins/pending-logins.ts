@@ -18,8 +18,8 @@ export interface PendingLogin {
   username: string
   remember: boolean
   transport: LoginTransport
-  /** The user's credential version when the password was checked: a change since then voids the login. */
-  credentialVersion: number
+  /** The user's login epoch when the password was checked: a change of it since then voids the login. */
+  loginEpoch: number
 }
 
 export interface PendingLogins {
@@ -85,15 +85,15 @@ export function createPendingLogins(options: PendingLoginsOptions): PendingLogin
   return {
     async start(login) {
       const id = randomBytes(ID_BYTES).toString('base64url')
-      const fields = { ...login, remember: String(login.remember), credentialVersion: String(login.credentialVersion) }
+      const fields = { ...login, remember: String(login.remember), loginEpoch: String(login.loginEpoch) }
       await redis.multi().hset(keyOf(id), fields).pexpire(keyOf(id), PENDING_LOGIN_TTL_MS).exec()
       return { id, expiresAt: Date.now() + PENDING_LOGIN_TTL_MS }
     },
     async find(id) {
       if (id.length > MAX_ID_LENGTH) return null
-      const { userId, username, remember, transport, credentialVersion } = await redis.hgetall(keyOf(id))
+      const { userId, username, remember, transport, loginEpoch } = await redis.hgetall(keyOf(id))
       if (!userId || !username || (transport !== 'cookie' && transport !== 'token')) return null
-      return { userId, username, remember: remember === 'true', transport, credentialVersion: Number(credentialVersion) }
+      return { userId, username, remember: remember === 'true', transport, loginEpoch: Number(loginEpoch) }
     },
     async recordFailure(id) {
       await redis.recordPendingLoginFailure(keyOf(id), PENDING_LOGIN_MAX_FAILURES)

@@ -34,8 +34,10 @@ export interface Users {
   setPassword(user: Pick<User, 'id' | 'username'>, password: string): Promise<boolean>
   /** The account when the password matches; costs one key derivation whether or not the user exists. */
   authenticate(username: string, password: string): Promise<Account | null>
-  /** What a login must prove changed since `version` was read (see user-records.ts). */
-  credentialsChangedSince(username: string, version: number): Promise<boolean>
+  /** The user's login epoch moved since `epoch` was read: a login started before then is void (see user-records.ts). */
+  loginEpochMovedSince(username: string, epoch: number): Promise<boolean>
+  /** Voids the user's logins in flight: call it before ending every session of theirs (see user-records.ts). */
+  voidLoginsInFlight(user: Pick<User, 'id' | 'username'>): Promise<void>
 }
 
 // Claims the username and writes the user in one step, so two registrations of one name cannot both succeed.
@@ -86,8 +88,12 @@ export function createUsers(redis: RedisClient, keys: RedisKeys): Users {
       return matches ? account : null
     },
 
-    async credentialsChangedSince(username, version) {
-      return (await records.credentialVersion(keys.user(username))) !== version
+    async loginEpochMovedSince(username, epoch) {
+      return (await records.loginEpoch(keys.user(username))) !== epoch
+    },
+
+    async voidLoginsInFlight({ id, username }) {
+      await records.raiseLoginEpoch(keys.user(username), id)
     },
   }
 }

@@ -46,7 +46,10 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const userId = await userIdOf(request.params.username)
+      const { user } = await accountOf(request.params.username)
+      // Logins in flight too, before the listed sessions are ended (see user-records.ts).
+      await app.users.voidLoginsInFlight(user)
+      const userId = user.id
       const revoked = await app.sessionIndex.revokeAll(userId)
       app.recordEvent(request.log, 'revoke', { userId, sessions: revoked, by: request.session.user?.id }, revoked)
       return { revoked }

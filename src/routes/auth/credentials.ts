@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest, Session } from 'fastify'
-import { AccountLocked, CredentialsChanged, InvalidMfaCode } from '../../errors.js'
+import { AccountLocked, InvalidMfaCode, LoginInterrupted } from '../../errors.js'
 import { sessionKeyId } from '../../lib/keys.js'
 import { sessionHandle } from '../../lib/session-store.js'
 import { authMethod } from '../../plugins/auth-guard.js'
@@ -46,9 +46,9 @@ export interface LoginProof {
  * Creates the session of a login whose credentials are all proved, and answers as POST /auth/login does: the user,
  * and for transport "token" the bearer token.
  *
- * The session is written before the answer, then the user's credential version is read again: a password change or
- * a second factor turned on while this login was checking the old credentials either finds this session listed (and
- * ends it) or is seen here, and this session is ended before anyone gets it (see user-records.ts).
+ * The session is written before the answer, then the user's login epoch is read again: a password change, a second
+ * factor turned on or a logout everywhere while this login was checking the credentials either finds this session
+ * listed (and ends it) or is seen here, and this session is ended before anyone gets it (see user-records.ts).
  */
 export async function startSession(request: FastifyRequest, { account, secondFactor, remember, transport }: LoginProof) {
   const app = request.server
@@ -69,7 +69,7 @@ export async function startSession(request: FastifyRequest, { account, secondFac
   const ended = await app.sessionIndex.makeRoom(user.id)
   if (ended > 0) app.recordEvent(request.log, 'revoke', { userId: user.id, sessions: ended, reason: 'too many sessions' }, ended)
   await session.save()
-  await confirmCredentialsUnchanged(request, account)
+  await confirmLoginStillValid(request, account)
   // Lifecycle events name the session by the hash it is stored under, never by its ID.
   app.recordEvent(request.log, 'login', { userId: user.id, session: handle, remember, transport, authMethod: authMethod(session) })
   if (transport === 'cookie') return { user }
@@ -78,21 +78,22 @@ export async function startSession(request: FastifyRequest, { account, secondFac
 }
 
 /**
- * Called once the request's session is written with a new proof of `account`'s credentials: when they changed since
- * `account` was read (a password change, two-factor login turned on or off), the session is ended and the request
- * answers 401 CREDENTIALS_CHANGED. Whichever came first, no session proved with the old credentials outlives the
- * change: the change ends every listed session, and a session listed after it sees the new version here.
+ * Called once the request's session is written with a new proof of `account`'s credentials: when the user's login
+ * epoch moved since `account` was read (a password change, two-factor login turned on or off, every session ended),
+ * the session is ended and the request answers 401 LOGIN_INTERRUPTED. Whichever came first, no session proved before
+ * such a change outlives it: the change ends every listed session, and a session listed after it sees the new epoch
+ * here.
  */
-export async function confirmCredentialsUnchanged(request: FastifyRequest, account: Account): Promise<void> {
+export async function confirmLoginStillValid(request: FastifyRequest, account: Account): Promise<void> {
   const app = request.server
   const { user } = account
-  if (!(await app.users.credentialsChangedSince(user.username, account.credentialVersion))) return
+  if (!(await app.users.loginEpochMovedSince(user.username, account.loginEpoch))) return
   const handle = sessionKeyId(request.session.sessionId)
   // Deleted, then unlisted (see session-index.ts).
   await request.session.destroy()
   await app.sessionIndex.remove(user.id, handle)
-  app.recordEvent(request.log, 'login_failed', { username: user.username, reason: 'credentials changed meanwhile' })
-  throw new CredentialsChanged()
+  app.recordEvent(request.log, 'login_failed', { username: user.username, reason: 'interrupted by a credential change or the end of every session' })
+  throw new LoginInterrupted()
 }
 
 export type SecondFactorStep = 'login' | 'reauth' | 'disable' | 'recovery_codes'

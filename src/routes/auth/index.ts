@@ -84,7 +84,7 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
         username: user.username,
         remember,
         transport,
-        credentialVersion: account.credentialVersion,
+        loginEpoch: account.loginEpoch,
       })
       app.recordEvent(request.log, 'mfa_challenge', { userId: user.id, transport })
       const expiresAt = new Date(pending.expiresAt).toISOString()
@@ -115,8 +115,9 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
         const everywhere = request.body?.everywhere === true
         // Ending every session is a sensitive action too: a stolen, stale cookie must not lock the owner out everywhere.
         if (everywhere) app.assertFresh(request)
-        // Everywhere: every session of mine, this one included (revokeAll counts it); else only this one. The
-        // session is deleted before it is unlisted (see session-index.ts).
+        // Everywhere: every session of mine, this one included (revokeAll counts it), and no login in flight either
+        // (see user-records.ts); else only this one. The session is deleted before it is unlisted (session-index.ts).
+        if (everywhere) await app.users.voidLoginsInFlight(user)
         await request.session.destroy()
         const ended = everywhere ? 1 + (await app.sessionIndex.revokeAll(user.id, handle)) : 1
         await app.sessionIndex.remove(user.id, handle)
@@ -252,8 +253,11 @@ const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (app, opt
       },
     },
     async (request) => {
-      const userId = request.session.user!.id
-      const revoked = await app.sessionIndex.revokeAll(userId, sessionKeyId(request.session.sessionId))
+      const user = request.session.user!
+      // Logins in flight too, before the listed sessions are ended (see user-records.ts).
+      await app.users.voidLoginsInFlight(user)
+      const userId = user.id
+      const revoked = await app.sessionIndex.revokeAll(userId, sessionHandle(request.session))
       app.recordEvent(request.log, 'revoke', { userId, sessions: revoked, reason: 'other sessions' }, revoked)
       return { revoked }
     },

@@ -1,12 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { CredentialsChanged, InvalidCredentials, MfaCodeRequired, PendingLoginNotFound, TokenNotAllowed } from '../../errors.js'
+import { InvalidCredentials, LoginInterrupted, MfaCodeRequired, PendingLoginNotFound, TokenNotAllowed } from '../../errors.js'
 import { sessionHandle, storedFieldNames } from '../../lib/session-store.js'
 import { authenticatedAt, authMethod, LOGIN_ONLY } from '../../plugins/auth-guard.js'
 import { LoggedIn } from '../../schemas/auth.js'
 import { errorResponses } from '../../schemas/error.js'
 import { LoginSecondFactor, Reauthentication, ReauthResponse, type SecondFactor } from '../../schemas/mfa.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
-import { bearerToken, confirmCredentialsUnchanged, proveSecondFactor, recordProof, refuseLockedAccount, startSession } from './credentials.js'
+import { bearerToken, confirmLoginStillValid, proveSecondFactor, recordProof, refuseLockedAccount, startSession } from './credentials.js'
 
 export interface SecondFactorRoutesOptions {
   /** The per-IP limit on credential checks, as on POST /auth/login. */
@@ -36,10 +36,10 @@ const secondFactorRoutes: FastifyPluginAsyncTypebox<SecondFactorRoutesOptions> =
         throw new PendingLoginNotFound()
       }
       const account = await app.users.findAccount(pending.username)
-      if (account === null || account.user.id !== pending.userId || account.credentialVersion !== pending.credentialVersion) {
+      if (account === null || account.user.id !== pending.userId || account.loginEpoch !== pending.loginEpoch) {
         await app.pendingLogins.claim(id)
         app.pendingLogins.clearCookie(request, reply)
-        throw new CredentialsChanged()
+        throw new LoginInterrupted()
       }
       const { factor, recoveryCodesLeft } = await proveSecondFactor(request, reply, account, request.body.code, 'login', {
         onFailure: () => app.pendingLogins.recordFailure(id),
@@ -92,7 +92,7 @@ const secondFactorRoutes: FastifyPluginAsyncTypebox<SecondFactorRoutesOptions> =
       // A new ID with every proof of credentials (ASVS 7.2.4): whoever held the old one is out. Deleted, then unlisted.
       await session.regenerate(storedFieldNames(session))
       await app.sessionIndex.remove(id, oldHandle)
-      await confirmCredentialsUnchanged(request, account)
+      await confirmLoginStillValid(request, account)
       const fresh = request.session
       app.recordEvent(request.log, 'reauth', { userId: id, authMethod: authMethod(fresh) })
       return {
