@@ -25,8 +25,9 @@ declare module 'fastify' {
     /** Epoch milliseconds of the login that created the session. */
     createdAt?: number
     /**
-     * Epoch milliseconds of the last proof of a credential in this session (the login, or POST /auth/reauth), and
-     * what was proved; sessions from before re-authentication existed have neither, and count from createdAt.
+     * Epoch milliseconds of the last proof of a credential in this session (POST /auth/reauth), and what was proved
+     * beyond the password; unset, the login's createdAt and the password alone (read them through authenticatedAt()
+     * and authMethod() of auth-guard.ts).
      */
     authenticatedAt?: number
     authMethod?: AuthMethod
