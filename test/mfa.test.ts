@@ -166,6 +166,26 @@ t.test('beside a Secure __Host-sid cookie, the pending login travels in a Secure
   t.ok(overHttps.cookies.some((c) => c.name === '__Host-sid' && c.secure), 'the session cookie')
 })
 
+t.test('a pending login is void once the password changes or every session ends', async (t) => {
+  const app = await build(t, { LOGIN_RATE_LIMIT_MAX: '100' })
+  const user = await enrolled(app, 'ilse')
+  const step = await steadyStep()
+  const beforeLogout = await passwordStep(app, 'ilse')
+  t.equal((await post(app, '/auth/logout', { everywhere: true }, { cookie: user.cookie })).statusCode, 204)
+  const afterLogout = await completeLogin(app, beforeLogout, totpCode(user.secret, step))
+  t.equal(afterLogout.statusCode, 401, 'a right code, for a login started before logging out everywhere')
+  t.equal(afterLogout.json().code, 'LOGIN_INTERRUPTED')
+  t.equal((await completeLogin(app, beforeLogout, totpCode(user.secret, step + 1))).json().code, 'MFA_LOGIN_EXPIRED', 'and it is gone')
+
+  const cookie = sessionCookie(await completeLogin(app, await passwordStep(app, 'ilse'), totpCode(user.secret, step + 1)))
+  const beforeChange = await passwordStep(app, 'ilse')
+  const changed = await app.inject({ method: 'PUT', url: '/auth/password', ...json({ currentPassword: PASSWORD, newPassword: 'another good password' }), headers: { cookie, 'content-type': 'application/json' } })
+  t.equal(changed.statusCode, 204)
+  const afterChange = await completeLogin(app, beforeChange, user.recoveryCodes[0]!)
+  t.equal(afterChange.json().code, 'LOGIN_INTERRUPTED', 'a login that proved the old password')
+  t.equal((await me(app, sessionCookie(changed))).json().mfa.recoveryCodesLeft, 10, 'its code was not spent')
+})
+
 t.test('a TOTP code is accepted once: neither the confirming code nor a login code works again', async (t) => {
   const app = await build(t)
   const user = await enrolled(app, 'quinn')
