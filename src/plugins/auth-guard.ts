@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { FastifyReply, FastifyRequest, Session } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, Session } from 'fastify'
 import { Forbidden, InsufficientScope, ReauthRequired, SessionExpired, TokenNotAllowed, Unauthenticated } from '../errors.js'
 import { sessionKeyId } from '../lib/keys.js'
 import type { AuthMethod } from '../schemas/mfa.js'
@@ -29,6 +29,14 @@ declare module 'fastify' {
 
 /** Route config of the routes that change credentials or sessions: they take a login, never an access token. */
 export const LOGIN_ONLY = { accessTokens: false } as const
+
+/** For a route plugin: every route registered after the call needs a logged-in user, and a login rather than a token. */
+export function requireLoginOnEveryRoute(app: FastifyInstance): void {
+  app.addHook('onRoute', (route) => {
+    route.config = { ...route.config, ...LOGIN_ONLY }
+  })
+  app.addHook('preHandler', app.requireSession)
+}
 
 const READ_METHODS = new Set(['GET', 'HEAD'])
 

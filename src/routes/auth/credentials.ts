@@ -11,6 +11,11 @@ import { authMethodOf, type SecondFactor } from '../../schemas/mfa.js'
 
 const USER_AGENT_MAX_LENGTH = 256
 
+/** The client's User-Agent as sessions and tokens keep it (shown in their lists), at most 256 characters. */
+export function userAgentOf(request: FastifyRequest): string {
+  return (request.headers['user-agent'] ?? '').slice(0, USER_AGENT_MAX_LENGTH)
+}
+
 /** Records in the session with what its user proved their credentials: stored only when more than the password. */
 export function recordProof(session: Session, secondFactor: SecondFactor | null): void {
   if (secondFactor === null) delete session.authMethod
@@ -63,7 +68,7 @@ export async function startSession(request: FastifyRequest, { account, secondFac
   session.createdAt = now
   recordProof(session, secondFactor)
   session.ip = request.ip
-  session.userAgent = (request.headers['user-agent'] ?? '').slice(0, USER_AGENT_MAX_LENGTH)
+  session.userAgent = userAgentOf(request)
   session.remember = remember
   const handle = sessionKeyId(session.sessionId)
   const ended = await app.sessionIndex.makeRoom(user.id)

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { InvalidMfaCode, MfaAlreadyEnabled, MfaNotEnabled, NoMfaEnrolment, SessionExpired } from '../../errors.js'
 import { sessionHandle } from '../../lib/session-store.js'
-import { LOGIN_ONLY } from '../../plugins/auth-guard.js'
+import { requireLoginOnEveryRoute } from '../../plugins/auth-guard.js'
 import type { Account } from '../../plugins/users.js'
 import { errorResponses } from '../../schemas/error.js'
 import { EnrolmentResponse, MfaCode, MfaDisabledResponse, MfaEnabledResponse, RecoveryCodesResponse, TotpConfirmation } from '../../schemas/mfa.js'
@@ -13,14 +13,12 @@ import { proveSecondFactor, type SecondFactorStep } from './credentials.js'
 export const ENROLMENT_TTL_MS = 10 * 60_000
 
 /**
- * Two-factor login of the logged-in user: /auth/mfa. Every route takes a login (never an access token); turning it on
- * or off and new recovery codes need a fresh session, and each ends every other session of the user.
+ * Two-factor login of the logged-in user: /auth/mfa. Every route takes a login (never an access token); starting an
+ * enrolment, turning it off and new recovery codes need a fresh session; turning it on or off ends every other
+ * session of the user.
  */
 const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.addHook('onRoute', (route) => {
-    route.config = { ...route.config, ...LOGIN_ONLY }
-  })
-  app.addHook('preHandler', app.requireSession)
+  requireLoginOnEveryRoute(app)
   const documented = { tags: ['mfa'], security: SESSION_SECURITY }
   const fresh = app.requireFresh()
 

@@ -1,19 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { TokenNotFound } from '../../errors.js'
-import { LOGIN_ONLY } from '../../plugins/auth-guard.js'
+import { requireLoginOnEveryRoute } from '../../plugins/auth-guard.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
 import { errorResponses, NoContent } from '../../schemas/error.js'
 import { CreatedToken, DEFAULT_TOKEN_DAYS, NewToken, TokenParams, TokensResponse } from '../../schemas/tokens.js'
-
-const USER_AGENT_MAX_LENGTH = 256
+import { userAgentOf } from './credentials.js'
 
 /** Personal access tokens of the logged-in user: /auth/tokens. Managing them takes a login, never a token. */
 const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  // Every route here: a logged-in user, and a login rather than a token.
-  app.addHook('onRoute', (route) => {
-    route.config = { ...route.config, ...LOGIN_ONLY }
-  })
-  app.addHook('preHandler', app.requireSession)
+  requireLoginOnEveryRoute(app)
   const documented = { tags: ['tokens'], security: SESSION_SECURITY }
 
   app.post(
@@ -31,7 +26,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { name, scopes, expiresInDays = DEFAULT_TOKEN_DAYS } = request.body
       const user = request.session.user!
-      const userAgent = (request.headers['user-agent'] ?? '').slice(0, USER_AGENT_MAX_LENGTH)
+      const userAgent = userAgentOf(request)
       const created = await app.accessTokens.create(user, { name, scopes, expiresInDays }, { ip: request.ip, userAgent })
       app.recordEvent(request.log, 'token_created', { userId: user.id, token: created.id, scopes, expiresInDays })
       return reply.code(201).send(created)
