@@ -1,6 +1,9 @@
 import { request } from 'node:http'
+import { Writable } from 'node:stream'
+import Fastify from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
+import { REDACTED_LOG_PATHS } from '../src/app.js'
 import { sessionKeyId } from '../src/lib/keys.js'
 import { startServer, waitForListening } from './app-process.js'
 import { freePort, PASSWORD, sessionIdOf, TEST_SECRET, testRedis } from './helper.js'
@@ -19,6 +22,19 @@ t.test('a bad configuration stops the start with one line naming the variable', 
   t.not(await server.exited, 0)
   t.match(server.stderr().trim(), /^Invalid configuration: .*SESSION_SECRET/)
   t.equal(server.stderr().trim().split('\n').length, 1, 'one line, no stack trace')
+})
+
+t.test('a log line that carries credentials or two-factor secrets shows them censored', async (t) => {
+  const lines: string[] = []
+  const stream = new Writable({ write: (chunk, _encoding, done) => (lines.push(String(chunk)), done()) })
+  const app = Fastify({ logger: { level: 'info', redact: REDACTED_LOG_PATHS, stream } })
+  t.teardown(() => app.close())
+  const secrets = { password: 'p1', currentPassword: 'p2', newPassword: 'p3', secret: 'JBSWY3DP', totpSecret: 'v1.x.y', recoveryCodes: ['abcdef-ghijkl'], mfaToken: 'pending-id' }
+  app.log.info({ body: secrets }, 'a handler logged a body')
+  const logged = JSON.parse(lines[0]!).body
+  t.same(Object.keys(logged).sort(), Object.keys(secrets).sort())
+  for (const [name, value] of Object.entries(secrets)) t.equal(logged[name], '[Redacted]', `${name} censored`)
+  t.notMatch(lines[0], /p1|p2|p3|JBSWY3DP|abcdef|pending-id/)
 })
 
 t.test('an unreachable Redis stops the start with one line naming the URL tried', async (t) => {
