@@ -36,12 +36,13 @@ async function ask<T>(port: number, command: (client: Redis) => Promise<T>): Pro
   }
 }
 
-async function portIsFree(port: number): Promise<boolean> {
-  const server = createServer()
-  server.listen(port, '127.0.0.1')
-  const free = await Promise.race([once(server, 'listening').then(() => true), once(server, 'error').then(() => false)])
-  server.close()
-  return free
+/** False when something listens on the port. (Not `once(server, 'listening')`: it rejects on EADDRINUSE.) */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
+  })
 }
 
 /** A free port whose cluster bus port (port + 10000) is free too. */
@@ -61,21 +62,29 @@ export class RedisCluster {
   }
 
   static async start({ masters = 3, replicas = 0 } = {}): Promise<RedisCluster> {
+    const cluster = new RedisCluster([])
+    try {
+      await cluster.form(masters, replicas)
+      return cluster
+    } catch (error) {
+      // The nodes started so far would keep the test process alive: a failed start stops them.
+      await cluster.stop()
+      throw error
+    }
+  }
+
+  private async form(masters: number, replicas: number): Promise<void> {
+    const { nodes } = this
     const taken = new Set<number>()
-    const nodes: RedisServer[] = []
     for (let i = 0; i < masters * (1 + replicas); i++) {
       const port = await freeClusterPort(taken)
       taken.add(port)
       const extraArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--cluster-node-timeout', '1000']
       nodes.push(await RedisServer.start({ port, extraArgs }))
     }
-    const cluster = new RedisCluster(nodes)
     const addresses = nodes.map((node) => `127.0.0.1:${node.port}`)
     const created = spawnSync('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'])
-    if (created.status !== 0) {
-      await cluster.stop()
-      throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`)
-    }
+    if (created.status !== 0) throw new Error(`redis-cli --cluster create failed: ${created.stdout}${created.stderr}`)
     await waitFor('every node to know the whole cluster', async () => {
       const states = await Promise.all(nodes.map((node) => ask(node.port, (client) => client.cluster('INFO'))))
       const complete = (info: string) =>
@@ -91,7 +100,6 @@ export class RedisCluster {
         return roles.filter((info) => info.includes('master_link_status:up')).length === masters * replicas
       })
     }
-    return cluster
   }
 
   /** The node that serves `key` as master now, as the first node that answers sees it. */
