@@ -97,8 +97,8 @@ interface LoginRace {
   username: string
   /** When logins start: one every `staggerMs`, 12 in all, alternating between the instances. */
   staggerMs: number
-  /** When the change is sent, from the first login's start. */
-  changeAfterMs: number
+  /** The change is sent once this resolves (made before the logins start). */
+  changeWhen: Promise<unknown>
   change: () => Promise<HttpReply>
 }
 
@@ -107,12 +107,12 @@ interface LoginRace {
  * change and create their session after it (a login waits its turn for a key derivation in between). Answers what
  * came of them, and how many of the sessions they made still answer once everything has settled.
  */
-async function loginsDuring({ username, staggerMs, changeAfterMs, change }: LoginRace) {
+async function loginsDuring({ username, staggerMs, changeWhen, change }: LoginRace) {
   const logins = Array.from({ length: 12 }, async (_, i) => {
     await sleep(i * staggerMs)
     return call([one, two][i % 2]!.url, 'POST', '/auth/login', { body: { username, password: PASSWORD } })
   })
-  await sleep(changeAfterMs)
+  await changeWhen
   const changed = await change()
   const replies = await Promise.all(logins)
   const made = replies.filter(({ cookie }) => cookie !== null)
@@ -135,7 +135,7 @@ t.test('two-factor login turned on while password-only logins are in flight: non
     const { secret } = (await call(one.url, 'POST', '/auth/mfa/totp', { cookie })).body as { secret: string }
     const step = await steadyStep()
     const confirm = () => call(two.url, 'POST', '/auth/mfa/totp/confirm', { cookie, body: { code: totpCode(secret, step) } })
-    const outcome = await loginsDuring({ username, staggerMs: 25, changeAfterMs: 100, change: confirm })
+    const outcome = await loginsDuring({ username, staggerMs: 25, changeWhen: sleep(100), change: confirm })
     t.equal(outcome.changed.status, 200, `round ${round}: turned on`)
     t.equal(outcome.survivors, 0, `round ${round}: of ${outcome.made} password-only sessions, none answers`)
     t.equal(await listedFor(username), 1, `round ${round}: only the enabling session is listed`)
@@ -156,7 +156,7 @@ t.test('a password change while logins with the old password are in flight: none
     const outcome = await loginsDuring({
       username,
       staggerMs: 25,
-      changeAfterMs: 0,
+      changeWhen: sleep(0),
       change: () => call(two.url, 'PUT', '/auth/password', { cookie, body: { currentPassword: PASSWORD, newPassword: `new password ${round}` } }),
     })
     t.equal(outcome.changed.status, 204, `round ${round}: changed`)
@@ -170,9 +170,30 @@ t.test('a password change while logins with the old password are in flight: none
 })
 
 /**
- * Every way of ending all of a user's sessions, raced against 12 logins that all read the credentials before it (they
- * are sent first, and wait in the key-derivation queue while it runs): none of their sessions survives, so "ended
- * everywhere" holds for logins in flight too.
+ * Once watching, `done`: a promise that resolves when Redis has served `count` reads of the user's record, as
+ * MONITOR shows them: each login reads it once, before it waits its turn for a key derivation.
+ */
+async function userReads(username: string, count: number): Promise<{ done: Promise<void> }> {
+  const client = redis.connect()
+  const monitor = await client.monitor()
+  const key = `${prefix}user:${username.toLowerCase()}`
+  let seen = 0
+  const done = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`saw ${seen} of ${count} reads of ${key}`)), 20_000)
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[0]?.toLowerCase() !== 'hgetall' || args[1] !== key || ++seen < count) return
+      clearTimeout(timer)
+      resolve()
+    })
+  })
+  const stop = () => (monitor.disconnect(), client.disconnect())
+  return { done: done.finally(stop) }
+}
+
+/**
+ * Every way of ending all of a user's sessions, raced against 12 logins that have all read the credentials before it
+ * is sent (MONITOR shows their reads) and wait in the key-derivation queue while it runs: none of their sessions
+ * survives, so "ended everywhere" holds for logins in flight too.
  */
 const endings: [string, (username: string, cookie: string) => Promise<HttpReply>, number][] = [
   ['logout everywhere', (_username, cookie) => call(two.url, 'POST', '/auth/logout', { cookie, body: { everywhere: true } }), 0],
@@ -186,7 +207,8 @@ for (const [ending, end, keptSessions] of endings) {
       const username = `${ending.replace(/\W+/g, '-')}-${round}`.slice(0, 32)
       await register(one, username)
       const cookie = await logIn(one, username)
-      const outcome = await loginsDuring({ username, staggerMs: 0, changeAfterMs: 50, change: () => end(username, cookie) })
+      const allRead = await userReads(username, 12)
+      const outcome = await loginsDuring({ username, staggerMs: 0, changeWhen: allRead.done, change: () => end(username, cookie) })
       t.ok(outcome.changed.status < 300, `round ${round}: ended (${outcome.changed.status})`)
       t.equal(outcome.survivors, 0, `round ${round}: of ${outcome.made} sessions made by logins in flight, none answers`)
       t.equal(await listedFor(username), keptSessions, `round ${round}: ${keptSessions} listed`)
