@@ -7,7 +7,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
-import { freePort, type RedisServer } from '../test/redis-server.js'
+import { freePort, type RedisServer } from '../scripts/redis-server.js'
 
 export const DURATION = Number(process.env.BENCH_DURATION ?? 10)
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)

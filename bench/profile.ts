@@ -10,7 +10,7 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { RedisServer } from '../test/redis-server.js'
+import { RedisServer } from '../scripts/redis-server.js'
 import { DURATION, load, loginCookie, PASSWORD, registerBenchUser, ServerProcess, serviceEnv, USERNAME } from './harness.js'
 
 const PATH = process.env.BENCH_PROFILE_PATH ?? '/api/dashboard'

@@ -13,7 +13,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import type { Redis } from 'ioredis'
 import { redisKeys } from '../src/lib/keys.js'
 import { hashPassword } from '../src/lib/password.js'
-import { RedisServer } from '../test/redis-server.js'
+import { RedisServer } from '../scripts/redis-server.js'
 import {
   CONNECTIONS,
   credentials,

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import 'dotenv/config'
 import PinoPretty from 'pino-pretty'
-import { closeRedis, connectRedis } from '../src/plugins/redis.js'
+import { closeRedis, connectRedis } from '../src/plugins/external/redis.js'
 
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
 const children: ChildProcess[] = []

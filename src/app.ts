@@ -5,30 +5,29 @@ import type { AppConfig } from './config.js'
 import { clientErrorHandler } from './lib/client-error.js'
 import { redisKeys } from './lib/keys.js'
 import { replicationCheck } from './lib/replication.js'
-import accessTokensPlugin from './plugins/access-tokens.js'
-import accountLockPlugin from './plugins/account-lock.js'
-import authGuardPlugin from './plugins/auth-guard.js'
-import corsPlugin from './plugins/cors.js'
-import credentialRateLimitPlugin from './plugins/credential-rate-limit.js'
-import csrfPlugin from './plugins/csrf.js'
-import docsPlugin from './plugins/docs.js'
-import errorsPlugin from './plugins/errors.js'
-import loadSheddingPlugin from './plugins/load-shedding.js'
-import metricsPlugin from './plugins/metrics.js'
-import mfaPlugin from './plugins/mfa.js'
-import pendingLoginsPlugin from './plugins/pending-logins.js'
-import rateLimitPlugin from './plugins/rate-limit.js'
-import redisPlugin from './plugins/redis.js'
-import securityHeadersPlugin from './plugins/security-headers.js'
-import sessionPlugin from './plugins/session.js'
-import sessionIndexPlugin from './plugins/session-index.js'
-import usersPlugin from './plugins/users.js'
+import accessTokensPlugin from './plugins/app/access-tokens.js'
+import accountLockPlugin from './plugins/app/account-lock.js'
+import authGuardPlugin from './plugins/app/auth-guard.js'
+import credentialRateLimitPlugin from './plugins/app/credential-rate-limit.js'
+import credentialsPlugin from './plugins/app/credentials.js'
+import csrfPlugin from './plugins/app/csrf.js'
+import errorsPlugin from './plugins/app/errors.js'
+import mfaPlugin from './plugins/app/mfa.js'
+import pendingLoginsPlugin from './plugins/app/pending-logins.js'
+import sessionIndexPlugin from './plugins/app/session-index.js'
+import sessionsPlugin from './plugins/app/sessions.js'
+import usersPlugin from './plugins/app/users.js'
+import corsPlugin from './plugins/external/cors.js'
+import docsPlugin from './plugins/external/docs.js'
+import loadSheddingPlugin from './plugins/external/load-shedding.js'
+import metricsPlugin from './plugins/external/metrics.js'
+import rateLimitPlugin from './plugins/external/rate-limit.js'
+import redisPlugin from './plugins/external/redis.js'
+import securityHeadersPlugin from './plugins/external/security-headers.js'
+import sessionPlugin from './plugins/external/session.js'
 import adminRoutes from './routes/admin/index.js'
 import apiRoutes from './routes/api/index.js'
 import authRoutes from './routes/auth/index.js'
-import mfaRoutes from './routes/auth/mfa.js'
-import secondFactorRoutes from './routes/auth/second-factor.js'
-import tokenRoutes from './routes/auth/tokens.js'
 import healthRoutes from './routes/health.js'
 
 export const BODY_LIMIT_BYTES = 1024 * 1024
@@ -85,68 +84,44 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   // Bodies are JSON only: anything else is refused with 415 rather than half-parsed.
   app.removeContentTypeParser('text/plain')
   const keys = redisKeys(config.redis.prefix)
+  const { rateLimit, session } = config
 
   await app.register(redisPlugin, { connection: config.redis.connection })
   await app.register(errorsPlugin)
   await app.register(loadSheddingPlugin, { maxEventLoopDelayMs: config.maxEventLoopDelayMs })
   await app.register(securityHeadersPlugin)
   // Before every route, so the OpenAPI document lists them all.
-  if (config.docsEnabled) await app.register(docsPlugin, { cookieName: config.session.cookieName })
+  if (config.docsEnabled) await app.register(docsPlugin, { cookieName: session.cookieName })
   // Without allowed origins there is nothing to answer: skip the per-request CORS hook altogether.
   if (config.corsOrigins.length > 0) await app.register(corsPlugin, { origins: config.corsOrigins })
-  const { timeouts } = config.session
+  const { timeouts } = session
   const confirmEnded = replicationCheck(app.redis, config.redis.waitReplicas)
   await app.register(sessionIndexPlugin, {
+    keys,
     confirmEnded,
-    keyPrefix: config.redis.prefix,
-    maxSessionsPerUser: config.session.maxPerUser,
+    maxSessionsPerUser: session.maxPerUser,
     longestSessionMs: Math.max(timeouts.standard.absoluteMs, timeouts.remember.absoluteMs),
   })
-  await app.register(metricsPlugin, {
-    redis: app.redis,
-    token: config.metricsToken,
-    liveSessions: () => app.sessionIndex.countLive(),
-  })
-  await app.register(rateLimitPlugin, {
-    redis: app.redis,
-    keyPrefix: keys.rateLimitPrefix,
-    max: config.rateLimit.max,
-    windowSeconds: config.rateLimit.windowSeconds,
-    syncIntervalMs: config.rateLimit.syncIntervalMs,
-  })
-  await app.register(credentialRateLimitPlugin, {
-    redis: app.redis,
-    keyPrefix: keys.rateLimitPrefix,
-    max: config.rateLimit.credentialMax,
-    windowSeconds: config.rateLimit.windowSeconds,
-    syncIntervalMs: config.rateLimit.syncIntervalMs,
-  })
-  await app.register(usersPlugin, { keyPrefix: config.redis.prefix, admin: config.admin })
-  await app.register(accountLockPlugin, { keyPrefix: config.redis.prefix, ...config.accountLock })
-  await app.register(mfaPlugin, { keyPrefix: config.redis.prefix, secrets: config.session.secrets, issuer: config.mfaIssuer })
+  await app.register(metricsPlugin, { token: config.metricsToken, liveSessions: () => app.sessionIndex.countLive() })
+  const counting = { windowSeconds: rateLimit.windowSeconds, syncIntervalMs: rateLimit.syncIntervalMs }
+  await app.register(rateLimitPlugin, { keys, max: rateLimit.max, ...counting })
+  await app.register(credentialRateLimitPlugin, { keys, max: rateLimit.credentialMax, ...counting })
+  await app.register(usersPlugin, { keys, admin: config.admin })
+  await app.register(accountLockPlugin, { keys, ...config.accountLock })
+  await app.register(mfaPlugin, { keys, secrets: session.secrets, issuer: config.mfaIssuer })
   await app.register(healthRoutes, { prefix: '/health' })
 
   // Only the routes below parse cookies and load sessions.
   await app.register(async function sessionScope(scope) {
-    await scope.register(sessionPlugin, {
-      redis: app.redis,
-      keyPrefix: keys.sessionPrefix,
-      ...config.session,
-      confirmEnded,
-    })
+    await scope.register(sessionPlugin, { keys, ...session, confirmEnded })
+    await scope.register(sessionsPlugin)
+    await scope.register(credentialsPlugin)
     await scope.register(csrfPlugin, { allowedOrigins: config.corsOrigins })
-    await scope.register(accessTokensPlugin, { redis: app.redis, keyPrefix: config.redis.prefix, maxPerUser: config.maxTokensPerUser })
-    await scope.register(pendingLoginsPlugin, {
-      keyPrefix: config.redis.prefix,
-      sessionCookieName: config.session.cookieName,
-      cookieSecure: config.session.cookieSecure,
-    })
+    await scope.register(accessTokensPlugin, { keys, maxPerUser: config.maxTokensPerUser })
+    await scope.register(pendingLoginsPlugin, { keys, sessionCookieName: session.cookieName, cookieSecure: session.cookieSecure })
     await scope.register(authGuardPlugin, { freshnessSeconds: config.reauthMaxAgeSeconds })
-    const credentialRateLimit = { max: config.rateLimit.loginMax, timeWindow: config.rateLimit.loginWindowSeconds * 1000 }
+    const credentialRateLimit = { max: rateLimit.loginMax, timeWindow: rateLimit.loginWindowSeconds * 1000 }
     await scope.register(authRoutes, { prefix: '/auth', allowRegistration: config.allowRegistration, credentialRateLimit })
-    await scope.register(secondFactorRoutes, { prefix: '/auth', credentialRateLimit })
-    await scope.register(mfaRoutes, { prefix: '/auth' })
-    await scope.register(tokenRoutes, { prefix: '/auth' })
     await scope.register(apiRoutes, { prefix: '/api' })
     await scope.register(adminRoutes, { prefix: '/admin' })
   })

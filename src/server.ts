@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp, REDACTED_LOG_PATHS } from './app.js'
 import { ConfigError, loadConfig, type AppConfig } from './config.js'
-import { RedisUnreachableError } from './plugins/redis.js'
+import { RedisUnreachableError } from './plugins/external/redis.js'
 
 /** How long in-flight requests get to finish after SIGTERM/SIGINT before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { build, json, loggedIn, login, PASSWORD, register, sessionCookie, testRedis, uniquePrefix, type App } from './helper.js'
+import { build, json, loggedIn, login, PASSWORD, register, sessionCookie, testRedis, uniquePrefix, type App } from './support/helper.js'
 
 // Personal access tokens: named, scoped, expiring credentials for scripts, made by a logged-in user.
 

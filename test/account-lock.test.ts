@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { build, login, register } from './helper.js'
+import { build, login, register } from './support/helper.js'
 
 // A one-second first lock keeps the test short; the doubling is what is checked.
 const env = { ACCOUNT_LOCK_BASE_SECONDS: '1', LOGIN_RATE_LIMIT_MAX: '1000', TRUST_PROXY: 'true' }

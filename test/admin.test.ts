@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, login, loggedIn, sessionCookie, type App } from './helper.js'
+import { build, login, loggedIn, sessionCookie, type App } from './support/helper.js'
 
 const ADMIN = { ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'admin-password', LOGIN_RATE_LIMIT_MAX: '100' }
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, loggedIn, sessionIdOf, testRedis, uniquePrefix } from './helper.js'
+import { build, loggedIn, sessionIdOf, testRedis, uniquePrefix } from './support/helper.js'
 
 t.test('GET /api/dashboard welcomes the logged-in user', async (t) => {
   const app = await build(t)

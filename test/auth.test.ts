@@ -12,7 +12,7 @@ import {
   sessionKey,
   testRedis,
   uniquePrefix,
-} from './helper.js'
+} from './support/helper.js'
 import { decodeFields } from '../src/lib/session-records.js'
 
 t.test('POST /auth/register', async (t) => {

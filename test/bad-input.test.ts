@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import type { InjectOptions } from 'fastify'
 import t, { type Test } from 'tap'
-import { build, json, loggedIn, PASSWORD, sessionKey, testRedis, uniquePrefix } from './helper.js'
+import { build, json, loggedIn, PASSWORD, sessionKey, testRedis, uniquePrefix } from './support/helper.js'
 
 const ERROR_SHAPE_KEYS = ['code', 'error', 'message', 'statusCode']
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import t, { type Test } from 'tap'
-import { sessionKeyId } from '../src/lib/keys.js'
-import { build, json, PASSWORD, register, testRedis, uniquePrefix, type App } from './helper.js'
+import { handleOf } from '../src/lib/keys.js'
+import { build, json, PASSWORD, register, testRedis, uniquePrefix, type App } from './support/helper.js'
 
 // Clients that are not browsers: the same sessions, carried as `Authorization: Bearer <token>` instead of a cookie.
 
@@ -31,7 +31,7 @@ t.test('a login with transport "token" answers the token and its expiry, and set
   t.notOk(response.headers['set-cookie'])
 
   const redis = (await testRedis()).client(t)
-  t.equal(await redis.exists(`${prefix}sess:${sessionKeyId(sessionId)}`), 1, 'stored under the hash of its ID, as a cookie session')
+  t.equal(await redis.exists(`${prefix}sess:${handleOf(sessionId)}`), 1, 'stored under the hash of its ID, as a cookie session')
   const everything = JSON.stringify(await Promise.all((await redis.keys(`${prefix}*`)).map((key) => redis.dump(key))))
   t.notMatch(everything, sessionId, 'the token is nowhere in Redis')
 })
@@ -97,7 +97,7 @@ t.test('tampered, logged-out and revoked tokens answer 401 with the cookie codes
 
   const revoked = tokenOf(await tokenLogin(t, app, 'ender'))
   const other = tokenOf(await tokenLogin(t, app, 'ender'))
-  const handle = sessionKeyId(revoked.split('.')[0]!)
+  const handle = handleOf(revoked.split('.')[0]!)
   t.equal((await app.inject({ method: 'DELETE', url: `/auth/sessions/${handle}`, headers: bearer(other) })).statusCode, 204)
   t.equal((await app.inject({ url: '/api/dashboard', headers: bearer(revoked) })).json().code, 'SESSION_EXPIRED')
 })

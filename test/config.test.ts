@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
 import { ConfigError, EXAMPLE_SESSION_SECRET, loadConfig, type EnvSource } from '../src/config.js'
-import { TEST_SECRET } from './helper.js'
+import { TEST_SECRET } from './support/helper.js'
 
 const valid: EnvSource = { SESSION_SECRET: TEST_SECRET }
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, loggedIn } from './helper.js'
+import { build, loggedIn } from './support/helper.js'
 
 const ALLOWED = 'https://app.example'
 

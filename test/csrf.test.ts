@@ -1,6 +1,6 @@
 import t from 'tap'
-import { isCrossSite } from '../src/plugins/csrf.js'
-import { build, loggedIn } from './helper.js'
+import { isCrossSite } from '../src/plugins/app/csrf.js'
+import { build, loggedIn } from './support/helper.js'
 
 const ALLOWED = 'https://app.example'
 

@@ -1,6 +1,6 @@
 import SwaggerParser from '@apidevtools/swagger-parser'
 import t from 'tap'
-import { build, type App } from './helper.js'
+import { build, type App } from './support/helper.js'
 
 interface Operation {
   summary?: string

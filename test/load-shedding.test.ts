@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { build, loggedIn, type App } from './helper.js'
+import { build, loggedIn, type App } from './support/helper.js'
 
 /** Keeps the event loop busy, as a saturated instance would be. */
 function blockEventLoop(ms: number): void {

@@ -1,7 +1,7 @@
 import { Signer } from '@fastify/cookie'
 import t from 'tap'
 import { memoizedSigner } from '../src/lib/memoized-signer.js'
-import { TEST_SECRET } from './helper.js'
+import { TEST_SECRET } from './support/helper.js'
 
 const OLD_SECRET = 'an-older-secret-that-still-verifies-cookies'
 

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { build, json, login, loggedIn, ownRedis, PASSWORD, register, sessionCookie, type App } from './helper.js'
-import { completeLogin, enrolled, passwordStep, post } from './mfa-helpers.js'
-import { totpCode } from './totp.js'
+import { build, json, login, loggedIn, ownRedis, PASSWORD, register, sessionCookie, type App } from './support/helper.js'
+import { completeLogin, enrolled, passwordStep, post } from './support/mfa-helpers.js'
+import { totpCode } from './support/totp.js'
 
 const TOKEN = 'a-metrics-token-of-some-length'
 

@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { instancePairs, type Instance } from './app-process.js'
-import { call, type HttpReply } from './http-client.js'
-import { PASSWORD, testRedis, uniquePrefix } from './helper.js'
-import { ADMIN, logIn, RACE_ENV, register } from './session-races.js'
-import { steadyStep, totpCode } from './totp.js'
+import { instancePairs, type Instance } from './support/app-process.js'
+import { call, type HttpReply } from './support/client.js'
+import { PASSWORD, testRedis, uniquePrefix } from './support/helper.js'
+import { enrolled as enrolledVia, logIn, passwordStep, register } from './support/flows.js'
+import { ADMIN, RACE_ENV } from './support/session-races.js'
+import { steadyStep, totpCode } from './support/totp.js'
 
 // Two-factor login across two instances (each its own process, one Redis, real HTTP), with the requests that race
 // sent at once, half to each instance.
@@ -16,30 +17,8 @@ const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, ...RACE_ENV, MAX_SESSI
 const [one, two] = (await instancePairs(t, env)()) as [Instance, Instance]
 const ROUNDS = 8
 
-interface Enrolled {
-  cookie: string
-  secret: string
-  recoveryCodes: string[]
-  /** Steps above this are unused. */
-  lastStep: number
-}
-
-/** Registers and logs in on instance one, and turns two-factor login on with the code of the step before now. */
-async function enrolled(username: string): Promise<Enrolled> {
-  await register(one, username)
-  const cookie = await logIn(one, username)
-  const { secret } = (await call(one.url, 'POST', '/auth/mfa/totp', { cookie })).body as { secret: string }
-  const lastStep = (await steadyStep()) - 1
-  const confirmed = await call(two.url, 'POST', '/auth/mfa/totp/confirm', { cookie, body: { code: totpCode(secret, lastStep) } })
-  if (confirmed.status !== 200) throw new Error(`confirm: ${confirmed.status} ${JSON.stringify(confirmed.body)}`)
-  return { cookie, secret, recoveryCodes: confirmed.body.recoveryCodes as string[], lastStep }
-}
-
-async function passwordStep(via: Instance, username: string): Promise<string> {
-  const reply = await call(via.url, 'POST', '/auth/login', { body: { username, password: PASSWORD } })
-  if (reply.status !== 200 || !reply.cookies['sid-mfa']) throw new Error(`password step: ${reply.status} ${JSON.stringify(reply.body)}`)
-  return reply.cookies['sid-mfa']
-}
+/** Registers and logs in on instance one, and turns two-factor login on. */
+const enrolled = (username: string) => enrolledVia(one, username)
 
 const completeLogin = (via: Instance, pending: string, code: string) => call(via.url, 'POST', '/auth/login/mfa', { cookie: pending, body: { code } })
 const statuses = (replies: HttpReply[]) => replies.map(({ status }) => status).sort()

@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { matchingStep } from '../src/lib/totp.js'
-import { build, json, login, loggedIn, PASSWORD, register, sessionCookie, testRedis, uniquePrefix } from './helper.js'
-import { completeLogin, enrolled, passwordStep, pendingCookie, post, startEnrolment } from './mfa-helpers.js'
-import { steadyStep, stepAt, totpCode } from './totp.js'
+import { build, json, login, loggedIn, PASSWORD, register, sessionCookie, testRedis, uniquePrefix } from './support/helper.js'
+import { completeLogin, enrolled, passwordStep, pendingCookie, post, startEnrolment } from './support/mfa-helpers.js'
+import { steadyStep, stepAt, totpCode } from './support/totp.js'
 
 // Two-factor login (TOTP, RFC 6238, and recovery codes) and fresh-session checks. Codes are computed here from the
-// enrolment secret by the test's own RFC 6238 (test/totp.ts), not by the service's library.
+// enrolment secret by the test's own RFC 6238 (test/support/totp.ts), not by the service's library.
 
 const me = (app: Awaited<ReturnType<typeof build>>, cookie: string) => app.inject({ url: '/auth/me', headers: { cookie } })
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, json, login, loggedIn, PASSWORD, sessionCookie, sessionIdOf, type App } from './helper.js'
+import { build, json, login, loggedIn, PASSWORD, sessionCookie, sessionIdOf, type App } from './support/helper.js'
 
 const NEW_PASSWORD = 'a brand new passphrase'
 

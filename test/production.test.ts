@@ -1,6 +1,6 @@
 import t from 'tap'
-import { startInstance, startServer, type Instance } from './app-process.js'
-import { PASSWORD, TEST_SECRET, testRedis, uniquePrefix } from './helper.js'
+import { startInstance, startServer, type Instance } from './support/app-process.js'
+import { PASSWORD, TEST_SECRET, testRedis, uniquePrefix } from './support/helper.js'
 
 // The service as an operator starts it with NODE_ENV=production: a real process, requests over real (plain) HTTP.
 const METRICS_TOKEN = 'metrics-token-for-the-tests'

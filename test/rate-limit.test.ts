@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { build, loggedIn, login, register, sessionIdOf, testRedis, uniquePrefix } from './helper.js'
+import { build, loggedIn, login, register, sessionIdOf, testRedis, uniquePrefix } from './support/helper.js'
 
 // These tests fail logins on purpose: the per-account lock is set out of reach so that only the IP limit is seen.
 const NO_ACCOUNT_LOCK = { ACCOUNT_LOCK_THRESHOLD: '1000' }

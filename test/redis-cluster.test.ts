@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Cluster } from 'ioredis'
 import t from 'tap'
-import { connectRedis } from '../src/plugins/redis.js'
-import { instancePairs } from './app-process.js'
-import { build, freePort, json, loggedIn, sessionKey, uniquePrefix } from './helper.js'
-import { RedisCluster } from './redis-topologies.js'
-import { RACE_ENV, raceEveryEnding } from './session-races.js'
-import { exerciseApi, useThroughFailover } from './topology-scenarios.js'
+import { connectRedis } from '../src/plugins/external/redis.js'
+import { instancePairs } from './support/app-process.js'
+import { build, freePort, json, loggedIn, sessionKey, uniquePrefix } from './support/helper.js'
+import { RedisCluster } from './support/redis-topologies.js'
+import { RACE_ENV, raceEveryEnding } from './support/session-races.js'
+import { exerciseApi, useThroughFailover } from './support/topology-scenarios.js'
 
 // Real Clusters, and the session races on one: about a minute and a half on a 2-core machine.
 t.setTimeout(300_000)

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { build, json, loggedIn, ownRedis, PASSWORD, type App } from './helper.js'
+import { build, json, loggedIn, ownRedis, PASSWORD, type App } from './support/helper.js'
 
 const storeRequests = (cookie: string) =>
   [

@@ -1,11 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { instancePairs } from './app-process.js'
-import { build, loggedIn, sessionKey, uniquePrefix } from './helper.js'
-import { RedisSentinels, waitFor } from './redis-topologies.js'
-import { RACE_ENV, raceThroughFailover } from './session-races.js'
-import { exerciseApi, useThroughFailover } from './topology-scenarios.js'
+import { instancePairs } from './support/app-process.js'
+import { build, loggedIn, sessionKey, uniquePrefix } from './support/helper.js'
+import { RedisSentinels, waitFor } from './support/redis-topologies.js'
+import { RACE_ENV, raceThroughFailover } from './support/session-races.js'
+import { exerciseApi, useThroughFailover } from './support/topology-scenarios.js'
 
 // Real Sentinel groups and failovers: about a minute and a half on a 2-core machine.
 t.setTimeout(300_000)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, json, loggedIn, PASSWORD } from './helper.js'
+import { build, json, loggedIn, PASSWORD } from './support/helper.js'
 
 t.test('every /auth and /api response says Cache-Control: no-store, errors included', async (t) => {
   const app = await build(t)

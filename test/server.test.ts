@@ -4,10 +4,10 @@ import Fastify from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { REDACTED_LOG_PATHS } from '../src/app.js'
-import { sessionKeyId } from '../src/lib/keys.js'
-import { startServer, waitForListening } from './app-process.js'
-import { freePort, PASSWORD, sessionIdOf, TEST_SECRET, testRedis } from './helper.js'
-import { steadyStep, totpCode } from './totp.js'
+import { handleOf } from '../src/lib/keys.js'
+import { startServer, waitForListening } from './support/app-process.js'
+import { freePort, PASSWORD, sessionIdOf, TEST_SECRET, testRedis } from './support/helper.js'
+import { steadyStep, totpCode } from './support/totp.js'
 
 function post(port: number, path: string, body: unknown, headers: Record<string, string> = {}) {
   return fetch(`http://127.0.0.1:${port}${path}`, {
@@ -89,7 +89,7 @@ t.test('a running server', async (t) => {
     t.equal((await fetch(`http://127.0.0.1:${port}/api/dashboard`, { headers: { authorization: `Bearer ${pat.token}` } })).status, 200)
     await sleep(100)
     const events = server.stdout().split('\n').filter((line) => line.includes('"event"')).map((line) => JSON.parse(line))
-    const hash = sessionKeyId(sessionIdOf(cookie))
+    const hash = handleOf(sessionIdOf(cookie))
     t.match(events, [
       { event: 'login_failed', username: 'logged' },
       { event: 'login', userId: String, session: hash },

@@ -1,8 +1,9 @@
 import t from 'tap'
-import { instancePairs, type Instance } from './app-process.js'
-import { call } from './http-client.js'
-import { testRedis, uniquePrefix } from './helper.js'
-import { logIn, RACE_ENV, raceEveryEnding, raceTokenRevocation, register } from './session-races.js'
+import { instancePairs, type Instance } from './support/app-process.js'
+import { call } from './support/client.js'
+import { testRedis, uniquePrefix } from './support/helper.js'
+import { logIn, register } from './support/flows.js'
+import { RACE_ENV, raceEveryEnding, raceTokenRevocation } from './support/session-races.js'
 
 // About two minutes on a 2-core machine: thousands of requests and a few hundred key derivations.
 t.setTimeout(400_000)

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { build, json, login, loggedIn, PASSWORD, register, sessionCookie, sessionIdOf, sessionKey, testRedis, uniquePrefix, type App } from './helper.js'
-import { sessionKeyId } from '../src/lib/keys.js'
+import { build, json, login, loggedIn, PASSWORD, register, sessionCookie, sessionIdOf, sessionKey, testRedis, uniquePrefix, type App } from './support/helper.js'
+import { handleOf } from '../src/lib/keys.js'
 import { decodeFields } from '../src/lib/session-records.js'
 import { RECORD_CREATION_WINDOW_MS } from '../src/lib/record-index.js'
 
@@ -32,7 +32,7 @@ t.test('GET /auth/sessions lists my live sessions, newest first, with handles th
   t.equal(sessions[1].ip, '127.0.0.1')
   t.ok(Date.parse(sessions[0].createdAt) >= Date.parse(sessions[1].createdAt))
   for (const [session, cookie] of [[sessions[0], third], [sessions[2], first]] as const) {
-    t.equal(session.id, sessionKeyId(sessionIdOf(cookie!)))
+    t.equal(session.id, handleOf(sessionIdOf(cookie!)))
     t.equal(await dashboard(app, `sid=${session.id}`), 401, 'a handle is no cookie')
   }
 })
@@ -43,16 +43,16 @@ t.test('the list prunes sessions that expired, sparing entries of sessions still
   const [gone, kept] = await sessionsOf(app, 'pruner', 2)
   const redis = (await testRedis()).client(t)
   const indexKey = (await redis.keys(`${prefix}user-sessions:*`))[0]!
-  const goneHandle = sessionKeyId(sessionIdOf(gone!))
+  const goneHandle = handleOf(sessionIdOf(gone!))
   await redis.del(sessionKey(prefix, gone!))
   // A login lists its session first and creates it a moment later: a fresh entry without a session is one of those.
   await redis.zadd(indexKey, Date.now(), 'being-created')
   t.equal((await list(app, kept!)).json().sessions.length, 1, 'only live sessions are listed')
-  t.same((await redis.zrange(indexKey, 0, -1)).sort(), [goneHandle, 'being-created', sessionKeyId(sessionIdOf(kept!))].sort(), 'fresh entries are kept')
+  t.same((await redis.zrange(indexKey, 0, -1)).sort(), [goneHandle, 'being-created', handleOf(sessionIdOf(kept!))].sort(), 'fresh entries are kept')
   const settled = Date.now() - RECORD_CREATION_WINDOW_MS - 1
   await redis.zadd(indexKey, 'XX', settled, goneHandle, settled, 'being-created')
   t.equal((await list(app, kept!)).json().sessions.length, 1)
-  t.same(await redis.zrange(indexKey, 0, -1), [sessionKeyId(sessionIdOf(kept!))], 'entries older than the creation window are pruned')
+  t.same(await redis.zrange(indexKey, 0, -1), [handleOf(sessionIdOf(kept!))], 'entries older than the creation window are pruned')
 })
 
 t.test('DELETE /auth/sessions/:id ends that session on every instance', async (t) => {
@@ -60,7 +60,7 @@ t.test('DELETE /auth/sessions/:id ends that session on every instance', async (t
   const one = await build(t, env)
   const two = await build(t, env)
   const [phone, laptop] = await sessionsOf(one, 'revoker', 2)
-  const handle = sessionKeyId(sessionIdOf(phone!))
+  const handle = handleOf(sessionIdOf(phone!))
   const response = await two.inject({ method: 'DELETE', url: `/auth/sessions/${handle}`, headers: { cookie: laptop! } })
   t.equal(response.statusCode, 204)
   t.equal(await dashboard(one, phone!), 401, 'dead on the other instance')
@@ -73,7 +73,7 @@ t.test("DELETE /auth/sessions/:id answers 404 SESSION_NOT_FOUND for someone else
   const app = await build(t)
   const [mine] = await sessionsOf(app, 'mallory', 1)
   const [theirs] = await sessionsOf(app, 'alice2', 1)
-  const handle = sessionKeyId(sessionIdOf(theirs!))
+  const handle = handleOf(sessionIdOf(theirs!))
   const response = await app.inject({ method: 'DELETE', url: `/auth/sessions/${handle}`, headers: { cookie: mine! } })
   t.equal(response.statusCode, 404)
   t.equal(response.json().code, 'SESSION_NOT_FOUND')

@@ -16,8 +16,8 @@ import {
   testRedis,
   uniquePrefix,
   type App,
-} from './helper.js'
-import { sessionKeyId } from '../src/lib/keys.js'
+} from './support/helper.js'
+import { handleOf } from '../src/lib/keys.js'
 
 const dashboard = (app: App, cookie: string) => app.inject({ url: '/api/dashboard', headers: { cookie } })
 const me = (app: App, cookie: string) => app.inject({ url: '/auth/me', headers: { cookie } })
@@ -197,6 +197,6 @@ t.test('the session list shows which sessions are remembered', async (t) => {
   const { sessions } = (await app.inject({ url: '/auth/sessions', headers: { cookie: remembered } })).json()
   const current = sessions.find((s: { current: boolean }) => s.current)
   t.equal(current.remember, true)
-  t.equal(current.id, sessionKeyId(sessionIdOf(remembered)))
+  t.equal(current.id, handleOf(sessionIdOf(remembered)))
   t.equal(sessions.filter((s: { remember: boolean }) => !s.remember).length, 1)
 })

@@ -1,21 +1,28 @@
 import { hash } from 'node:crypto'
 
-/** Every Redis key the service writes, in one place, all under the deployment's REDIS_PREFIX. */
+/**
+ * Every Redis key the service writes, in one place, all under the deployment's REDIS_PREFIX. The object is built once
+ * in app.ts and handed to every plugin that owns a key; each key's scripts live in the module that owns it.
+ */
 export function redisKeys(prefix: string) {
+  const sessionPrefix = `${prefix}sess:`
   return {
-    /** connect-redis appends sessionKeyId(session ID). */
-    sessionPrefix: `${prefix}sess:`,
+    /** connect-redis's prefix: a session, or a personal access token, is stored at sessionPrefix + its handle. */
+    sessionPrefix,
+    session: (handle: string) => sessionPrefix + handle,
     /** @fastify/rate-limit appends the route and client IP. */
     rateLimitPrefix: `${prefix}rl:`,
+    /** The limit per session or access token appends its handle. */
+    credentialRateLimitPrefix: `${prefix}rl:credential:`,
     /** One hash per user under the lower-cased name: usernames are unique regardless of case, in one key. */
     user: (username: string) => `${prefix}user:${username.toLowerCase()}`,
-    /** A user's sessions: a sorted set of session handles (sessionKeyId), scored by login time. */
+    /** A user's sessions: a sorted set of session handles, scored by when each was last seen. */
     userSessions: (userId: string) => `${prefix}user-sessions:${userId}`,
-    /** A user's personal access tokens: a sorted set of their handles (sessionKeyId), scored by creation time. */
+    /** A user's personal access tokens: a sorted set of their handles, scored by creation time. */
     userTokens: (userId: string) => `${prefix}user-tokens:${userId}`,
     /** Every live session's handle, scored by its expiry: counts live sessions without scanning the keyspace. */
     liveSessions: `${prefix}live-sessions`,
-    /** A login waiting for its second factor, under the SHA-256 of the ID its client holds. */
+    /** A login waiting for its second factor, under the handle of the ID its client holds. */
     pendingLogin: (handle: string) => `${prefix}pending-login:${handle}`,
     /** Failed logins of one account name (existing or not), case-insensitive. */
     loginFailures: (username: string) => `${prefix}login-failures:${username.toLowerCase()}`,
@@ -24,10 +31,11 @@ export function redisKeys(prefix: string) {
 export type RedisKeys = ReturnType<typeof redisKeys>
 
 /**
- * What a session is stored and logged under: a hash of its ID, so that a Redis dump, a replica, MONITOR output or a
- * log line holds nothing that can be replayed as a cookie.
+ * A session's handle: the hash of its ID that it is stored, listed, counted and logged under, so that a Redis dump, a
+ * replica, MONITOR output or a log line holds nothing that can be replayed as a cookie. The API shows it as a
+ * session's or token's `id`.
  */
-export function sessionKeyId(sessionId: string): string {
+export function handleOf(sessionId: string): string {
   // The one-shot hash: a third of createHash's cost, and it runs on every request.
   return hash('sha256', sessionId, 'base64url')
 }

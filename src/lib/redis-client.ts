@@ -1,4 +1,59 @@
-import type { Cluster, Redis } from 'ioredis'
+import { ReplyError, type Cluster, type Command, type Redis } from 'ioredis'
 
 /** One Redis server (or a Sentinel-managed master), or a Redis Cluster: the commands the service uses work on both. */
 export type RedisClient = Redis | Cluster
+
+export interface ScriptDefinition {
+  numberOfKeys: number
+  lua: string
+}
+
+/**
+ * Defines each script as a command of the client once, however many stores are built on it (as @fastify/rate-limit's
+ * RedisStore does): ioredis then sends EVALSHA, and the script's text only when Redis does not know it yet.
+ */
+export function defineScripts(redis: RedisClient, scripts: Record<string, ScriptDefinition>): void {
+  for (const [name, definition] of Object.entries(scripts)) {
+    if (!(name in redis)) redis.defineCommand(name, definition)
+  }
+}
+
+/**
+ * Redis error replies that mean a failover or a restart is under way rather than a bad command: a demoted master
+ * refuses writes, a Cluster has slots without a master for a moment, a replica is still loading, or a slot moved
+ * before the client refreshed its map. The code is the reply's first word.
+ */
+const OUTAGE_REPLY_CODES = new Set(['READONLY', 'CLUSTERDOWN', 'TRYAGAIN', 'MASTERDOWN', 'LOADING', 'MOVED', 'ASK'])
+
+/** Errors of commands that got no answer from Redis: a closed connection, a timeout, a Cluster without the node. */
+const unanswered = new WeakSet<object>()
+
+/** Calls `observe` with every command the client sends (auto-pipelined and scripted ones included) as it goes out. */
+export function observeCommands(redis: RedisClient, observe: (command: Command) => void): void {
+  // Redis and Cluster take different further arguments; both start with the command.
+  const client = redis as unknown as { sendCommand(command: Command, ...rest: unknown[]): unknown }
+  const send = client.sendCommand.bind(client)
+  client.sendCommand = (command, ...rest) => {
+    observe(command)
+    return send(command, ...rest)
+  }
+}
+
+/**
+ * Remembers the failures of this client's commands that did not come from Redis itself (ioredis gives those no type
+ * or code of their own, only a message), so that isStoreOutage can tell them from a refused command. The handler is
+ * attached before the command is sent, so it runs before any caller's own.
+ */
+export function watchUnansweredCommands(redis: RedisClient): void {
+  observeCommands(redis, (command) => {
+    command.promise.catch((error: Error) => {
+      if (!(error instanceof ReplyError)) unanswered.add(error)
+    })
+  })
+}
+
+/** True when an error means Redis could not be reached (by type, or a reply's code), not that it refused a command. */
+export function isStoreOutage(error: Error): boolean {
+  if (error instanceof ReplyError) return OUTAGE_REPLY_CODES.has(error.message.split(' ', 1)[0]!)
+  return unanswered.has(error)
+}

@@ -1,9 +1,9 @@
 import type { Result } from 'ioredis'
-import type { RedisClient } from './redis-client.js'
+import { defineScripts, type RedisClient } from './redis-client.js'
 
 /**
- * Sessions as Redis holds them: one hash per session, one field per session attribute (its JSON), under a hash of
- * the session ID.
+ * Sessions as Redis holds them: one hash per session, one field per session attribute (its JSON), under the session's
+ * handle (keys.ts). Personal access tokens are records of the same kind. This module owns the session key's scripts.
  *
  * Concurrency rules. Every script touches one key, so each is one atomic step, on a Cluster too:
  * - Only `create` makes a session key, and only when the key is new. Every other write (`update`, `increment`, the
@@ -113,10 +113,12 @@ export interface SessionRecords {
 }
 
 export function sessionRecords(redis: RedisClient): SessionRecords {
-  redis.defineCommand('createSession', { numberOfKeys: 1, lua: CREATE_SCRIPT })
-  redis.defineCommand('updateSession', { numberOfKeys: 1, lua: UPDATE_SCRIPT })
-  redis.defineCommand('incrementSessionField', { numberOfKeys: 1, lua: INCREMENT_SCRIPT })
-  redis.defineCommand('convertWholeSession', { numberOfKeys: 1, lua: CONVERT_SCRIPT })
+  defineScripts(redis, {
+    createSession: { numberOfKeys: 1, lua: CREATE_SCRIPT },
+    updateSession: { numberOfKeys: 1, lua: UPDATE_SCRIPT },
+    incrementSessionField: { numberOfKeys: 1, lua: INCREMENT_SCRIPT },
+    convertWholeSession: { numberOfKeys: 1, lua: CONVERT_SCRIPT },
+  })
 
   /** An upgrade logs no one out: a session stored whole is read as before and converted on the way. */
   async function readWhole(key: string): Promise<Record<string, string> | null> {

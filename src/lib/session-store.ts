@@ -2,7 +2,7 @@ import type { FastifySessionObject, SessionStore } from '@fastify/session'
 import { RedisStore } from 'connect-redis'
 import type { Session } from 'fastify'
 import { SessionExpired } from '../errors.js'
-import { sessionKeyId } from './keys.js'
+import { handleOf, type RedisKeys } from './keys.js'
 import type { RedisClient } from './redis-client.js'
 import type { ReplicationCheck } from './replication.js'
 import { changesBetween, decodeFields, encodeFields, hasChanges, sessionRecords } from './session-records.js'
@@ -17,6 +17,14 @@ import { expiryAfter, pastAbsoluteLimit, type SessionTimeouts, type SessionTimin
  * - a loaded session writes its changed fields only while it still exists; when it was ended meanwhile, the save
  *   fails with SessionExpired (401), so the request answers as if it had come after the end.
  * Only a session with a user is ever stored: anonymous requests write nothing.
+ *
+ * What connect-redis (the stack's Redis store for @fastify/session, 8.1: the last line that takes an ioredis client)
+ * provides here: the store's deletion (`destroy`) under its key prefix, on the express-session Store base class it
+ * extends (why express-session is a runtime dependency). It stores a session as one JSON string, so the reads and
+ * writes below are our own: per field, never recreating an ended session (session-records.ts).
+ *
+ * The store keeps the user's index in step only on creation (listed first); ending a session and unlisting it are the
+ * sessions service's (plugins/app/sessions.ts), which knows whose session it is.
  */
 
 /**
@@ -27,7 +35,7 @@ const UNSTORED = new Set(['cookie', 'expiresAt', 'handle'])
 
 /** The hash a session is stored, counted and logged under: from the load, so that a request hashes its ID once. */
 export function sessionHandle(session: FastifySessionObject): string {
-  return session.handle ?? sessionKeyId(session.sessionId)
+  return session.handle ?? handleOf(session.sessionId)
 }
 
 /** The names of the session attributes that are stored. */
@@ -47,8 +55,7 @@ export interface NewSessionListing {
 
 export interface SessionStoreOptions {
   redis: RedisClient
-  /** Sessions are stored at keyPrefix + sessionKeyId(session ID). */
-  keyPrefix: string
+  keys: RedisKeys
   timeouts: SessionTimeouts
   index: NewSessionListing
   /** Resolves once a deleted session's deletion is on enough replicas; throws StoreUnavailable otherwise. */
@@ -65,9 +72,8 @@ export interface FieldWiseSessionStore extends SessionStore {
 }
 
 export function createSessionStore(options: SessionStoreOptions): FieldWiseSessionStore {
-  const { redis, keyPrefix, timeouts, index, confirmEnded, onAbsoluteExpiry } = options
-  // connect-redis deletes sessions (destroy); reads and writes are per field, below.
-  const redisStore = new RedisStore({ client: redis, prefix: keyPrefix })
+  const { redis, keys, timeouts, index, confirmEnded, onAbsoluteExpiry } = options
+  const redisStore = new RedisStore({ client: redis, prefix: keys.sessionPrefix })
   const records = sessionRecords(redis)
   /** What each session held when its request loaded or last wrote it. */
   const baselines = new WeakMap<Session, Record<string, string>>()
@@ -77,15 +83,15 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
    */
   const loadedFields = new WeakMap<object, Record<string, string>>()
   function keyOf(sessionId: string): { handle: string; key: string } {
-    const handle = sessionKeyId(sessionId)
-    return { handle, key: keyPrefix + handle }
+    const handle = handleOf(sessionId)
+    return { handle, key: keys.session(handle) }
   }
 
-  async function create(sessionId: string, session: Session, fields: Record<string, string>): Promise<void> {
+  async function create(sessionId: string, session: Session, userId: string, fields: Record<string, string>): Promise<void> {
     const { handle, key } = keyOf(sessionId)
     const now = Date.now()
     const expiresAt = expiryAfter(timeouts, session, now)
-    await index.add(session.user!.id, handle, session.createdAt ?? now, expiresAt)
+    await index.add(userId, handle, session.createdAt ?? now, expiresAt)
     // 122 random bits make a clash unheard of; were it to happen, the other session must not be taken over.
     if (!(await records.create(key, fields, expiresAt - now))) throw new Error('session ID clash: refusing to overwrite a session')
   }
@@ -100,7 +106,7 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
     const fields = storedFields(session)
     if (baseline === undefined) {
       if (!session.user) return
-      await create(sessionId, session, fields)
+      await create(sessionId, session, session.user.id, fields)
     } else {
       const changes = changesBetween(baseline, fields)
       if (!hasChanges(changes)) return

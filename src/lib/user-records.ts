@@ -1,9 +1,9 @@
 import type { Result } from 'ioredis'
-import type { RedisClient } from './redis-client.js'
+import { defineScripts, type RedisClient } from './redis-client.js'
 import type { User } from '../schemas/user.js'
 
 /**
- * Users as Redis holds them: one hash per user, under the lower-cased name (see keys.ts), with the fields
+ * Users as Redis holds them (this module owns the user key and its scripts): one hash per user, under the lower-cased name (see keys.ts), with the fields
  * id, username, passwordHash, roles, createdAt, loginEpoch; a second factor adds totpSecret, totpEnabledAt,
  * totpLastStep and one `recovery:<hash>` field per unused recovery code.
  *
@@ -36,6 +36,14 @@ export interface Account {
 }
 
 const RECOVERY_FIELD_PREFIX = 'recovery:'
+
+// Claims the username and writes the user in one step, so two registrations of one name cannot both succeed.
+// ARGV: id, username, password hash, roles (comma-separated), created at.
+const CREATE_USER_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'username', ARGV[2], 'passwordHash', ARGV[3], 'roles', ARGV[4], 'createdAt', ARGV[5])
+return 1
+`
 
 // ARGV: user id, new password hash.
 const SET_PASSWORD_SCRIPT = `
@@ -110,6 +118,7 @@ return 1
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
+    createUser(key: string, id: string, username: string, passwordHash: string, roles: string, createdAt: string): Result<number, Context>
     setUserPassword(key: string, userId: string, passwordHash: string): Result<number, Context>
     raiseUserLoginEpoch(key: string, userId: string): Result<number, Context>
     enableUserTotp(key: string, userId: string, secret: string, step: number, enabledAt: number, ...codeHashes: string[]): Result<number, Context>
@@ -140,6 +149,8 @@ export function toAccount(stored: Record<string, string>): Account | null {
 }
 
 export interface UserRecords {
+  /** Writes a new user with its password hash; false when the name is taken (in any letter case). */
+  create(key: string, user: User, passwordHash: string): Promise<boolean>
   read(key: string): Promise<Account | null>
   loginEpoch(key: string): Promise<number>
   /** Each write below is false when the hash no longer belongs to `userId` (or the state it needs is gone). */
@@ -161,14 +172,20 @@ export interface UserRecords {
 }
 
 export function userRecords(redis: RedisClient): UserRecords {
-  redis.defineCommand('setUserPassword', { numberOfKeys: 1, lua: SET_PASSWORD_SCRIPT })
-  redis.defineCommand('raiseUserLoginEpoch', { numberOfKeys: 1, lua: RAISE_LOGIN_EPOCH_SCRIPT })
-  redis.defineCommand('enableUserTotp', { numberOfKeys: 1, lua: ENABLE_TOTP_SCRIPT })
-  redis.defineCommand('disableUserTotp', { numberOfKeys: 1, lua: DISABLE_TOTP_SCRIPT })
-  redis.defineCommand('useUserTotpStep', { numberOfKeys: 1, lua: USE_TOTP_STEP_SCRIPT })
-  redis.defineCommand('useUserRecoveryCode', { numberOfKeys: 1, lua: USE_RECOVERY_CODE_SCRIPT })
-  redis.defineCommand('replaceUserRecoveryCodes', { numberOfKeys: 1, lua: REPLACE_RECOVERY_CODES_SCRIPT })
+  defineScripts(redis, {
+    createUser: { numberOfKeys: 1, lua: CREATE_USER_SCRIPT },
+    setUserPassword: { numberOfKeys: 1, lua: SET_PASSWORD_SCRIPT },
+    raiseUserLoginEpoch: { numberOfKeys: 1, lua: RAISE_LOGIN_EPOCH_SCRIPT },
+    enableUserTotp: { numberOfKeys: 1, lua: ENABLE_TOTP_SCRIPT },
+    disableUserTotp: { numberOfKeys: 1, lua: DISABLE_TOTP_SCRIPT },
+    useUserTotpStep: { numberOfKeys: 1, lua: USE_TOTP_STEP_SCRIPT },
+    useUserRecoveryCode: { numberOfKeys: 1, lua: USE_RECOVERY_CODE_SCRIPT },
+    replaceUserRecoveryCodes: { numberOfKeys: 1, lua: REPLACE_RECOVERY_CODES_SCRIPT },
+  })
   return {
+    async create(key, { id, username, roles, createdAt }, passwordHash) {
+      return (await redis.createUser(key, id, username, passwordHash, roles.join(','), createdAt)) === 1
+    },
     async read(key) {
       return toAccount(await redis.hgetall(key))
     },

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { StoreUnavailable } from '../errors.js'
-import { ALWAYS_ANSWER } from '../plugins/load-shedding.js'
+import { ALWAYS_ANSWER } from '../plugins/external/load-shedding.js'
 import { errorResponses } from '../schemas/error.js'
 
 const Status = Type.Object({ status: Type.Literal('ok') })

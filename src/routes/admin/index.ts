@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { MfaNotEnabled, UserNotFound } from '../../errors.js'
-import { toSessionView } from '../../plugins/session-index.js'
+import { toSessionView } from '../../plugins/app/session-index.js'
 import { RevokedResponse, SessionsResponse, UsernameParams } from '../../schemas/auth.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
 import { errorResponses } from '../../schemas/error.js'
@@ -29,7 +29,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const sessions = await app.sessionIndex.list(await userIdOf(request.params.username))
+      const sessions = await app.sessions.list(await userIdOf(request.params.username))
       return { sessions: sessions.map((session) => toSessionView(session, null)) }
     },
   )
@@ -47,11 +47,8 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { user } = await accountOf(request.params.username)
-      // Logins in flight too, before the listed sessions are ended (see user-records.ts).
-      await app.users.voidLoginsInFlight(user)
-      const userId = user.id
-      const revoked = await app.sessionIndex.revokeAll(userId)
-      app.recordEvent(request.log, 'revoke', { userId, sessions: revoked, by: request.session.user?.id }, revoked)
+      const revoked = await app.sessions.endAll(user)
+      app.recordEvent(request.log, 'revoke', { userId: user.id, sessions: revoked, by: request.user.id }, revoked)
       return { revoked }
     },
   )
@@ -86,8 +83,8 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const { user } = await accountOf(request.params.username)
       if (!(await app.mfa.disable(user))) throw new MfaNotEnabled()
-      const revoked = await app.sessionIndex.revokeAll(user.id)
-      app.recordEvent(request.log, 'mfa_reset', { userId: user.id, sessions: revoked, by: request.session.user?.id }, revoked)
+      const revoked = await app.sessions.endAll(user)
+      app.recordEvent(request.log, 'mfa_reset', { userId: user.id, sessions: revoked, by: request.user.id }, revoked)
       return { revoked }
     },
   )

@@ -17,7 +17,7 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: DashboardResponse, ...errorResponses(401, 429, 503) },
       },
     },
-    async (request) => ({ message: `Welcome ${request.session.user?.username}` }),
+    async (request) => ({ message: `Welcome ${request.user.username}` }),
   )
 
   app.post(

@@ -1,18 +1,17 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { TokenNotFound } from '../../errors.js'
-import { requireLoginOnEveryRoute } from '../../plugins/auth-guard.js'
-import { SESSION_SECURITY } from '../../schemas/security.js'
-import { errorResponses, NoContent } from '../../schemas/error.js'
-import { CreatedToken, DEFAULT_TOKEN_DAYS, NewToken, TokenParams, TokensResponse } from '../../schemas/tokens.js'
-import { userAgentOf } from './credentials.js'
+import { TokenNotFound } from '../../../errors.js'
+import { SESSION_SECURITY } from '../../../schemas/security.js'
+import { errorResponses, NoContent } from '../../../schemas/error.js'
+import { CreatedToken, DEFAULT_TOKEN_DAYS, NewToken, TokenParams, TokensResponse } from '../../../schemas/tokens.js'
+import { userAgentOf } from '../../../lib/user-agent.js'
 
 /** Personal access tokens of the logged-in user: /auth/tokens. Managing them takes a login, never a token. */
 const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  requireLoginOnEveryRoute(app)
+  app.addHook('preHandler', app.requireLogin)
   const documented = { tags: ['tokens'], security: SESSION_SECURITY }
 
   app.post(
-    '/tokens',
+    '',
     {
       // A token outlives the session that made it: making one is as sensitive as a password change.
       preHandler: app.requireFresh(),
@@ -25,7 +24,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { name, scopes, expiresInDays = DEFAULT_TOKEN_DAYS } = request.body
-      const user = request.session.user!
+      const { user } = request
       const userAgent = userAgentOf(request)
       const created = await app.accessTokens.create(user, { name, scopes, expiresInDays }, { ip: request.ip, userAgent })
       app.recordEvent(request.log, 'token_created', { userId: user.id, token: created.id, scopes, expiresInDays })
@@ -34,7 +33,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
   )
 
   app.get(
-    '/tokens',
+    '',
     {
       schema: {
         ...documented,
@@ -42,11 +41,11 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
         response: { 200: TokensResponse, ...errorResponses(401, 403, 429, 503) },
       },
     },
-    async (request) => ({ tokens: await app.accessTokens.list(request.session.user!.id) }),
+    async (request) => ({ tokens: await app.accessTokens.list(request.user.id) }),
   )
 
   app.delete(
-    '/tokens/:id',
+    '/:id',
     {
       schema: {
         ...documented,
@@ -56,7 +55,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const userId = request.session.user!.id
+      const userId = request.user.id
       // Another user's token is "not found" too: the answer must not confirm that a handle exists.
       if (!(await app.accessTokens.revoke(userId, request.params.id))) throw new TokenNotFound()
       app.recordEvent(request.log, 'token_revoked', { userId, token: request.params.id })

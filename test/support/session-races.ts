@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
-import { sessionKeyId } from '../src/lib/keys.js'
-import type { RedisClient } from '../src/lib/redis-client.js'
+import { handleOf } from '../../src/lib/keys.js'
+import type { RedisClient } from '../../src/lib/redis-client.js'
 import type { Instance, InstancePairs } from './app-process.js'
-import { call, type CallOptions } from './http-client.js'
+import { call, type CallOptions } from './client.js'
+import { logIn, register } from './flows.js'
 import { PASSWORD, sessionIdOf } from './helper.js'
 
 /**
@@ -17,7 +18,7 @@ export const ADMIN = { ADMIN_USERNAME: 'race-admin', ADMIN_PASSWORD: PASSWORD }
 /** Generous limits: the races send thousands of requests from one address. */
 export const RACE_ENV = { RATE_LIMIT_MAX: '1000000', CREDENTIAL_RATE_LIMIT_MAX: '1000000', LOGIN_RATE_LIMIT_MAX: '1000000', MAX_SESSIONS_PER_USER: '2', ...ADMIN }
 
-const handleOf = (cookie: string) => sessionKeyId(sessionIdOf(cookie))
+const handleOfCookie = (cookie: string) => handleOf(sessionIdOf(cookie))
 
 const THEMES = ['light', 'dark', 'system']
 let changes = 0
@@ -30,17 +31,6 @@ const CHANGES = [
   (url: string, credential: Credential) => call(url, 'POST', '/api/count', credential),
   (url: string, credential: Credential) => call(url, 'PATCH', '/api/preferences', { ...credential, body: { theme: THEMES[changes++ % THEMES.length] } }),
 ]
-
-export async function register(via: Instance, username: string): Promise<void> {
-  const reply = await call(via.url, 'POST', '/auth/register', { body: { username, password: PASSWORD } })
-  if (reply.status !== 201) throw new Error(`register ${username}: ${reply.status} ${JSON.stringify(reply.body)}`)
-}
-
-export async function logIn(via: Instance, username: string, password = PASSWORD): Promise<string> {
-  const reply = await call(via.url, 'POST', '/auth/login', { body: { username, password } })
-  if (reply.status !== 200 || !reply.cookie) throw new Error(`login ${username}: ${reply.status} ${JSON.stringify(reply.body)}`)
-  return reply.cookie
-}
 
 /** One user with two sessions: the one to end (victim) and another one of theirs (witness). */
 export interface Scenario {
@@ -120,7 +110,7 @@ export function endings(keyPrefix: string): Ending[] {
     {
       name: 'revoke one (DELETE /auth/sessions/:id)',
       end: ({ victim, witness }, via) =>
-        expectStatus(call(via.url, 'DELETE', `/auth/sessions/${handleOf(victim)}`, { cookie: witness }), 204, 'revoke'),
+        expectStatus(call(via.url, 'DELETE', `/auth/sessions/${handleOfCookie(victim)}`, { cookie: witness }), 204, 'revoke'),
     },
     {
       name: 'revoke others (DELETE /auth/sessions)',
@@ -155,7 +145,7 @@ export function endings(keyPrefix: string): Ending[] {
       name: 'expiry',
       env: { SESSION_ABSOLUTE_TTL: '1' },
       async end({ victim }, _via, redis) {
-        while ((await redis.exists(`${keyPrefix}sess:${handleOf(victim)}`)) === 1) await sleep(5)
+        while ((await redis.exists(`${keyPrefix}sess:${handleOfCookie(victim)}`)) === 1) await sleep(5)
       },
     },
   ]
@@ -184,7 +174,7 @@ async function revivals(
     const me = await call(instance.url, 'GET', '/auth/me', { cookie: scenario.victim })
     if (me.status !== 401) found.push(`GET /auth/me answered ${me.status}`)
   }
-  const handle = handleOf(scenario.victim)
+  const handle = handleOfCookie(scenario.victim)
   if ((await redis.exists(`${keyPrefix}sess:${handle}`)) !== 0) found.push('the session is back in Redis')
   const list = async () => call(admin.url, 'GET', `/admin/users/${scenario.username}/sessions`, { cookie: await adminOn(admin) })
   let listed = await list()

@@ -3,10 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
-import type { RedisConnection } from '../config.js'
-import type { RedisClient } from '../lib/redis-client.js'
-
-export type { RedisClient } from '../lib/redis-client.js'
+import type { RedisConnection } from '../../config.js'
+import { watchUnansweredCommands, type RedisClient } from '../../lib/redis-client.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -168,6 +166,7 @@ export default fp<{ connection: RedisConnection }>(
   async function redisPlugin(app, { connection }) {
     const redis = await connectRedis(connection)
     logConnectionChanges(redis, app.log)
+    watchUnansweredCommands(redis)
     app.decorate<RedisClient>('redis', redis)
     app.addHook('onClose', () => closeRedis(redis))
   },

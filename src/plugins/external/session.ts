@@ -2,15 +2,15 @@ import fp from 'fastify-plugin'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import type { FastifyReply, FastifyRequest, Session } from 'fastify'
-import { AmbiguousCredentials, InsecureTransport, SessionExpired } from '../errors.js'
-import type { Preferences } from '../schemas/api.js'
-import type { AuthMethod } from '../schemas/mfa.js'
-import { ACCESS_TOKEN_PREFIX, type TokenGrant } from '../schemas/tokens.js'
-import { memoizedSigner } from '../lib/memoized-signer.js'
-import type { RedisClient } from '../lib/redis-client.js'
-import type { ReplicationCheck } from '../lib/replication.js'
-import { createSessionStore, sessionHandle } from '../lib/session-store.js'
-import { expiryAfter, slidExpiry, type SessionTimeouts } from '../lib/session-timeouts.js'
+import { AmbiguousCredentials, InsecureTransport, SessionExpired } from '../../errors.js'
+import type { Preferences } from '../../schemas/api.js'
+import type { AuthMethod } from '../../schemas/mfa.js'
+import { ACCESS_TOKEN_PREFIX, type TokenGrant } from '../../schemas/tokens.js'
+import { memoizedSigner } from '../../lib/memoized-signer.js'
+import type { RedisKeys } from '../../lib/keys.js'
+import type { ReplicationCheck } from '../../lib/replication.js'
+import { createSessionStore, sessionHandle } from '../../lib/session-store.js'
+import { expiryAfter, slidExpiry, type SessionTimeouts } from '../../lib/session-timeouts.js'
 
 export interface SessionUser {
   id: string
@@ -48,7 +48,7 @@ declare module 'fastify' {
     lastUsedAt?: number
     /** When Redis drops the session, read from its TTL on load; never stored. */
     expiresAt?: number
-    /** The hash the session is stored under (sessionKeyId of its ID), set on load; never stored. */
+    /** The hash the session is stored under (its handle), set on load; never stored. */
     handle?: string
   }
   interface FastifyInstance {
@@ -91,8 +91,7 @@ export interface SessionCookie {
 }
 
 export interface SessionPluginOptions {
-  redis: RedisClient
-  keyPrefix: string
+  keys: RedisKeys
   secrets: string[]
   cookieName: string
   cookieSecure: boolean
@@ -134,8 +133,8 @@ export default fp<SessionPluginOptions>(
     const endsAt = (session: Session) => expiryAfter(timeouts, session, Date.now())
     const signer = memoizedSigner(options.secrets, SIGNER_MEMO_SIZE)
     const store = createSessionStore({
-      redis: options.redis,
-      keyPrefix: options.keyPrefix,
+      redis: app.redis,
+      keys: options.keys,
       timeouts,
       index: app.sessionIndex,
       confirmEnded: options.confirmEnded,

@@ -1,13 +1,13 @@
 import fp from 'fastify-plugin'
-import { MfaAlreadyEnabled } from '../errors.js'
-import { redisKeys } from '../lib/keys.js'
-import { newRecoveryCodes, normalizeRecoveryCode, recoveryCodeHash, recoveryCodeHashes } from '../lib/recovery-codes.js'
-import type { RedisClient } from '../lib/redis-client.js'
-import { secretBox } from '../lib/secret-box.js'
-import { matchingStep, newTotpSecret, otpauthUri, qrCodeDataUrl, TOTP_CODE } from '../lib/totp.js'
-import { userRecords, type Account } from '../lib/user-records.js'
-import type { MfaStatus, SecondFactor, TotpEnrolment } from '../schemas/mfa.js'
-import type { User } from '../schemas/user.js'
+import { MfaAlreadyEnabled } from '../../errors.js'
+import type { RedisKeys } from '../../lib/keys.js'
+import { newRecoveryCodes, normalizeRecoveryCode, recoveryCodeHash, recoveryCodeHashes } from '../../lib/recovery-codes.js'
+import type { RedisClient } from '../../lib/redis-client.js'
+import { secretBox } from '../../lib/secret-box.js'
+import { matchingStep, newTotpSecret, otpauthUri, qrCodeDataUrl, TOTP_CODE } from '../../lib/totp.js'
+import { userRecords, type Account } from '../../lib/user-records.js'
+import type { MfaStatus, SecondFactor, TotpEnrolment } from '../../schemas/mfa.js'
+import type { User } from '../../schemas/user.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -39,8 +39,7 @@ export interface Mfa {
 }
 
 export interface MfaOptions {
-  redis: RedisClient
-  keyPrefix: string
+  keys: RedisKeys
   /** SESSION_SECRET: the TOTP secrets are sealed under a key derived from them. */
   secrets: string[]
   /** The name authenticator apps show for the service. */
@@ -51,9 +50,9 @@ export interface MfaOptions {
  * TOTP (RFC 6238) and recovery codes, kept in the user's hash (see user-records.ts for what is atomic). The secret
  * never leaves the server after enrolment and is stored sealed (secret-box.ts); recovery codes only as hashes.
  */
-export function createMfa({ redis, keyPrefix, secrets, issuer }: MfaOptions): Mfa {
+export function createMfa(redis: RedisClient, { keys, secrets, issuer }: MfaOptions): Mfa {
   const records = userRecords(redis)
-  const keyOf = redisKeys(keyPrefix).user
+  const keyOf = keys.user
   const box = secretBox(secrets, 'totp secrets')
 
   return {
@@ -107,9 +106,9 @@ export function createMfa({ redis, keyPrefix, secrets, issuer }: MfaOptions): Mf
   }
 }
 
-export default fp<Omit<MfaOptions, 'redis'>>(
+export default fp<MfaOptions>(
   async function mfaPlugin(app, options) {
-    app.decorate('mfa', createMfa({ ...options, redis: app.redis }))
+    app.decorate('mfa', createMfa(app.redis, options))
   },
   { name: 'mfa', dependencies: ['redis'] },
 )

@@ -1,12 +1,13 @@
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
-import { STORE_RETRY_AFTER_SECONDS, errorBody, toErrorBody } from '../errors.js'
+import { STORE_RETRY_AFTER_SECONDS, errorBody, toErrorBody } from '../../errors.js'
+import { isStoreOutage } from '../../lib/redis-client.js'
 
 /** One place maps every error to `{statusCode, error, message, code}`. */
 export default fp(
   async function errorsPlugin(app) {
     app.setErrorHandler(function handleError(error: FastifyError, request, reply) {
-      const body = toErrorBody(error, app.redis.status !== 'ready')
+      const body = toErrorBody(error, app.redis.status !== 'ready' || isStoreOutage(error))
       if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed')
       if (body.code === 'STORE_UNAVAILABLE') reply.header('retry-after', STORE_RETRY_AFTER_SECONDS)
       return reply.code(body.statusCode).send(body)

@@ -1,13 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { InvalidMfaCode, MfaAlreadyEnabled, MfaNotEnabled, NoMfaEnrolment, SessionExpired } from '../../errors.js'
-import { sessionHandle } from '../../lib/session-store.js'
-import { requireLoginOnEveryRoute } from '../../plugins/auth-guard.js'
-import type { Account } from '../../plugins/users.js'
-import { errorResponses } from '../../schemas/error.js'
-import { EnrolmentResponse, MfaCode, MfaDisabledResponse, MfaEnabledResponse, RecoveryCodesResponse, TotpConfirmation } from '../../schemas/mfa.js'
-import { SESSION_SECURITY } from '../../schemas/security.js'
-import { proveSecondFactor, type SecondFactorStep } from './credentials.js'
+import { InvalidMfaCode, MfaAlreadyEnabled, MfaNotEnabled, NoMfaEnrolment } from '../../../errors.js'
+import { sessionHandle } from '../../../lib/session-store.js'
+import type { SecondFactorStep } from '../../../plugins/app/credentials.js'
+import type { Account } from '../../../plugins/app/users.js'
+import { errorResponses } from '../../../schemas/error.js'
+import { EnrolmentResponse, MfaCode, MfaDisabledResponse, MfaEnabledResponse, RecoveryCodesResponse, TotpConfirmation } from '../../../schemas/mfa.js'
+import { SESSION_SECURITY } from '../../../schemas/security.js'
 
 /** An enrolment must be confirmed within this time of its start, by the session that started it. */
 export const ENROLMENT_TTL_MS = 10 * 60_000
@@ -18,31 +17,23 @@ export const ENROLMENT_TTL_MS = 10 * 60_000
  * session of the user.
  */
 const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  requireLoginOnEveryRoute(app)
+  app.addHook('preHandler', app.requireLogin)
   const documented = { tags: ['mfa'], security: SESSION_SECURITY }
   const fresh = app.requireFresh()
 
-  /** The account of this session's user, as it is now. */
-  async function currentAccount(request: FastifyRequest): Promise<Account> {
-    const { id, username } = request.session.user!
-    const account = await app.users.findAccount(username)
-    if (account === null || account.user.id !== id) throw new SessionExpired()
-    return account
-  }
-
   /** The account of this session's user, with two-factor login on and `code` proved (and spent) for `step`. */
   async function provedAccount(request: FastifyRequest, reply: FastifyReply, code: string, step: SecondFactorStep): Promise<Account> {
-    const account = await currentAccount(request)
+    const account = await app.currentAccount(request)
     if (account.mfa === null) throw new MfaNotEnabled()
-    await proveSecondFactor(request, reply, account, code, step)
+    await app.credentials.proveSecondFactor(request, reply, account, code, step)
     return account
   }
 
   /** Ends every session of the user but this one; how many. */
-  const endOtherSessions = (request: FastifyRequest) => app.sessionIndex.revokeAll(request.session.user!.id, sessionHandle(request.session))
+  const endOtherSessions = (request: FastifyRequest) => app.sessions.endAll(request.user, { keep: sessionHandle(request.session) })
 
   app.post(
-    '/mfa/totp',
+    '/totp',
     {
       preHandler: fresh,
       schema: {
@@ -52,7 +43,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const account = await currentAccount(request)
+      const account = await app.currentAccount(request)
       if (account.mfa !== null) throw new MfaAlreadyEnabled()
       const { enrolment, sealedSecret } = await app.mfa.newEnrolment(account.user.username)
       const startedAt = Date.now()
@@ -63,7 +54,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
   )
 
   app.post(
-    '/mfa/totp/confirm',
+    '/totp/confirm',
     {
       schema: {
         ...documented,
@@ -76,7 +67,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { session } = request
       const enrolment = session.mfaEnrolment
       if (enrolment === undefined || Date.now() - enrolment.startedAt > ENROLMENT_TTL_MS) throw new NoMfaEnrolment()
-      const user = (await currentAccount(request)).user
+      const { user } = await app.currentAccount(request)
       // A wrong code here proves nothing against the account (the secret is new): no lock count.
       const recoveryCodes = await app.mfa.enable(user, enrolment.sealedSecret, request.body.code)
       if (recoveryCodes === null) throw new InvalidMfaCode()
@@ -88,7 +79,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
   )
 
   app.delete(
-    '/mfa/totp',
+    '/totp',
     {
       preHandler: fresh,
       schema: {
@@ -108,7 +99,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
   )
 
   app.post(
-    '/mfa/recovery-codes',
+    '/recovery-codes',
     {
       preHandler: fresh,
       schema: {

@@ -1,15 +1,18 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import tap, { type Test } from 'tap'
-import { buildApp } from '../src/app.js'
-import { loadConfig, type EnvSource } from '../src/config.js'
-import { sessionKeyId } from '../src/lib/keys.js'
-import { RedisServer } from './redis-server.js'
+import { buildApp } from '../../src/app.js'
+import { loadConfig, type EnvSource } from '../../src/config.js'
+import { handleOf } from '../../src/lib/keys.js'
+import { RedisServer } from '../../scripts/redis-server.js'
+import { injected } from './client.js'
+import * as flows from './flows.js'
+import { PASSWORD } from './flows.js'
 
-export { freePort, RedisServer } from './redis-server.js'
+export { freePort, RedisServer } from '../../scripts/redis-server.js'
+export { PASSWORD } from './flows.js'
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long'
-export const PASSWORD = 'correct horse battery'
 
 /** A Redis of the test's own (for tests that stop or freeze it), stopped when the test ends. */
 export async function ownRedis(t: Test): Promise<RedisServer> {
@@ -76,11 +79,7 @@ export function login(app: FastifyInstance, username: string, password = PASSWOR
 }
 
 /** Registers a user and logs in; returns the Cookie header value of the new session. */
-export async function loggedIn(app: FastifyInstance, username: string): Promise<string> {
-  const registered = await register(app, username)
-  if (registered.statusCode !== 201) throw new Error(`register ${username}: ${registered.body}`)
-  return sessionCookie(await login(app, username))
-}
+export const loggedIn = (app: FastifyInstance, username: string) => flows.loggedIn(injected(app), username)
 
 /** The session ID inside a signed `sid=<id>.<signature>` cookie. */
 export function sessionIdOf(cookie: string): string {
@@ -90,7 +89,7 @@ export function sessionIdOf(cookie: string): string {
 
 /** The Redis key of the session a cookie names (sessions are stored under a hash of their ID). */
 export function sessionKey(prefix: string, cookie: string): string {
-  return `${prefix}sess:${sessionKeyId(sessionIdOf(cookie))}`
+  return `${prefix}sess:${handleOf(sessionIdOf(cookie))}`
 }
 
 /** Every command Redis runs while `during` runs, as seen by MONITOR (scripts' inner commands included). */

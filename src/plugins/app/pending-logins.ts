@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Result } from 'ioredis'
-import { redisKeys, sessionKeyId } from '../lib/keys.js'
-import type { RedisClient } from '../lib/redis-client.js'
-import type { LoginTransport } from '../schemas/auth.js'
+import { handleOf, type RedisKeys } from '../../lib/keys.js'
+import { defineScripts, type RedisClient } from '../../lib/redis-client.js'
+import type { LoginTransport } from '../../schemas/auth.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -39,8 +39,7 @@ export interface PendingLogins {
 }
 
 export interface PendingLoginsOptions {
-  redis: RedisClient
-  keyPrefix: string
+  keys: RedisKeys
   /** The session cookie's name: the pending login's cookie is named after it. */
   sessionCookieName: string
   cookieSecure: boolean
@@ -67,20 +66,19 @@ declare module 'ioredis' {
 }
 
 /**
- * Logins waiting for a second factor: one Redis hash each, under the SHA-256 of a random ID (Redis holds nothing a
+ * Logins waiting for a second factor: one Redis hash each, under the handle (SHA-256) of a random ID (Redis holds nothing a
  * client could present), living five minutes. It is not a session: no guarded route reads it, so it grants nothing.
  * Single-key steps: a failure is counted atomically; completing deletes the hash, and only the request whose DEL
  * found it goes on to create the session.
  */
-export function createPendingLogins(options: PendingLoginsOptions): PendingLogins {
-  const { redis, cookieSecure } = options
-  const keys = redisKeys(options.keyPrefix)
-  const keyOf = (id: string) => keys.pendingLogin(sessionKeyId(id))
+export function createPendingLogins(redis: RedisClient, options: PendingLoginsOptions): PendingLogins {
+  const { keys, cookieSecure } = options
+  const keyOf = (id: string) => keys.pendingLogin(handleOf(id))
   // The same prefix rules as the session cookie (`__Host-sid` → `__Host-sid-mfa`).
   const cookieName = `${options.sessionCookieName}-mfa`
   // Sent only to our own login route's requests from our own pages; never readable by scripts.
   const cookieAttributes = { path: '/', httpOnly: true, sameSite: 'strict', secure: cookieSecure } as const
-  redis.defineCommand('recordPendingLoginFailure', { numberOfKeys: 1, lua: RECORD_FAILURE_SCRIPT })
+  defineScripts(redis, { recordPendingLoginFailure: { numberOfKeys: 1, lua: RECORD_FAILURE_SCRIPT } })
 
   return {
     async start(login) {
@@ -113,9 +111,9 @@ export function createPendingLogins(options: PendingLoginsOptions): PendingLogin
   }
 }
 
-export default fp<Omit<PendingLoginsOptions, 'redis'>>(
+export default fp<PendingLoginsOptions>(
   async function pendingLoginsPlugin(app, options) {
-    app.decorate('pendingLogins', createPendingLogins({ ...options, redis: app.redis }))
+    app.decorate('pendingLogins', createPendingLogins(app.redis, options))
   },
   { name: 'pending-logins', dependencies: ['session'] },
 )

@@ -1,9 +1,9 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { RateLimited } from '../errors.js'
-import { sessionHandle } from '../lib/session-store.js'
-import type { RedisClient } from '../lib/redis-client.js'
-import { countingStore } from '../lib/rate-limit-store.js'
+import { RateLimited } from '../../errors.js'
+import { sessionHandle } from '../../lib/session-store.js'
+import type { RedisKeys } from '../../lib/keys.js'
+import { countingStore } from '../../lib/rate-limit-store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -13,9 +13,7 @@ declare module 'fastify' {
 }
 
 export interface CredentialRateLimitOptions {
-  redis: RedisClient
-  /** Where the counters live (the rate-limit prefix). */
-  keyPrefix: string
+  keys: RedisKeys
   max: number
   windowSeconds: number
   /** As for the global limit: counted locally, added to Redis this often; 0 counts every request in Redis. */
@@ -29,8 +27,8 @@ export interface CredentialRateLimitOptions {
  * directly, in the same synced mode as the global limit: no Redis round trip on the request path.
  */
 export default fp<CredentialRateLimitOptions>(
-  async function credentialRateLimitPlugin(app, { redis, keyPrefix, max, windowSeconds, syncIntervalMs }) {
-    const Store = countingStore({ redis, keyPrefix: `${keyPrefix}credential:`, syncIntervalMs })
+  async function credentialRateLimitPlugin(app, { keys, max, windowSeconds, syncIntervalMs }) {
+    const Store = countingStore({ redis: app.redis, keyPrefix: keys.credentialRateLimitPrefix, syncIntervalMs })
     // The options the plugin would pass are for its own stores; ours is bound to what it needs.
     const store = new Store({})
     const windowMs = windowSeconds * 1000

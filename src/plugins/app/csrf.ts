@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { CsrfRejected } from '../errors.js'
+import { CsrfRejected } from '../../errors.js'
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 const SAME_SITE_FETCHES = new Set(['same-origin', 'same-site', 'none'])

@@ -2,20 +2,19 @@ import { randomBytes } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { Result } from 'ioredis'
 import type { Session } from 'fastify'
-import { TokenLimitReached } from '../errors.js'
-import { redisKeys, sessionKeyId } from '../lib/keys.js'
-import type { RedisClient } from '../lib/redis-client.js'
-import { readIndex } from '../lib/record-index.js'
-import { encodeFields, sessionRecords } from '../lib/session-records.js'
-import { ACCESS_TOKEN_PREFIX, type TokenGrant, type TokenScope, type TokenView } from '../schemas/tokens.js'
-import type { SessionUser } from './session.js'
+import { TokenLimitReached } from '../../errors.js'
+import { handleOf, type RedisKeys } from '../../lib/keys.js'
+import { defineScripts, type RedisClient } from '../../lib/redis-client.js'
+import { readIndex } from '../../lib/record-index.js'
+import { encodeFields, sessionRecords } from '../../lib/session-records.js'
+import { ACCESS_TOKEN_PREFIX, type TokenGrant, type TokenScope, type TokenView } from '../../schemas/tokens.js'
+import type { SessionUser } from '../external/session.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     accessTokens: AccessTokens
   }
 }
-
 
 const ID_BYTES = 32
 
@@ -34,10 +33,10 @@ declare module 'ioredis' {
     listAccessToken(index: string, cap: number, score: number, handle: string, ttlMs: number): Result<number, Context>
   }
 }
+
 const DAY_MS = 86_400_000
 /** Fields of a token's record that its listing shows. */
 const LISTED_FIELDS = ['token', 'lastUsedAt'] as const
-
 
 export interface NewAccessToken {
   name: string
@@ -55,9 +54,7 @@ export interface AccessTokens {
 }
 
 export interface AccessTokensOptions {
-  redis: RedisClient
-  /** REDIS_PREFIX. */
-  keyPrefix: string
+  keys: RedisKeys
   /** The most tokens a user may hold; 0 lets no one create any. */
   maxPerUser: number
 }
@@ -73,12 +70,10 @@ export interface AccessTokensOptions {
  * Order of steps, as for sessions (session-index.ts): listed before created, deleted before unlisted, so a live
  * token is always listed and can always be revoked.
  */
-export function createAccessTokens(options: AccessTokensOptions, sign: (sessionId: string) => string): AccessTokens {
-  const { redis, maxPerUser } = options
-  const keys = redisKeys(options.keyPrefix)
+export function createAccessTokens(redis: RedisClient, { keys, maxPerUser }: AccessTokensOptions, sign: (sessionId: string) => string): AccessTokens {
   const records = sessionRecords(redis)
-  redis.defineCommand('listAccessToken', { numberOfKeys: 1, lua: LIST_TOKEN_SCRIPT })
-  const recordKey = (handle: string) => `${keys.sessionPrefix}${handle}`
+  defineScripts(redis, { listAccessToken: { numberOfKeys: 1, lua: LIST_TOKEN_SCRIPT } })
+  const recordKey = keys.session
 
   async function list(userId: string): Promise<TokenView[]> {
     const live = await readIndex(redis, keys.userTokens(userId), recordKey, LISTED_FIELDS)
@@ -100,7 +95,7 @@ export function createAccessTokens(options: AccessTokensOptions, sign: (sessionI
       // Listing prunes the entries of tokens that are gone, so that the cap counts live ones only.
       await list(user.id)
       const sessionId = randomBytes(ID_BYTES).toString('base64url')
-      const handle = sessionKeyId(sessionId)
+      const handle = handleOf(sessionId)
       const createdAt = Date.now()
       const lifetimeMs = expiresInDays * DAY_MS
       if ((await redis.listAccessToken(keys.userTokens(user.id), maxPerUser, createdAt, handle, lifetimeMs)) === 0) throw new TokenLimitReached()
@@ -121,7 +116,7 @@ export function createAccessTokens(options: AccessTokensOptions, sign: (sessionI
 
 export default fp<AccessTokensOptions>(
   async function accessTokensPlugin(app, options) {
-    app.decorate('accessTokens', createAccessTokens(options, app.sessionCookie.sign))
+    app.decorate('accessTokens', createAccessTokens(app.redis, options, app.sessionCookie.sign))
   },
   { name: 'access-tokens', dependencies: ['session'] },
 )

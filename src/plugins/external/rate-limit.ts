@@ -1,12 +1,11 @@
 import fp from 'fastify-plugin'
 import fastifyRateLimit from '@fastify/rate-limit'
-import type { RedisClient } from './redis.js'
-import { RateLimited } from '../errors.js'
-import { countingStore } from '../lib/rate-limit-store.js'
+import { RateLimited } from '../../errors.js'
+import type { RedisKeys } from '../../lib/keys.js'
+import { countingStore } from '../../lib/rate-limit-store.js'
 
 export interface RateLimitPluginOptions {
-  redis: RedisClient
-  keyPrefix: string
+  keys: RedisKeys
   max: number
   windowSeconds: number
   /** How often the global counts are added to Redis; 0 counts every request in Redis. */
@@ -20,12 +19,12 @@ export interface RateLimitPluginOptions {
  * The client IP is `request.ip`: the socket address unless TRUST_PROXY tells Fastify to believe X-Forwarded-For.
  */
 export default fp<RateLimitPluginOptions>(
-  async function rateLimitPlugin(app, { redis, keyPrefix, max, windowSeconds, syncIntervalMs }) {
+  async function rateLimitPlugin(app, { keys, max, windowSeconds, syncIntervalMs }) {
     await app.register(fastifyRateLimit, {
       global: true,
       max,
       timeWindow: windowSeconds * 1000,
-      store: countingStore({ redis, keyPrefix, syncIntervalMs }),
+      store: countingStore({ redis: app.redis, keyPrefix: keys.rateLimitPrefix, syncIntervalMs }),
       // Standard RateLimit-* headers alongside Retry-After on a 429. Not on every success: three headers per
       // response that nearly every client ignores, and the write of each response is a measurable part of its cost.
       enableDraftSpec: true,
@@ -34,5 +33,5 @@ export default fp<RateLimitPluginOptions>(
       onExceeded: (request) => app.countRateLimited(request),
     })
   },
-  { name: 'rate-limit' },
+  { name: 'rate-limit', dependencies: ['redis'] },
 )

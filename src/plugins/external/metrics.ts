@@ -3,11 +3,10 @@ import { performance } from 'node:perf_hooks'
 import fp from 'fastify-plugin'
 import fastifyMetricsModule from 'fastify-metrics'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import type { Command } from 'ioredis'
-import type { RedisClient } from './redis.js'
+import { observeCommands, type RedisClient } from '../../lib/redis-client.js'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import { MetricsUnauthorized } from '../errors.js'
-import { METRICS_SECURITY } from '../schemas/security.js'
+import { MetricsUnauthorized } from '../../errors.js'
+import { METRICS_SECURITY } from '../../schemas/security.js'
 import { ALWAYS_ANSWER } from './load-shedding.js'
 
 // A CommonJS module whose plugin is its `default` export.
@@ -48,7 +47,6 @@ declare module 'fastify' {
 }
 
 export interface MetricsPluginOptions {
-  redis: RedisClient
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
   token: string | null
   /** The number of live sessions, read without scanning the keyspace. */
@@ -158,20 +156,16 @@ function count(counters: Counters, event: LifecycleEvent, fields: Record<string,
   }
 }
 
-/** Times every command the client sends (auto-pipelined ones included) and counts the ones that fail. */
+/** Times every command the client sends and counts the ones that fail. */
 function instrumentRedis(redis: RedisClient, counters: Counters): void {
-  // Redis and Cluster take different further arguments; both start with the command.
-  const client = redis as unknown as { sendCommand(command: Command, ...rest: unknown[]): unknown }
-  const send = client.sendCommand.bind(client)
-  client.sendCommand = (command, ...rest) => {
+  observeCommands(redis, (command) => {
     const started = performance.now()
     const observe = () => counters.redisDuration.observe((performance.now() - started) / 1000)
     command.promise.then(observe, () => {
       observe()
       counters.redisErrors.inc({ command: command.name })
     })
-    return send(command, ...rest)
-  }
+  })
 }
 
 function sameToken(given: string, expected: string): boolean {
@@ -186,7 +180,7 @@ function sameToken(given: string, expected: string): boolean {
  * Each app has its own registry, so several apps in one process (tests, two instances) never clash.
  */
 export default fp<MetricsPluginOptions>(
-  async function metricsPlugin(app, { redis, token, liveSessions }) {
+  async function metricsPlugin(app, { token, liveSessions }) {
     const registry = new Registry()
     const counters = createCounters(registry)
     let lastLive = 0
@@ -200,7 +194,7 @@ export default fp<MetricsPluginOptions>(
         this.set(lastLive)
       },
     })
-    instrumentRedis(redis, counters)
+    instrumentRedis(app.redis, counters)
 
     app.decorate('recordEvent', (log: FastifyBaseLogger, event: LifecycleEvent, fields: Record<string, unknown> = {}, sessions = 1) => {
       log.info({ event, ...fields }, MESSAGES[event])
@@ -238,5 +232,5 @@ export default fp<MetricsPluginOptions>(
       },
     })
   },
-  { name: 'metrics' },
+  { name: 'metrics', dependencies: ['redis'] },
 )

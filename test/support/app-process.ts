@@ -3,9 +3,10 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
+import { call, type Client } from './client.js'
 import { freePort, TEST_SECRET } from './helper.js'
 
-const root = fileURLToPath(new URL('..', import.meta.url))
+const root = fileURLToPath(new URL('../..', import.meta.url))
 
 export interface Server {
   child: ChildProcess
@@ -37,7 +38,7 @@ export async function waitForListening(server: Server): Promise<void> {
 }
 
 /** A running instance of the service, as a separate process, and how to reach it over HTTP. */
-export interface Instance {
+export interface Instance extends Client {
   server: Server
   url: string
 }
@@ -48,7 +49,9 @@ export async function startInstance(t: Test, env: Record<string, string>): Promi
   const server = startServer(t, { SESSION_SECRET: TEST_SECRET, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env })
   const url = `http://127.0.0.1:${port}`
   for (let attempt = 0; attempt < 200 && server.child.exitCode === null; attempt++) {
-    if (await fetch(`${url}/health/live`).then((response) => response.ok, () => false)) return { server, url }
+    if (await fetch(`${url}/health/live`).then((response) => response.ok, () => false)) {
+      return { server, url, call: (method, path, options) => call(url, method, path, options) }
+    }
     await sleep(50)
   }
   throw new Error(`instance did not start: ${server.stderr()}`)

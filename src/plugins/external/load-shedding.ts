@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import underPressure from '@fastify/under-pressure'
-import { Overloaded } from '../errors.js'
+import { Overloaded } from '../../errors.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
-import type { RedisClient } from './redis.js'
-import { redisKeys } from '../lib/keys.js'
+import type { Result } from 'ioredis'
+import type { RedisKeys } from '../../lib/keys.js'
+import { defineScripts, type RedisClient } from '../../lib/redis-client.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -16,8 +17,7 @@ export interface AccountLock {
 }
 
 export interface AccountLockOptions {
-  redis: RedisClient
-  keyPrefix: string
+  keys: RedisKeys
   /** Failures before the first lock. */
   threshold: number
   /** The first lock; each further failure doubles it, up to maxLockMs. */
@@ -28,7 +28,8 @@ export interface AccountLockOptions {
 /** After the last failure, the count is forgotten once the longest lock has passed twice over. */
 const forgetAfterMs = (maxLockMs: number) => 2 * maxLockMs
 
-// One key per account name, so it works unchanged on a Redis Cluster.
+// One key per account name, so it works unchanged on a Redis Cluster. ARGV: threshold, base lock, longest lock, now,
+// how long the count is kept.
 const RECORD_FAILURE_SCRIPT = `
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
 local threshold = tonumber(ARGV[1])
@@ -40,17 +41,22 @@ redis.call('PEXPIRE', KEYS[1], ARGV[5])
 return failures
 `
 
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    recordLoginFailure(key: string, threshold: number, baseLockMs: number, maxLockMs: number, now: number, keepMs: number): Result<number, Context>
+  }
+}
+
 /** Per-account failed-login counter: credential stuffing from many IPs still locks the account it targets. */
-export function createAccountLock({ redis, keyPrefix, threshold, baseLockMs, maxLockMs }: AccountLockOptions): AccountLock {
-  const keys = redisKeys(keyPrefix)
+export function createAccountLock(redis: RedisClient, { keys, threshold, baseLockMs, maxLockMs }: AccountLockOptions): AccountLock {
+  defineScripts(redis, { recordLoginFailure: { numberOfKeys: 1, lua: RECORD_FAILURE_SCRIPT } })
   return {
     async lockedFor(username) {
       const lockedUntil = Number(await redis.hget(keys.loginFailures(username), 'lockedUntil'))
       return Math.max(0, lockedUntil - Date.now())
     },
     async recordFailure(username) {
-      const args = [threshold, baseLockMs, maxLockMs, Date.now(), forgetAfterMs(maxLockMs)]
-      await redis.eval(RECORD_FAILURE_SCRIPT, 1, keys.loginFailures(username), ...args)
+      await redis.recordLoginFailure(keys.loginFailures(username), threshold, baseLockMs, maxLockMs, Date.now(), forgetAfterMs(maxLockMs))
     },
     async reset(username) {
       await redis.del(keys.loginFailures(username))
@@ -58,9 +64,9 @@ export function createAccountLock({ redis, keyPrefix, threshold, baseLockMs, max
   }
 }
 
-export default fp<Omit<AccountLockOptions, 'redis'>>(
+export default fp<AccountLockOptions>(
   async function accountLockPlugin(app, options) {
-    app.decorate('accountLock', createAccountLock({ ...options, redis: app.redis }))
+    app.decorate('accountLock', createAccountLock(app.redis, options))
   },
   { name: 'account-lock', dependencies: ['redis'] },
 )

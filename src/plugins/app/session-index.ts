@@ -1,8 +1,8 @@
 import fp from 'fastify-plugin'
-import type { RedisClient } from '../lib/redis-client.js'
-import { redisKeys } from '../lib/keys.js'
-import { readIndex } from '../lib/record-index.js'
-import type { ReplicationCheck } from '../lib/replication.js'
+import type { RedisKeys } from '../../lib/keys.js'
+import type { RedisClient } from '../../lib/redis-client.js'
+import { readIndex } from '../../lib/record-index.js'
+import type { ReplicationCheck } from '../../lib/replication.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -55,7 +55,7 @@ export interface SessionIndex {
 }
 
 export interface SessionIndexOptions {
-  keyPrefix: string
+  keys: RedisKeys
   /** 0: no limit. */
   maxSessionsPerUser: number
   /** The longest a session can live: an index untouched for that long lists only dead sessions. */
@@ -81,9 +81,8 @@ const LISTED_FIELDS = ['createdAt', 'ip', 'userAgent', 'remember'] as const
  *   prunes it once it is old enough and still has no session).
  */
 export function createSessionIndex(redis: RedisClient, options: SessionIndexOptions): SessionIndex {
-  const { keyPrefix, maxSessionsPerUser, longestSessionMs, confirmEnded } = options
-  const keys = redisKeys(keyPrefix)
-  const sessionKey = (handle: string) => `${keys.sessionPrefix}${handle}`
+  const { keys, maxSessionsPerUser, longestSessionMs, confirmEnded } = options
+  const sessionKey = keys.session
 
   /** The user's sessions, least recently seen first, after dropping the entries of sessions that are gone. */
   async function liveSessions(userId: string): Promise<IndexedSession[]> {

@@ -8,7 +8,7 @@ export interface DocsPluginOptions {
   cookieName: string
 }
 
-const { version, description } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+const { version, description } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
   version: string
   description: string
 }

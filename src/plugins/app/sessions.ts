@@ -1,0 +1,159 @@
+import fp from 'fastify-plugin'
+import type { FastifyRequest, Session } from 'fastify'
+import { LoginInterrupted } from '../../errors.js'
+import { sessionHandle, storedFieldNames } from '../../lib/session-store.js'
+import { userAgentOf } from '../../lib/user-agent.js'
+import type { LoginTransport } from '../../schemas/auth.js'
+import { authMethodOf, type SecondFactor } from '../../schemas/mfa.js'
+import { authMethod } from './auth-guard.js'
+import type { IndexedSession } from './session-index.js'
+import type { Account, UserRef } from './users.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sessions: Sessions
+  }
+}
+
+/** What a request proved of a user's credentials: the account as read when the password was checked, and the code. */
+export interface Proof {
+  account: Account
+  secondFactor: SecondFactor | null
+}
+
+export interface EndAllOptions {
+  /** The handle of a session to leave alone (the request's own). */
+  keep?: string
+  /**
+   * Leave the user's logins in flight alone: only for the request that is itself one of them (a login or
+   * re-authentication spending a recovery code), which would otherwise void itself.
+   */
+  keepLoginsInFlight?: boolean
+}
+
+export interface Sessions {
+  /**
+   * Creates the request's session for a login whose credentials are all proved: a new ID, room under the per-user
+   * cap, then the check of invariant 2 below (401 LOGIN_INTERRUPTED).
+   */
+  start(request: FastifyRequest, login: Proof & { remember: boolean; transport: LoginTransport }): Promise<void>
+  /**
+   * Gives the request's session a new ID, keeping what it holds; the old ID ends. With a proof (re-authentication),
+   * the session records it and is fresh again, and the check of invariant 2 applies.
+   */
+  rotate(request: FastifyRequest, proof?: Proof): Promise<void>
+  /** Ends the request's own session (a logout). */
+  end(request: FastifyRequest): Promise<void>
+  /** Ends one session of the user; false when the user has no such session. */
+  endOne(userId: string, handle: string): Promise<boolean>
+  /** Ends every session of the user but `keep`, and first the user's logins in flight; how many sessions it ended. */
+  endAll(user: UserRef, options?: EndAllOptions): Promise<number>
+  /** The user's live sessions, newest first. */
+  list(userId: string): Promise<IndexedSession[]>
+  /** The request's session as a bearer token: its signed ID (the value a cookie would carry) and its end. */
+  bearerToken(request: FastifyRequest): { token: string; expiresAt: string }
+}
+
+/** Records in the session with what its user proved their credentials: stored only when more than the password. */
+function recordProof(session: Session, secondFactor: SecondFactor | null): void {
+  if (secondFactor === null) delete session.authMethod
+  else session.authMethod = authMethodOf(secondFactor)
+}
+
+/**
+ * The one owner of the session lifecycle: every way a session starts, changes its ID or ends goes through here, in the
+ * order the invariants need. Route handlers call it in one line and never touch the session index or the store.
+ *
+ * A session (a hash under its handle, session-records.ts) and its user's index (a sorted set, session-index.ts) are
+ * different keys, on different Cluster slots, so no single step updates both. These invariants hold under any
+ * concurrency, on any number of instances:
+ * 1. A live session is always listed, so every way of ending sessions finds it: it is listed before it is created (the
+ *    store does so on its first save), and deleted before it is unlisted, only when the delete found it.
+ * 2. Ending every session of a user first raises the user's login epoch (users.ts), then ends every listed session. A
+ *    login notes the epoch when it checks the password and reads it again once its session is written: either the
+ *    end found the session listed, or the login sees the new epoch and ends its own session (LOGIN_INTERRUPTED). A
+ *    change of what a login must prove raises the epoch in the same script as the change.
+ * 3. An end is answered only once enough replicas have the deletion (REDIS_WAIT_REPLICAS, replication.ts), and only
+ *    a login creates a session key (session-records.ts): no failover and no request in flight brings a session back.
+ */
+export default fp(
+  async function sessionsPlugin(app) {
+    const index = app.sessionIndex
+
+    /** Deleted (and confirmed on replicas by the store), then unlisted: invariant 1. */
+    async function end(request: FastifyRequest): Promise<void> {
+      const { session } = request
+      const { user } = session
+      const handle = sessionHandle(session)
+      await session.destroy()
+      if (user) await index.remove(user.id, handle)
+    }
+
+    /** Invariant 2, for a session just written with a proof read at `account.loginEpoch`. */
+    async function confirmLoginStillValid(request: FastifyRequest, { user, loginEpoch }: Account): Promise<void> {
+      if (!(await app.users.loginEpochMovedSince(user.username, loginEpoch))) return
+      await end(request)
+      app.recordEvent(request.log, 'login_failed', { username: user.username, reason: 'interrupted by a credential change or the end of every session' })
+      throw new LoginInterrupted()
+    }
+
+    /** A new ID for the request's session; the old one ends as any session does (invariant 1). */
+    async function regenerate(request: FastifyRequest, keep?: string[]): Promise<void> {
+      const { user } = request.session
+      const oldHandle = sessionHandle(request.session)
+      await (keep ? request.session.regenerate(keep) : request.session.regenerate())
+      if (user) await index.remove(user.id, oldHandle)
+    }
+
+    const sessions: Sessions = {
+      async start(request, { account, secondFactor, remember, transport }) {
+        const { user } = account
+        // A new session ID at login, never one planted before (session fixation): a request without a live session
+        // already has a fresh ID (@fastify/session makes one for an unknown cookie); a live session is replaced.
+        if (request.session.user) await regenerate(request)
+        const { session } = request
+        session.user = { id: user.id, username: user.username, roles: user.roles }
+        // The login's time is when the credentials were proved (authenticatedAt stays unset until a re-authentication).
+        session.createdAt = Date.now()
+        recordProof(session, secondFactor)
+        session.ip = request.ip
+        session.userAgent = userAgentOf(request)
+        session.remember = remember
+        const ended = await index.makeRoom(user.id)
+        if (ended > 0) app.recordEvent(request.log, 'revoke', { userId: user.id, sessions: ended, reason: 'too many sessions' }, ended)
+        await session.save()
+        await confirmLoginStillValid(request, account)
+        // Lifecycle events name the session by its handle, never by its ID.
+        app.recordEvent(request.log, 'login', { userId: user.id, session: sessionHandle(session), remember, transport, authMethod: authMethod(session) })
+        // A token client gets no cookie (see the session plugin's onSend).
+        if (transport === 'token') request.bearer = true
+      },
+
+      async rotate(request, proof) {
+        if (proof) {
+          request.session.authenticatedAt = Date.now()
+          recordProof(request.session, proof.secondFactor)
+        }
+        await regenerate(request, storedFieldNames(request.session))
+        if (proof) await confirmLoginStillValid(request, proof.account)
+      },
+
+      end,
+
+      endOne: (userId, handle) => index.revoke(userId, handle),
+
+      async endAll(user, { keep, keepLoginsInFlight = false } = {}) {
+        if (!keepLoginsInFlight) await app.users.voidLoginsInFlight(user)
+        return index.revokeAll(user.id, keep)
+      },
+
+      list: (userId) => index.list(userId),
+
+      bearerToken({ session }) {
+        return { token: session.encryptedSessionId, expiresAt: new Date(app.sessionEndsAt(session)).toISOString() }
+      },
+    }
+    app.decorate('sessions', sessions)
+  },
+  { name: 'sessions', dependencies: ['session', 'session-index', 'users', 'metrics'] },
+)

@@ -1,0 +1,40 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { authenticatedAt, authMethod } from '../../plugins/app/auth-guard.js'
+import { MeResponse } from '../../schemas/auth.js'
+import { errorResponses } from '../../schemas/error.js'
+import { SESSION_SECURITY } from '../../schemas/security.js'
+
+/** GET /auth/me: a session or an access token (read scope). */
+const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.addHook('preHandler', app.requireSession)
+
+  app.get(
+    '/me',
+    {
+      schema: {
+        summary: 'The logged-in user and the session times',
+        tags: ['auth'],
+        security: SESSION_SECURITY,
+        response: { 200: MeResponse, ...errorResponses(401, 429, 503) },
+      },
+    },
+    async (request) => {
+      const { session } = request
+      const account = await app.currentAccount(request)
+      const iso = (ms: number) => new Date(ms).toISOString()
+      return {
+        user: account.user,
+        session: {
+          createdAt: iso(session.createdAt ?? Date.now()),
+          expiresAt: iso(request.sessionExpiresAt ?? Date.now()),
+          remember: session.remember === true,
+          authenticatedAt: iso(authenticatedAt(session)),
+          authMethod: authMethod(session),
+        },
+        mfa: app.mfa.status(account),
+      }
+    },
+  )
+}
+
+export default meRoutes

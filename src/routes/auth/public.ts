@@ -1,0 +1,167 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
+import { InvalidCredentials, LoginInterrupted, PendingLoginNotFound, RegistrationClosed, TokenNotAllowed } from '../../errors.js'
+import { sessionHandle } from '../../lib/session-store.js'
+import { DEFAULT_ROLES } from '../../plugins/app/users.js'
+import { LoggedIn, Login, LoginResponse, LogoutBody, type LoginTransport } from '../../schemas/auth.js'
+import { errorResponses, NoContent } from '../../schemas/error.js'
+import { LoginSecondFactor } from '../../schemas/mfa.js'
+import { SESSION_SECURITY } from '../../schemas/security.js'
+import { Credentials, UserResponse, type User } from '../../schemas/user.js'
+import type { CredentialRateLimit } from './index.js'
+
+/**
+ * How a session begins and ends: /auth/register, /auth/login (and its second step), /auth/logout. No guard: these
+ * routes are for clients without a session, and logging out without one still answers 204.
+ */
+const publicAuthRoutes: FastifyPluginAsyncTypebox<{ allowRegistration: boolean; credentialRateLimit: CredentialRateLimit }> = async (app, options) => {
+  const credentialLimit = { rateLimit: options.credentialRateLimit }
+
+  /** What a login answers: the user, and for transport "token" the bearer token. */
+  function loggedIn(request: FastifyRequest, user: User, transport: LoginTransport) {
+    return transport === 'cookie' ? { user } : { user, ...app.sessions.bearerToken(request) }
+  }
+
+  /** Before anything else: a client that cannot get the cookie must not cost a session, a lock count or a hash. */
+  function assertCanLogIn(request: FastifyRequest): void {
+    app.sessionCookie.assertDeliverable(request)
+    // A login replaces the session it came with: never an access token, which only its owner ends.
+    if (request.session.token) throw new TokenNotAllowed()
+  }
+
+  app.post(
+    '/register',
+    {
+      config: credentialLimit,
+      schema: {
+        summary: 'Create an account',
+        tags: ['auth'],
+        body: Credentials,
+        response: { 201: UserResponse, ...errorResponses(400, 403, 409, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      if (!options.allowRegistration) throw new RegistrationClosed()
+      const user = await app.users.create({ ...request.body, roles: DEFAULT_ROLES })
+      return reply.code(201).send({ user })
+    },
+  )
+
+  app.post(
+    '/login',
+    {
+      config: credentialLimit,
+      schema: {
+        summary: 'Log in: sets the session cookie (persistent with remember: true), or answers a bearer token with transport: "token"',
+        tags: ['auth'],
+        body: Login,
+        response: { 200: LoginResponse, ...errorResponses(400, 401, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      assertCanLogIn(request)
+      const { username, password, remember = false, transport = 'cookie' } = request.body
+      await app.credentials.refuseLockedAccount(request, reply, username)
+      const account = await app.users.authenticate(username, password)
+      if (!account) {
+        await app.accountLock.recordFailure(username)
+        app.recordEvent(request.log, 'login_failed', { username })
+        throw new InvalidCredentials()
+      }
+      if (account.mfa === null) {
+        await app.accountLock.reset(username)
+        await app.sessions.start(request, { account, secondFactor: null, remember, transport })
+        return loggedIn(request, account.user, transport)
+      }
+      // A second factor is due: no session yet, and the failure count stays until the login completes, so that
+      // knowing the password does not buy fresh guesses at the code.
+      const { user } = account
+      const pending = await app.pendingLogins.start({
+        userId: user.id,
+        username: user.username,
+        remember,
+        transport,
+        loginEpoch: account.loginEpoch,
+      })
+      app.recordEvent(request.log, 'mfa_challenge', { userId: user.id, transport })
+      const expiresAt = new Date(pending.expiresAt).toISOString()
+      if (transport === 'token') return { mfaRequired: true as const, mfaToken: pending.id, expiresAt }
+      app.pendingLogins.setCookie(reply, pending.id, pending.expiresAt)
+      return { mfaRequired: true as const, expiresAt }
+    },
+  )
+
+  app.post(
+    '/login/mfa',
+    {
+      config: credentialLimit,
+      schema: {
+        summary: 'Complete a login that answered mfaRequired: a TOTP code or a recovery code; only now is the session created',
+        tags: ['auth'],
+        body: LoginSecondFactor,
+        response: { 200: LoggedIn, ...errorResponses(400, 401, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      assertCanLogIn(request)
+      const id = request.body.mfaToken ?? app.pendingLogins.cookieId(request)
+      const pending = id === null ? null : await app.pendingLogins.find(id)
+      if (id === null || pending === null) {
+        app.pendingLogins.clearCookie(request, reply)
+        throw new PendingLoginNotFound()
+      }
+      const account = await app.users.accountOf({ id: pending.userId, username: pending.username })
+      if (account === null || account.loginEpoch !== pending.loginEpoch) {
+        await app.pendingLogins.claim(id)
+        app.pendingLogins.clearCookie(request, reply)
+        throw new LoginInterrupted()
+      }
+      const { factor, recoveryCodesLeft } = await app.credentials.proveSecondFactor(request, reply, account, request.body.code, 'login', {
+        onFailure: () => app.pendingLogins.recordFailure(id),
+        // Of two requests completing one login (two right codes at once), only the one that ends it goes on.
+        onPass: async () => {
+          if (!(await app.pendingLogins.claim(id))) throw new PendingLoginNotFound()
+        },
+      })
+      app.pendingLogins.clearCookie(request, reply)
+      await app.accountLock.reset(pending.username)
+      const { remember, transport } = pending
+      await app.sessions.start(request, { account, secondFactor: factor, remember, transport })
+      const answer = loggedIn(request, account.user, transport)
+      return recoveryCodesLeft === null ? answer : { ...answer, recoveryCodesLeft }
+    },
+  )
+
+  app.post(
+    '/logout',
+    {
+      schema: {
+        summary: 'Log out; everywhere: true (from a fresh session) ends every session of mine. The cookie is cleared',
+        tags: ['auth'],
+        // The cookie is optional: logging out without a session still answers 204.
+        security: [...SESSION_SECURITY, {}],
+        body: LogoutBody,
+        response: { 204: NoContent, ...errorResponses(400, 403, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { user } = request.session
+      // Logging out is what a login does; a personal access token ends by DELETE /auth/tokens/:id.
+      if (request.session.token) throw new TokenNotAllowed()
+      if (user) {
+        const handle = sessionHandle(request.session)
+        const everywhere = request.body?.everywhere === true
+        // Ending every session is a sensitive action too: a stolen, stale cookie must not lock the owner out everywhere.
+        if (everywhere) app.assertFresh(request)
+        const others = everywhere ? await app.sessions.endAll(user, { keep: handle }) : 0
+        await app.sessions.end(request)
+        const event = everywhere ? 'logout_everywhere' : 'logout'
+        app.recordEvent(request.log, event, { userId: user.id, session: handle, sessions: 1 + others }, 1 + others)
+      }
+      app.sessionCookie.clear(reply)
+      return reply.code(204).send()
+    },
+  )
+}
+
+export default publicAuthRoutes
