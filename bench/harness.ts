@@ -146,4 +146,3 @@ export async function registerBenchUser(server: ServerProcess): Promise<void> {
 }
 
 export const credentials = JSON.stringify({ username: USERNAME, password: PASSWORD })
-

@@ -293,9 +293,9 @@ function hotPathTable(rows: Row[]): string {
   for (const row of rows) {
     const ratio = (of: Row) => `${fixed(row.requestsPerSecond / of.requestsPerSecond, 2)}x`
     lines.push(
-      `| ${row.name} | ${fixed(row.requestsPerSecond, 0)} | ${fixed(row.cpuMicrosPerRequest)} | ${fixed(row.p50Ms)} | ${fixed(row.p99Ms)} | ` +
-        `${fixed(row.redisCommandsPerRequest, 2)} | ${fixed(row.redisMicrosPerRequest, 2)} | ${fixed(row.sessionWritesPerRequest, 2)} | ` +
-        `${ratio(limit)} | ${fixed(limit.cpuMicrosPerRequest / row.cpuMicrosPerRequest, 2)}x | ${ratio(baseline)} | ${ratio(ceiling)} | ${row.non2xx} |`,
+      `| ${row.name} | ${fixed(row.requestsPerSecond, 0)} | ${fixed(row.cpuMicrosPerRequest)} | ${fixed(row.p50Ms)} | ${fixed(row.p99Ms)} | `
+      + `${fixed(row.redisCommandsPerRequest, 2)} | ${fixed(row.redisMicrosPerRequest, 2)} | ${fixed(row.sessionWritesPerRequest, 2)} | `
+      + `${ratio(limit)} | ${fixed(limit.cpuMicrosPerRequest / row.cpuMicrosPerRequest, 2)}x | ${ratio(baseline)} | ${ratio(ceiling)} | ${row.non2xx} |`,
     )
   }
   return lines.join('\n')
@@ -327,9 +327,9 @@ try {
   const rows = await hotPath(redisServer, redis)
   const storm = await loginStorm(redisServer)
   const memoryReport = await memory(redisServer, redis)
-  const settings =
-    `${CONNECTIONS} connections; hot path: ${WARMUP} s warm-up, then ${ROUNDS} alternating rounds of ${ROUND_SECONDS} s per row (medians); ` +
-    `login storm: ${DURATION} s; Node ${process.version}, ${new Date().toISOString()}`
+  const settings
+    = `${CONNECTIONS} connections; hot path: ${WARMUP} s warm-up, then ${ROUNDS} alternating rounds of ${ROUND_SECONDS} s per row (medians); `
+      + `login storm: ${DURATION} s; Node ${process.version}, ${new Date().toISOString()}`
   const report = [hotPathTable(rows), stormTable(storm), memoryTable(memoryReport), `_${settings}; run took ${fixed((Date.now() - started) / 1000, 0)} s_`].join('\n\n')
   console.log(report)
   await mkdir(new URL('results/', import.meta.url), { recursive: true })

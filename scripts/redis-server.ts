@@ -7,8 +7,8 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 
-const REDIS_MISSING = 'redis-server was not found on PATH. The tests start their own Redis from it: install it with ' +
-  '"apt-get install redis-server" (Debian/Ubuntu), "brew install redis" (macOS) or your package manager.'
+const REDIS_MISSING = 'redis-server was not found on PATH. The tests start their own Redis from it: install it with '
+  + '"apt-get install redis-server" (Debian/Ubuntu), "brew install redis" (macOS) or your package manager.'
 
 export async function freePort(): Promise<number> {
   const server = createServer()
@@ -101,4 +101,3 @@ export class RedisServer {
     return client
   }
 }
-

@@ -66,7 +66,7 @@ t.test('CSRF checks do not apply: a bearer token is no ambient credential', asyn
   const app = await build(t)
   await register(app, 'crossing')
   const token = tokenOf(await tokenLogin(t, app, 'crossing'))
-  const response = await app.inject({ method: 'POST', url: '/api/count', headers: { ...bearer(token), origin: 'https://elsewhere.example', 'sec-fetch-site': 'cross-site' } })
+  const response = await app.inject({ method: 'POST', url: '/api/count', headers: { ...bearer(token), 'origin': 'https://elsewhere.example', 'sec-fetch-site': 'cross-site' } })
   t.equal(response.statusCode, 200)
 })
 

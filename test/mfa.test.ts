@@ -241,7 +241,7 @@ t.test('wrong codes count toward the account lock; knowing the password does not
   t.ok(Number(locked.headers['retry-after']) > 0)
   const passwordWhileLocked = await login(app, 'sven')
   t.equal(passwordWhileLocked.json().code, 'ACCOUNT_LOCKED', 'the password step too')
-  const disable = await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', ...json({ code: totpCode(user.secret, step) }), headers: { cookie: user.cookie, 'content-type': 'application/json' } })
+  const disable = await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', ...json({ code: totpCode(user.secret, step) }), headers: { 'cookie': user.cookie, 'content-type': 'application/json' } })
   t.equal(disable.json().code, 'ACCOUNT_LOCKED', 'no guessing at codes from a logged-in session either')
   t.equal((await me(app, user.cookie)).json().mfa.enabled, true)
 })
@@ -312,7 +312,7 @@ t.test('re-authentication with MFA on needs the code; fresh sessions turn MFA of
   const user = await enrolled(app, 'vera')
   await sleep(1_100)
   const step = await steadyStep()
-  const stale = await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', ...json({ code: totpCode(user.secret, step) }), headers: { cookie: user.cookie, 'content-type': 'application/json' } })
+  const stale = await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', ...json({ code: totpCode(user.secret, step) }), headers: { 'cookie': user.cookie, 'content-type': 'application/json' } })
   t.equal(stale.json().code, 'REAUTH_REQUIRED', 'turning it off needs a fresh session')
   const withoutCode = await post(app, '/auth/reauth', { password: PASSWORD }, { cookie: user.cookie })
   t.equal(withoutCode.statusCode, 401)
@@ -349,13 +349,13 @@ t.test('turning MFA on or off ends every other session of the user', async (t) =
   t.equal((await me(app, b)).statusCode, 401, 'the other session ended when MFA went on')
   t.equal((await me(app, a)).statusCode, 200, 'the enabling session stays')
   const c = sessionCookie(await completeLogin(app, await passwordStep(app, 'wim'), totpCode(secret, step)))
-  const off = await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers: { cookie: a, 'content-type': 'application/json' }, payload: JSON.stringify({ code: totpCode(secret, step + 1) }) })
+  const off = await app.inject({ method: 'DELETE', url: '/auth/mfa/totp', headers: { 'cookie': a, 'content-type': 'application/json' }, payload: JSON.stringify({ code: totpCode(secret, step + 1) }) })
   t.equal(off.json().revokedSessions, 1)
   t.equal((await me(app, c)).statusCode, 401, 'and the other session ended when it went off')
   t.equal((await me(app, a)).statusCode, 200)
 })
 
-t.test('admins see whether a user has MFA and reset it, which ends the user\'s sessions', async (t) => {
+t.test("admins see whether a user has MFA and reset it, which ends the user's sessions", async (t) => {
   const app = await build(t, { ADMIN_USERNAME: 'root', ADMIN_PASSWORD: PASSWORD })
   const user = await enrolled(app, 'xena')
   const admin = sessionCookie(await login(app, 'root'))

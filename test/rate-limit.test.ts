@@ -105,7 +105,7 @@ t.test('each session and access token has its own limit too: one credential cann
   t.ok(Number(limited.headers['retry-after']) > 0, 'Retry-After')
   t.equal((await dashboard({ cookie: neighbour })).statusCode, 200, 'another session from the same address still passes')
 
-  const token = (await app.inject({ method: 'POST', url: '/auth/tokens', headers: { cookie: neighbour, 'content-type': 'application/json' }, payload: '{"name":"bot","scopes":["read"]}' })).json().token
+  const token = (await app.inject({ method: 'POST', url: '/auth/tokens', headers: { 'cookie': neighbour, 'content-type': 'application/json' }, payload: '{"name":"bot","scopes":["read"]}' })).json().token
   for (let i = 0; i < 2; i++) t.equal((await dashboard({ authorization: `Bearer ${token}` })).statusCode, 200)
   t.equal((await dashboard({ authorization: `Bearer ${token}` })).statusCode, 200, 'a token counts apart from its maker')
   t.equal((await dashboard({ authorization: `Bearer ${token}` })).statusCode, 429, 'and has the same limit')

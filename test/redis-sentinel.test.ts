@@ -28,7 +28,6 @@ t.test('Sentinel failover: sessions from before still work after, and the switch
   t.equal(await sentinels.masterPort(), sentinels.replica.port, 'the replica is the master now, and took writes')
 })
 
-
 t.test('Sentinel failovers in the middle of the race', async (t) => {
   const sentinels = await RedisSentinels.start()
   t.teardown(() => sentinels.stop())

@@ -32,7 +32,7 @@ t.test('API responses carry the security headers a JSON API needs, and nothing m
   }
 })
 
-t.test('the /docs pages get helmet\'s full set for HTML', async (t) => {
+t.test("the /docs pages get helmet's full set for HTML", async (t) => {
   const app = await build(t)
   for (const url of ['/docs/', '/docs/json']) {
     const response = await app.inject({ url })

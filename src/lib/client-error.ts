@@ -19,9 +19,9 @@ export function clientErrorHandler(error: ConnectionError, socket: Socket): void
   const body = JSON.stringify(toErrorBody({ statusCode, message }, false))
   if (socket.writable) {
     socket.write(
-      `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\n` +
-        `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
-        `Connection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode]}\r\n`
+      + `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n`
+      + `Connection: close\r\n\r\n${body}`,
     )
   }
   socket.destroy(error)

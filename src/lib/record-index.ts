@@ -17,7 +17,7 @@ export interface IndexedRecord {
  * Reads a per-user index (a sorted set of handles scored by a time, each naming a record at `recordKey(handle)`)
  * with the given fields of each record, and prunes the entries whose record is gone. Records expire on their own in
  * Redis, so an index learns of it only when read. An entry is pruned only once older than the creation window,
- * since records are listed before they are created (see session-index.ts for that order of steps).
+ * since records are listed before they are created (see the invariants in plugins/app/sessions.ts).
  */
 export async function readIndex(
   redis: RedisClient,

@@ -13,7 +13,7 @@ import { expiryAfter, pastAbsoluteLimit, type SessionTimeouts, type SessionTimin
  * concurrency rules). @fastify/session hands the store a whole session to save; this store writes only what the
  * request changed, by comparing with the fields as they were loaded (or last written) by that request:
  * - a session without a baseline is new (a login, a regenerated ID) and is created, only if its ID is new, after its
- *   user's index lists it (see session-index.ts for why that order);
+ *   user's index lists it (invariant 1 of plugins/app/sessions.ts);
  * - a loaded session writes its changed fields only while it still exists; when it was ended meanwhile, the save
  *   fails with SessionExpired (401), so the request answers as if it had come after the end.
  * Only a session with a user is ever stored: anonymous requests write nothing.

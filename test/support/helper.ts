@@ -37,12 +37,10 @@ export function uniquePrefix(): string {
   return `test-${randomBytes(4).toString('hex')}:`
 }
 
-export interface BuildOverrides extends EnvSource {}
-
 /** A ready app wired to a real Redis (the file's own unless given), closed when the test ends. */
 export type App = FastifyInstance
 
-export async function build(t: Test, env: BuildOverrides = {}, redis?: RedisServer): Promise<FastifyInstance> {
+export async function build(t: Test, env: EnvSource = {}, redis?: RedisServer): Promise<FastifyInstance> {
   // A Cluster or Sentinels named in env replace the file's Redis.
   const elsewhere = env.REDIS_CLUSTER_NODES !== undefined || env.REDIS_SENTINELS !== undefined
   const url = redis?.url ?? (elsewhere ? undefined : (await testRedis()).url)

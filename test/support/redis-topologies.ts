@@ -124,8 +124,7 @@ export class RedisCluster {
   async keysPerMaster(pattern: string): Promise<number[]> {
     const counts = await Promise.all(
       this.nodes.map((node) =>
-        ask(node.port, async (client) => ((await client.info('replication')).includes('role:master') ? (await client.keys(pattern)).length : -1)),
-      ),
+        ask(node.port, async (client) => ((await client.info('replication')).includes('role:master') ? (await client.keys(pattern)).length : -1))),
     )
     return counts.filter((count) => count >= 0)
   }
@@ -181,8 +180,7 @@ export class RedisSentinels {
             ask(port, async (client) => [
               ((await client.call('SENTINEL', 'REPLICAS', MASTER_NAME)) as unknown[]).length,
               ((await client.call('SENTINEL', 'SENTINELS', MASTER_NAME)) as unknown[]).length,
-            ]),
-          ),
+            ])),
         )
         return views.every(([replicas, others]) => replicas === 1 && others === 2)
       })

@@ -57,4 +57,3 @@ export async function useThroughFailover(t: Test, app: App, cookie: string, done
   t.same(unexpected, [], `only 200 or 503 during the switch: ${JSON.stringify([...statuses])}`)
   t.ok(slowest < 2000, `no request hung (slowest ${slowest} ms)`)
 }
-

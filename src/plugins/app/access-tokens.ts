@@ -67,7 +67,7 @@ export interface AccessTokensOptions {
  * and it is listed in a sorted set of its own per user, so logging out everywhere, a password change and the
  * per-user session cap leave tokens alone. The secret is the prefixed, signed ID: Redis holds only the hash.
  *
- * Order of steps, as for sessions (session-index.ts): listed before created, deleted before unlisted, so a live
+ * Order of steps, as for sessions (sessions.ts): listed before created, deleted before unlisted, so a live
  * token is always listed and can always be revoked.
  */
 export function createAccessTokens(redis: RedisClient, { keys, maxPerUser }: AccessTokensOptions, sign: (sessionId: string) => string): AccessTokens {
@@ -102,7 +102,8 @@ export function createAccessTokens(redis: RedisClient, { keys, maxPerUser }: Acc
       const stored: Partial<Session> = { user, createdAt, ip, userAgent, remember: false, token: { name, scopes } }
       if (!(await records.create(recordKey(handle), encodeFields(stored), lifetimeMs))) throw new Error('access token ID clash')
       const iso = (ms: number) => new Date(ms).toISOString()
-      return { id: handle, name, scopes, createdAt: iso(createdAt), expiresAt: iso(createdAt + lifetimeMs), lastUsedAt: null, token: ACCESS_TOKEN_PREFIX + sign(sessionId) }
+      const token = ACCESS_TOKEN_PREFIX + sign(sessionId)
+      return { id: handle, name, scopes, createdAt: iso(createdAt), expiresAt: iso(createdAt + lifetimeMs), lastUsedAt: null, token }
     },
 
     async revoke(userId, id) {

@@ -36,8 +36,7 @@ export default fp<CredentialRateLimitOptions>(
       // The handle (the hash the session is stored under), never the ID itself: a Redis key must hold no credential.
       const handle = sessionHandle(request.session)
       const { current, ttl } = await new Promise<{ current: number; ttl: number }>((resolve, reject) =>
-        store.incr(handle, (error, result) => (error || !result ? reject(error ?? new Error('no count')) : resolve(result)), windowMs, max),
-      )
+        store.incr(handle, (error, result) => (error || !result ? reject(error ?? new Error('no count')) : resolve(result)), windowMs, max))
       if (current <= max) return
       const resetSeconds = Math.max(1, Math.ceil(ttl / 1000))
       reply.headers({ 'ratelimit-limit': max, 'ratelimit-remaining': 0, 'ratelimit-reset': resetSeconds, 'retry-after': resetSeconds })

@@ -72,8 +72,8 @@ const LISTED_FIELDS = ['createdAt', 'ip', 'userAgent', 'remember'] as const
  * their own in Redis, so the set is pruned whenever it is read, and it expires itself once its newest session must
  * have ended.
  *
- * The index and the sessions live on different keys (different Cluster slots), so no single step updates both. The
- * order of steps keeps one invariant, a live session is always listed, so that every way of ending sessions finds it:
+ * It keeps the first invariant of the sessions service (sessions.ts, which alone calls the steps below in order), a
+ * live session is always listed:
  * - creating: the entry is added first, then the session is created (only if new). In between, an entry lists a
  *   session that does not exist yet: listings skip it, and pruning spares entries younger than the creation window;
  * - ending: the session is deleted first, then its entry removed, and only for sessions the DEL found. An entry

@@ -57,7 +57,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users/:username/mfa',
     {
       schema: {
-        summary: "Whether a user has two-factor login, since when, and how many recovery codes are left",
+        summary: 'Whether a user has two-factor login, since when, and how many recovery codes are left',
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UsernameParams,
