@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
 
-const REDIS_MISSING = 'redis-server was not found on PATH. The tests start their own Redis from it: install it with '
+const REDIS_MISSING = 'redis-server was not found on PATH. The tests, the benchmark and npm run dev start their own Redis from it: install it with '
   + '"apt-get install redis-server" (Debian/Ubuntu), "brew install redis" (macOS) or your package manager.'
 
 export async function freePort(): Promise<number> {
@@ -20,7 +20,7 @@ export async function freePort(): Promise<number> {
   return address.port
 }
 
-/** A real redis-server on a free port with its own temp dir, owned by the test that started it. */
+/** A real redis-server on a free port (or the one given) with its own temp dir, owned by whoever started it. */
 export class RedisServer {
   private process: ChildProcess | null = null
   private constructor(
@@ -36,7 +36,7 @@ export class RedisServer {
 
   static async start({ port, extraArgs = [] }: { port?: number; extraArgs?: string[] } = {}): Promise<RedisServer> {
     if (spawnSync('redis-server', ['--version']).error) throw new Error(REDIS_MISSING)
-    const server = new RedisServer(port ?? (await freePort()), await mkdtemp(join(tmpdir(), 'redis-test-')), extraArgs)
+    const server = new RedisServer(port ?? (await freePort()), await mkdtemp(join(tmpdir(), 'redis-server-')), extraArgs)
     await server.resume()
     return server
   }
