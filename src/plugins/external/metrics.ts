@@ -12,48 +12,8 @@ import { ALWAYS_ANSWER } from './load-shedding.js'
 // A CommonJS module whose plugin is its `default` export.
 const fastifyMetrics = fastifyMetricsModule.default
 
-/** What happens to sessions and logins: each event is one structured log line and one counter increment. */
-export type LifecycleEvent =
-  | 'login'
-  | 'login_failed'
-  | 'login_locked'
-  | 'logout'
-  | 'logout_everywhere'
-  | 'revoke'
-  | 'session_expired'
-  | 'password_change'
-  | 'token_created'
-  | 'token_revoked'
-  | 'mfa_challenge'
-  | 'mfa_failed'
-  | 'mfa_enabled'
-  | 'mfa_disabled'
-  | 'mfa_reset'
-  | 'recovery_code_used'
-  | 'recovery_codes_replaced'
-  | 'reauth'
-  | 'reauth_failed'
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    /**
-     * Logs a lifecycle event (with the user id and the session's hash, never its ID) and counts it in /metrics.
-     * `sessions` is how many sessions the event ended, when not one.
-     */
-    recordEvent(log: FastifyBaseLogger, event: LifecycleEvent, fields?: Record<string, unknown>, sessions?: number): void
-    /** Counts a request refused by a rate limit. */
-    countRateLimited(request: FastifyRequest): void
-  }
-}
-
-export interface MetricsPluginOptions {
-  /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
-  token: string | null
-  /** The number of live sessions, read without scanning the keyspace. */
-  liveSessions: () => Promise<number>
-}
-
-const MESSAGES: Record<LifecycleEvent, string> = {
+/** What happens to sessions and logins, with each event's log message: one log line and one counter increment each. */
+const MESSAGES = {
   login: 'login',
   login_failed: 'login failed',
   login_locked: 'login refused: account locked',
@@ -73,6 +33,26 @@ const MESSAGES: Record<LifecycleEvent, string> = {
   recovery_codes_replaced: 'recovery codes replaced',
   reauth: 're-authenticated',
   reauth_failed: 're-authentication refused',
+} as const satisfies Record<string, string>
+type LifecycleEvent = keyof typeof MESSAGES
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * Logs a lifecycle event (with the user id and the session's hash, never its ID) and counts it in /metrics.
+     * `sessions` is how many sessions the event ended, when not one.
+     */
+    recordEvent(log: FastifyBaseLogger, event: LifecycleEvent, fields?: Record<string, unknown>, sessions?: number): void
+    /** Counts a request refused by a rate limit. */
+    countRateLimited(request: FastifyRequest): void
+  }
+}
+
+export interface MetricsPluginOptions {
+  /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
+  token: string | null
+  /** The number of live sessions, read without scanning the keyspace. */
+  liveSessions: () => Promise<number>
 }
 
 /** The events counted by auth_mfa_events_total. */
