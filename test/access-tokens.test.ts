@@ -81,6 +81,9 @@ t.test('a token cannot make tokens, change the password, manage sessions, log in
   }
   const admin = await app.inject({ url: '/admin/users/limited/sessions', headers: bearer(adminToken) })
   t.same([admin.statusCode, admin.json().code], [403, 'TOKEN_NOT_ALLOWED'], "an admin's token is no admin")
+  const readOnly = (await createToken(t, app, String(adminCookie).split(';')[0]!, { name: 'reader', scopes: ['read'] })).token
+  const adminWrite = await app.inject({ method: 'DELETE', url: '/admin/users/limited/sessions', headers: bearer(readOnly) })
+  t.same([adminWrite.statusCode, adminWrite.json().code], [403, 'TOKEN_NOT_ALLOWED'], 'whatever its scopes: a role takes a login')
   t.equal((await app.inject({ url: '/auth/me', headers: bearer(token) })).statusCode, 200, 'and the token still works')
 })
 
