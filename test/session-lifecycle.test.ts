@@ -33,3 +33,31 @@ t.test("once Redis knows a script, it runs by its SHA: no request sends a script
   t.ok(scripts.length >= 4, 'registration, the failure count, the session creation and the changes are scripts')
   t.same(scripts.filter(([command]) => command === 'eval'), [], 'each sent by its SHA')
 })
+
+t.test('an ended session clears its __Host- cookies with the attributes they were set with', async (t) => {
+  const app = await build(t, { COOKIE_NAME: '__Host-sid', COOKIE_SECURE: 'true', TRUST_PROXY: 'true' })
+  const overHttps = { 'x-forwarded-proto': 'https' }
+  const send = (method: 'GET' | 'POST', url: string, cookie: string, body?: unknown) => {
+    const headers = { ...overHttps, cookie, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }
+    return app.inject({ method, url, headers, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) })
+  }
+  const clearing = (response: { headers: Record<string, unknown> }, name: string) =>
+    [response.headers['set-cookie'] ?? []].flat().map(String).filter((line) => line.startsWith(`${name}=;`))
+  const expectCleared = (lines: string[], what: string) => {
+    t.equal(lines.length, 1, `${what}: one clearing line`)
+    t.match(lines[0], /; Max-Age=0; Path=\/; .*HttpOnly; Secure; SameSite=(Lax|Strict)/, `${what}: Secure, Path=/, HttpOnly and SameSite`)
+  }
+
+  await send('POST', '/auth/register', '', { username: 'host', password: 'correct horse battery' })
+  const login = await send('POST', '/auth/login', '', { username: 'host', password: 'correct horse battery' })
+  const cookie = sessionCookie(login, '__Host-sid')
+  const logout = await send('POST', '/auth/logout', cookie)
+  t.equal(logout.statusCode, 204)
+  expectCleared(clearing(logout, '__Host-sid'), 'logout')
+  const expired = await send('GET', '/api/dashboard', cookie)
+  t.equal(expired.json().code, 'SESSION_EXPIRED')
+  expectCleared(clearing(expired, '__Host-sid'), 'SESSION_EXPIRED')
+  const noPending = await send('POST', '/auth/login/mfa', '__Host-sid-mfa=gone', { code: '123456' })
+  t.equal(noPending.json().code, 'MFA_LOGIN_EXPIRED')
+  expectCleared(clearing(noPending, '__Host-sid-mfa'), 'a pending login that is gone')
+})

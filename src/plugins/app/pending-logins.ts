@@ -106,7 +106,7 @@ export function createPendingLogins(redis: RedisClient, options: PendingLoginsOp
       reply.setCookie(cookieName, id, { ...cookieAttributes, expires: new Date(expiresAt), maxAge: PENDING_LOGIN_TTL_MS / 1000 })
     },
     clearCookie(request, reply) {
-      if (request.cookies[cookieName] !== undefined) reply.clearCookie(cookieName, { path: cookieAttributes.path })
+      if (request.cookies[cookieName] !== undefined) reply.clearCookie(cookieName, cookieAttributes)
     },
   }
 }

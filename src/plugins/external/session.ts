@@ -99,13 +99,15 @@ export interface SessionPluginOptions {
   confirmEnded: ReplicationCheck
 }
 
-/** Removes the Set-Cookie header lines of one cookie from a reply. */
-function dropSetCookie(reply: FastifyReply, name: string): void {
+/** Removes the Set-Cookie lines of one cookie from a reply, or with `clearing` only those that clear it; true if any. */
+function dropSetCookie(reply: FastifyReply, name: string, { clearing = false } = {}): boolean {
+  const start = clearing ? `${name}=;` : `${name}=`
   const lines = [reply.getHeader('set-cookie') ?? []].flat().map(String)
-  const others = lines.filter((line) => !line.startsWith(`${name}=`))
-  if (others.length === lines.length) return
+  const others = lines.filter((line) => !line.startsWith(start))
+  if (others.length === lines.length) return false
   reply.removeHeader('set-cookie')
   if (others.length > 0) reply.header('set-cookie', others)
+  return true
 }
 
 const SESSION_EXPIRED_CODE = new SessionExpired().code
@@ -140,8 +142,7 @@ export default fp<SessionPluginOptions>(
       confirmEnded: options.confirmEnded,
       onAbsoluteExpiry: (handle) => app.recordEvent(app.log, 'session_expired', { session: handle, reason: 'absolute' }),
     })
-    const cookiePath = '/'
-    const cookieAttributes = { path: cookiePath, httpOnly: true, sameSite: 'lax', secure: options.cookieSecure } as const
+    const cookieAttributes = { path: '/', httpOnly: true, sameSite: 'lax', secure: options.cookieSecure } as const
     await app.register(fastifyCookie, { secret: signer })
 
     // Bearer sessions are the same sessions: the token is the signed session ID a cookie would carry, handed to
@@ -207,6 +208,9 @@ export default fp<SessionPluginOptions>(
         dropSetCookie(reply, cookieName)
         return done(null, payload)
       }
+      // @fastify/session clears a cookie it does not keep with Path alone; a browser drops a Secure (or __Host-) cookie
+      // only for a line with the attributes it was set with.
+      if (dropSetCookie(reply, cookieName, { clearing: true })) app.sessionCookie.clear(reply)
       const { session } = request
       if (!session?.user) return done(null, payload)
       // Created by this request (a login, a new ID): its key's TTL was set from the session's limits. A session
@@ -256,7 +260,7 @@ export default fp<SessionPluginOptions>(
         return value === undefined ? null : signer.unsign(value).value
       },
       clear(reply) {
-        reply.clearCookie(cookieName, { path: cookiePath })
+        reply.clearCookie(cookieName, cookieAttributes)
       },
       sign: (sessionId) => signer.sign(sessionId),
       assertDeliverable(request) {
