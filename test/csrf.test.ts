@@ -19,9 +19,12 @@ t.test('isCrossSite', async (t) => {
     ['Sec-Fetch-Site: same-site with a sibling origin', 'https://www.example', 'same-site', false],
     ['Sec-Fetch-Site: none (typed URL, bookmark)', undefined, 'none', false],
     ['cross-site from an allowed origin', ALLOWED, 'cross-site', false],
+    ['cross-site with an Origin naming our host', 'https://api.example', 'cross-site', true],
+    ['our host over http:// on an https service', 'http://api.example', undefined, true],
+    ['our host with its default port spelled out', 'https://api.example:443', undefined, false],
   ]
   for (const [name, origin, secFetchSite, expected] of cases) {
-    t.equal(isCrossSite({ origin, secFetchSite, host }, allowed), expected, name)
+    t.equal(isCrossSite({ origin, secFetchSite, host, protocol: 'https' }, allowed), expected, name)
   }
 })
 
@@ -35,6 +38,8 @@ t.test('an unsafe request with the session cookie from another site answers 403 
   t.equal(refused.statusCode, 403)
   t.same(refused.json(), { statusCode: 403, error: 'Forbidden', message: 'Cross-site request refused', code: 'CSRF_REJECTED' })
   t.equal((await count({ 'sec-fetch-site': 'cross-site' })).statusCode, 403)
+  t.equal((await count({ 'origin': 'http://localhost:80', 'sec-fetch-site': 'cross-site' })).statusCode, 403, "the browser's cross-site wins over our own Origin")
+  t.equal((await count({ origin: 'https://localhost:80' })).statusCode, 403, 'our host under another scheme is another origin')
 
   t.same((await count({})).json(), { views: 1 }, 'the refused requests changed nothing')
   t.same((await count({ origin: ALLOWED })).json(), { views: 2 }, 'an allowed origin passes')

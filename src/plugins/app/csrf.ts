@@ -7,27 +7,28 @@ const SAME_SITE_FETCHES = new Set(['same-origin', 'same-site', 'none'])
 export interface RequestOrigin {
   origin: string | undefined
   secFetchSite: string | undefined
-  /** The host the request was sent to (behind a trusted proxy, the forwarded one). */
+  /** The host the request was sent to, and its scheme (behind a trusted proxy, the forwarded ones). */
   host: string
+  protocol: string
 }
 
 /**
  * True when the browser says the request comes from another site that is not an allowed CORS origin. Requests that
- * carry neither Origin nor Sec-Fetch-Site (curl, other servers) are not from a browser page and pass.
+ * carry neither Origin nor Sec-Fetch-Site (curl, other servers) are not from a browser page and pass. The browser's
+ * `Sec-Fetch-Site: cross-site` wins over an Origin that merely names our host, and an origin is ours only with our
+ * scheme, host and port (an http:// page is not an https service's own).
  */
-export function isCrossSite({ origin, secFetchSite, host }: RequestOrigin, allowedOrigins: ReadonlySet<string>): boolean {
+export function isCrossSite({ origin, secFetchSite, host, protocol }: RequestOrigin, allowedOrigins: ReadonlySet<string>): boolean {
+  if (origin !== undefined && allowedOrigins.has(origin)) return false
+  if (secFetchSite === 'cross-site') return true
   if (secFetchSite !== undefined && SAME_SITE_FETCHES.has(secFetchSite)) return false
-  if (origin !== undefined) {
-    if (allowedOrigins.has(origin)) return false
-    try {
-      const { protocol, host: originHost } = new URL(origin)
-      // Parsed the same way, so that default ports compare equal (localhost:80 and http://localhost).
-      return originHost !== new URL(`${protocol}//${host}`).host
-    } catch {
-      return true // "null" or garbage: an opaque origin is never ours
-    }
+  if (origin === undefined) return false
+  try {
+    // Parsed the same way, so that default ports compare equal (localhost:80 and http://localhost).
+    return new URL(origin).origin !== new URL(`${protocol}://${host}`).origin
+  } catch {
+    return true // "null" or garbage: an opaque origin is never ours
   }
-  return secFetchSite === 'cross-site'
 }
 
 /**
@@ -43,7 +44,7 @@ export default fp<{ allowedOrigins: string[] }>(
       if (!UNSAFE_METHODS.has(request.method) || request.bearer || app.sessionCookie.signedId(request) === null) return done()
       const { origin, 'sec-fetch-site': secFetchSite } = request.headers
       const secFetch = typeof secFetchSite === 'string' ? secFetchSite : undefined
-      if (isCrossSite({ origin, secFetchSite: secFetch, host: request.host }, allowedOrigins)) {
+      if (isCrossSite({ origin, secFetchSite: secFetch, host: request.host, protocol: request.protocol }, allowedOrigins)) {
         request.log.info({ origin, secFetchSite }, 'cross-site request refused')
         return done(new CsrfRejected())
       }
