@@ -51,6 +51,9 @@ export const REDACTED_LOG_PATHS = [
   '*.totpSecret',
   '*.recoveryCodes',
   '*.mfaToken',
+  // The arguments of a Redis command that failed (ioredis puts them on its errors): a password hash, a sealed secret.
+  '*.command.args',
+  '*.previousErrors[*].command.args',
 ]
 
 /** An X-Request-Id from a proxy or client is kept when it looks like one, so a request can be followed across hops. */

@@ -2,11 +2,11 @@ import { request } from 'node:http'
 import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { REDACTED_LOG_PATHS } from '../src/app.js'
 import { handleOf } from '../src/lib/keys.js'
 import { startServer, waitForListening } from './support/app-process.js'
-import { freePort, PASSWORD, sessionIdOf, TEST_SECRET, testRedis } from './support/helper.js'
+import { freePort, PASSWORD, RedisServer, sessionIdOf, TEST_SECRET, testRedis } from './support/helper.js'
 import { steadyStep, totpCode } from './support/totp.js'
 
 function post(port: number, path: string, body: unknown, headers: Record<string, string> = {}) {
@@ -141,4 +141,35 @@ t.test('a running server', async (t) => {
     t.match(server.stdout(), /shutting down/)
     await t.rejects(fetch(`http://127.0.0.1:${port}/health/live`), 'no longer listening')
   })
+})
+
+/** Starts the service as a process on a Redis started with `redisArgs`; its port and output. */
+async function serviceOn(t: Test, redisArgs: string[]) {
+  const redis = await RedisServer.start({ extraArgs: redisArgs })
+  t.teardown(() => redis.stop())
+  const port = await freePort()
+  const server = startServer(t, { SESSION_SECRET: TEST_SECRET, REDIS_URL: redis.url, PORT: String(port), HOST: '127.0.0.1' })
+  await waitForListening(server)
+  return { port, server }
+}
+
+t.test('a Redis that refuses writes, as a demoted master does during a failover, answers 503 with Retry-After', async (t) => {
+  // A replica of a master that does not exist: it answers reads and refuses every write (READONLY), also inside the
+  // rate limit's transaction, which Redis then discards as a whole (EXECABORT).
+  const { port } = await serviceOn(t, ['--replicaof', '127.0.0.1', String(await freePort())])
+  const refused = await post(port, '/auth/register', { username: 'failover', password: PASSWORD })
+  t.equal(refused.status, 503)
+  t.equal(((await refused.json()) as { code: string }).code, 'STORE_UNAVAILABLE')
+  t.equal(refused.headers.get('retry-after'), '2')
+})
+
+t.test('a command Redis refuses is logged without the password hash it carried', async (t) => {
+  // Scripts refused by an ACL (NOPERM), the case where the registration's own write reaches Redis and fails.
+  const { port, server } = await serviceOn(t, ['--user', 'default', 'on', 'nopass', '~*', '&*', '+@all', '-evalsha', '-eval'])
+  const refused = await post(port, '/auth/register', { username: 'hashed', password: PASSWORD })
+  t.equal(refused.status, 500)
+  await sleep(100)
+  const failure = server.stdout().split('\n').find((line) => line.includes('"level":50'))
+  t.match(failure, /NOPERM/, 'the failure is logged with what Redis said')
+  t.notMatch(server.stdout(), /scrypt\$/, 'and without the password hash the command carried')
 })

@@ -54,6 +54,9 @@ export function watchUnansweredCommands(redis: RedisClient): void {
 
 /** True when an error means Redis could not be reached (by type, or a reply's code), not that it refused a command. */
 export function isStoreOutage(error: Error): boolean {
-  if (error instanceof ReplyError) return OUTAGE_REPLY_CODES.has(error.message.split(' ', 1)[0]!)
-  return unanswered.has(error)
+  if (!(error instanceof ReplyError)) return unanswered.has(error)
+  const code = error.message.split(' ', 1)[0]!
+  // A transaction Redis discarded fails for what it refused in it (a demoted master's READONLY, say).
+  if (code === 'EXECABORT') return ((error as { previousErrors?: Error[] }).previousErrors ?? []).some(isStoreOutage)
+  return OUTAGE_REPLY_CODES.has(code)
 }
