@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { build, json, loggedIn, ownRedis, PASSWORD, type App } from './support/helper.js'
+import { READY_CHECK_TTL_MS } from '../src/routes/health.js'
+import { build, commandsDuring, json, loggedIn, ownRedis, PASSWORD, type App } from './support/helper.js'
 
 const storeRequests = (cookie: string) =>
   [
@@ -60,4 +61,23 @@ t.test('a hung Redis (frozen process) answers 503 within a second instead of han
   redis.freeze()
   t.teardown(() => redis.thaw())
   await expectStoreUnavailableFast(t, app, cookie)
+})
+
+t.test('readiness costs Redis at most one PING a second, however often it is asked', async (t) => {
+  const redis = await ownRedis(t)
+  const app = await build(t, {}, redis)
+  const started = performance.now()
+  let elapsed = 0
+  const commands = await commandsDuring(redis, async () => {
+    for (let burst = 0; burst < 5; burst++) {
+      const answers = await Promise.all(Array.from({ length: 50 }, () => app.inject({ url: '/health/ready' })))
+      t.same([...new Set(answers.map((answer) => answer.statusCode))], [200], `burst ${burst}: 50 × 200`)
+    }
+    elapsed = performance.now() - started
+  })
+  const pings = commands.filter(([command]) => command === 'ping').length
+  t.ok(pings >= 1 && pings <= Math.ceil(elapsed / READY_CHECK_TTL_MS), `250 answers in ${elapsed.toFixed(0)} ms: ${pings} PING`)
+  await sleep(READY_CHECK_TTL_MS)
+  const later = await commandsDuring(redis, () => app.inject({ url: '/health/ready' }))
+  t.equal(later.filter(([command]) => command === 'ping').length, 1, 'a second later, Redis is asked again')
 })
