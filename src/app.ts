@@ -105,9 +105,10 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     maxSessionsPerUser: session.maxPerUser,
     longestSessionMs: Math.max(timeouts.standard.absoluteMs, timeouts.remember.absoluteMs),
   })
-  await app.register(metricsPlugin, { token: config.metricsToken, liveSessions: () => app.sessionIndex.countLive() })
   const counting = { windowSeconds: rateLimit.windowSeconds, syncIntervalMs: rateLimit.syncIntervalMs }
+  // Before metrics, so that its limit applies to GET /metrics too.
   await app.register(rateLimitPlugin, { keys, max: rateLimit.max, ...counting })
+  await app.register(metricsPlugin, { token: config.metricsToken, liveSessions: () => app.sessionIndex.countLive() })
   await app.register(credentialRateLimitPlugin, { keys, max: rateLimit.credentialMax, ...counting })
   await app.register(usersPlugin, { keys, admin: config.admin })
   await app.register(accountLockPlugin, { keys, ...config.accountLock })

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
+import { METRICS_REQUESTS_PER_MINUTE } from '../src/plugins/external/metrics.js'
 import { build, json, login, loggedIn, ownRedis, PASSWORD, register, sessionCookie, type App } from './support/helper.js'
 import { completeLogin, enrolled, passwordStep, post } from './support/mfa-helpers.js'
 import { totpCode } from './support/totp.js'
@@ -118,4 +119,16 @@ t.test('lifecycle counters are per app: two apps in one process do not clash', a
   t.equal(metric(await scrape(one), 'auth_logins_total', { outcome: 'success' }), 1)
   t.equal(metric(await scrape(two), 'auth_logins_total', { outcome: 'success' }), 0)
   t.equal((await two.inject({ method: 'POST', url: '/auth/login', ...json({}) })).statusCode, 400)
+})
+
+t.test("METRICS_TOKEN cannot be guessed at length: one address gets a minute's scrapes, then 429", async (t) => {
+  const app = await build(t, { METRICS_TOKEN: TOKEN })
+  const statuses: number[] = []
+  for (let guess = 0; guess < METRICS_REQUESTS_PER_MINUTE + 5; guess++) {
+    statuses.push((await app.inject({ url: '/metrics', headers: { authorization: `Bearer guess-${guess}` } })).statusCode)
+  }
+  t.same(statuses.slice(0, METRICS_REQUESTS_PER_MINUTE), Array(METRICS_REQUESTS_PER_MINUTE).fill(401), 'wrong tokens: 401')
+  t.same(statuses.slice(METRICS_REQUESTS_PER_MINUTE), Array(5).fill(429), 'then 429, before the token is looked at')
+  const right = await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${TOKEN}` } })
+  t.equal(right.statusCode, 429, 'the right token too, from that address, until the minute is over')
 })
