@@ -97,7 +97,7 @@ export default fp(
       throw new LoginInterrupted()
     }
 
-    /** A new ID for the request's session; the old one ends as any session does (invariant 1). */
+    /** A new ID for the request's session; the old one ends the way every session does (invariant 1). */
     async function regenerate(request: FastifyRequest, keep?: string[]): Promise<void> {
       const { user } = request.session
       const oldHandle = sessionHandle(request.session)
