@@ -101,8 +101,11 @@ export interface SessionPluginOptions {
 
 /** Removes the Set-Cookie lines of one cookie from a reply, or with `clearing` only those that clear it; true if any. */
 function dropSetCookie(reply: FastifyReply, name: string, { clearing = false } = {}): boolean {
+  const header = reply.getHeader('set-cookie')
+  // Most answers (every read) set no cookie: nothing to build or filter.
+  if (header === undefined) return false
   const start = clearing ? `${name}=;` : `${name}=`
-  const lines = [reply.getHeader('set-cookie') ?? []].flat().map(String)
+  const lines = [header].flat().map(String)
   const others = lines.filter((line) => !line.startsWith(start))
   if (others.length === lines.length) return false
   reply.removeHeader('set-cookie')
