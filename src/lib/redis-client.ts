@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks'
 import { ReplyError, type Cluster, type Command, type Redis } from 'ioredis'
 
 /** One Redis server (or a Sentinel-managed master), or a Redis Cluster: the commands the service uses work on both. */
@@ -28,27 +29,45 @@ const OUTAGE_REPLY_CODES = new Set(['READONLY', 'CLUSTERDOWN', 'TRYAGAIN', 'MAST
 /** Errors of commands that got no answer from Redis: a closed connection, a timeout, a Cluster without the node. */
 const unanswered = new WeakSet<object>()
 
-/** Calls `observe` with every command the client sends (auto-pipelined and scripted ones included) as it goes out. */
-export function observeCommands(redis: RedisClient, observe: (command: Command) => void): void {
+/** Told of every command of a client once it settles: how long it took, and its error when it failed. */
+export type CommandListener = (command: Command, seconds: number, error: Error | undefined) => void
+
+const listenersOf = new WeakMap<RedisClient, CommandListener[]>()
+
+/**
+ * Calls `listener` with every command the client sends (auto-pipelined and scripted ones included) once it settles.
+ * The client is wrapped once, however many listen: one timer read and one promise reaction per command, attached
+ * before the command is sent, so the listeners run before any caller's own handlers.
+ */
+export function onCommandSettled(redis: RedisClient, listener: CommandListener): void {
+  const listeners = listenersOf.get(redis)
+  if (listeners) {
+    listeners.push(listener)
+    return
+  }
+  const all = [listener]
+  listenersOf.set(redis, all)
   // Redis and Cluster take different further arguments; both start with the command.
   const client = redis as unknown as { sendCommand(command: Command, ...rest: unknown[]): unknown }
   const send = client.sendCommand.bind(client)
   client.sendCommand = (command, ...rest) => {
-    observe(command)
+    const started = performance.now()
+    const settle = (error?: Error) => {
+      const seconds = (performance.now() - started) / 1000
+      for (const listen of all) listen(command, seconds, error)
+    }
+    command.promise.then(() => settle(), settle)
     return send(command, ...rest)
   }
 }
 
 /**
  * Remembers the failures of this client's commands that did not come from Redis itself (ioredis gives those no type
- * or code of their own, only a message), so that isStoreOutage can tell them from a refused command. The handler is
- * attached before the command is sent, so it runs before any caller's own.
+ * or code of their own, only a message), so that isStoreOutage can tell them from a refused command.
  */
 export function watchUnansweredCommands(redis: RedisClient): void {
-  observeCommands(redis, (command) => {
-    command.promise.catch((error: Error) => {
-      if (!(error instanceof ReplyError)) unanswered.add(error)
-    })
+  onCommandSettled(redis, (_command, _seconds, error) => {
+    if (error !== undefined && !(error instanceof ReplyError)) unanswered.add(error)
   })
 }
 

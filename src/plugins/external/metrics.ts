@@ -1,9 +1,8 @@
 import { timingSafeEqual } from 'node:crypto'
-import { performance } from 'node:perf_hooks'
 import fp from 'fastify-plugin'
 import fastifyMetricsModule from 'fastify-metrics'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import { observeCommands, type RedisClient } from '../../lib/redis-client.js'
+import { onCommandSettled, type RedisClient } from '../../lib/redis-client.js'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { MetricsUnauthorized } from '../../errors.js'
 import { METRICS_SECURITY } from '../../schemas/security.js'
@@ -138,13 +137,9 @@ function count(counters: Counters, event: LifecycleEvent, fields: Record<string,
 
 /** Times every command the client sends and counts the ones that fail. */
 function instrumentRedis(redis: RedisClient, counters: Counters): void {
-  observeCommands(redis, (command) => {
-    const started = performance.now()
-    const observe = () => counters.redisDuration.observe((performance.now() - started) / 1000)
-    command.promise.then(observe, () => {
-      observe()
-      counters.redisErrors.inc({ command: command.name })
-    })
+  onCommandSettled(redis, (command, seconds, error) => {
+    counters.redisDuration.observe(seconds)
+    if (error) counters.redisErrors.inc({ command: command.name })
   })
 }
 
