@@ -18,6 +18,7 @@ import sessionIndexPlugin from './plugins/app/session-index.js'
 import sessionsPlugin from './plugins/app/sessions.js'
 import usersPlugin from './plugins/app/users.js'
 import corsPlugin from './plugins/external/cors.js'
+import databasePlugin from './plugins/external/database.js'
 import docsPlugin from './plugins/external/docs.js'
 import loadSheddingPlugin from './plugins/external/load-shedding.js'
 import metricsPlugin from './plugins/external/metrics.js'
@@ -65,8 +66,8 @@ export function requestIdOf(request: IncomingMessage): string {
 }
 
 /**
- * Composes the service from its plugins. Resolves once Redis is connected; rejects with RedisUnreachableError
- * when it is not.
+ * Composes the service from its plugins. Resolves once Redis and PostgreSQL are connected and the schema is current;
+ * rejects with RedisUnreachableError, DatabaseUnreachableError or SchemaMismatchError otherwise.
  */
 export async function buildApp(config: AppConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -109,10 +110,11 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   // Before metrics, so that its limit applies to GET /metrics too.
   await app.register(rateLimitPlugin, { keys, max: rateLimit.max, ...counting })
   await app.register(metricsPlugin, { token: config.metricsToken, liveSessions: () => app.sessionIndex.countLive() })
+  await app.register(databasePlugin, { database: config.database, onQuery: app.observeDatabaseQuery })
   await app.register(credentialRateLimitPlugin, { keys, max: rateLimit.credentialMax, ...counting })
-  await app.register(usersPlugin, { keys, admin: config.admin })
+  await app.register(usersPlugin, { admin: config.admin })
   await app.register(accountLockPlugin, { keys, ...config.accountLock })
-  await app.register(mfaPlugin, { keys, secrets: session.secrets, issuer: config.mfaIssuer })
+  await app.register(mfaPlugin, { secrets: session.secrets, issuer: config.mfaIssuer })
   await app.register(healthRoutes, { prefix: '/health' })
 
   // Only the routes below parse cookies and load sessions.

@@ -28,6 +28,10 @@ const EnvSchema = Type.Object({
   REDIS_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
   REDIS_PREFIX: Type.String({ minLength: 1, maxLength: 64, default: 'app:' }),
   REDIS_WAIT_REPLICAS: Type.Optional(Type.Integer({ minimum: 0, maximum: 16 })),
+  DATABASE_URL: Type.String({ pattern: '^postgres(ql)?://', default: 'postgres://postgres@127.0.0.1:5432/postgres' }),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
+  DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 2000 }),
+  DATABASE_MIGRATE: Type.Boolean({ default: true }),
   SESSION_SECRET: Type.String({ minLength: 1 }),
   COOKIE_NAME: Type.Optional(Type.String({ pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$" })),
   COOKIE_SECURE: Type.Optional(Type.Boolean()),
@@ -78,6 +82,7 @@ export interface AppConfig {
     /** Replicas that must have a session's deletion before its end is answered (Redis WAIT); 0: none. */
     waitReplicas: number
   }
+  database: DatabaseConfig
   session: {
     /** The first signs new cookies; every one verifies, so secrets can be rotated. */
     secrets: string[]
@@ -114,6 +119,16 @@ export interface AppConfig {
   docsEnabled: boolean
   /** Mean event-loop delay above which requests are shed with 503; 0: never. */
   maxEventLoopDelayMs: number
+}
+
+/** PostgreSQL, where accounts live. */
+export interface DatabaseConfig {
+  url: string
+  poolSize: number
+  /** A statement that runs longer is cancelled (and the request answered 503). */
+  statementTimeoutMs: number
+  /** Apply pending migrations at start; off: the start refuses a schema that is behind (run npm run migrate). */
+  migrateOnStart: boolean
 }
 
 export interface HostPort {
@@ -186,6 +201,12 @@ function toAppConfig(env: Env): AppConfig {
     host: env.HOST,
     logLevel: env.LOG_LEVEL,
     redis: { connection, prefix: env.REDIS_PREFIX, waitReplicas: env.REDIS_WAIT_REPLICAS ?? (connection.topology === 'sentinel' ? 1 : 0) },
+    database: {
+      url: env.DATABASE_URL,
+      poolSize: env.DATABASE_POOL_SIZE,
+      statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+      migrateOnStart: env.DATABASE_MIGRATE,
+    },
     session: {
       secrets,
       cookieName: parseCookieName(env.COOKIE_NAME, cookieSecure),

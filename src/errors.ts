@@ -26,7 +26,7 @@ export const Forbidden = define('FORBIDDEN', 'This route needs a role you do not
 export const UserNotFound = define('USER_NOT_FOUND', 'No such user', 404)
 export const SessionNotFound = define('SESSION_NOT_FOUND', 'No such session', 404)
 export const CsrfRejected = define('CSRF_REJECTED', 'Cross-site request refused', 403)
-export const StoreUnavailable = define('STORE_UNAVAILABLE', 'The session store is unavailable; retry shortly', 503)
+export const StoreUnavailable = define('STORE_UNAVAILABLE', 'A data store (Redis or PostgreSQL) is unavailable; retry shortly', 503)
 export const Overloaded = define('OVERLOADED', 'The server is overloaded; retry shortly', 503)
 export const InsecureTransport = define(
   'INSECURE_TRANSPORT',

@@ -1,6 +1,8 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp, REDACTED_LOG_PATHS } from './app.js'
 import { ConfigError, loadConfig, type AppConfig } from './config.js'
+import { SchemaMismatchError } from './db/migrate.js'
+import { DatabaseUnreachableError } from './plugins/external/database.js'
 import { RedisUnreachableError } from './plugins/external/redis.js'
 
 /** How long in-flight requests get to finish after SIGTERM/SIGINT before the process exits anyway. */
@@ -24,6 +26,10 @@ function explainStartFailure(error: unknown): string | null {
   if (error instanceof RedisUnreachableError) {
     return `Cannot start: ${error.message}. Start Redis (e.g. "redis-server" or "docker compose up -d redis") or set REDIS_URL.`
   }
+  if (error instanceof DatabaseUnreachableError) {
+    return `Cannot start: ${error.message}. Start PostgreSQL (e.g. "docker compose up -d postgres") or set DATABASE_URL.`
+  }
+  if (error instanceof SchemaMismatchError) return `Cannot start: ${error.message}.`
   return null
 }
 
@@ -48,7 +54,8 @@ async function start(): Promise<void> {
     const explanation = explainStartFailure(error)
     if (!explanation) throw error
     console.error(explanation)
-    process.exitCode = 1
+    // What did connect (Redis, say) would keep the process alive.
+    process.exit(1)
   }
 }
 

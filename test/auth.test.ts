@@ -10,6 +10,7 @@ import {
   sessionCookie,
   sessionIdOf,
   sessionKey,
+  storedAccount,
   testRedis,
   uniquePrefix,
 } from './support/helper.js'
@@ -29,17 +30,15 @@ t.test('POST /auth/register', async (t) => {
   })
 
   t.test('stores the password as a salted scrypt hash, never in clear', async (t) => {
-    const prefix = uniquePrefix()
-    const app = await build(t, { REDIS_PREFIX: prefix })
-    const redis = (await testRedis()).client(t)
+    const app = await build(t)
     const { user } = (await register(app, 'hashed')).json()
-    const stored = await redis.hgetall(`${prefix}user:hashed`)
-    t.equal(stored.id, user.id)
-    t.match(stored.passwordHash, /^scrypt\$/)
-    t.notMatch(stored.passwordHash, PASSWORD)
+    const stored = await storedAccount(app, 'hashed')
+    t.equal(stored?.id, user.id)
+    t.match(stored?.passwordHash, /^scrypt\$/)
+    t.notMatch(stored?.passwordHash, PASSWORD)
     await register(app, 'hashed2')
-    const other = await redis.hget(`${prefix}user:hashed2`, 'passwordHash')
-    t.not(other, stored.passwordHash, 'same password, different salt')
+    const other = await storedAccount(app, 'hashed2')
+    t.not(other?.passwordHash, stored?.passwordHash, 'same password, different salt')
   })
 
   t.test('answers 409 USERNAME_TAKEN for a name taken in any letter case', async (t) => {
@@ -296,10 +295,9 @@ t.test('GET /auth/me', async (t) => {
   })
 
   t.test('answers 401 SESSION_EXPIRED when the account name now belongs to another account', async (t) => {
-    const prefix = uniquePrefix()
-    const app = await build(t, { REDIS_PREFIX: prefix })
+    const app = await build(t)
     const cookie = await loggedIn(app, 'reborn')
-    await (await testRedis()).client(t).del(`${prefix}user:reborn`)
+    await app.db.deleteFrom('users').where('username', '=', 'reborn').execute()
     t.equal((await register(app, 'reborn')).statusCode, 201, 'the name is registered again')
     expectSessionExpired(t, await app.inject({ url: '/auth/me', headers: { cookie } }))
   })

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { matchingStep } from '../src/lib/totp.js'
-import { build, json, login, loggedIn, PASSWORD, register, sessionCookie, testRedis, uniquePrefix } from './support/helper.js'
+import { build, json, login, loggedIn, PASSWORD, register, sessionCookie, storedAccount, testRedis, uniquePrefix } from './support/helper.js'
 import { completeLogin, enrolled, passwordStep, pendingCookie, post, startEnrolment } from './support/mfa-helpers.js'
 import { steadyStep, stepAt, totpCode } from './support/totp.js'
 
@@ -46,7 +46,7 @@ t.test('enrolment: a secret, its otpauth URI and QR code; on only after a right 
   t.match(enrolment.qrCode, /^data:image\/png;base64,[A-Za-z0-9+/]+=*$/, 'a PNG data URL')
   t.ok(Buffer.from(enrolment.qrCode.split(',')[1]!, 'base64').subarray(1, 4).toString() === 'PNG', 'PNG bytes')
   t.equal((await me(app, cookie)).json().mfa.enabled, false, 'nothing changes before confirmation')
-  t.notOk(await redis.hexists(`${prefix}user:olga`, 'totpSecret'), 'the user record holds no secret yet')
+  t.equal((await storedAccount(app, 'olga'))?.totpSecret, null, 'the account holds no secret yet')
   const sessions = JSON.stringify(await Promise.all((await redis.keys(`${prefix}sess:*`)).map((key) => redis.hgetall(key))))
   t.match(sessions, 'mfaEnrolment', 'the enrolment is kept in the session')
   t.notMatch(sessions, enrolment.secret, 'sealed there too')
@@ -71,11 +71,12 @@ t.test('enrolment: a secret, its otpauth URI and QR code; on only after a right 
   t.equal(status.enabled, true, '/auth/me: on')
   t.equal(status.recoveryCodesLeft, 10)
   t.ok(Date.parse(status.enabledAt) > Date.now() - 10_000)
-  const stored = JSON.stringify(await redis.hgetall(`${prefix}user:olga`))
+  const stored = JSON.stringify(await storedAccount(app, 'olga'))
   for (const code of recoveryCodes) t.notOk(stored.includes(code) || stored.includes(code.replaceAll('-', '')), 'no recovery code in the clear')
   const everything = JSON.stringify(await Promise.all((await redis.keys(`${prefix}*`)).map((key) => redis.dump(key))))
-  t.notMatch(everything, enrolment.secret, 'the secret is nowhere in Redis in the clear: sealed in the user record')
-  t.match(await redis.hget(`${prefix}user:olga`, 'totpSecret'), /^v1\./)
+  t.notMatch(everything, enrolment.secret, 'the secret is nowhere in Redis')
+  t.notMatch(stored, enrolment.secret, 'nor in PostgreSQL in the clear')
+  t.match((await storedAccount(app, 'olga'))?.totpSecret, /^v1\./, 'sealed in the account')
 
   const again = await post(app, '/auth/mfa/totp/confirm', { code: totpCode(enrolment.secret, step + 1) }, { cookie })
   t.equal(again.json().code, 'MFA_ENROLMENT_NOT_STARTED', 'one enrolment, one confirmation')
@@ -403,14 +404,13 @@ t.test('the whole flow with bearer tokens: mfaToken in, session token out, re-au
 t.test('TOTP secrets survive a SESSION_SECRET rotation: opened by an old secret still listed, sealed anew on use', async (t) => {
   const prefix = uniquePrefix()
   const [oldSecret, newSecret] = ['an-old-secret-of-at-least-32-characters!', 'a-new-secret-of-at-least-32-characters!!']
-  const redis = (await testRedis()).client(t)
   const before = await build(t, { REDIS_PREFIX: prefix, SESSION_SECRET: oldSecret })
   const user = await enrolled(before, 'ines')
-  const sealedBefore = await redis.hget(`${prefix}user:ines`, 'totpSecret')
+  const sealedBefore = (await storedAccount(before, 'ines'))?.totpSecret
 
   const rotating = await build(t, { REDIS_PREFIX: prefix, SESSION_SECRET: `${newSecret},${oldSecret}` })
   t.equal((await completeLogin(rotating, await passwordStep(rotating, 'ines'), totpCode(user.secret, user.lastStep + 1))).statusCode, 200, 'opened with the old secret')
-  t.not(await redis.hget(`${prefix}user:ines`, 'totpSecret'), sealedBefore, 'sealed anew under the new secret')
+  t.not((await storedAccount(rotating, 'ines'))?.totpSecret, sealedBefore, 'sealed anew under the new secret')
 
   // Under a secret that never sealed it, TOTP fails closed; the next code is then refused although it is right...
   const lost = await build(t, { REDIS_PREFIX: prefix, SESSION_SECRET: 'a-third-secret-of-at-least-32-characters' })

@@ -14,7 +14,7 @@ export function redisKeys(prefix: string) {
     rateLimitPrefix: `${prefix}rl:`,
     /** The limit per session or access token appends its handle. */
     credentialRateLimitPrefix: `${prefix}rl:credential:`,
-    /** One hash per user under the lower-cased name: usernames are unique regardless of case, in one key. */
+    /** Where versions before PostgreSQL kept each account (a hash under the lower-cased name); read only by the import. */
     user: (username: string) => `${prefix}user:${username.toLowerCase()}`,
     /** A user's sessions: a sorted set of session handles, scored by when each was last seen. */
     userSessions: (userId: string) => `${prefix}user-sessions:${userId}`,

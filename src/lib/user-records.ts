@@ -1,22 +1,29 @@
-import type { Result } from 'ioredis'
-import { defineScripts, type RedisClient } from './redis-client.js'
+import { sql, type Selectable } from 'kysely'
+import type { Database } from '../db/database.js'
+import type { UsersTable } from '../db/schema.js'
 import type { User } from '../schemas/user.js'
 
 /**
- * Users as Redis holds them (this module owns the user key and its scripts): one hash per user, under the lower-cased name (see keys.ts), with the fields
- * id, username, passwordHash, roles, createdAt, loginEpoch; a second factor adds totpSecret, totpEnabledAt,
- * totpLastStep and one `recovery:<hash>` field per unused recovery code.
+ * Accounts as PostgreSQL holds them (this module owns the users table; its migration is db/migrations/0001): one row
+ * per user with the password hash, roles, login epoch and second factor (sealed TOTP secret, last accepted step,
+ * recovery-code hashes).
  *
- * Concurrency rules. Every write below is one single-key script (atomic, on a Cluster too) that first checks the
- * hash still belongs to the user id the caller read, so a write never lands on another account:
+ * Concurrency rules. Every read and write below is one statement in its own transaction (READ COMMITTED, the default):
+ * no transaction spans two statements, so none needs a stricter isolation level. An UPDATE locks the row it changes,
+ * and an UPDATE that waited on that lock evaluates its WHERE clause again on the row as the other one left it, so
+ * each guarded UPDATE below is an atomic check-and-set, across instances too. Every write names the user by id, so it
+ * never lands on another account.
+ * - A username is claimed by the INSERT itself: the unique index on lower(username) lets one of any number of
+ *   concurrent registrations of a name, in any letter case, succeed; the others insert nothing.
  * - `loginEpoch` goes up with every change that must shut out the logins in flight: a change of what a login must
- *   prove (password, second factor on or off; in the same script as the change) and the end of every session (logout
+ *   prove (password, second factor on or off; in the same UPDATE as the change) and the end of every session (logout
  *   everywhere, ending all others, an admin's end). A login notes it when it checks the password and compares it
- *   again once its session exists: a login that raced with such a change either was listed before the change ended
- *   every session, or sees the new epoch and ends its own.
- * - A TOTP step is accepted only if it is later than the last accepted one (kept in totpLastStep): a code can be
- *   used once, and two requests with the same code cannot both pass.
- * - A recovery code is spent by deleting its field: of two concurrent uses, only the one whose HDEL found it passes.
+ *   again once its session exists (sessions.ts): a login that raced with such a change either was listed before the
+ *   change ended every session, or sees the new epoch and ends its own.
+ * - A TOTP step is accepted only if it is later than the last accepted one (totpLastStep, compared in the UPDATE's
+ *   WHERE): a code can be used once, and two requests with the same code cannot both pass.
+ * - A recovery code is spent by removing it from the array, in an UPDATE whose WHERE requires it there: of two
+ *   concurrent uses, the second finds it gone and changes nothing.
  */
 
 export interface MfaState {
@@ -35,184 +42,108 @@ export interface Account {
   mfa: MfaState | null
 }
 
-const RECOVERY_FIELD_PREFIX = 'recovery:'
-
-// Claims the username and writes the user in one step, so two registrations of one name cannot both succeed.
-// ARGV: id, username, password hash, roles (comma-separated), created at.
-const CREATE_USER_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'id', ARGV[1], 'username', ARGV[2], 'passwordHash', ARGV[3], 'roles', ARGV[4], 'createdAt', ARGV[5])
-return 1
-`
-
-// ARGV: user id, new password hash.
-const SET_PASSWORD_SCRIPT = `
-if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'passwordHash', ARGV[2])
-redis.call('HINCRBY', KEYS[1], 'loginEpoch', 1)
-return 1
-`
-
-// ARGV: user id.
-const RAISE_LOGIN_EPOCH_SCRIPT = `
-if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return 0 end
-redis.call('HINCRBY', KEYS[1], 'loginEpoch', 1)
-return 1
-`
-
-// Clears every recovery code of the hash at KEYS[1].
-const CLEAR_RECOVERY_CODES = `
-for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(field, 1, ${RECOVERY_FIELD_PREFIX.length}) == '${RECOVERY_FIELD_PREFIX}' then redis.call('HDEL', KEYS[1], field) end
-end
-`
-
-// ARGV: user id, secret, first accepted step, enabled at, then the recovery code hashes. 0 when already on.
-const ENABLE_TOTP_SCRIPT = `
-if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return -1 end
-if redis.call('HEXISTS', KEYS[1], 'totpSecret') == 1 then return 0 end
-${CLEAR_RECOVERY_CODES}
-redis.call('HSET', KEYS[1], 'totpSecret', ARGV[2], 'totpLastStep', ARGV[3], 'totpEnabledAt', ARGV[4])
-for i = 5, #ARGV do redis.call('HSET', KEYS[1], '${RECOVERY_FIELD_PREFIX}' .. ARGV[i], '1') end
-redis.call('HINCRBY', KEYS[1], 'loginEpoch', 1)
-return 1
-`
-
-// ARGV: user id. 0 when it was off.
-const DISABLE_TOTP_SCRIPT = `
-if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] then return -1 end
-if redis.call('HDEL', KEYS[1], 'totpSecret', 'totpLastStep', 'totpEnabledAt') == 0 then return 0 end
-${CLEAR_RECOVERY_CODES}
-redis.call('HINCRBY', KEYS[1], 'loginEpoch', 1)
-return 1
-`
-
-// ARGV: user id, the secret the code was checked against (as stored), its step, and the secret sealed anew under the
-// current key, or '' to leave it. 1 when the step is accepted.
-const USE_TOTP_STEP_SCRIPT = `
-if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'totpSecret') ~= ARGV[2] then return 0 end
-if tonumber(ARGV[3]) <= tonumber(redis.call('HGET', KEYS[1], 'totpLastStep') or '-1') then return 0 end
-redis.call('HSET', KEYS[1], 'totpLastStep', ARGV[3])
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'totpSecret', ARGV[4]) end
-return 1
-`
-
-// ARGV: user id, the code's hash. The codes left, or -1 when there is no such unused code.
-const USE_RECOVERY_CODE_SCRIPT = `
-if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] or redis.call('HEXISTS', KEYS[1], 'totpSecret') == 0 then return -1 end
-if redis.call('HDEL', KEYS[1], '${RECOVERY_FIELD_PREFIX}' .. ARGV[2]) == 0 then return -1 end
-local left = 0
-for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(field, 1, ${RECOVERY_FIELD_PREFIX.length}) == '${RECOVERY_FIELD_PREFIX}' then left = left + 1 end
-end
-return left
-`
-
-// ARGV: user id, the secret that must still be on, then the new code hashes. 0 when it is not.
-const REPLACE_RECOVERY_CODES_SCRIPT = `
-if redis.call('HGET', KEYS[1], 'id') ~= ARGV[1] or redis.call('HGET', KEYS[1], 'totpSecret') ~= ARGV[2] then return 0 end
-${CLEAR_RECOVERY_CODES}
-for i = 3, #ARGV do redis.call('HSET', KEYS[1], '${RECOVERY_FIELD_PREFIX}' .. ARGV[i], '1') end
-return 1
-`
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    createUser(key: string, id: string, username: string, passwordHash: string, roles: string, createdAt: string): Result<number, Context>
-    setUserPassword(key: string, userId: string, passwordHash: string): Result<number, Context>
-    raiseUserLoginEpoch(key: string, userId: string): Result<number, Context>
-    enableUserTotp(key: string, userId: string, secret: string, step: number, enabledAt: number, ...codeHashes: string[]): Result<number, Context>
-    disableUserTotp(key: string, userId: string): Result<number, Context>
-    useUserTotpStep(key: string, userId: string, secret: string, step: number, resealed: string): Result<number, Context>
-    useUserRecoveryCode(key: string, userId: string, codeHash: string): Result<number, Context>
-    replaceUserRecoveryCodes(key: string, userId: string, secret: string, ...codeHashes: string[]): Result<number, Context>
-  }
+type AccountRow = Pick<Selectable<UsersTable>, 'id' | 'username' | 'roles' | 'createdAt' | 'passwordHash' | 'loginEpoch' | 'totpSecret' | 'totpEnabledAt'> & {
+  recoveryCodesLeft: number
 }
 
-export function toUser(stored: Record<string, string>): User | null {
-  const { id, username, roles, createdAt } = stored
-  if (!id || !username || roles === undefined || !createdAt) return null
-  return { id, username, roles: roles.split(',').filter(Boolean), createdAt }
-}
-
-function toMfaState(stored: Record<string, string>): MfaState | null {
-  const { totpSecret, totpEnabledAt } = stored
-  if (totpSecret === undefined) return null
-  const recoveryCodesLeft = Object.keys(stored).filter((field) => field.startsWith(RECOVERY_FIELD_PREFIX)).length
-  return { secret: totpSecret, enabledAt: Number(totpEnabledAt), recoveryCodesLeft }
-}
-
-export function toAccount(stored: Record<string, string>): Account | null {
-  const user = toUser(stored)
-  if (!user || stored.passwordHash === undefined) return null
-  return { user, passwordHash: stored.passwordHash, loginEpoch: Number(stored.loginEpoch ?? 0), mfa: toMfaState(stored) }
+function toAccount(row: AccountRow): Account {
+  const { id, username, roles, createdAt, passwordHash, loginEpoch, totpSecret, totpEnabledAt, recoveryCodesLeft } = row
+  const mfa = totpSecret === null || totpEnabledAt === null ? null : { secret: totpSecret, enabledAt: totpEnabledAt.getTime(), recoveryCodesLeft }
+  return { user: { id, username, roles, createdAt: createdAt.toISOString() }, passwordHash, loginEpoch, mfa }
 }
 
 export interface UserRecords {
   /** Writes a new user with its password hash; false when the name is taken (in any letter case). */
-  create(key: string, user: User, passwordHash: string): Promise<boolean>
-  read(key: string): Promise<Account | null>
-  loginEpoch(key: string): Promise<number>
-  /** Each write below is false when the hash no longer belongs to `userId` (or the state it needs is gone). */
-  setPassword(key: string, userId: string, passwordHash: string): Promise<boolean>
-  raiseLoginEpoch(key: string, userId: string): Promise<boolean>
+  create(user: User, passwordHash: string): Promise<boolean>
+  /** The account under a name, in any letter case. */
+  findByName(username: string): Promise<Account | null>
+  findById(userId: string): Promise<Account | null>
+  /** null when the user is gone. */
+  loginEpoch(userId: string): Promise<number | null>
+  /** Each write below is false when the user is gone (or the state it needs is). */
+  setPassword(userId: string, passwordHash: string): Promise<boolean>
+  raiseLoginEpoch(userId: string): Promise<boolean>
   /** Turns TOTP on with its first accepted step and recovery codes; false when it is on already. */
-  enableTotp(key: string, userId: string, secret: string, step: number, codeHashes: string[]): Promise<boolean>
+  enableTotp(userId: string, secret: string, step: number, codeHashes: string[]): Promise<boolean>
   /** Turns TOTP off and drops the recovery codes; false when it was off. */
-  disableTotp(key: string, userId: string): Promise<boolean>
+  disableTotp(userId: string): Promise<boolean>
   /**
    * Accepts a TOTP step of `secret` (as stored) if it is later than every step accepted before; stores `resealed` in
    * its place when given (the same secret sealed under the current key).
    */
-  useTotpStep(key: string, userId: string, secret: string, step: number, resealed: string | null): Promise<boolean>
+  useTotpStep(userId: string, secret: string, step: number, resealed: string | null): Promise<boolean>
   /** Spends a recovery code: the codes left, or null when there was no such unused code. */
-  useRecoveryCode(key: string, userId: string, codeHash: string): Promise<number | null>
+  useRecoveryCode(userId: string, codeHash: string): Promise<number | null>
   /** New recovery codes in place of the old, while `secret` is still the one on. */
-  replaceRecoveryCodes(key: string, userId: string, secret: string, codeHashes: string[]): Promise<boolean>
+  replaceRecoveryCodes(userId: string, secret: string, codeHashes: string[]): Promise<boolean>
 }
 
-export function userRecords(redis: RedisClient): UserRecords {
-  defineScripts(redis, {
-    createUser: { numberOfKeys: 1, lua: CREATE_USER_SCRIPT },
-    setUserPassword: { numberOfKeys: 1, lua: SET_PASSWORD_SCRIPT },
-    raiseUserLoginEpoch: { numberOfKeys: 1, lua: RAISE_LOGIN_EPOCH_SCRIPT },
-    enableUserTotp: { numberOfKeys: 1, lua: ENABLE_TOTP_SCRIPT },
-    disableUserTotp: { numberOfKeys: 1, lua: DISABLE_TOTP_SCRIPT },
-    useUserTotpStep: { numberOfKeys: 1, lua: USE_TOTP_STEP_SCRIPT },
-    useUserRecoveryCode: { numberOfKeys: 1, lua: USE_RECOVERY_CODE_SCRIPT },
-    replaceUserRecoveryCodes: { numberOfKeys: 1, lua: REPLACE_RECOVERY_CODES_SCRIPT },
-  })
+const changed = { updatedAt: sql<Date>`now()` }
+const raisedEpoch = { loginEpoch: sql<number>`login_epoch + 1` }
+
+export function userRecords(db: Database): UserRecords {
+  const selectAccount = () =>
+    db
+      .selectFrom('users')
+      .select(['id', 'username', 'roles', 'createdAt', 'passwordHash', 'loginEpoch', 'totpSecret', 'totpEnabledAt'])
+      .select(sql<number>`cardinality(recovery_code_hashes)`.as('recoveryCodesLeft'))
+  const update = (userId: string) => db.updateTable('users').where('id', '=', userId)
+  const updatedOne = (result: { numUpdatedRows: bigint }) => result.numUpdatedRows === 1n
+
   return {
-    async create(key, { id, username, roles, createdAt }, passwordHash) {
-      return (await redis.createUser(key, id, username, passwordHash, roles.join(','), createdAt)) === 1
+    async create({ id, username, roles, createdAt }, passwordHash) {
+      const inserted = await db
+        .insertInto('users')
+        .values({ id, username, roles, passwordHash, createdAt: new Date(createdAt) })
+        .onConflict((conflict) => conflict.doNothing())
+        .executeTakeFirst()
+      return inserted.numInsertedOrUpdatedRows === 1n
     },
-    async read(key) {
-      return toAccount(await redis.hgetall(key))
+    async findByName(username) {
+      const row = await selectAccount().where(sql`lower(username)`, '=', username.toLowerCase()).executeTakeFirst()
+      return row ? toAccount(row) : null
     },
-    async loginEpoch(key) {
-      return Number((await redis.hget(key, 'loginEpoch')) ?? 0)
+    async findById(userId) {
+      const row = await selectAccount().where('id', '=', userId).executeTakeFirst()
+      return row ? toAccount(row) : null
     },
-    async setPassword(key, userId, passwordHash) {
-      return (await redis.setUserPassword(key, userId, passwordHash)) === 1
+    async loginEpoch(userId) {
+      const row = await db.selectFrom('users').select('loginEpoch').where('id', '=', userId).executeTakeFirst()
+      return row?.loginEpoch ?? null
     },
-    async raiseLoginEpoch(key, userId) {
-      return (await redis.raiseUserLoginEpoch(key, userId)) === 1
+    async setPassword(userId, passwordHash) {
+      return updatedOne(await update(userId).set({ passwordHash, ...raisedEpoch, ...changed }).executeTakeFirst())
     },
-    async enableTotp(key, userId, secret, step, codeHashes) {
-      return (await redis.enableUserTotp(key, userId, secret, step, Date.now(), ...codeHashes)) === 1
+    async raiseLoginEpoch(userId) {
+      return updatedOne(await update(userId).set({ ...raisedEpoch, ...changed }).executeTakeFirst())
     },
-    async disableTotp(key, userId) {
-      return (await redis.disableUserTotp(key, userId)) === 1
+    async enableTotp(userId, secret, step, codeHashes) {
+      const enabled = { totpSecret: secret, totpLastStep: step, totpEnabledAt: sql<Date>`now()`, recoveryCodeHashes: codeHashes }
+      return updatedOne(await update(userId).set({ ...enabled, ...raisedEpoch, ...changed }).where('totpSecret', 'is', null).executeTakeFirst())
     },
-    async useTotpStep(key, userId, secret, step, resealed) {
-      return (await redis.useUserTotpStep(key, userId, secret, step, resealed ?? '')) === 1
+    async disableTotp(userId) {
+      const disabled = { totpSecret: null, totpLastStep: null, totpEnabledAt: null, recoveryCodeHashes: [] }
+      return updatedOne(await update(userId).set({ ...disabled, ...raisedEpoch, ...changed }).where('totpSecret', 'is not', null).executeTakeFirst())
     },
-    async useRecoveryCode(key, userId, codeHash) {
-      const left = await redis.useUserRecoveryCode(key, userId, codeHash)
-      return left < 0 ? null : left
+    async useTotpStep(userId, secret, step, resealed) {
+      const result = await update(userId)
+        .set({ totpLastStep: step, ...(resealed !== null && { totpSecret: resealed }), ...changed })
+        .where('totpSecret', '=', secret)
+        .where((row) => row.or([row('totpLastStep', 'is', null), row('totpLastStep', '<', step)]))
+        .executeTakeFirst()
+      return updatedOne(result)
     },
-    async replaceRecoveryCodes(key, userId, secret, codeHashes) {
-      return (await redis.replaceUserRecoveryCodes(key, userId, secret, ...codeHashes)) === 1
+    async useRecoveryCode(userId, codeHash) {
+      const row = await update(userId)
+        .set({ recoveryCodeHashes: sql<string[]>`array_remove(recovery_code_hashes, ${codeHash})`, ...changed })
+        .where('totpSecret', 'is not', null)
+        .where(sql<boolean>`${codeHash} = ANY(recovery_code_hashes)`)
+        .returning(sql<number>`cardinality(recovery_code_hashes)`.as('left'))
+        .executeTakeFirst()
+      return row?.left ?? null
+    },
+    async replaceRecoveryCodes(userId, secret, codeHashes) {
+      return updatedOne(await update(userId).set({ recoveryCodeHashes: codeHashes, ...changed }).where('totpSecret', '=', secret).executeTakeFirst())
     },
   }
 }

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
+import { sql } from 'kysely'
 import { StoreUnavailable } from '../errors.js'
 import { ALWAYS_ANSWER } from '../plugins/external/load-shedding.js'
 import { errorResponses } from '../schemas/error.js'
@@ -8,21 +9,33 @@ const Status = Type.Object({ status: Type.Literal('ok') })
 // Probes must work whatever the traffic: no rate limit, no session.
 const probeConfig = { rateLimit: false } as const
 
-/** How long a PING that Redis answered keeps the instance ready without another. */
+/** How long an answer from a store keeps the instance ready without asking again. */
 export const READY_CHECK_TTL_MS = 1000
 
-const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  // Readiness is asked by balancers, probes and anyone who finds the URL: one PING in flight, and none for a second
-  // after Redis answered one, whatever the rate of requests. A lost connection answers at once, without a PING.
+/**
+ * A probe of a store that answers for READY_CHECK_TTL_MS after it succeeded, with one probe in flight at most,
+ * whatever the rate of requests; it throws StoreUnavailable when the store does not answer.
+ */
+export function cachedProbe(probe: () => Promise<unknown>): () => Promise<void> {
   let answeredAt = -Infinity
-  let pinging: Promise<unknown> | null = null
-  async function assertStoreReady(): Promise<void> {
-    if (app.redis.status !== 'ready') throw new StoreUnavailable()
+  let probing: Promise<unknown> | null = null
+  return async () => {
     if (Date.now() - answeredAt < READY_CHECK_TTL_MS) return
-    pinging ??= app.redis.ping().then(() => (answeredAt = Date.now())).finally(() => (pinging = null))
-    await pinging.catch(() => {
+    probing ??= probe().then(() => (answeredAt = Date.now())).finally(() => (probing = null))
+    await probing.catch(() => {
       throw new StoreUnavailable()
     })
+  }
+}
+
+const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  // Readiness is asked by balancers, probes and anyone who finds the URL: at most a PING and a SELECT 1 a second.
+  const redisAnswers = cachedProbe(() => app.redis.ping())
+  const databaseAnswers = cachedProbe(() => sql`SELECT 1`.execute(app.db))
+  async function assertStoresReady(): Promise<void> {
+    // A lost Redis connection answers at once, without a PING.
+    if (app.redis.status !== 'ready') throw new StoreUnavailable()
+    await Promise.all([redisAnswers(), databaseAnswers()])
   }
 
   app.get(
@@ -40,13 +53,13 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: probeConfig,
       schema: {
-        summary: 'Readiness: 200 when Redis answers PING (checked at most once a second) and the instance is not overloaded, else 503',
+        summary: 'Readiness: 200 when Redis answers PING and PostgreSQL SELECT 1 (each checked at most once a second) and the instance is not overloaded, else 503',
         tags: ['operations'],
         response: { 200: Status, ...errorResponses(503) },
       },
     },
     async () => {
-      await assertStoreReady()
+      await assertStoresReady()
       return { status: 'ok' as const }
     },
   )

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
 import { call, type Client } from './client.js'
-import { freePort, TEST_SECRET } from './helper.js'
+import { databaseFor, freePort, TEST_SECRET } from './helper.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -43,10 +43,14 @@ export interface Instance extends Client {
   url: string
 }
 
-/** Starts an instance on a free port (logging warnings only) and waits until it answers. */
+/**
+ * Starts an instance on a free port (logging warnings only) and waits until it answers. Instances with the same
+ * REDIS_PREFIX share a database unless DATABASE_URL is given.
+ */
 export async function startInstance(t: Test, env: Record<string, string>): Promise<Instance> {
   const port = await freePort()
-  const server = startServer(t, { SESSION_SECRET: TEST_SECRET, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env })
+  const databaseUrl = env.DATABASE_URL ?? (await databaseFor(env.REDIS_PREFIX ?? 'app:'))
+  const server = startServer(t, { SESSION_SECRET: TEST_SECRET, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: databaseUrl, ...env })
   const url = `http://127.0.0.1:${port}`
   for (let attempt = 0; attempt < 200 && server.child.exitCode === null; attempt++) {
     if (await fetch(`${url}/health/live`).then((response) => response.ok, () => false)) {

@@ -1,15 +1,19 @@
 import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import { sql, type Selectable } from 'kysely'
 import tap, { type Test } from 'tap'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type EnvSource } from '../../src/config.js'
+import type { UsersTable } from '../../src/db/schema.js'
 import { handleOf } from '../../src/lib/keys.js'
+import { PostgresServer } from '../../scripts/postgres-server.js'
 import { RedisServer } from '../../scripts/redis-server.js'
 import { injected } from './client.js'
 import * as flows from './flows.js'
 import { PASSWORD } from './flows.js'
 
 export { freePort, RedisServer } from '../../scripts/redis-server.js'
+export { PostgresServer } from '../../scripts/postgres-server.js'
 export { PASSWORD } from './flows.js'
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long'
@@ -32,28 +36,70 @@ export function testRedis(): Promise<RedisServer> {
   return fileRedis
 }
 
+let filePostgres: Promise<PostgresServer> | undefined
+
+/** The PostgreSQL shared by the tests of one file: started on first use, stopped when the file's tests end. */
+export function testPostgres(): Promise<PostgresServer> {
+  if (!filePostgres) {
+    filePostgres = PostgresServer.start()
+    tap.teardown(async () => (await filePostgres)?.stop())
+  }
+  return filePostgres
+}
+
+/** A PostgreSQL of the test's own (for tests that stop it), stopped when the test ends. */
+export async function ownPostgres(t: Test): Promise<PostgresServer> {
+  const postgres = await PostgresServer.start()
+  t.teardown(() => postgres.stop())
+  return postgres
+}
+
+const databases = new Map<string, Promise<string>>()
+
+/**
+ * The URL of a database on the file's PostgreSQL for one REDIS_PREFIX: apps and instances that share a prefix share
+ * their accounts too, as a deployment's instances do; every other prefix starts with no accounts.
+ */
+export function databaseFor(prefix: string): Promise<string> {
+  if (!databases.has(prefix)) {
+    const name = `test_${randomBytes(6).toString('hex')}`
+    databases.set(prefix, testPostgres().then((postgres) => postgres.createDatabase(name)))
+  }
+  return databases.get(prefix)!
+}
+
 /** A key prefix of its own, so tests sharing one Redis never see each other's users, sessions or counters. */
 export function uniquePrefix(): string {
   return `test-${randomBytes(4).toString('hex')}:`
 }
 
-/** A ready app wired to a real Redis (the file's own unless given), closed when the test ends. */
+/**
+ * A ready app wired to a real Redis (the file's own unless given) and a real PostgreSQL (a database of the file's
+ * server for its REDIS_PREFIX, unless DATABASE_URL is given), closed when the test ends.
+ */
 export type App = FastifyInstance
 
 export async function build(t: Test, env: EnvSource = {}, redis?: RedisServer): Promise<FastifyInstance> {
   // A Cluster or Sentinels named in env replace the file's Redis.
   const elsewhere = env.REDIS_CLUSTER_NODES !== undefined || env.REDIS_SENTINELS !== undefined
   const url = redis?.url ?? (elsewhere ? undefined : (await testRedis()).url)
+  const prefix = env.REDIS_PREFIX ?? uniquePrefix()
   const config = loadConfig({
     SESSION_SECRET: TEST_SECRET,
     ...(url && { REDIS_URL: url }),
-    REDIS_PREFIX: uniquePrefix(),
+    REDIS_PREFIX: prefix,
+    DATABASE_URL: env.DATABASE_URL ?? (await databaseFor(prefix)),
     ...env,
   })
   const app = await buildApp(config)
   t.teardown(() => app.close())
   await app.ready()
   return app
+}
+
+/** The account's row as PostgreSQL holds it (the name in any letter case), or undefined. */
+export function storedAccount(app: FastifyInstance, username: string): Promise<Selectable<UsersTable> | undefined> {
+  return app.db.selectFrom('users').selectAll().where(sql`lower(username)`, '=', username.toLowerCase()).executeTakeFirst()
 }
 
 export function json(body: unknown) {

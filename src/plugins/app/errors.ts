@@ -1,13 +1,15 @@
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
 import { STORE_RETRY_AFTER_SECONDS, errorBody, toErrorBody } from '../../errors.js'
+import { isDatabaseOutage } from '../../db/database.js'
 import { isStoreOutage } from '../../lib/redis-client.js'
 
 /** One place maps every error to `{statusCode, error, message, code}`. */
 export default fp(
   async function errorsPlugin(app) {
     app.setErrorHandler(function handleError(error: FastifyError, request, reply) {
-      const body = toErrorBody(error, app.redis.status !== 'ready' || isStoreOutage(error))
+      const storeDown = app.redis.status !== 'ready' || isStoreOutage(error) || isDatabaseOutage(error)
+      const body = toErrorBody(error, storeDown)
       if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed')
       if (body.code === 'STORE_UNAVAILABLE') reply.header('retry-after', STORE_RETRY_AFTER_SECONDS)
       return reply.code(body.statusCode).send(body)

@@ -1,8 +1,7 @@
 import fp from 'fastify-plugin'
 import { MfaAlreadyEnabled } from '../../errors.js'
-import type { RedisKeys } from '../../lib/keys.js'
+import type { Database } from '../../db/database.js'
 import { newRecoveryCodes, normalizeRecoveryCode, recoveryCodeHash, recoveryCodeHashes } from '../../lib/recovery-codes.js'
-import type { RedisClient } from '../../lib/redis-client.js'
 import { secretBox } from '../../lib/secret-box.js'
 import { matchingStep, newTotpSecret, otpauthUri, qrCodeDataUrl, TOTP_CODE } from '../../lib/totp.js'
 import { userRecords, type Account } from '../../lib/user-records.js'
@@ -39,7 +38,6 @@ export interface Mfa {
 }
 
 export interface MfaOptions {
-  keys: RedisKeys
   /** SESSION_SECRET: the TOTP secrets are sealed under a key derived from them. */
   secrets: string[]
   /** The name authenticator apps show for the service. */
@@ -47,12 +45,11 @@ export interface MfaOptions {
 }
 
 /**
- * TOTP (RFC 6238) and recovery codes, kept in the user's hash (see user-records.ts for what is atomic). The secret
+ * TOTP (RFC 6238) and recovery codes, kept on the account (see user-records.ts for what is atomic). The secret
  * never leaves the server after enrolment and is stored sealed (secret-box.ts); recovery codes only as hashes.
  */
-export function createMfa(redis: RedisClient, { keys, secrets, issuer }: MfaOptions): Mfa {
-  const records = userRecords(redis)
-  const keyOf = keys.user
+export function createMfa(db: Database, { secrets, issuer }: MfaOptions): Mfa {
+  const records = userRecords(db)
   const box = secretBox(secrets, 'totp secrets')
 
   return {
@@ -65,11 +62,11 @@ export function createMfa(redis: RedisClient, { keys, secrets, issuer }: MfaOpti
         if (step === null) return { passed: false, reason: 'wrong' }
         // Sealed under a SESSION_SECRET being rotated out: sealed again under the current one as the step is taken.
         const resealed = opened.sealedWithCurrentKey ? null : box.seal(opened.plaintext)
-        const accepted = await records.useTotpStep(keyOf(user.username), user.id, mfa.secret, step, resealed)
+        const accepted = await records.useTotpStep(user.id, mfa.secret, step, resealed)
         return accepted ? { passed: true, factor: 'totp', recoveryCodesLeft: null } : { passed: false, reason: 'replayed' }
       }
       const normalized = normalizeRecoveryCode(code)
-      const left = normalized === null ? null : await records.useRecoveryCode(keyOf(user.username), user.id, recoveryCodeHash(normalized))
+      const left = normalized === null ? null : await records.useRecoveryCode(user.id, recoveryCodeHash(normalized))
       return left === null ? { passed: false, reason: 'wrong' } : { passed: true, factor: 'recovery_code', recoveryCodesLeft: left }
     },
 
@@ -85,18 +82,18 @@ export function createMfa(redis: RedisClient, { keys, secrets, issuer }: MfaOpti
       if (step === null) return null
       const codes = newRecoveryCodes()
       // The confirming code's step counts as used: it cannot log in a second time.
-      if (!(await records.enableTotp(keyOf(user.username), user.id, box.seal(secret!), step, recoveryCodeHashes(codes)))) throw new MfaAlreadyEnabled()
+      if (!(await records.enableTotp(user.id, box.seal(secret!), step, recoveryCodeHashes(codes)))) throw new MfaAlreadyEnabled()
       return codes
     },
 
     disable(user) {
-      return records.disableTotp(keyOf(user.username), user.id)
+      return records.disableTotp(user.id)
     },
 
     async replaceRecoveryCodes({ user, mfa }) {
       if (mfa === null) return null
       const codes = newRecoveryCodes()
-      return (await records.replaceRecoveryCodes(keyOf(user.username), user.id, mfa.secret, recoveryCodeHashes(codes))) ? codes : null
+      return (await records.replaceRecoveryCodes(user.id, mfa.secret, recoveryCodeHashes(codes))) ? codes : null
     },
 
     status({ mfa }) {
@@ -108,7 +105,7 @@ export function createMfa(redis: RedisClient, { keys, secrets, issuer }: MfaOpti
 
 export default fp<MfaOptions>(
   async function mfaPlugin(app, options) {
-    app.decorate('mfa', createMfa(app.redis, options))
+    app.decorate('mfa', createMfa(app.db, options))
   },
-  { name: 'mfa', dependencies: ['redis'] },
+  { name: 'mfa', dependencies: ['database'] },
 )

@@ -91,7 +91,7 @@ export default fp(
 
     /** Invariant 2, for a session just written with a proof read at `account.loginEpoch`. */
     async function confirmLoginStillValid(request: FastifyRequest, { user, loginEpoch }: Account): Promise<void> {
-      if (!(await app.users.loginEpochMovedSince(user.username, loginEpoch))) return
+      if (!(await app.users.loginEpochMovedSince(user, loginEpoch))) return
       await end(request)
       app.recordEvent(request.log, 'login_failed', { username: user.username, reason: 'interrupted by a credential change or the end of every session' })
       throw new LoginInterrupted()

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import { UsernameTaken } from '../../errors.js'
-import type { RedisKeys } from '../../lib/keys.js'
+import type { Database } from '../../db/database.js'
 import { hashPassword, verifyPassword } from '../../lib/password.js'
-import type { RedisClient } from '../../lib/redis-client.js'
 import { userRecords, type Account } from '../../lib/user-records.js'
 import type { User } from '../../schemas/user.js'
 
@@ -32,40 +31,39 @@ export interface Users {
   create(newUser: NewUser): Promise<User>
   /** The user with their credentials (second factor included), or null. */
   findAccount(username: string): Promise<Account | null>
-  /** The account of `user` as it is now; null when it is gone or its name now belongs to another account. */
+  /** The account of `user` as it is now; null when it is gone. */
   accountOf(user: UserRef): Promise<Account | null>
-  /** False when the name no longer belongs to the user `userId`. Ends logins in flight (see user-records.ts). */
+  /** False when the user is gone. Ends logins in flight (see user-records.ts). */
   setPassword(user: UserRef, password: string): Promise<boolean>
   /** The account when the password matches; costs one key derivation whether or not the user exists. */
   authenticate(username: string, password: string): Promise<Account | null>
   /** The user's login epoch moved since `epoch` was read: a login started before then is void (see user-records.ts). */
-  loginEpochMovedSince(username: string, epoch: number): Promise<boolean>
+  loginEpochMovedSince(user: UserRef, epoch: number): Promise<boolean>
   /** Voids the user's logins in flight (see user-records.ts); the sessions service calls it before ending them all. */
   voidLoginsInFlight(user: UserRef): Promise<void>
 }
 
-export function createUsers(redis: RedisClient, keys: RedisKeys): Users {
+export function createUsers(db: Database): Users {
   // Hashed once: verifying an unknown username against it costs what a wrong password costs.
   const decoyHash = hashPassword(randomUUID())
-  const records = userRecords(redis)
-  const findAccount = (username: string) => records.read(keys.user(username))
+  const records = userRecords(db)
+  const findAccount = (username: string) => records.findByName(username)
 
   return {
     findAccount,
 
-    async accountOf({ id, username }) {
-      const account = await findAccount(username)
-      return account?.user.id === id ? account : null
+    accountOf({ id }) {
+      return records.findById(id)
     },
 
     async create({ username, password, roles }) {
       const user: User = { id: randomUUID(), username, roles, createdAt: new Date().toISOString() }
-      if (!(await records.create(keys.user(username), user, await hashPassword(password)))) throw new UsernameTaken()
+      if (!(await records.create(user, await hashPassword(password)))) throw new UsernameTaken()
       return user
     },
 
-    async setPassword({ id, username }, password) {
-      return records.setPassword(keys.user(username), id, await hashPassword(password))
+    async setPassword({ id }, password) {
+      return records.setPassword(id, await hashPassword(password))
     },
 
     async authenticate(username, password) {
@@ -74,25 +72,24 @@ export function createUsers(redis: RedisClient, keys: RedisKeys): Users {
       return matches ? account : null
     },
 
-    async loginEpochMovedSince(username, epoch) {
-      return (await records.loginEpoch(keys.user(username))) !== epoch
+    async loginEpochMovedSince({ id }, epoch) {
+      return (await records.loginEpoch(id)) !== epoch
     },
 
-    async voidLoginsInFlight({ id, username }) {
-      await records.raiseLoginEpoch(keys.user(username), id)
+    async voidLoginsInFlight({ id }) {
+      await records.raiseLoginEpoch(id)
     },
   }
 }
 
 export interface UsersPluginOptions {
-  keys: RedisKeys
   /** Created once at start, with admin roles, when set. */
   admin: { username: string; password: string } | null
 }
 
 export default fp<UsersPluginOptions>(
-  async function usersPlugin(app, { keys, admin }) {
-    const users = createUsers(app.redis, keys)
+  async function usersPlugin(app, { admin }) {
+    const users = createUsers(app.db)
     app.decorate('users', users)
     if (admin) {
       try {
@@ -103,5 +100,5 @@ export default fp<UsersPluginOptions>(
       }
     }
   },
-  { name: 'users', dependencies: ['redis'] },
+  { name: 'users', dependencies: ['database'] },
 )

@@ -44,6 +44,8 @@ declare module 'fastify' {
     recordEvent(log: FastifyBaseLogger, event: LifecycleEvent, fields?: Record<string, unknown>, sessions?: number): void
     /** Counts a request refused by a rate limit. */
     countRateLimited(request: FastifyRequest): void
+    /** Times a PostgreSQL query and counts it when it failed. */
+    observeDatabaseQuery(durationMs: number, failed: boolean): void
   }
 }
 
@@ -69,6 +71,9 @@ const ENDS_SESSIONS = new Set<LifecycleEvent>(['revoke', 'password_change', 'mfa
 
 /** Redis round trips are short: buckets from a tenth of a millisecond to the command timeout. */
 const REDIS_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5]
+
+/** PostgreSQL queries: up to the default statement timeout. */
+const DATABASE_BUCKETS_SECONDS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2]
 
 function createCounters(registry: Registry) {
   const registers = [registry]
@@ -96,6 +101,13 @@ function createCounters(registry: Registry) {
       name: 'redis_command_duration_seconds',
       help: 'Time from sending a Redis command to its answer',
       buckets: REDIS_BUCKETS_SECONDS,
+      registers,
+    }),
+    databaseErrors: new Counter({ name: 'database_query_errors_total', help: 'PostgreSQL queries that failed', registers }),
+    databaseDuration: new Histogram({
+      name: 'database_query_duration_seconds',
+      help: 'Time from sending a PostgreSQL query to its answer (accounts: logins, registrations, credential changes; never a session read)',
+      buckets: DATABASE_BUCKETS_SECONDS,
       registers,
     }),
   }
@@ -154,7 +166,7 @@ function sameToken(given: string, expected: string): boolean {
 
 /**
  * Prometheus metrics at GET /metrics: request durations by route and status (fastify-metrics), process metrics,
- * login and session lifecycle counters, rate-limit refusals, Redis latency and errors, and live sessions.
+ * login and session lifecycle counters, rate-limit refusals, Redis and PostgreSQL latency and errors, and live sessions.
  * Each app has its own registry, so several apps in one process (tests, two instances) never clash.
  */
 export default fp<MetricsPluginOptions>(
@@ -180,6 +192,10 @@ export default fp<MetricsPluginOptions>(
     })
     app.decorate('countRateLimited', (request: FastifyRequest) => {
       counters.rateLimited.inc({ route: request.routeOptions.url ?? 'unknown' })
+    })
+    app.decorate('observeDatabaseQuery', (durationMs: number, failed: boolean) => {
+      counters.databaseDuration.observe(durationMs / 1000)
+      if (failed) counters.databaseErrors.inc()
     })
 
     await app.register(fastifyMetrics, {

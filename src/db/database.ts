@@ -1,0 +1,69 @@
+import { CamelCasePlugin, Kysely, PostgresDialect } from 'kysely'
+import pg from 'pg'
+import type { Tables, Database } from './schema.js'
+
+export type { Database } from './schema.js'
+
+/** A connection that takes longer than this fails, so no request waits on an unreachable database. */
+export const CONNECT_TIMEOUT_MS = 500
+/** A hung server cannot cancel a statement itself: the client gives up this long after the statement timeout. */
+const CLIENT_TIMEOUT_MARGIN_MS = 500
+
+export interface DatabaseOptions {
+  url: string
+  poolSize: number
+  /** 0: none (migrations may run long). */
+  statementTimeoutMs: number
+  /** Called with each query's duration and outcome (metrics). */
+  onQuery?: (durationMs: number, failed: boolean) => void
+}
+
+/**
+ * A pool that fails fast, like the Redis client: connecting gives up after CONNECT_TIMEOUT_MS (waiting for a free
+ * connection too), a statement after the statement timeout; a dead connection is dropped and the next query opens
+ * a new one, so the service recovers by itself when PostgreSQL returns.
+ */
+export function createDatabase({ url, poolSize, statementTimeoutMs, onQuery }: DatabaseOptions): { db: Database; pool: pg.Pool } {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    application_name: 'redis-session-api',
+    ...(statementTimeoutMs > 0 && { statement_timeout: statementTimeoutMs, query_timeout: statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS }),
+  })
+  // An idle connection that PostgreSQL closes (a restart, a failover) is dropped by the pool; without a listener the
+  // error would end the process.
+  pool.on('error', () => {})
+  const db = new Kysely<Tables>({
+    dialect: new PostgresDialect({ pool }),
+    plugins: [new CamelCasePlugin()],
+    ...(onQuery && { log: (event) => onQuery(event.queryDurationMillis, event.level === 'error') }),
+  })
+  return { db, pool }
+}
+
+// SQLSTATE classes that mean the database cannot serve now, not that the request is wrong: connection exceptions
+// (08), insufficient resources (53), operator intervention (57: shutdown, cannot connect now, statement timeout).
+const OUTAGE_SQLSTATE = /^(08|53|57)/
+// What node-postgres throws when no answer came: a refused or lost connection, a connect or read timeout.
+const NO_ANSWER = /^(timeout exceeded when trying to connect|Connection terminated|Query read timeout|Client has encountered a connection error)/
+const NETWORK_ERROR = /^E(CONNREFUSED|CONNRESET|TIMEDOUT|HOSTUNREACH|NETUNREACH|PIPE|AI_AGAIN)$/
+
+/** True for an error that says PostgreSQL is down or overloaded: the request may succeed later (503, not 500). */
+export function isDatabaseOutage(error: unknown): boolean {
+  if (!(error instanceof Error)) return false
+  if (error instanceof pg.DatabaseError) return OUTAGE_SQLSTATE.test(error.code ?? '')
+  const code = (error as NodeJS.ErrnoException).code
+  return NO_ANSWER.test(error.message) || (typeof code === 'string' && NETWORK_ERROR.test(code))
+}
+
+/** The URL without its password, fit for a log line. */
+export function redactDatabaseUrl(url: string): string {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password) parsed.password = '***'
+    return parsed.toString()
+  } catch {
+    return '<invalid DATABASE_URL>'
+  }
+}

@@ -1,0 +1,11 @@
+import type { Migration } from 'kysely'
+import * as accounts from './0001-accounts.js'
+
+/**
+ * Every migration, in order, under the name the database records it by. Listed here rather than read from a folder,
+ * so that the same list runs from the TypeScript sources and from dist/. Append; never rename or edit one that
+ * has shipped.
+ */
+export const MIGRATIONS: Record<string, Migration> = {
+  '0001-accounts': accounts,
+}

@@ -1,0 +1,26 @@
+import type { ColumnType, Generated, Kysely } from 'kysely'
+
+/**
+ * The tables as the code sees them, in camelCase (the CamelCasePlugin maps them to the snake_case columns that the
+ * migrations create). A column's type here must follow its migration.
+ */
+export interface UsersTable {
+  id: string
+  username: string
+  roles: string[]
+  passwordHash: string
+  loginEpoch: Generated<number>
+  /** Sealed (see secret-box.ts); null while the second factor is off. */
+  totpSecret: string | null
+  totpEnabledAt: Date | null
+  totpLastStep: number | null
+  recoveryCodeHashes: Generated<string[]>
+  createdAt: ColumnType<Date, Date | undefined, never>
+  updatedAt: Generated<Date>
+}
+
+export interface Tables {
+  users: UsersTable
+}
+
+export type Database = Kysely<Tables>
