@@ -7,7 +7,8 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import autocannon from 'autocannon'
-import { freePort, type RedisServer } from '../scripts/redis-server.js'
+import { PostgresServer } from '../scripts/postgres-server.js'
+import { freePort, RedisServer } from '../scripts/redis-server.js'
 
 export const DURATION = Number(process.env.BENCH_DURATION ?? 10)
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
@@ -120,11 +121,29 @@ export async function loginCookie(server: ServerProcess, path: string, credentia
   return cookieFrom(response)
 }
 
+/** The servers the service under test stores in, started by the benchmark. */
+export interface Stores {
+  redis: RedisServer
+  postgres: PostgresServer
+  /** The benchmark's database on `postgres`. */
+  databaseUrl: string
+}
+
+export async function startStores(): Promise<Stores> {
+  const [redis, postgres] = await Promise.all([RedisServer.start(), PostgresServer.start()])
+  return { redis, postgres, databaseUrl: await postgres.createDatabase('bench') }
+}
+
+export async function stopStores({ redis, postgres }: Stores): Promise<void> {
+  await Promise.all([redis.stop(), postgres.stop()])
+}
+
 /** The service with its real configuration, but limits high enough that the load itself is never limited. */
-export function serviceEnv(redis: RedisServer, extra: Record<string, string> = {}): Record<string, string> {
+export function serviceEnv({ redis, databaseUrl }: Stores, extra: Record<string, string> = {}): Record<string, string> {
   return {
     SESSION_SECRET: SECRET,
     REDIS_URL: redis.url,
+    DATABASE_URL: databaseUrl,
     REDIS_PREFIX: PREFIX,
     COOKIE_SECURE: 'false',
     // Plain HTTP on the loopback: no metrics token to send.

@@ -10,8 +10,7 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { RedisServer } from '../scripts/redis-server.js'
-import { DURATION, load, loginCookie, PASSWORD, registerBenchUser, ServerProcess, serviceEnv, USERNAME } from './harness.js'
+import { DURATION, load, loginCookie, PASSWORD, registerBenchUser, ServerProcess, serviceEnv, startStores, stopStores, USERNAME } from './harness.js'
 
 const PATH = process.env.BENCH_PROFILE_PATH ?? '/api/dashboard'
 const METHOD = process.env.BENCH_PROFILE_METHOD === 'POST' ? 'POST' : 'GET'
@@ -63,10 +62,10 @@ function table(title: string, totals: Map<string, number>, requests: number, row
   return lines.join('\n')
 }
 
-const redis = await RedisServer.start()
+const stores = await startStores()
 const profiles = await mkdtemp(join(tmpdir(), 'bench-profile-'))
 try {
-  const server = await ServerProcess.start('src/server.ts', serviceEnv(redis), ['--cpu-prof', `--cpu-prof-dir=${profiles}`])
+  const server = await ServerProcess.start('src/server.ts', serviceEnv(stores), ['--cpu-prof', `--cpu-prof-dir=${profiles}`])
   let requests = 0
   try {
     await registerBenchUser(server)
@@ -88,5 +87,5 @@ try {
   console.log(table('function', selfTime(profile, functionKey), requests, TOP_FUNCTIONS))
 } finally {
   await rm(profiles, { recursive: true, force: true })
-  await redis.stop()
+  await stopStores(stores)
 }

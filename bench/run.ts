@@ -11,9 +11,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import type { Redis } from 'ioredis'
-import { redisKeys } from '../src/lib/keys.js'
 import { hashPassword } from '../src/lib/password.js'
-import { RedisServer } from '../scripts/redis-server.js'
 import {
   CONNECTIONS,
   credentials,
@@ -25,8 +23,11 @@ import {
   SECRET,
   ServerProcess,
   serviceEnv,
+  startStores,
+  stopStores,
   USERNAME,
   type Load,
+  type Stores,
 } from './harness.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -59,6 +60,8 @@ interface Sample {
   redisCommandsPerRequest: number
   redisMicrosPerRequest: number
   sessionWritesPerRequest: number
+  /** PostgreSQL queries the service sent per request (its /metrics); null for the servers without a database. */
+  databaseQueriesPerRequest: number | null
   non2xx: number
 }
 
@@ -67,12 +70,25 @@ interface Row extends Sample {
   rounds: number[]
 }
 
-/** One measured load of a row, with the server CPU and the Redis commands (and their Redis CPU) it caused. */
+/** The PostgreSQL queries the service has sent, from its /metrics; null for a server without them. */
+async function databaseQueries(server: ServerProcess): Promise<number | null> {
+  const response = await fetch(`${server.url}/metrics`).catch(() => null)
+  if (!response?.ok) return null
+  const count = /^database_query_duration_seconds_count (\d+)/m.exec(await response.text())
+  return count ? Number(count[1]) : null
+}
+
+/**
+ * One measured load of a row, with the server CPU, the Redis commands (and their Redis CPU) and the PostgreSQL
+ * queries it caused.
+ */
 async function sample(server: ServerProcess, redis: Redis, request: Load): Promise<Sample> {
   const before = await commandStats(redis)
+  const queriesBefore = await databaseQueries(server)
   const cpuBefore = await server.cpuMicros()
   const result = await load(server, request)
   const cpu = (await server.cpuMicros()) - cpuBefore
+  const queriesAfter = await databaseQueries(server)
   const after = await commandStats(redis)
   const requests = result.requests.total
   let commands = 0
@@ -92,6 +108,7 @@ async function sample(server: ServerProcess, redis: Redis, request: Load): Promi
     redisCommandsPerRequest: commands / requests,
     redisMicrosPerRequest: usec / requests,
     sessionWritesPerRequest: writes / requests,
+    databaseQueriesPerRequest: queriesBefore === null || queriesAfter === null ? null : (queriesAfter - queriesBefore) / requests,
     non2xx: result.non2xx + result.errors,
   }
 }
@@ -100,7 +117,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 /** The row's median of each figure over its rounds (non-2xx: their sum). */
 function summarize(name: string, samples: Sample[]): Row {
-  const of = (key: keyof Sample) => median(samples.map((sample) => sample[key]))
+  const of = (key: Exclude<keyof Sample, 'databaseQueriesPerRequest'>) => median(samples.map((sample) => sample[key]))
   return {
     name,
     requestsPerSecond: of('requestsPerSecond'),
@@ -110,6 +127,7 @@ function summarize(name: string, samples: Sample[]): Row {
     redisCommandsPerRequest: of('redisCommandsPerRequest'),
     redisMicrosPerRequest: of('redisMicrosPerRequest'),
     sessionWritesPerRequest: of('sessionWritesPerRequest'),
+    databaseQueriesPerRequest: samples[0]!.databaseQueriesPerRequest === null ? null : median(samples.map((sample) => sample.databaseQueriesPerRequest!)),
     non2xx: samples.reduce((sum, sample) => sum + sample.non2xx, 0),
     rounds: samples.map((sample) => sample.requestsPerSecond),
   }
@@ -126,7 +144,8 @@ function serviceCase(label: string, env: Record<string, string>, requests: Array
   }]
 }
 
-async function hotPath(redisServer: RedisServer, redis: Redis): Promise<Row[]> {
+async function hotPath(stores: Stores, redis: Redis): Promise<Row[]> {
+  const redisServer = stores.redis
   const cases: HotPathCase[] = [
     ['ceiling', 'bench/servers/ceiling.ts', {}, async () => [['ceiling: Fastify, no session', { path: '/dashboard' }]]],
     ['limit', 'bench/servers/round-trip-limit.ts', { REDIS_URL: redisServer.url, SESSION_SECRET: SECRET }, async (s) => [
@@ -141,11 +160,13 @@ async function hotPath(redisServer: RedisServer, redis: Redis): Promise<Row[]> {
     ['B tuned', 'bench/servers/fastify-session.ts', { REDIS_URL: redisServer.url, SESSION_SECRET: SECRET, BENCH_TUNED: 'true' }, async (s) => [
       ['baseline B tuned: @fastify/session, rolling and saveUninitialized off', { path: '/dashboard', cookie: await loginCookie(s, '/login') }],
     ]],
-    serviceCase('this service', serviceEnv(redisServer), [
+    serviceCase('this service', serviceEnv(stores), [
       ['GET /api/dashboard', { path: '/api/dashboard' }],
       ['GET /auth/me', { path: '/auth/me' }],
       // The write path: every request changes the session (an atomic increment).
       ['POST /api/count', { method: 'POST', path: '/api/count' }],
+      // A login: the account read from PostgreSQL, a key derivation, the session in Redis, the login-epoch check.
+      ['POST /auth/login', { method: 'POST', path: '/auth/login', body: credentials }],
     ]),
   ]
   const servers: ServerProcess[] = []
@@ -180,9 +201,9 @@ interface StormReport {
 }
 
 /** Authenticated reads alone, then the same reads while another client logs in as fast as it can. */
-async function loginStorm(redisServer: RedisServer): Promise<StormReport> {
+async function loginStorm(stores: Stores): Promise<StormReport> {
   console.error('measuring the login storm')
-  const server = await ServerProcess.start('src/server.ts', serviceEnv(redisServer, { REDIS_PREFIX: 'bench-storm:' }))
+  const server = await ServerProcess.start('src/server.ts', serviceEnv(stores, { REDIS_PREFIX: 'bench-storm:' }))
   try {
     await registerBenchUser(server)
     const cookie = await loginCookie(server, '/auth/login', { username: USERNAME, password: PASSWORD })
@@ -227,18 +248,18 @@ interface MemoryReport {
 const MB = 1024 * 1024
 
 /** Creates SESSIONS sessions by logging in, and reads what they cost the process and Redis. */
-async function memory(redisServer: RedisServer, redis: Redis): Promise<MemoryReport> {
+async function memory(stores: Stores, redis: Redis): Promise<MemoryReport> {
   console.error(`measuring memory for ${SESSIONS} sessions`)
   const prefix = 'bench-memory:'
   // One user logs in SESSIONS times: without a per-user cap, so that every session stays.
-  const service = await ServerProcess.start('src/server.ts', serviceEnv(redisServer, { REDIS_PREFIX: prefix, MAX_SESSIONS_PER_USER: '0' }))
+  const service = await ServerProcess.start('src/server.ts', serviceEnv(stores, { REDIS_PREFIX: prefix, MAX_SESSIONS_PER_USER: '0' }))
   let serviceReport: Pick<MemoryReport, 'serviceRssBeforeMb' | 'serviceRssAfterMb' | 'serviceHeapBeforeMb' | 'serviceHeapAfterMb' | 'redisBytesPerSession'>
   try {
     await registerBenchUser(service)
     // Seeding: the user's stored hash gets the cheapest scrypt cost, so that creating 100,000 sessions measures
     // sessions, not key derivation (the cost is read from each stored hash).
-    const keys = redisKeys(prefix)
-    await redis.hset(keys.user(USERNAME), 'passwordHash', await hashPassword(PASSWORD, { costLog2: 1, blockSize: 1, parallelism: 1 }))
+    const cheapHash = await hashPassword(PASSWORD, { costLog2: 1, blockSize: 1, parallelism: 1 })
+    await stores.postgres.query('UPDATE users SET password_hash = $1 WHERE username = $2', [cheapHash, USERNAME], 'bench')
     const logins: Load = { method: 'POST', path: '/auth/login', body: credentials }
     await load(service, { ...logins, amount: 1000 })
     const usedBefore = Number((await redis.info('memory')).match(/used_memory:(\d+)/)![1])
@@ -287,14 +308,15 @@ function hotPathTable(rows: Row[]): string {
   const find = (prefix: string) => rows.find((row) => row.name.startsWith(prefix))!
   const [baseline, ceiling, limit] = [find('baseline A'), find('ceiling'), find('limit')]
   const lines = [
-    '| server | req/s | CPU µs/req | p50 ms | p99 ms | Redis cmds/req | Redis µs/req | session writes/req | vs limit: req/s | vs limit: CPU | vs baseline A | vs ceiling | non-2xx |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| server | req/s | CPU µs/req | p50 ms | p99 ms | Redis cmds/req | Redis µs/req | session writes/req | DB queries/req | vs limit: req/s | vs limit: CPU | vs baseline A | vs ceiling | non-2xx |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const row of rows) {
     const ratio = (of: Row) => `${fixed(row.requestsPerSecond / of.requestsPerSecond, 2)}x`
     lines.push(
       `| ${row.name} | ${fixed(row.requestsPerSecond, 0)} | ${fixed(row.cpuMicrosPerRequest)} | ${fixed(row.p50Ms)} | ${fixed(row.p99Ms)} | `
       + `${fixed(row.redisCommandsPerRequest, 2)} | ${fixed(row.redisMicrosPerRequest, 2)} | ${fixed(row.sessionWritesPerRequest, 2)} | `
+      + `${row.databaseQueriesPerRequest === null ? '–' : fixed(row.databaseQueriesPerRequest, 2)} | `
       + `${ratio(limit)} | ${fixed(limit.cpuMicrosPerRequest / row.cpuMicrosPerRequest, 2)}x | ${ratio(baseline)} | ${ratio(ceiling)} | ${row.non2xx} |`,
     )
   }
@@ -320,13 +342,13 @@ function memoryTable(report: MemoryReport): string {
   ].join('\n')
 }
 
-const redisServer = await RedisServer.start()
-const redis = redisServer.connect()
+const stores = await startStores()
+const redis = stores.redis.connect()
 try {
   const started = Date.now()
-  const rows = await hotPath(redisServer, redis)
-  const storm = await loginStorm(redisServer)
-  const memoryReport = await memory(redisServer, redis)
+  const rows = await hotPath(stores, redis)
+  const storm = await loginStorm(stores)
+  const memoryReport = await memory(stores, redis)
   const settings
     = `${CONNECTIONS} connections; hot path: ${WARMUP} s warm-up, then ${ROUNDS} alternating rounds of ${ROUND_SECONDS} s per row (medians); `
       + `login storm: ${DURATION} s; Node ${process.version}, ${new Date().toISOString()}`
@@ -339,5 +361,5 @@ try {
   )
 } finally {
   redis.disconnect()
-  await redisServer.stop()
+  await stopStores(stores)
 }

@@ -4,6 +4,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { chown, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { freePort } from './redis-server.js'
@@ -34,17 +35,21 @@ function serverUser(): { uid: number; gid: number } | null {
   return { uid, gid: id('-g') }
 }
 
+export type StatementListener = (statement: string, parameters: string) => void
+
 /**
  * A real PostgreSQL server on a free port (or the one given) with its own temp dir, owned by whoever started it. It
  * keeps nothing safe (fsync off): it is for tests and throwaway development databases only.
  */
 export class PostgresServer {
   private process: ChildProcess | null = null
+  private readonly statementListeners = new Set<StatementListener>()
   private constructor(
     readonly port: number,
     readonly dir: string,
     private readonly bin: string,
     private readonly user: { uid: number; gid: number } | null,
+    private readonly logStatements: boolean,
   ) {}
 
   /** A URL for one of its databases (the superuser `postgres`, no password: trust on loopback). */
@@ -52,13 +57,14 @@ export class PostgresServer {
     return `postgres://postgres@127.0.0.1:${this.port}/${database}`
   }
 
-  static async start({ port }: { port?: number } = {}): Promise<PostgresServer> {
+  /** `logStatements`: every statement is logged, for onStatement() (slower: for tests that watch the queries). */
+  static async start({ port, logStatements = false }: { port?: number; logStatements?: boolean } = {}): Promise<PostgresServer> {
     const bin = binDir()
     if (bin === null) throw new Error(POSTGRES_MISSING)
     const user = serverUser()
     const dir = await mkdtemp(join(tmpdir(), 'postgres-server-'))
     if (user) await chown(dir, user.uid, user.gid)
-    const server = new PostgresServer(port ?? (await freePort()), dir, bin, user)
+    const server = new PostgresServer(port ?? (await freePort()), dir, bin, user, logStatements)
     const initdb = spawnSync(join(bin, 'initdb'), ['-D', server.dataDir, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'], {
       encoding: 'utf8',
       ...user,
@@ -75,8 +81,10 @@ export class PostgresServer {
   /** Starts (again) on the same port and data, and waits until it accepts connections. */
   async resume(): Promise<void> {
     const settings = ['listen_addresses=127.0.0.1', `unix_socket_directories=${this.dir}`, 'fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'max_connections=300']
+    if (this.logStatements) settings.push('log_statement=all')
     const args = ['-D', this.dataDir, '-p', String(this.port), ...settings.flatMap((setting) => ['-c', setting])]
-    this.process = spawn(join(this.bin, 'postgres'), args, { stdio: 'ignore', ...this.user })
+    this.process = spawn(join(this.bin, 'postgres'), args, { stdio: ['ignore', 'ignore', this.logStatements ? 'pipe' : 'ignore'], ...this.user })
+    if (this.process.stderr) this.followLog(this.process.stderr)
     for (let attempt = 0; attempt < 200; attempt++) {
       const probe = new pg.Client({ connectionString: this.url(), connectionTimeoutMillis: 1000 })
       probe.on('error', () => {})
@@ -91,6 +99,26 @@ export class PostgresServer {
       }
     }
     throw new Error(`postgres did not start on port ${this.port}`)
+  }
+
+  /**
+   * Calls `listener` with every statement run with parameters (the extended protocol node-postgres uses) and the
+   * parameters' line, as the server logs them; needs `logStatements`. Returns a function that stops the calls.
+   */
+  onStatement(listener: StatementListener): () => void {
+    if (!this.logStatements) throw new Error('started without logStatements')
+    this.statementListeners.add(listener)
+    return () => this.statementListeners.delete(listener)
+  }
+
+  private followLog(log: NodeJS.ReadableStream): void {
+    let statement = ''
+    createInterface({ input: log }).on('line', (line) => {
+      const executed = /LOG: {2}execute [^:]*: (.*)$/.exec(line)
+      if (executed) statement = executed[1]!
+      const parameters = /DETAIL: {2}Parameters: (.*)$/i.exec(line)
+      if (parameters) for (const listener of this.statementListeners) listener(statement, parameters[1]!)
+    })
   }
 
   /** Stops the server at once, as a crash or an outage would (the data stays for resume()). */

@@ -172,6 +172,28 @@ export function loadConfig(env: EnvSource = process.env, { dotenv = false } = {}
   return toAppConfig(parsed)
 }
 
+const DatabaseEnvSchema = Type.Pick(EnvSchema, ['DATABASE_URL', 'DATABASE_POOL_SIZE', 'DATABASE_STATEMENT_TIMEOUT_MS', 'DATABASE_MIGRATE'])
+
+/** Only the DATABASE_* variables, for tools that need nothing else (npm run migrate). */
+export function loadDatabaseConfig(env: EnvSource = process.env, { dotenv = false } = {}): DatabaseConfig {
+  let parsed: Static<typeof DatabaseEnvSchema>
+  try {
+    parsed = envSchema<Static<typeof DatabaseEnvSchema>>({ schema: DatabaseEnvSchema, data: env, dotenv })
+  } catch (error) {
+    throw new ConfigError(describeEnvError(error))
+  }
+  return toDatabaseConfig(parsed)
+}
+
+function toDatabaseConfig(env: Static<typeof DatabaseEnvSchema>): DatabaseConfig {
+  return {
+    url: env.DATABASE_URL,
+    poolSize: env.DATABASE_POOL_SIZE,
+    statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
+    migrateOnStart: env.DATABASE_MIGRATE,
+  }
+}
+
 function describeEnvError(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error)
   // env-schema reports e.g. "env/PORT must be <= 65535" or "env must have required property 'SESSION_SECRET'"
@@ -201,12 +223,7 @@ function toAppConfig(env: Env): AppConfig {
     host: env.HOST,
     logLevel: env.LOG_LEVEL,
     redis: { connection, prefix: env.REDIS_PREFIX, waitReplicas: env.REDIS_WAIT_REPLICAS ?? (connection.topology === 'sentinel' ? 1 : 0) },
-    database: {
-      url: env.DATABASE_URL,
-      poolSize: env.DATABASE_POOL_SIZE,
-      statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
-      migrateOnStart: env.DATABASE_MIGRATE,
-    },
+    database: toDatabaseConfig(env),
     session: {
       secrets,
       cookieName: parseCookieName(env.COOKIE_NAME, cookieSecure),

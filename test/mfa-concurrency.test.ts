@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { instancePairs, type Instance } from './support/app-process.js'
 import { call, type HttpReply } from './support/client.js'
-import { PASSWORD, testRedis, uniquePrefix } from './support/helper.js'
+import { PASSWORD, PostgresServer, testRedis, uniquePrefix } from './support/helper.js'
 import { enrolled as enrolledVia, logIn, passwordStep, register } from './support/flows.js'
 import { ADMIN, RACE_ENV } from './support/session-races.js'
 import { steadyStep, totpCode } from './support/totp.js'
@@ -12,8 +12,11 @@ import { steadyStep, totpCode } from './support/totp.js'
 t.setTimeout(300_000)
 
 const redis = await testRedis()
+// A PostgreSQL that logs every statement, so a test can wait until logins have read an account.
+const postgres = await PostgresServer.start({ logStatements: true })
+t.teardown(() => postgres.stop())
 const prefix = uniquePrefix()
-const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, ...RACE_ENV, MAX_SESSIONS_PER_USER: '0' }
+const env = { REDIS_URL: redis.url, REDIS_PREFIX: prefix, DATABASE_URL: postgres.url(), ...RACE_ENV, MAX_SESSIONS_PER_USER: '0' }
 const [one, two] = (await instancePairs(t, env)()) as [Instance, Instance]
 const ROUNDS = 8
 
@@ -149,29 +152,26 @@ t.test('a password change while logins with the old password are in flight: none
 })
 
 /**
- * Once watching, `done`: a promise that resolves when Redis has served `count` reads of the user's record, as
- * MONITOR shows them: each login reads it once, before it waits its turn for a key derivation.
+ * `done`: a promise that resolves when PostgreSQL has served `count` reads of the user's account by name, as its log
+ * shows them: each login reads it once, before it waits its turn for a key derivation.
  */
-async function userReads(username: string, count: number): Promise<{ done: Promise<void> }> {
-  const client = redis.connect()
-  const monitor = await client.monitor()
-  const key = `${prefix}user:${username.toLowerCase()}`
+function userReads(username: string, count: number): { done: Promise<void> } {
   let seen = 0
+  let stop = () => {}
   const done = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`saw ${seen} of ${count} reads of ${key}`)), 20_000)
-    monitor.on('monitor', (_time: string, args: string[]) => {
-      if (args[0]?.toLowerCase() !== 'hgetall' || args[1] !== key || ++seen < count) return
+    const timer = setTimeout(() => reject(new Error(`saw ${seen} of ${count} reads of ${username}'s account`)), 20_000)
+    stop = postgres.onStatement((statement, parameters) => {
+      if (!statement.includes('lower(username) =') || !parameters.includes(`'${username.toLowerCase()}'`) || ++seen < count) return
       clearTimeout(timer)
       resolve()
     })
   })
-  const stop = () => (monitor.disconnect(), client.disconnect())
-  return { done: done.finally(stop) }
+  return { done: done.finally(() => stop()) }
 }
 
 /**
  * Every way of ending all of a user's sessions, raced against 12 logins that have all read the credentials before it
- * is sent (MONITOR shows their reads) and wait in the key-derivation queue while it runs: none of their sessions
+ * is sent (PostgreSQL's log shows their reads) and wait in the key-derivation queue while it runs: none of their sessions
  * survives, so "ended everywhere" holds for logins in flight too.
  */
 const endings: [string, (username: string, cookie: string) => Promise<HttpReply>, number][] = [
@@ -186,7 +186,7 @@ for (const [ending, end, keptSessions] of endings) {
       const username = `${ending.replace(/\W+/g, '-')}-${round}`.slice(0, 32)
       await register(one, username)
       const cookie = await logIn(one, username)
-      const allRead = await userReads(username, 12)
+      const allRead = userReads(username, 12)
       const outcome = await loginsDuring({ username, staggerMs: 0, changeWhen: allRead.done, change: () => end(username, cookie) })
       t.ok(outcome.changed.status < 300, `round ${round}: ended (${outcome.changed.status})`)
       t.equal(outcome.survivors, 0, `round ${round}: of ${outcome.made} sessions made by logins in flight, none answers`)

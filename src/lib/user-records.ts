@@ -52,6 +52,21 @@ function toAccount(row: AccountRow): Account {
   return { user: { id, username, roles, createdAt: createdAt.toISOString() }, passwordHash, loginEpoch, mfa }
 }
 
+/** Everything stored about an account, as the import from Redis (cli/import-redis-accounts.ts) copies it. */
+export interface AccountCopy {
+  user: User
+  passwordHash: string
+  loginEpoch: number
+  totp: { secret: string; enabledAt: number; lastStep: number | null; recoveryCodeHashes: string[] } | null
+}
+
+/**
+ * copied: written. present: the same account (by id) is here with the same password and second factor. changed: it
+ * is here and its password or second factor differ (changed on one side since). nameTaken: another account holds
+ * the name. Only `copied` wrote anything: an account here is never overwritten.
+ */
+export type CopyOutcome = 'copied' | 'present' | 'changed' | 'nameTaken'
+
 export interface UserRecords {
   /** Writes a new user with its password hash; false when the name is taken (in any letter case). */
   create(user: User, passwordHash: string): Promise<boolean>
@@ -76,6 +91,8 @@ export interface UserRecords {
   useRecoveryCode(userId: string, codeHash: string): Promise<number | null>
   /** New recovery codes in place of the old, while `secret` is still the one on. */
   replaceRecoveryCodes(userId: string, secret: string, codeHashes: string[]): Promise<boolean>
+  /** Writes an account kept elsewhere, with its id, times and login epoch, unless it or its name is here already. */
+  copyIn(account: AccountCopy): Promise<CopyOutcome>
 }
 
 const changed = { updatedAt: sql<Date>`now()` }
@@ -144,6 +161,30 @@ export function userRecords(db: Database): UserRecords {
     },
     async replaceRecoveryCodes(userId, secret, codeHashes) {
       return updatedOne(await update(userId).set({ recoveryCodeHashes: codeHashes, ...changed }).where('totpSecret', '=', secret).executeTakeFirst())
+    },
+    async copyIn({ user, passwordHash, loginEpoch, totp }) {
+      const inserted = await db
+        .insertInto('users')
+        .values({
+          id: user.id,
+          username: user.username,
+          roles: user.roles,
+          passwordHash,
+          loginEpoch,
+          createdAt: new Date(user.createdAt),
+          ...(totp && {
+            totpSecret: totp.secret,
+            totpEnabledAt: new Date(totp.enabledAt),
+            totpLastStep: totp.lastStep,
+            recoveryCodeHashes: totp.recoveryCodeHashes,
+          }),
+        })
+        .onConflict((conflict) => conflict.doNothing())
+        .executeTakeFirst()
+      if (inserted.numInsertedOrUpdatedRows === 1n) return 'copied'
+      const here = await db.selectFrom('users').select(['passwordHash', 'totpSecret']).where('id', '=', user.id).executeTakeFirst()
+      if (!here) return 'nameTaken'
+      return here.passwordHash === passwordHash && here.totpSecret === (totp?.secret ?? null) ? 'present' : 'changed'
     },
   }
 }

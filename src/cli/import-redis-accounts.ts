@@ -1,0 +1,86 @@
+/**
+ * `npm run accounts:import-redis`: copies the accounts that versions before PostgreSQL kept in Redis (one hash per
+ * user under REDIS_PREFIX + "user:") into PostgreSQL, with their ids, creation times, password hashes, roles, login
+ * epochs, second factors and recovery codes, so that every user logs in after the upgrade as before. It reads the
+ * service's own configuration (REDIS_*, DATABASE_URL, .env) and brings the schema up to date first.
+ *
+ * Safe to run again and while the new version serves: an account already in PostgreSQL is never overwritten (it is
+ * the newer one once the new version serves), and the Redis hashes are left as they are. The summary names the
+ * accounts it could not copy: a name now held by another account, or an account changed on one side since.
+ */
+import { Cluster } from 'ioredis'
+import { loadConfig } from '../config.js'
+import { createDatabase } from '../db/database.js'
+import { prepareSchema } from '../db/migrate.js'
+import { redisKeys } from '../lib/keys.js'
+import type { RedisClient } from '../lib/redis-client.js'
+import { userRecords, type AccountCopy, type CopyOutcome } from '../lib/user-records.js'
+import { closeRedis, connectRedis } from '../plugins/external/redis.js'
+
+const RECOVERY_FIELD_PREFIX = 'recovery:'
+const SCAN_BATCH = 500
+
+/** An account in the layout versions before PostgreSQL stored in Redis; null for a hash that is not one. */
+function legacyAccount(stored: Record<string, string>): AccountCopy | null {
+  const { id, username, roles, createdAt, passwordHash, loginEpoch, totpSecret, totpEnabledAt, totpLastStep } = stored
+  if (!id || !username || roles === undefined || !createdAt || !passwordHash) return null
+  const recoveryCodeHashes = Object.keys(stored)
+    .filter((field) => field.startsWith(RECOVERY_FIELD_PREFIX))
+    .map((field) => field.slice(RECOVERY_FIELD_PREFIX.length))
+  return {
+    user: { id, username, roles: roles.split(',').filter(Boolean), createdAt },
+    passwordHash,
+    loginEpoch: Number(loginEpoch ?? 0),
+    totp: totpSecret === undefined
+      ? null
+      : { secret: totpSecret, enabledAt: Number(totpEnabledAt), lastStep: totpLastStep === undefined ? null : Number(totpLastStep), recoveryCodeHashes },
+  }
+}
+
+/** Every hash under `pattern`, from each master of a Cluster or from the one server. */
+async function* storedHashes(redis: RedisClient, pattern: string): AsyncGenerator<Record<string, string>> {
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis]
+  for (const node of nodes) {
+    for await (const keys of node.scanStream({ match: pattern, count: SCAN_BATCH, type: 'hash' }) as AsyncIterable<string[]>) {
+      for (const key of keys) yield await node.hgetall(key)
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig(process.env, { dotenv: true })
+  const redis = await connectRedis(config.redis.connection)
+  const { db } = createDatabase({ ...config.database, poolSize: 1, statementTimeoutMs: 0 })
+  try {
+    await prepareSchema(db, { migrate: config.database.migrateOnStart })
+    const records = userRecords(db)
+    const tally: Record<CopyOutcome | 'unreadable', number> = { copied: 0, present: 0, changed: 0, nameTaken: 0, unreadable: 0 }
+    const notCopied: string[] = []
+    for await (const stored of storedHashes(redis, redisKeys(config.redis.prefix).user('*'))) {
+      const account = legacyAccount(stored)
+      if (!account) {
+        tally.unreadable++
+        continue
+      }
+      const outcome = await records.copyIn(account)
+      tally[outcome]++
+      if (outcome === 'changed') notCopied.push(`${account.user.username} (changed since it was copied; PostgreSQL's version kept)`)
+      if (outcome === 'nameTaken') notCopied.push(`${account.user.username} (the name belongs to another account in PostgreSQL)`)
+    }
+    console.log(
+      `Accounts in Redis: ${tally.copied} copied, ${tally.present} already in PostgreSQL, ${tally.changed} changed since, `
+      + `${tally.nameTaken} with a name taken, ${tally.unreadable} unreadable hashes skipped.`,
+    )
+    for (const line of notCopied) console.log(`not copied: ${line}`)
+  } finally {
+    await db.destroy()
+    await closeRedis(redis)
+  }
+}
+
+try {
+  await main()
+} catch (error) {
+  console.error(`Import failed: ${error instanceof Error ? error.message : String(error)}`)
+  process.exitCode = 1
+}

@@ -1,0 +1,26 @@
+/**
+ * `npm run migrate`: applies the pending migrations to DATABASE_URL (for deployments that start the service with
+ * DATABASE_MIGRATE=false and migrate as a step of their own). Reads only the DATABASE_* variables (and .env).
+ */
+import { loadDatabaseConfig } from '../config.js'
+import { createDatabase, redactDatabaseUrl } from '../db/database.js'
+import { prepareSchema } from '../db/migrate.js'
+
+async function main(): Promise<string> {
+  const config = loadDatabaseConfig(process.env, { dotenv: true })
+  const { db } = createDatabase({ ...config, poolSize: 1, statementTimeoutMs: 0 })
+  try {
+    const ran = await prepareSchema(db, { migrate: true })
+    const where = redactDatabaseUrl(config.url)
+    return ran.length > 0 ? `Applied ${ran.join(', ')} to ${where}.` : `${where} is up to date.`
+  } finally {
+    await db.destroy()
+  }
+}
+
+try {
+  console.log(await main())
+} catch (error) {
+  console.error(`Migration failed: ${error instanceof Error ? error.message : String(error)}`)
+  process.exitCode = 1
+}
