@@ -1,45 +1,75 @@
 /**
- * `npm run dev`: the server with reload on change and readable logs. When nothing answers at REDIS_URL on this
- * machine and redis-server is installed, it starts one for the session (nothing kept on disk) and stops it after.
+ * `npm run dev`: the server with reload on change and readable logs. When nothing answers at REDIS_URL or
+ * DATABASE_URL on this machine and the server binaries are installed, it starts a throwaway redis-server or
+ * PostgreSQL for the session (nothing kept) and stops it after.
  */
 import { spawn } from 'node:child_process'
 import 'dotenv/config'
+import { sql } from 'kysely'
 import PinoPretty from 'pino-pretty'
+import { createDatabase } from '../src/db/database.js'
 import { closeRedis, connectRedis } from '../src/plugins/external/redis.js'
+import { PostgresServer } from './postgres-server.js'
 import { RedisServer } from './redis-server.js'
 
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
-let localRedis: RedisServer | null = null
+const redisUrl = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
+const databaseUrl = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres')
+const LOCAL_HOSTS = ['127.0.0.1', 'localhost', '[::1]']
 
-async function redisAnswers(): Promise<boolean> {
-  try {
-    await closeRedis(await connectRedis({ topology: 'single', url: redisUrl }))
-    return true
-  } catch {
-    return false
-  }
+interface Throwaway {
+  dir: string
+  stop(): Promise<void>
+}
+const started: Throwaway[] = []
+
+async function answers(check: () => Promise<unknown>): Promise<boolean> {
+  return check().then(() => true, () => false)
 }
 
-async function startLocalRedis(): Promise<void> {
-  const url = new URL(redisUrl)
-  const cannot = `Nothing answers at ${url.host} and no local redis-server can be started`
-  if (!['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)) return console.error(`${cannot}; the server will say why.`)
+/** Starts a throwaway server for `url` when nothing answers there and it is on this machine. */
+async function ensureLocal(name: string, url: URL, check: () => Promise<unknown>, start: () => Promise<Throwaway>): Promise<void> {
+  if (await answers(check)) return
+  const cannot = `Nothing answers at ${url.host} and no local ${name} can be started`
+  if (!LOCAL_HOSTS.includes(url.hostname)) return console.error(`${cannot}; the server will say why.`)
   try {
-    localRedis = await RedisServer.start({ port: Number(url.port || 6379) })
-    console.log(`Started redis-server on port ${localRedis.port} for this session (data in ${localRedis.dir}, not kept)`)
+    const server = await start()
+    started.push(server)
+    console.log(`Started ${name} on ${url.host} for this session (data in ${server.dir}, not kept)`)
   } catch (error) {
     console.error(`${cannot} (${error instanceof Error ? error.message : String(error)}); the server will say why.`)
   }
 }
 
-if (!(await redisAnswers())) await startLocalRedis()
+await ensureLocal(
+  'redis-server',
+  redisUrl,
+  async () => closeRedis(await connectRedis({ topology: 'single', url: redisUrl.href })),
+  () => RedisServer.start({ port: Number(redisUrl.port || 6379) }),
+)
+await ensureLocal(
+  'PostgreSQL',
+  databaseUrl,
+  async () => {
+    const { db } = createDatabase({ url: databaseUrl.href, poolSize: 1, statementTimeoutMs: 0 })
+    await sql`SELECT 1`.execute(db).finally(() => db.destroy())
+  },
+  async () => {
+    const postgres = await PostgresServer.start({ port: Number(databaseUrl.port || 5432) })
+    // The user and database DATABASE_URL names (any password does: the throwaway server trusts local connections).
+    const user = decodeURIComponent(databaseUrl.username) || 'postgres'
+    const database = decodeURIComponent(databaseUrl.pathname.slice(1)) || user
+    if (user !== 'postgres') await postgres.query(`CREATE ROLE "${user}" LOGIN SUPERUSER`)
+    if (database !== 'postgres') await postgres.createDatabase(database)
+    return postgres
+  },
+)
 
 const server = spawn(process.execPath, ['--import', 'tsx', '--watch', 'src/server.ts'], {
   stdio: ['inherit', 'pipe', 'inherit'],
   env: { LOG_LEVEL: 'debug', ...process.env },
 })
 server.stdout?.pipe(PinoPretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }))
-// The Redis this script started goes with the server.
-server.on('exit', (code) => void (localRedis?.stop() ?? Promise.resolve()).finally(() => process.exit(code ?? 0)))
+// The servers this script started go with the server.
+server.on('exit', (code) => void Promise.all(started.map((throwaway) => throwaway.stop())).finally(() => process.exit(code ?? 0)))
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => server.kill(signal))

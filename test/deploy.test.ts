@@ -17,15 +17,22 @@ interface Service {
   deploy?: { replicas: number }
 }
 
-t.test('compose.yaml: Redis keeps its data, the API waits for it, secrets come from outside', async (t) => {
+t.test('compose.yaml: Redis and PostgreSQL keep their data, the API waits for both, secrets come from outside', async (t) => {
   const compose = parse(await read('compose.yaml'), { merge: true }) as { services: Record<string, Service>; volumes: object }
-  const { redis, api } = compose.services
-  t.ok(redis && api, 'names the redis and api services')
+  const { redis, postgres, api } = compose.services
+  t.ok(redis && postgres && api, 'names the redis, postgres and api services')
   t.same(redis!.command, ['redis-server', '--appendonly', 'yes', '--appendfsync', 'everysec'], 'AOF, fsync every second')
   t.same(redis!.volumes, ['redis-data:/data'], 'on a named volume')
   t.ok('redis-data' in compose.volumes, 'which is declared')
   t.match(redis!.healthcheck?.test.join(' '), /redis-cli ping/, 'with a healthcheck')
-  t.same(api!.depends_on, { redis: { condition: 'service_healthy' } }, 'the API starts once Redis is healthy')
+  t.match(postgres!.image, /^postgres:\d+/, 'the official PostgreSQL image')
+  t.same(postgres!.volumes, ['postgres-data:/var/lib/postgresql/data'], 'accounts on a named volume')
+  t.ok('postgres-data' in compose.volumes, 'which is declared')
+  t.match(postgres!.healthcheck?.test.join(' '), /pg_isready/, 'with a pg_isready healthcheck')
+  const database = new URL(api!.environment!.DATABASE_URL!.replace(/\$\{POSTGRES_PASSWORD:-(\w+)\}/, '$1'))
+  t.equal(database.host, 'postgres:5432', 'the API uses that PostgreSQL')
+  t.equal(database.pathname, `/${postgres!.environment?.POSTGRES_DB}`, 'and its database')
+  t.same(api!.depends_on, { redis: { condition: 'service_healthy' }, postgres: { condition: 'service_healthy' } }, 'the API starts once both are healthy')
   t.equal(api!.build, '.', 'built from the Dockerfile')
   t.match(api!.environment?.SESSION_SECRET, /^\$\{SESSION_SECRET:\?/, 'SESSION_SECRET must come from the environment or .env')
 })
@@ -47,6 +54,7 @@ t.test('compose.yaml: the scale profile is the production setup, replicas behind
   t.equal(replica.environment?.TRUST_PROXY, '1', 'the replicas trust the one proxy hop')
   t.ok('METRICS_TOKEN' in replica.environment! && replica.environment.METRICS_TOKEN === null, 'METRICS_TOKEN comes from the shell or .env')
   t.equal(replica.environment?.REDIS_URL, services.api!.environment?.REDIS_URL, 'and share the one Redis')
+  t.equal(replica.environment?.DATABASE_URL, services.api!.environment?.DATABASE_URL, 'and the one PostgreSQL')
   t.equal(replica.ports, undefined, 'only the proxy reaches them')
   t.same(proxy.volumes, ['./deploy/nginx.conf:/etc/nginx/nginx.conf:ro', './deploy/tls:/etc/nginx/tls:ro'])
   const nginx = await read('deploy/nginx.conf')

@@ -20,11 +20,13 @@ function migrator(db: Database): Migrator {
 
 export async function schemaState(db: Database): Promise<SchemaState> {
   const known = await migrator(db).getMigrations()
+  // Kysely's own names, not camelCased.
+  const plain = db.withoutPlugins()
   const pending = known.filter((migration) => migration.executedAt === undefined).map((migration) => migration.name)
   // Kysely's record of the migrations run is absent before the first.
-  const tables = await db.introspection.getTables()
+  const tables = await plain.introspection.getTables({ withInternalKyselyTables: true })
   if (!tables.some((table) => table.name === DEFAULT_MIGRATION_TABLE)) return { pending, unknown: [] }
-  const { rows } = await sql<{ name: string }>`SELECT name FROM ${sql.table(DEFAULT_MIGRATION_TABLE)}`.execute(db)
+  const { rows } = await sql<{ name: string }>`SELECT name FROM ${sql.table(DEFAULT_MIGRATION_TABLE)}`.execute(plain)
   return { pending, unknown: rows.map((row) => row.name).filter((name) => !(name in MIGRATIONS)) }
 }
 

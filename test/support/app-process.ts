@@ -15,9 +15,12 @@ export interface Server {
   exited: Promise<number | null>
 }
 
-/** Runs src/server.ts as the operator would, with only the given environment; killed when the test ends. */
-export function startServer(t: Test, env: Record<string, string>): Server {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+/**
+ * Runs src/server.ts (or another entry point, such as a command of src/cli/) as the operator would, with only the
+ * given environment; killed when the test ends.
+ */
+export function startServer(t: Test, env: Record<string, string>, script = 'src/server.ts'): Server {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env },
   })
