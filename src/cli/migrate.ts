@@ -3,15 +3,16 @@
  * DATABASE_MIGRATE=false and migrate as a step of their own). Reads only the DATABASE_* variables (and .env).
  */
 import { loadDatabaseConfig } from '../config.js'
-import { createDatabase, redactDatabaseUrl } from '../db/database.js'
+import { createDatabase } from '../db/database.js'
 import { prepareSchema } from '../db/migrate.js'
+import { redactUrl } from '../lib/redact-url.js'
 
 async function main(): Promise<string> {
   const config = loadDatabaseConfig(process.env, { dotenv: true })
   const { db } = createDatabase({ ...config, poolSize: 1, statementTimeoutMs: 0 })
   try {
     const ran = await prepareSchema(db, { migrate: true })
-    const where = redactDatabaseUrl(config.url)
+    const where = redactUrl(config.url, 'DATABASE_URL')
     return ran.length > 0 ? `Applied ${ran.join(', ')} to ${where}.` : `${where} is up to date.`
   } finally {
     await db.destroy()

@@ -56,14 +56,3 @@ export function isDatabaseOutage(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException).code
   return NO_ANSWER.test(error.message) || (typeof code === 'string' && NETWORK_ERROR.test(code))
 }
-
-/** The URL without its password, fit for a log line. */
-export function redactDatabaseUrl(url: string): string {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password) parsed.password = '***'
-    return parsed.toString()
-  } catch {
-    return '<invalid DATABASE_URL>'
-  }
-}

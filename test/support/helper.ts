@@ -25,27 +25,22 @@ export async function ownRedis(t: Test): Promise<RedisServer> {
   return redis
 }
 
-let fileRedis: Promise<RedisServer> | undefined
-
-/** The Redis shared by the tests of one file: started on first use, stopped when the file's tests end. */
-export function testRedis(): Promise<RedisServer> {
-  if (!fileRedis) {
-    fileRedis = RedisServer.start()
-    tap.teardown(async () => (await fileRedis)?.stop())
+/** A server shared by the tests of one file: started on first use, stopped when the file's tests end. */
+function sharedByFile<Server extends { stop(): Promise<void> }>(start: () => Promise<Server>): () => Promise<Server> {
+  let server: Promise<Server> | undefined
+  return () => {
+    if (!server) {
+      server = start()
+      tap.teardown(async () => (await server)?.stop())
+    }
+    return server
   }
-  return fileRedis
 }
 
-let filePostgres: Promise<PostgresServer> | undefined
-
-/** The PostgreSQL shared by the tests of one file: started on first use, stopped when the file's tests end. */
-export function testPostgres(): Promise<PostgresServer> {
-  if (!filePostgres) {
-    filePostgres = PostgresServer.start()
-    tap.teardown(async () => (await filePostgres)?.stop())
-  }
-  return filePostgres
-}
+/** The Redis shared by the tests of one file. */
+export const testRedis = sharedByFile(() => RedisServer.start())
+/** The PostgreSQL shared by the tests of one file. */
+export const testPostgres = sharedByFile(() => PostgresServer.start())
 
 /** A PostgreSQL of the test's own (for tests that stop it), stopped when the test ends. */
 export async function ownPostgres(t: Test): Promise<PostgresServer> {

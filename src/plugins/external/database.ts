@@ -1,8 +1,9 @@
 import fp from 'fastify-plugin'
 import { sql } from 'kysely'
 import type { DatabaseConfig } from '../../config.js'
-import { createDatabase, redactDatabaseUrl, type Database } from '../../db/database.js'
+import { createDatabase, type Database } from '../../db/database.js'
 import { prepareSchema } from '../../db/migrate.js'
+import { redactUrl } from '../../lib/redact-url.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -33,7 +34,7 @@ export default fp<DatabasePluginOptions>(
     } catch (error) {
       await db.destroy()
       const reason = error instanceof Error ? error.message : String(error)
-      throw new DatabaseUnreachableError(`cannot reach PostgreSQL at ${redactDatabaseUrl(database.url)} (${reason})`)
+      throw new DatabaseUnreachableError(`cannot reach PostgreSQL at ${redactUrl(database.url, 'DATABASE_URL')} (${reason})`)
     }
     // Migrations may run longer than the statement timeout of requests: their own connection, without it.
     const { db: migrations } = createDatabase({ ...database, poolSize: 1, statementTimeoutMs: 0 })

@@ -4,6 +4,7 @@ import fp from 'fastify-plugin'
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { FastifyBaseLogger } from 'fastify'
 import type { RedisConnection } from '../../config.js'
+import { redactUrl } from '../../lib/redact-url.js'
 import { watchUnansweredCommands, type RedisClient } from '../../lib/redis-client.js'
 
 declare module 'fastify' {
@@ -95,22 +96,11 @@ export function describeRedisConnection(connection: RedisConnection): string {
   const list = (hosts: Array<{ host: string; port: number }>) => hosts.map(({ host, port }) => `${host}:${port}`).join(',')
   switch (connection.topology) {
     case 'single':
-      return redactRedisUrl(connection.url)
+      return redactUrl(connection.url, 'REDIS_URL')
     case 'sentinel':
       return `master "${connection.name}" through sentinels ${list(connection.sentinels)}`
     case 'cluster':
       return `cluster ${list(connection.nodes)}`
-  }
-}
-
-/** The URL without its password, fit for a log line. */
-export function redactRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password) parsed.password = '***'
-    return parsed.toString()
-  } catch {
-    return '<invalid REDIS_URL>'
   }
 }
 
