@@ -106,9 +106,10 @@ export function load(server: ServerProcess, { method = 'GET', path, cookie, body
   })
 }
 
+/** The session cookie a login set (not our device cookie beside it). */
 function cookieFrom(response: Response): string {
-  const cookie = response.headers.get('set-cookie')?.split(';')[0]
-  if (!cookie) throw new Error(`login set no cookie (status ${response.status})`)
+  const cookie = response.headers.getSetCookie().map((line) => line.split(';')[0]!).find((pair) => !/^[^=]*-device=/.test(pair))
+  if (!cookie) throw new Error(`login set no session cookie (status ${response.status})`)
   return cookie
 }
 
@@ -156,11 +157,11 @@ export function serviceEnv({ redis, databaseUrl }: Stores, extra: Record<string,
   }
 }
 
-export async function registerBenchUser(server: ServerProcess): Promise<void> {
+export async function registerBenchUser(server: ServerProcess, username = USERNAME): Promise<void> {
   await fetch(`${server.url}/auth/register`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ username: USERNAME, password: PASSWORD }),
+    body: JSON.stringify({ username, password: PASSWORD }),
   })
 }
 

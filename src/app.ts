@@ -11,6 +11,7 @@ import authGuardPlugin from './plugins/app/auth-guard.js'
 import credentialRateLimitPlugin from './plugins/app/credential-rate-limit.js'
 import credentialsPlugin from './plugins/app/credentials.js'
 import csrfPlugin from './plugins/app/csrf.js'
+import deviceCookiesPlugin from './plugins/app/device-cookies.js'
 import errorsPlugin from './plugins/app/errors.js'
 import mfaPlugin from './plugins/app/mfa.js'
 import pendingLoginsPlugin from './plugins/app/pending-logins.js'
@@ -121,6 +122,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(async function sessionScope(scope) {
     await scope.register(sessionPlugin, { keys, ...session, confirmEnded })
     await scope.register(sessionsPlugin)
+    await scope.register(deviceCookiesPlugin, { sessionCookieName: session.cookieName, cookieSecure: session.cookieSecure })
     await scope.register(credentialsPlugin)
     await scope.register(csrfPlugin, { allowedOrigins: config.corsOrigins })
     await scope.register(accessTokensPlugin, { keys, maxPerUser: config.maxTokensPerUser })

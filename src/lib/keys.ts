@@ -24,8 +24,10 @@ export function redisKeys(prefix: string) {
     liveSessions: `${prefix}live-sessions`,
     /** A login waiting for its second factor, under the handle of the ID its client holds. */
     pendingLogin: (handle: string) => `${prefix}pending-login:${handle}`,
-    /** Failed logins of one account name (existing or not), case-insensitive. */
+    /** Failed logins of one account name (existing or not), case-insensitive, from clients without a device cookie. */
     loginFailures: (username: string) => `${prefix}login-failures:${username.toLowerCase()}`,
+    /** Failed logins of one account name from one known device (device-cookies.ts). */
+    deviceLoginFailures: (username: string, device: string) => `${prefix}login-failures:${username.toLowerCase()}:device:${device}`,
   }
 }
 export type RedisKeys = ReturnType<typeof redisKeys>

@@ -23,16 +23,23 @@ export interface SecondFactorHooks {
 /** What the routes that prove credentials share: login, its second step, re-authentication, two-factor changes. */
 export interface CredentialChecks {
   /**
-   * 429 ACCOUNT_LOCKED with Retry-After while the account name is locked. Checked before any credential, and the same
-   * for every account name, so that a lock reveals nothing either.
+   * Checks the password of the account named `username` as one attempt admitted by the account lock (see
+   * account-lock.ts): the account when the password matches (and the account is `userId`'s, when given), else null,
+   * counted toward the lock. 429 ACCOUNT_LOCKED with Retry-After, and no check, while the name is locked or its
+   * allowance of attempts is in flight; the same for every name, existing or not, so that a lock reveals nothing.
    */
-  refuseLockedAccount(request: FastifyRequest, reply: FastifyReply, username: string): Promise<void>
+  provePassword(request: FastifyRequest, reply: FastifyReply, username: string, password: string, userId?: string): Promise<Account | null>
   /**
-   * Checks a second-factor code of the account (TOTP or recovery code), spending it. A locked account answers 429
-   * ACCOUNT_LOCKED without a check; a wrong, replayed or unknown code counts toward the lock and answers 401
+   * Checks a second-factor code of the account (TOTP or recovery code), spending it, as one admitted attempt like
+   * provePassword: 429 ACCOUNT_LOCKED without a check; a wrong, replayed or unknown code counts toward the lock and answers 401
    * INVALID_MFA_CODE. A recovery code is what a user whose authenticator is lost (or stolen) has: using one ends every
    * other session of the user (ASVS 7.4.3).
    */
+  /**
+   * A login (or re-authentication) completed: the failure count it was judged by starts again, and the client is
+   * remembered as a known device of the account (device-cookies.ts).
+   */
+  loginCompleted(request: FastifyRequest, reply: FastifyReply, username: string): Promise<void>
   proveSecondFactor(
     request: FastifyRequest,
     reply: FastifyReply,
@@ -45,22 +52,57 @@ export interface CredentialChecks {
 
 export default fp(
   async function credentialsPlugin(app) {
-    async function refuseLockedAccount(request: FastifyRequest, reply: FastifyReply, username: string): Promise<void> {
-      const lockedFor = await app.accountLock.lockedFor(username)
-      if (lockedFor === 0) return
-      app.recordEvent(request.log, 'login_locked', { username })
-      reply.header('retry-after', Math.ceil(lockedFor / 1000))
-      throw new AccountLocked()
+    const attempterOf = (request: FastifyRequest, username: string) => ({ username, device: app.deviceCookies.deviceOf(request, username) })
+
+    /**
+     * Runs `judge` as one attempt the account lock admitted (counted with the client's device when it is a known one),
+     * and settles it with its outcome.
+     */
+    async function admitted<T>(
+      request: FastifyRequest,
+      reply: FastifyReply,
+      username: string,
+      judge: () => Promise<T>,
+      failed: (outcome: T) => boolean,
+    ): Promise<T> {
+      const attempter = attempterOf(request, username)
+      const admission = await app.accountLock.admit(attempter)
+      if ('retryAfterMs' in admission) {
+        app.recordEvent(request.log, 'login_locked', { username, knownDevice: attempter.device !== null })
+        reply.header('retry-after', Math.ceil(admission.retryAfterMs / 1000))
+        throw new AccountLocked()
+      }
+      let outcome: T
+      try {
+        outcome = await judge()
+      } catch (error) {
+        // Not judged (a store failed): the attempt stops counting as in flight, and counts as nothing else.
+        await app.accountLock.settle(attempter, admission.attempt, false).catch(() => {})
+        throw error
+      }
+      await app.accountLock.settle(attempter, admission.attempt, failed(outcome))
+      return outcome
     }
 
     app.decorate('credentials', {
-      refuseLockedAccount,
+      provePassword(request, reply, username, password, userId) {
+        const matches = (account: Account | null) => account !== null && (userId === undefined || account.user.id === userId)
+        return admitted(request, reply, username, async () => {
+          const account = await app.users.authenticate(username, password)
+          return matches(account) ? account : null
+        }, (account) => account === null)
+      },
+
+      async loginCompleted(request, reply, username) {
+        await app.accountLock.reset(attempterOf(request, username))
+        app.deviceCookies.remember(request, reply, username)
+      },
+
       async proveSecondFactor(request, reply, account, code, step, hooks = {}) {
         const { user } = account
-        await refuseLockedAccount(request, reply, user.username)
-        const check = await app.mfa.verify(account, code)
+        const check = await admitted(request, reply, user.username, () => app.mfa.verify(account, code), (outcome) => !outcome.passed)
         if (!check.passed) {
-          await Promise.all([app.accountLock.recordFailure(user.username), hooks.onFailure?.()])
+          await hooks.onFailure?.()
           app.recordEvent(request.log, 'mfa_failed', { userId: user.id, reason: check.reason, step })
           throw new InvalidMfaCode()
         }
@@ -76,5 +118,5 @@ export default fp(
       },
     } satisfies CredentialChecks)
   },
-  { name: 'credentials', dependencies: ['account-lock', 'mfa', 'sessions', 'metrics'] },
+  { name: 'credentials', dependencies: ['account-lock', 'device-cookies', 'users', 'mfa', 'sessions', 'metrics'] },
 )

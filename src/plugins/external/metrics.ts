@@ -21,6 +21,7 @@ const MESSAGES = {
   revoke: 'sessions revoked',
   session_expired: 'session expired',
   password_change: 'password changed',
+  password_change_failed: 'password change refused: wrong current password',
   token_created: 'access token created',
   token_revoked: 'access token revoked',
   mfa_challenge: 'password accepted, second factor due',

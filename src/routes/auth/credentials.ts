@@ -19,6 +19,8 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
   app.put(
     '/password',
     {
+      // Guessing the current password is guessing a password: the login's limit per address applies.
+      config: { rateLimit: options.credentialRateLimit },
       preHandler: app.requireFresh(),
       schema: {
         summary: 'Change my password (fresh session): this session gets a new ID (a bearer client gets its new token), every other one ends',
@@ -31,8 +33,8 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
     async (request, reply) => {
       app.sessionCookie.assertDeliverable(request)
       const { user } = request
-      if (!(await app.users.authenticate(user.username, request.body.currentPassword))) {
-        await app.accountLock.recordFailure(user.username)
+      if (!(await app.credentials.provePassword(request, reply, user.username, request.body.currentPassword, user.id))) {
+        app.recordEvent(request.log, 'password_change_failed', { userId: user.id })
         throw new InvalidCredentials()
       }
       if (!(await app.users.setPassword(user, request.body.newPassword))) throw new SessionExpired()
@@ -60,10 +62,8 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
     async (request, reply) => {
       app.sessionCookie.assertDeliverable(request)
       const { id, username } = request.user
-      await app.credentials.refuseLockedAccount(request, reply, username)
-      const account = await app.users.authenticate(username, request.body.password)
-      if (account?.user.id !== id) {
-        await app.accountLock.recordFailure(username)
+      const account = await app.credentials.provePassword(request, reply, username, request.body.password, id)
+      if (account === null) {
         app.recordEvent(request.log, 'reauth_failed', { userId: id, reason: 'password' })
         throw new InvalidCredentials()
       }
@@ -72,7 +72,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
         if (request.body.code === undefined) throw new MfaCodeRequired()
         secondFactor = (await app.credentials.proveSecondFactor(request, reply, account, request.body.code, 'reauth')).factor
       }
-      await app.accountLock.reset(username)
+      await app.credentials.loginCompleted(request, reply, username)
       // A new ID with every proof of credentials (ASVS 7.2.4): whoever held the old one is out.
       await app.sessions.rotate(request, { account, secondFactor })
       const fresh = request.session

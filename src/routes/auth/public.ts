@@ -61,16 +61,14 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<{ allowRegistration: boolean; 
     async (request, reply) => {
       assertCanLogIn(request)
       const { username, password, remember = false, transport = 'cookie' } = request.body
-      await app.credentials.refuseLockedAccount(request, reply, username)
-      const account = await app.users.authenticate(username, password)
+      const account = await app.credentials.provePassword(request, reply, username, password)
       if (!account) {
-        await app.accountLock.recordFailure(username)
         app.recordEvent(request.log, 'login_failed', { username })
         throw new InvalidCredentials()
       }
       if (account.mfa === null) {
-        await app.accountLock.reset(username)
         await app.sessions.start(request, { account, secondFactor: null, remember, transport })
+        await app.credentials.loginCompleted(request, reply, username)
         return loggedIn(request, account.user, transport)
       }
       // A second factor is due: no session yet, and the failure count stays until the login completes, so that
@@ -124,9 +122,9 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<{ allowRegistration: boolean; 
         },
       })
       app.pendingLogins.clearCookie(request, reply)
-      await app.accountLock.reset(pending.username)
       const { remember, transport } = pending
       await app.sessions.start(request, { account, secondFactor: factor, remember, transport })
+      await app.credentials.loginCompleted(request, reply, pending.username)
       const answer = loggedIn(request, account.user, transport)
       return recoveryCodesLeft === null ? answer : { ...answer, recoveryCodesLeft }
     },
