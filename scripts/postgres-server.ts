@@ -39,7 +39,7 @@ export type StatementListener = (statement: string, parameters: string) => void
 
 /**
  * A real PostgreSQL server on a free port (or the one given) with its own temp dir, owned by whoever started it. It
- * keeps nothing safe (fsync off): it is for tests and throwaway development databases only.
+ * does not survive a machine crash (fsync off): it is for tests and throwaway development databases only.
  */
 export class PostgresServer {
   private process: ChildProcess | null = null
@@ -80,7 +80,9 @@ export class PostgresServer {
 
   /** Starts (again) on the same port and data, and waits until it accepts connections. */
   async resume(): Promise<void> {
-    const settings = ['listen_addresses=127.0.0.1', `unix_socket_directories=${this.dir}`, 'fsync=off', 'synchronous_commit=off', 'full_page_writes=off', 'max_connections=300']
+    // fsync off: what is written reaches the OS and survives a halt() (only a machine crash would lose it). Commits stay
+    // synchronous: an asynchronous commit still in PostgreSQL's buffers would be lost by halt(), as a crash loses it.
+    const settings = ['listen_addresses=127.0.0.1', `unix_socket_directories=${this.dir}`, 'fsync=off', 'full_page_writes=off', 'max_connections=300']
     if (this.logStatements) settings.push('log_statement=all')
     const args = ['-D', this.dataDir, '-p', String(this.port), ...settings.flatMap((setting) => ['-c', setting])]
     this.process = spawn(join(this.bin, 'postgres'), args, { stdio: ['ignore', 'ignore', this.logStatements ? 'pipe' : 'ignore'], ...this.user })

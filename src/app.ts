@@ -56,6 +56,8 @@ export const REDACTED_LOG_PATHS = [
   // The arguments of a Redis command that failed (ioredis puts them on its errors): a password hash, a sealed secret.
   '*.command.args',
   '*.previousErrors[*].command.args',
+  // PostgreSQL's detail of a refused row ("Failing row contains (...)") quotes every column: a password hash.
+  '*.detail',
 ]
 
 /** An X-Request-Id from a proxy or client is kept when it looks like one, so a request can be followed across hops. */

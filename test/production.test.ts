@@ -74,8 +74,10 @@ t.test('behind a TLS proxy with TRUST_PROXY=1: the __Host-sid cookie is set and 
   await send(instance, 'POST', '/auth/register', { body: credentials('proxied') })
   const login = await send(instance, 'POST', '/auth/login', { body: credentials('proxied'), headers: viaProxy })
   t.equal(login.status, 200)
-  const [setCookie] = login.setCookie
+  const setCookie = login.setCookie.find((line) => line.startsWith('__Host-sid='))
   t.match(setCookie, /^__Host-sid=[^;]+; Path=\/; HttpOnly; Secure; SameSite=Lax$/, 'Secure, Path=/, no Domain: what __Host- requires')
+  const device = login.setCookie.find((line) => line.startsWith('__Host-sid-device='))
+  t.match(device, /^__Host-sid-device=[^;]+; Max-Age=31536000; Path=\/; HttpOnly; Secure; SameSite=Strict$/, 'the device cookie obeys the same prefix')
   const cookie = setCookie!.split(';')[0]!
   const me = await send(instance, 'GET', '/auth/me', { headers: { ...viaProxy, cookie } })
   t.equal(me.status, 200)

@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import { REDACTED_LOG_PATHS } from '../src/app.js'
 import { handleOf } from '../src/lib/keys.js'
 import { startServer, waitForListening } from './support/app-process.js'
-import { databaseFor, freePort, PASSWORD, RedisServer, sessionIdOf, TEST_SECRET, testRedis, uniquePrefix } from './support/helper.js'
+import { databaseFor, freePort, PASSWORD, RedisServer, sessionIdOf, TEST_SECRET, testPostgres, testRedis, uniquePrefix } from './support/helper.js'
 import { steadyStep, totpCode } from './support/totp.js'
 
 function post(port: number, path: string, body: unknown, headers: Record<string, string> = {}) {
@@ -175,4 +175,22 @@ t.test('a command Redis refuses is logged without the arguments it carried', asy
   t.match(failure, /NOPERM/, 'the failure is logged with what Redis said')
   t.match(failure, '"args":"[Redacted]"', 'and without the arguments the command carried')
   t.notMatch(failure, 'guessed', 'the account name among them')
+})
+
+t.test('a row PostgreSQL refuses is logged without the columns it quotes', async (t) => {
+  const prefix = uniquePrefix()
+  const redis = await testRedis()
+  const port = await freePort()
+  const databaseUrl = await databaseFor(prefix)
+  const server = startServer(t, { SESSION_SECRET: TEST_SECRET, REDIS_URL: redis.url, REDIS_PREFIX: prefix, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1' })
+  await waitForListening(server)
+  // A constraint no new row meets: PostgreSQL's error then carries the whole row in its detail.
+  await (await testPostgres()).query('ALTER TABLE users ADD CONSTRAINT refuse_all CHECK (false) NOT VALID', [], new URL(databaseUrl).pathname.slice(1))
+  const refused = await post(port, '/auth/register', { username: 'refused', password: PASSWORD })
+  t.equal(refused.status, 500)
+  await sleep(100)
+  const failure = server.stdout().split('\n').find((line) => line.includes('"level":50'))
+  t.match(failure, /violates check constraint/, 'the failure is logged with what PostgreSQL said')
+  t.match(failure, '"detail":"[Redacted]"', 'without its detail')
+  t.notMatch(server.stdout(), /scrypt\$/, 'so without the password hash the row held')
 })
