@@ -6,6 +6,7 @@ import { clientErrorHandler } from './lib/client-error.js'
 import { redisKeys } from './lib/keys.js'
 import { replicationCheck } from './lib/replication.js'
 import accessTokensPlugin from './plugins/app/access-tokens.js'
+import accountLifecyclePlugin from './plugins/app/account-lifecycle.js'
 import accountLockPlugin from './plugins/app/account-lock.js'
 import authGuardPlugin from './plugins/app/auth-guard.js'
 import credentialRateLimitPlugin from './plugins/app/credential-rate-limit.js'
@@ -128,6 +129,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     await scope.register(credentialsPlugin)
     await scope.register(csrfPlugin, { allowedOrigins: config.corsOrigins })
     await scope.register(accessTokensPlugin, { keys, maxPerUser: config.maxTokensPerUser })
+    await scope.register(accountLifecyclePlugin, { keys })
     await scope.register(pendingLoginsPlugin, { keys, sessionCookieName: session.cookieName, cookieSecure: session.cookieSecure })
     await scope.register(authGuardPlugin, { freshnessSeconds: config.reauthMaxAgeSeconds })
     const credentialRateLimit = { max: rateLimit.loginMax, timeWindow: rateLimit.loginWindowSeconds * 1000 }

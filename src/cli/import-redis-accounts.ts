@@ -8,17 +8,15 @@
  * the newer one once the new version serves), and the Redis hashes are left as they are. The summary names the
  * accounts it could not copy: a name now held by another account, or an account changed on one side since.
  */
-import { Cluster } from 'ioredis'
 import { loadConfig } from '../config.js'
 import { createDatabase } from '../db/database.js'
 import { prepareSchema } from '../db/migrate.js'
 import { redisKeys } from '../lib/keys.js'
-import type { RedisClient } from '../lib/redis-client.js'
+import { scanKeys } from '../lib/redis-client.js'
 import { userRecords, type AccountCopy, type CopyOutcome } from '../lib/user-records.js'
 import { closeRedis, connectRedis } from '../plugins/external/redis.js'
 
 const RECOVERY_FIELD_PREFIX = 'recovery:'
-const SCAN_BATCH = 500
 
 /** An account in the layout versions before PostgreSQL stored in Redis; null for a hash that is not one. */
 function legacyAccount(stored: Record<string, string>): AccountCopy | null {
@@ -37,16 +35,6 @@ function legacyAccount(stored: Record<string, string>): AccountCopy | null {
   }
 }
 
-/** Every hash under `pattern`, from each master of a Cluster or from the one server. */
-async function* storedHashes(redis: RedisClient, pattern: string): AsyncGenerator<Record<string, string>> {
-  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis]
-  for (const node of nodes) {
-    for await (const keys of node.scanStream({ match: pattern, count: SCAN_BATCH, type: 'hash' }) as AsyncIterable<string[]>) {
-      for (const key of keys) yield await node.hgetall(key)
-    }
-  }
-}
-
 async function main(): Promise<void> {
   const config = loadConfig(process.env, { dotenv: true })
   const redis = await connectRedis(config.redis.connection)
@@ -56,8 +44,8 @@ async function main(): Promise<void> {
     const records = userRecords(db)
     const tally: Record<CopyOutcome | 'unreadable', number> = { copied: 0, present: 0, changed: 0, nameTaken: 0, unreadable: 0 }
     const notCopied: string[] = []
-    for await (const stored of storedHashes(redis, redisKeys(config.redis.prefix).user('*'))) {
-      const account = legacyAccount(stored)
+    for await (const { key, node } of scanKeys(redis, redisKeys(config.redis.prefix).user('*'), 'hash')) {
+      const account = legacyAccount(await node.hgetall(key))
       if (!account) {
         tally.unreadable++
         continue

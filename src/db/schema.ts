@@ -17,6 +17,13 @@ export interface UsersTable {
   recoveryCodeHashes: Generated<string[]>
   createdAt: ColumnType<Date, Date | undefined, never>
   updatedAt: Generated<Date>
+  /** Set while the account is disabled (until disabledUntil, when that is set). */
+  disabledAt: Date | null
+  disabledUntil: Date | null
+  disabledReason: string | null
+  /** The admin who disabled it. */
+  disabledBy: string | null
+  lastLoginAt: Date | null
 }
 
 export interface Tables {

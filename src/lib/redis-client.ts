@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks'
-import { ReplyError, type Cluster, type Command, type Redis } from 'ioredis'
+import { Cluster, ReplyError, type Command, type Redis } from 'ioredis'
 
 /** One Redis server (or a Sentinel-managed master), or a Redis Cluster: the commands the service uses work on both. */
 export type RedisClient = Redis | Cluster
@@ -16,6 +16,18 @@ export interface ScriptDefinition {
 export function defineScripts(redis: RedisClient, scripts: Record<string, ScriptDefinition>): void {
   for (const [name, definition] of Object.entries(scripts)) {
     if (!(name in redis)) redis.defineCommand(name, definition)
+  }
+}
+
+/**
+ * Every key matching `pattern`, from each master of a Cluster or from the one server, with the client that holds it.
+ * A full scan: for rare work (an account's deletion, an upgrade), never on a request's hot path.
+ */
+export async function* scanKeys(redis: RedisClient, pattern: string, type?: string): AsyncGenerator<{ key: string; node: Redis }> {
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis]
+  for (const node of nodes) {
+    const stream = node.scanStream({ match: pattern, count: 500, ...(type && { type }) }) as AsyncIterable<string[]>
+    for await (const keys of stream) for (const key of keys) yield { key, node }
   }
 }
 

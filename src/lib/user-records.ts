@@ -24,6 +24,10 @@ import type { User } from '../schemas/user.js'
  *   WHERE): a code can be used once, and two requests with the same code cannot both pass.
  * - A recovery code is spent by removing it from the array, in an UPDATE whose WHERE requires it there: of two
  *   concurrent uses, the second finds it gone and changes nothing.
+ * - Disabling an account and changing its roles raise the login epoch in the same UPDATE (a login in flight loses).
+ * - The one transaction: a change that takes the admin role from an active admin (a demotion, a disable, a delete)
+ *   checks that another active admin remains and makes the change under one advisory lock, so that two such changes
+ *   at once cannot leave no admin (READ COMMITTED alone would let each see the other admin still there).
  */
 
 export interface MfaState {
@@ -33,6 +37,16 @@ export interface MfaState {
   recoveryCodesLeft: number
 }
 
+/** Why and how long an account is disabled. */
+export interface Disable {
+  since: number
+  /** null: until an admin enables it. */
+  until: number | null
+  reason: string | null
+  /** The admin who disabled it (null when that account is gone). */
+  by: string | null
+}
+
 export interface Account {
   user: User
   passwordHash: string
@@ -40,17 +54,67 @@ export interface Account {
   loginEpoch: number
   /** null: the password alone logs in. */
   mfa: MfaState | null
+  /** null: active (a disable whose `until` has passed lifts itself). */
+  disabled: Disable | null
+  lastLoginAt: number | null
 }
 
-type AccountRow = Pick<Selectable<UsersTable>, 'id' | 'username' | 'roles' | 'createdAt' | 'passwordHash' | 'loginEpoch' | 'totpSecret' | 'totpEnabledAt'> & {
-  recoveryCodesLeft: number
+/** A page of accounts, ordered by lower-cased name. */
+export interface AccountPage {
+  accounts: Account[]
+  /** The lower-cased name to list after for the next page; null on the last one. */
+  next: string | null
+}
+
+export interface AccountQuery {
+  /** A prefix of the name, any letter case. */
+  search?: string
+  role?: string
+  state?: 'active' | 'disabled'
+  limit: number
+  /** The lower-cased name the previous page ended with. */
+  after?: string
+}
+
+/** What a change that may take the last admin's role answers. */
+export type GuardedOutcome = 'done' | 'gone' | 'lastAdmin'
+
+const ACCOUNT_COLUMNS = [
+  'id',
+  'username',
+  'roles',
+  'createdAt',
+  'passwordHash',
+  'loginEpoch',
+  'totpSecret',
+  'totpEnabledAt',
+  'disabledAt',
+  'disabledUntil',
+  'disabledReason',
+  'disabledBy',
+  'lastLoginAt',
+] as const
+type AccountRow = Pick<Selectable<UsersTable>, (typeof ACCOUNT_COLUMNS)[number]> & { recoveryCodesLeft: number }
+
+const time = (date: Date | null) => date?.getTime() ?? null
+
+function toDisable({ disabledAt, disabledUntil, disabledReason, disabledBy }: AccountRow, now: number): Disable | null {
+  if (disabledAt === null || (disabledUntil !== null && disabledUntil.getTime() <= now)) return null
+  return { since: disabledAt.getTime(), until: time(disabledUntil), reason: disabledReason, by: disabledBy }
 }
 
 function toAccount(row: AccountRow): Account {
-  const { id, username, roles, createdAt, passwordHash, loginEpoch, totpSecret, totpEnabledAt, recoveryCodesLeft } = row
+  const { id, username, roles, createdAt, passwordHash, loginEpoch, totpSecret, totpEnabledAt, recoveryCodesLeft, lastLoginAt } = row
   const mfa = totpSecret === null || totpEnabledAt === null ? null : { secret: totpSecret, enabledAt: totpEnabledAt.getTime(), recoveryCodesLeft }
-  return { user: { id, username, roles, createdAt: createdAt.toISOString() }, passwordHash, loginEpoch, mfa }
+  const user = { id, username, roles, createdAt: createdAt.toISOString() }
+  return { user, passwordHash, loginEpoch, mfa, disabled: toDisable(row, Date.now()), lastLoginAt: time(lastLoginAt) }
 }
+
+// An account not disabled now (never, or until a time now past), and one that is an admin too, in SQL.
+const ACTIVE = sql<boolean>`(disabled_at IS NULL OR coalesce(disabled_until <= now(), false))`
+const ACTIVE_ADMIN = sql<boolean>`'admin' = ANY(roles) AND ${ACTIVE}`
+// Any number will do, as long as nothing else in the database takes the same advisory lock.
+const ADMINS_LOCK = 0x61646d6e
 
 /** Everything stored about an account, as the import from Redis (cli/import-redis-accounts.ts) copies it. */
 export interface AccountCopy {
@@ -93,19 +157,39 @@ export interface UserRecords {
   replaceRecoveryCodes(userId: string, secret: string, codeHashes: string[]): Promise<boolean>
   /** Writes an account kept elsewhere, with its id, times and login epoch, unless it or its name is here already. */
   copyIn(account: AccountCopy): Promise<CopyOutcome>
+  list(query: AccountQuery): Promise<AccountPage>
+  recordLogin(userId: string): Promise<void>
+  /** Disables the account (and moves its epoch); refused for the last active admin. */
+  disable(userId: string, disable: { until: Date | null; reason: string | null; by: string }): Promise<GuardedOutcome>
+  enable(userId: string): Promise<boolean>
+  /** New roles (and a new epoch); refused when they take the admin role from the last active admin. */
+  setRoles(userId: string, roles: string[]): Promise<GuardedOutcome>
+  /** Deletes the account; refused for the last active admin. */
+  remove(userId: string): Promise<GuardedOutcome>
 }
 
 const changed = { updatedAt: sql<Date>`now()` }
 const raisedEpoch = { loginEpoch: sql<number>`login_epoch + 1` }
 
 export function userRecords(db: Database): UserRecords {
-  const selectAccount = () =>
-    db
-      .selectFrom('users')
-      .select(['id', 'username', 'roles', 'createdAt', 'passwordHash', 'loginEpoch', 'totpSecret', 'totpEnabledAt'])
-      .select(sql<number>`cardinality(recovery_code_hashes)`.as('recoveryCodesLeft'))
+  const selectAccount = () => db.selectFrom('users').select(ACCOUNT_COLUMNS).select(sql<number>`cardinality(recovery_code_hashes)`.as('recoveryCodesLeft'))
   const update = (userId: string) => db.updateTable('users').where('id', '=', userId)
   const updatedOne = (result: { numUpdatedRows: bigint }) => result.numUpdatedRows === 1n
+
+  /**
+   * Runs `change` unless it would take the admin role from the last active admin: `takesAdmin` says whether it takes it
+   * from `userId`. Under the admins' advisory lock, in one transaction (see the opening comment).
+   */
+  function guarded(userId: string, takesAdmin: boolean, change: (trx: Database) => Promise<boolean>): Promise<GuardedOutcome> {
+    return db.transaction().execute(async (trx) => {
+      await sql`SELECT pg_advisory_xact_lock(${ADMINS_LOCK})`.execute(trx)
+      if (takesAdmin) {
+        const admins = await trx.selectFrom('users').select('id').where(ACTIVE_ADMIN).execute()
+        if (admins.some(({ id }) => id === userId) && admins.length === 1) return 'lastAdmin'
+      }
+      return (await change(trx)) ? 'done' : 'gone'
+    })
+  }
 
   return {
     async create({ id, username, roles, createdAt }, passwordHash) {
@@ -185,6 +269,36 @@ export function userRecords(db: Database): UserRecords {
       const here = await db.selectFrom('users').select(['passwordHash', 'totpSecret']).where('id', '=', user.id).executeTakeFirst()
       if (!here) return 'nameTaken'
       return here.passwordHash === passwordHash && here.totpSecret === (totp?.secret ?? null) ? 'present' : 'changed'
+    },
+    async list({ search, role, state, limit, after }) {
+      let query = selectAccount().orderBy(sql`lower(username)`).limit(limit + 1)
+      // A prefix, with LIKE's wildcards taken literally (a name may hold an underscore).
+      if (search) query = query.where(sql`lower(username)`, 'like', `${search.toLowerCase().replace(/[\\%_]/g, '\\$&')}%`)
+      if (role) query = query.where(sql<boolean>`${role} = ANY(roles)`)
+      if (state) query = query.where(state === 'active' ? ACTIVE : sql<boolean>`NOT ${ACTIVE}`)
+      if (after !== undefined) query = query.where(sql`lower(username)`, '>', after)
+      const rows = await query.execute()
+      const accounts = rows.slice(0, limit).map(toAccount)
+      return { accounts, next: rows.length > limit ? accounts.at(-1)!.user.username.toLowerCase() : null }
+    },
+    async recordLogin(userId) {
+      await update(userId).set({ lastLoginAt: sql<Date>`now()` }).execute()
+    },
+    disable(userId, { until, reason, by }) {
+      const disabled = { disabledAt: sql<Date>`now()`, disabledUntil: until, disabledReason: reason, disabledBy: by }
+      return guarded(userId, true, async (trx) =>
+        updatedOne(await trx.updateTable('users').where('id', '=', userId).set({ ...disabled, ...raisedEpoch, ...changed }).executeTakeFirst()))
+    },
+    async enable(userId) {
+      const enabled = { disabledAt: null, disabledUntil: null, disabledReason: null, disabledBy: null }
+      return updatedOne(await update(userId).set({ ...enabled, ...changed }).executeTakeFirst())
+    },
+    setRoles(userId, roles) {
+      return guarded(userId, !roles.includes('admin'), async (trx) =>
+        updatedOne(await trx.updateTable('users').where('id', '=', userId).set({ roles, ...raisedEpoch, ...changed }).executeTakeFirst()))
+    },
+    remove(userId) {
+      return guarded(userId, true, async (trx) => (await trx.deleteFrom('users').where('id', '=', userId).executeTakeFirst()).numDeletedRows === 1n)
     },
   }
 }

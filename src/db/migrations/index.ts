@@ -1,5 +1,6 @@
 import type { Migration } from 'kysely'
 import * as accounts from './0001-accounts.js'
+import * as accountState from './0002-account-state.js'
 
 /**
  * Every migration, in order, under the name the database records it by. Listed here rather than read from a folder,
@@ -8,4 +9,5 @@ import * as accounts from './0001-accounts.js'
  */
 export const MIGRATIONS: Record<string, Migration> = {
   '0001-accounts': accounts,
+  '0002-account-state': accountState,
 }

@@ -51,6 +51,8 @@ export interface AccessTokens {
   list(userId: string): Promise<TokenView[]>
   /** Ends one token of the user; false when the user has no such token. */
   revoke(userId: string, id: string): Promise<boolean>
+  /** Ends every token of the user: how many. */
+  revokeAll(userId: string): Promise<number>
 }
 
 export interface AccessTokensOptions {
@@ -88,8 +90,23 @@ export function createAccessTokens(redis: RedisClient, { keys, maxPerUser }: Acc
       .sort((a, b) => b.createdAt.localeCompare(a.createdAt))
   }
 
+  async function revoke(userId: string, id: string): Promise<boolean> {
+    if ((await redis.zscore(keys.userTokens(userId), id)) === null) return false
+    const deleted = await redis.del(recordKey(id))
+    if (deleted === 1) await redis.zrem(keys.userTokens(userId), id)
+    return deleted === 1
+  }
+
   return {
     list,
+    revoke,
+
+    async revokeAll(userId) {
+      const listed = await redis.zrange(keys.userTokens(userId), 0, -1)
+      // An entry whose token is gone stays: it may be a token being created (listed before created), which list() prunes.
+      const revoked = await Promise.all(listed.map((id) => revoke(userId, id)))
+      return revoked.filter(Boolean).length
+    },
 
     async create(user, { name, scopes, expiresInDays }, { ip, userAgent }) {
       // Listing prunes the entries of tokens that are gone, so that the cap counts live ones only.
@@ -104,13 +121,6 @@ export function createAccessTokens(redis: RedisClient, { keys, maxPerUser }: Acc
       const iso = (ms: number) => new Date(ms).toISOString()
       const token = ACCESS_TOKEN_PREFIX + sign(sessionId)
       return { id: handle, name, scopes, createdAt: iso(createdAt), expiresAt: iso(createdAt + lifetimeMs), lastUsedAt: null, token }
-    },
-
-    async revoke(userId, id) {
-      if ((await redis.zscore(keys.userTokens(userId), id)) === null) return false
-      const deleted = await redis.del(recordKey(id))
-      if (deleted === 1) await redis.zrem(keys.userTokens(userId), id)
-      return deleted === 1
     },
   }
 }

@@ -1,9 +1,9 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { AccountLocked, InvalidMfaCode } from '../../errors.js'
+import { AccountDisabled, AccountLocked, InvalidMfaCode } from '../../errors.js'
 import { sessionHandle } from '../../lib/session-store.js'
 import type { SecondFactor } from '../../schemas/mfa.js'
-import type { Account } from './users.js'
+import type { Account, UserRef } from './users.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -11,7 +11,7 @@ declare module 'fastify' {
   }
 }
 
-export type SecondFactorStep = 'login' | 'reauth' | 'disable' | 'recovery_codes'
+export type SecondFactorStep = 'login' | 'reauth' | 'disable' | 'recovery_codes' | 'delete_account'
 
 export interface SecondFactorHooks {
   /** After a wrong code, with the lock count. */
@@ -39,7 +39,10 @@ export interface CredentialChecks {
    * A login (or re-authentication) completed: the failure count it was judged by starts again, and the client is
    * remembered as a known device of the account (device-cookies.ts).
    */
-  loginCompleted(request: FastifyRequest, reply: FastifyReply, username: string): Promise<void>
+  loginCompleted(request: FastifyRequest, reply: FastifyReply, user: UserRef): Promise<void>
+  /** 403 ACCOUNT_DISABLED for a disabled account: asked only once its password (or code) was right, so that the answer
+   * tells nothing to whoever does not know it. */
+  refuseDisabled(request: FastifyRequest, account: Account): void
   proveSecondFactor(
     request: FastifyRequest,
     reply: FastifyReply,
@@ -93,9 +96,15 @@ export default fp(
         }, (account) => account === null)
       },
 
-      async loginCompleted(request, reply, username) {
-        await app.accountLock.reset(attempterOf(request, username))
-        app.deviceCookies.remember(request, reply, username)
+      async loginCompleted(request, reply, user) {
+        await Promise.all([app.accountLock.reset(attempterOf(request, user.username)), app.users.recordLogin(user)])
+        app.deviceCookies.remember(request, reply, user.username)
+      },
+
+      refuseDisabled(request, { user, disabled }) {
+        if (disabled === null) return
+        app.recordEvent(request.log, 'login_disabled', { userId: user.id })
+        throw new AccountDisabled()
       },
 
       async proveSecondFactor(request, reply, account, code, step, hooks = {}) {

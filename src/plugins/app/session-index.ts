@@ -52,6 +52,8 @@ export interface SessionIndex {
   revokeAll(userId: string, keep?: string): Promise<number>
   /** How many sessions are live, all users together. */
   countLive(): Promise<number>
+  /** Whether the session (or token) `handle` still exists. */
+  exists(handle: string): Promise<boolean>
 }
 
 export interface SessionIndexOptions {
@@ -105,6 +107,10 @@ export function createSessionIndex(redis: RedisClient, options: SessionIndexOpti
   }
 
   return {
+    async exists(handle) {
+      return (await redis.exists(sessionKey(handle))) === 1
+    },
+
     async add(userId, handle, createdAt, expiresAt) {
       const index = keys.userSessions(userId)
       await Promise.all([

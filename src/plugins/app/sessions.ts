@@ -50,6 +50,12 @@ export interface Sessions {
   endAll(user: UserRef, options?: EndAllOptions): Promise<number>
   /** The user's live sessions, newest first. */
   list(userId: string): Promise<IndexedSession[]>
+  /**
+   * Whether the request's session still exists: a credential it made (an access token) while it was being ended must
+   * not outlive it. Whoever ends sessions and tokens ends the sessions first (account-lifecycle.ts): either that sees
+   * the token, or this sees the session gone.
+   */
+  isLive(request: FastifyRequest): Promise<boolean>
   /** The request's session as a bearer token: its signed ID (the value a cookie would carry) and its end. */
   bearerToken(request: FastifyRequest): { token: string; expiresAt: string }
 }
@@ -148,6 +154,8 @@ export default fp(
       },
 
       list: (userId) => index.list(userId),
+
+      isLive: (request) => index.exists(sessionHandle(request.session)),
 
       bearerToken({ session }) {
         return { token: session.encryptedSessionId, expiresAt: new Date(app.sessionEndsAt(session)).toISOString() }

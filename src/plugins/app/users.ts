@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { UsernameTaken } from '../../errors.js'
 import type { Database } from '../../db/database.js'
 import { hashPassword, verifyPassword } from '../../lib/password.js'
-import { userRecords, type Account } from '../../lib/user-records.js'
+import { userRecords, type Account, type AccountPage, type AccountQuery } from '../../lib/user-records.js'
 import type { User } from '../../schemas/user.js'
 
 declare module 'fastify' {
@@ -41,6 +41,10 @@ export interface Users {
   loginEpochMovedSince(user: UserRef, epoch: number): Promise<boolean>
   /** Voids the user's logins in flight (see user-records.ts); the sessions service calls it before ending them all. */
   voidLoginsInFlight(user: UserRef): Promise<void>
+  /** Notes a completed login (shown to admins). */
+  recordLogin(user: UserRef): Promise<void>
+  /** A page of accounts, by lower-cased name. */
+  list(query: AccountQuery): Promise<AccountPage>
 }
 
 export function createUsers(db: Database): Users {
@@ -79,6 +83,10 @@ export function createUsers(db: Database): Users {
     async voidLoginsInFlight({ id }) {
       await records.raiseLoginEpoch(id)
     },
+
+    recordLogin: ({ id }) => records.recordLogin(id),
+
+    list: (query) => records.list(query),
   }
 }
 

@@ -16,6 +16,11 @@ const MESSAGES = {
   login: 'login',
   login_failed: 'login failed',
   login_locked: 'login refused: account locked',
+  login_disabled: 'login refused: account disabled',
+  account_disabled: 'account disabled',
+  account_enabled: 'account enabled',
+  account_deleted: 'account deleted',
+  roles_changed: 'roles changed',
   logout: 'logout',
   logout_everywhere: 'logout everywhere',
   revoke: 'sessions revoked',
@@ -67,8 +72,20 @@ const MFA_EVENTS = new Set<LifecycleEvent>([
   'recovery_code_used',
   'recovery_codes_replaced',
 ])
+/** The events counted by account_events_total. */
+const ACCOUNT_EVENTS = new Set<LifecycleEvent>(['account_disabled', 'account_enabled', 'account_deleted', 'roles_changed'])
 /** Events that end sessions from elsewhere (sessions_revoked_total counts the sessions they ended). */
-const ENDS_SESSIONS = new Set<LifecycleEvent>(['revoke', 'password_change', 'mfa_enabled', 'mfa_disabled', 'mfa_reset', 'recovery_code_used'])
+const ENDS_SESSIONS = new Set<LifecycleEvent>([
+  'revoke',
+  'password_change',
+  'mfa_enabled',
+  'mfa_disabled',
+  'mfa_reset',
+  'recovery_code_used',
+  'account_disabled',
+  'account_deleted',
+  'roles_changed',
+])
 
 /** Redis round trips are short: buckets from a tenth of a millisecond to the command timeout. */
 const REDIS_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5]
@@ -95,6 +112,12 @@ function createCounters(registry: Registry) {
       labelNames: ['event'],
       registers,
     }),
+    accounts: new Counter({
+      name: 'account_events_total',
+      help: 'Account changes: account_disabled, account_enabled, account_deleted, roles_changed',
+      labelNames: ['event'],
+      registers,
+    }),
     reauth: new Counter({ name: 'auth_reauth_total', help: 'Re-authentications by outcome', labelNames: ['outcome'], registers }),
     rateLimited: new Counter({ name: 'rate_limited_requests_total', help: 'Requests refused by a rate limit', labelNames: ['route'], registers }),
     redisErrors: new Counter({ name: 'redis_command_errors_total', help: 'Redis commands that failed', labelNames: ['command'], registers }),
@@ -118,6 +141,7 @@ type Counters = ReturnType<typeof createCounters>
 /** How each lifecycle event shows in the counters. */
 function count(counters: Counters, event: LifecycleEvent, fields: Record<string, unknown>, sessions: number): void {
   if (MFA_EVENTS.has(event)) counters.mfa.inc({ event })
+  if (ACCOUNT_EVENTS.has(event)) counters.accounts.inc({ event })
   if (ENDS_SESSIONS.has(event)) counters.revoked.inc(sessions)
   switch (event) {
     case 'login':
@@ -132,6 +156,9 @@ function count(counters: Counters, event: LifecycleEvent, fields: Record<string,
       return
     case 'login_locked':
       counters.logins.inc({ outcome: 'locked' })
+      return
+    case 'login_disabled':
+      counters.logins.inc({ outcome: 'disabled' })
       return
     case 'logout':
     case 'logout_everywhere':

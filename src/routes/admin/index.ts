@@ -1,10 +1,51 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { MfaNotEnabled, UserNotFound } from '../../errors.js'
+import { Type } from '@sinclair/typebox'
+import { InvalidAccountChange, MfaNotEnabled, TokenNotFound, UserNotFound } from '../../errors.js'
+import type { Account } from '../../lib/user-records.js'
 import { toSessionView } from '../../plugins/app/session-index.js'
+import {
+  AccountChange,
+  AccountChanged,
+  AccountDeleted,
+  AccountDetail,
+  AccountsPage,
+  AccountsQuery,
+  DEFAULT_PAGE,
+  QueryFlag,
+  type AccountView,
+} from '../../schemas/accounts.js'
 import { RevokedResponse, SessionsResponse, UsernameParams } from '../../schemas/auth.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
-import { errorResponses } from '../../schemas/error.js'
+import { errorResponses, NoContent } from '../../schemas/error.js'
 import { MfaStatus } from '../../schemas/mfa.js'
+import { TokenParams, TokensResponse } from '../../schemas/tokens.js'
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
+
+/** An account as admins see it: never a credential. */
+export function toAccountView({ user, disabled, lastLoginAt, mfa }: Account): AccountView {
+  return {
+    ...user,
+    state: disabled === null ? 'active' : 'disabled',
+    disabled: disabled && { since: iso(disabled.since)!, until: iso(disabled.until), reason: disabled.reason, by: disabled.by },
+    lastLoginAt: iso(lastLoginAt),
+    mfa: mfa !== null,
+  }
+}
+
+// The cursor is the last name of a page, lower-cased, in base64url: opaque to clients, and stable while users are added.
+const toCursor = (name: string) => Buffer.from(name).toString('base64url')
+const fromCursor = (cursor: string) => Buffer.from(cursor, 'base64url').toString()
+
+const RevokedWithTokens = Type.Object(
+  {
+    revoked: Type.Integer({ minimum: 0, description: 'Sessions ended (bearer ones included)' }),
+    tokens: Type.Union([Type.Integer({ minimum: 0 }), Type.Null()], { description: 'Access tokens ended; null: tokens were left alone (?tokens=true ends them)' }),
+  },
+  { additionalProperties: false },
+)
+const EndSessionsQuery = Type.Object({ tokens: Type.Optional(QueryFlag) }, { additionalProperties: false })
+const UserTokenParams = Type.Intersect([UsernameParams, TokenParams])
 
 /** Everything under /admin needs the admin role. */
 const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -16,6 +57,132 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return account
   }
   const userIdOf = async (username: string) => (await accountOf(username)).user.id
+
+  app.get(
+    '/users',
+    {
+      schema: {
+        summary: 'Users, sorted by name, a page at a time: search by name prefix, filter by role or state; nextCursor fetches the next page',
+        tags: ['admin'],
+        security: SESSION_SECURITY,
+        querystring: AccountsQuery,
+        response: { 200: AccountsPage, ...errorResponses(400, 401, 403, 429, 503) },
+      },
+    },
+    async (request) => {
+      const { search, role, state, limit, cursor } = request.query
+      const page = await app.users.list({ search, role, state, limit: Number(limit ?? DEFAULT_PAGE), ...(cursor && { after: fromCursor(cursor) }) })
+      return { users: page.accounts.map(toAccountView), nextCursor: page.next === null ? null : toCursor(page.next) }
+    },
+  )
+
+  app.get(
+    '/users/:username',
+    {
+      schema: {
+        summary: 'One user: roles, state, creation, last login, two-factor login, live sessions and access tokens',
+        tags: ['admin'],
+        security: SESSION_SECURITY,
+        params: UsernameParams,
+        response: { 200: AccountDetail, ...errorResponses(400, 401, 403, 404, 429, 503) },
+      },
+    },
+    async (request) => {
+      const account = await accountOf(request.params.username)
+      const [sessions, tokens] = await Promise.all([app.sessions.list(account.user.id), app.accessTokens.list(account.user.id)])
+      return { ...toAccountView(account), sessions: sessions.length, tokens: tokens.length }
+    },
+  )
+
+  app.patch(
+    '/users/:username',
+    {
+      preHandler: app.requireFresh(),
+      schema: {
+        summary: 'Change roles, or disable (for good, or until a time) or enable a user (fresh session). A disable or new roles end every session and access token of the user at once',
+        tags: ['admin'],
+        security: SESSION_SECURITY,
+        params: UsernameParams,
+        body: AccountChange,
+        response: { 200: AccountChanged, ...errorResponses(400, 401, 403, 404, 409, 429, 503) },
+      },
+    },
+    async (request) => {
+      const { roles, disabled, reason, until } = request.body
+      if (disabled !== true && (reason !== undefined || until !== undefined)) throw new InvalidAccountChange('reason and until go with disabled: true')
+      if (until !== undefined && Date.parse(until) <= Date.now()) throw new InvalidAccountChange('until must be in the future')
+      const { user } = await accountOf(request.params.username)
+      const by = request.user.id
+      const ended = { sessions: 0, tokens: 0 }
+      const add = (more: { sessions: number; tokens: number }) => ((ended.sessions += more.sessions), (ended.tokens += more.tokens))
+      if (roles !== undefined) {
+        add(await app.accountLifecycle.setRoles(user, roles))
+        app.recordEvent(request.log, 'roles_changed', { userId: user.id, roles, by, ...ended }, ended.sessions)
+      }
+      if (disabled === true) {
+        const change = await app.accountLifecycle.disable(user, { until: until === undefined ? null : new Date(until), reason: reason ?? null, by })
+        add(change)
+        app.recordEvent(request.log, 'account_disabled', { userId: user.id, reason, until, by, ...change }, change.sessions)
+      } else if (disabled === false) {
+        if (!(await app.accountLifecycle.enable(user))) throw new UserNotFound()
+        app.recordEvent(request.log, 'account_enabled', { userId: user.id, by })
+      }
+      return { user: toAccountView((await app.users.accountOf(user)) ?? (await accountOf(user.username))), ended }
+    },
+  )
+
+  app.delete(
+    '/users/:username',
+    {
+      preHandler: app.requireFresh(),
+      schema: {
+        summary: 'Delete a user and everything stored for them, in PostgreSQL and Redis (fresh session); the name is free again',
+        tags: ['admin'],
+        security: SESSION_SECURITY,
+        params: UsernameParams,
+        response: { 200: AccountDeleted, ...errorResponses(400, 401, 403, 404, 409, 429, 503) },
+      },
+    },
+    async (request) => {
+      const { user } = await accountOf(request.params.username)
+      const ended = await app.accountLifecycle.remove(user)
+      app.recordEvent(request.log, 'account_deleted', { userId: user.id, by: request.user.id, ...ended }, ended.sessions)
+      return { deleted: true as const, ended }
+    },
+  )
+
+  app.get(
+    '/users/:username/tokens',
+    {
+      schema: {
+        summary: "A user's personal access tokens (never their secrets)",
+        tags: ['admin'],
+        security: SESSION_SECURITY,
+        params: UsernameParams,
+        response: { 200: TokensResponse, ...errorResponses(400, 401, 403, 404, 429, 503) },
+      },
+    },
+    async (request) => ({ tokens: await app.accessTokens.list(await userIdOf(request.params.username)) }),
+  )
+
+  app.delete(
+    '/users/:username/tokens/:id',
+    {
+      schema: {
+        summary: "Revoke one of a user's personal access tokens, on every instance",
+        tags: ['admin'],
+        security: SESSION_SECURITY,
+        params: UserTokenParams,
+        response: { 204: NoContent, ...errorResponses(400, 401, 403, 404, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const userId = await userIdOf(request.params.username)
+      if (!(await app.accessTokens.revoke(userId, request.params.id))) throw new TokenNotFound()
+      app.recordEvent(request.log, 'token_revoked', { userId, token: request.params.id, by: request.user.id })
+      return reply.code(204).send()
+    },
+  )
 
   app.get(
     '/users/:username/sessions',
@@ -38,18 +205,19 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users/:username/sessions',
     {
       schema: {
-        summary: 'End every session of a user',
+        summary: 'End every session of a user; with ?tokens=true, every personal access token too (tokens: null says they were left alone)',
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UsernameParams,
-        response: { 200: RevokedResponse, ...errorResponses(400, 401, 403, 404, 429, 503) },
+        querystring: EndSessionsQuery,
+        response: { 200: RevokedWithTokens, ...errorResponses(400, 401, 403, 404, 429, 503) },
       },
     },
     async (request) => {
       const { user } = await accountOf(request.params.username)
-      const revoked = await app.sessions.endAll(user)
-      app.recordEvent(request.log, 'revoke', { userId: user.id, sessions: revoked, by: request.user.id }, revoked)
-      return { revoked }
+      const ended = request.query.tokens === 'true' ? await app.accountLifecycle.endEverything(user) : { sessions: await app.sessions.endAll(user), tokens: null }
+      app.recordEvent(request.log, 'revoke', { userId: user.id, sessions: ended.sessions, tokens: ended.tokens, by: request.user.id }, ended.sessions)
+      return { revoked: ended.sessions, tokens: ended.tokens }
     },
   )
 

@@ -72,7 +72,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
         if (request.body.code === undefined) throw new MfaCodeRequired()
         secondFactor = (await app.credentials.proveSecondFactor(request, reply, account, request.body.code, 'reauth')).factor
       }
-      await app.credentials.loginCompleted(request, reply, username)
+      await app.credentials.loginCompleted(request, reply, account.user)
       // A new ID with every proof of credentials (ASVS 7.2.4): whoever held the old one is out.
       await app.sessions.rotate(request, { account, secondFactor })
       const fresh = request.session

@@ -66,9 +66,10 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<{ allowRegistration: boolean; 
         app.recordEvent(request.log, 'login_failed', { username })
         throw new InvalidCredentials()
       }
+      app.credentials.refuseDisabled(request, account)
       if (account.mfa === null) {
         await app.sessions.start(request, { account, secondFactor: null, remember, transport })
-        await app.credentials.loginCompleted(request, reply, username)
+        await app.credentials.loginCompleted(request, reply, account.user)
         return loggedIn(request, account.user, transport)
       }
       // A second factor is due: no session yet, and the failure count stays until the login completes, so that
@@ -124,7 +125,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<{ allowRegistration: boolean; 
       app.pendingLogins.clearCookie(request, reply)
       const { remember, transport } = pending
       await app.sessions.start(request, { account, secondFactor: factor, remember, transport })
-      await app.credentials.loginCompleted(request, reply, pending.username)
+      await app.credentials.loginCompleted(request, reply, account.user)
       const answer = loggedIn(request, account.user, transport)
       return recoveryCodesLeft === null ? answer : { ...answer, recoveryCodesLeft }
     },

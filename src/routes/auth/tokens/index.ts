@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { TokenNotFound } from '../../../errors.js'
+import { SessionExpired, TokenNotFound } from '../../../errors.js'
 import { SESSION_SECURITY } from '../../../schemas/security.js'
 import { errorResponses, NoContent } from '../../../schemas/error.js'
 import { CreatedToken, DEFAULT_TOKEN_DAYS, NewToken, TokenParams, TokensResponse } from '../../../schemas/tokens.js'
@@ -27,6 +27,11 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { user } = request
       const userAgent = userAgentOf(request)
       const created = await app.accessTokens.create(user, { name, scopes, expiresInDays }, { ip: request.ip, userAgent })
+      // Made while its session was being ended (a disable, a delete, logging out everywhere): it must not outlive it.
+      if (!(await app.sessions.isLive(request))) {
+        await app.accessTokens.revoke(user.id, created.id)
+        throw new SessionExpired()
+      }
       app.recordEvent(request.log, 'token_created', { userId: user.id, token: created.id, scopes, expiresInDays })
       return reply.code(201).send(created)
     },
