@@ -109,6 +109,19 @@ async function endAllSessions(via: Instance, username: string): Promise<void> {
   await expectStatus(reply, 200, 'admin end')
 }
 
+/** An admin disables the account, then enables it again for the next trial: what was ended stays ended. */
+async function disableAndEnable(via: Instance, username: string): Promise<void> {
+  const cookie = await adminOn(via)
+  await expectStatus(call(via.url, 'PATCH', `/admin/users/${username}`, { cookie, body: { disabled: true } }), 200, 'disable')
+  await expectStatus(call(via.url, 'PATCH', `/admin/users/${username}`, { cookie, body: { disabled: false } }), 200, 'enable')
+}
+
+/** An admin deletes the account, and the name is registered again for the next trial. */
+async function deleteAndRegister(via: Instance, username: string, password: string): Promise<void> {
+  await expectStatus(call(via.url, 'DELETE', `/admin/users/${username}`, { cookie: await adminOn(via) }), 200, 'delete')
+  await expectStatus(call(via.url, 'POST', '/auth/register', { body: { username, password } }), 201, 'register again')
+}
+
 export function endings(keyPrefix: string): Ending[] {
   return [
     {
@@ -132,6 +145,14 @@ export function endings(keyPrefix: string): Ending[] {
     {
       name: 'admin end (DELETE /admin/users/:username/sessions)',
       end: ({ username }, via) => endAllSessions(via, username),
+    },
+    {
+      name: 'account disabled (PATCH /admin/users/:username)',
+      end: ({ username }, via) => disableAndEnable(via, username),
+    },
+    {
+      name: 'account deleted (DELETE /admin/users/:username)',
+      end: ({ username, password }, via) => deleteAndRegister(via, username, password),
     },
     {
       name: 'password change',
@@ -283,42 +304,62 @@ async function waitUntil(check: () => Promise<boolean>): Promise<void> {
   throw new Error('timed out')
 }
 
+/** Ways a personal access token ends: revoked by its owner, or with its owner's account. */
+interface TokenEnding {
+  name: string
+  end(via: Instance, owner: { username: string; cookie: string }, id: string): Promise<void>
+  /** The owner's session ends too: log in again for the next trial. */
+  endsOwner: boolean
+}
+
+const TOKEN_ENDINGS: TokenEnding[] = [
+  {
+    name: 'revoke an access token',
+    end: (via, { cookie }, id) => expectStatus(call(via.url, 'DELETE', `/auth/tokens/${id}`, { cookie }), 204, 'revoke token'),
+    endsOwner: false,
+  },
+  { name: "disable the token's owner", end: (via, { username }) => disableAndEnable(via, username), endsOwner: true },
+  { name: "delete the token's owner", end: (via, { username }) => deleteAndRegister(via, username, PASSWORD), endsOwner: true },
+]
+
 /**
- * A personal access token revoked while requests that change its record are in flight on two instances: it never
- * answers 200 again, and never comes back in Redis or in its owner's list.
+ * A personal access token ended (revoked, or its owner disabled or deleted) while requests that change its record are
+ * in flight on two instances: it never answers 200 again, and never comes back in Redis or in its owner's list.
  */
-export function raceTokenRevocation(t: Test, { redis, keyPrefix, trials, instances: instancesWith }: Omit<RaceSetup, 'admin'>): void {
-  t.test(`revoke an access token: it stays revoked while ${WORKERS} changes made with it are in flight on two instances`, async (t) => {
-    const instances = await instancesWith()
-    const [first, second] = instances as [Instance, Instance]
-    const username = 'race-token'
-    await register(first, username)
-    const owner = await logIn(first, username)
-    const problems: string[] = []
-    let inFlightRefused = 0
-    let sent = 0
-    for (let trial = 0; trial < trials; trial++) {
-      const created = await call(first.url, 'POST', '/auth/tokens', { cookie: owner, body: { name: `race ${trial}`, scopes: ['read', 'write'] } })
-      const { id, token } = created.body as { id: string; token: string }
-      const credential = { authorization: `Bearer ${token}` }
-      const revoke = () => call(instances[trial % 2]!.url, 'DELETE', `/auth/tokens/${id}`, { cookie: owner })
-      const result = await storm(instances, credential, () => expectStatus(revoke(), 204, 'revoke token'))
-      sent += result.before.length + result.after.length
-      inFlightRefused += result.before.filter((status) => status === 401).length
-      const found: string[] = []
-      if (result.before.some((status) => !ALLOWED.before.includes(status))) found.push(`unexpected statuses ${result.before.join(',')}`)
-      if (result.after.some((status) => !ALLOWED.after.includes(status))) found.push(`answered after the revocation: ${result.after.join(',')}`)
-      await sleep(50)
-      for (const instance of instances) {
-        const me = await call(instance.url, 'GET', '/auth/me', credential)
-        if (me.status !== 401) found.push(`GET /auth/me answered ${me.status}`)
+export function raceTokenRevocation(t: Test, { redis, keyPrefix, trials, instances: instancesWith, admin }: RaceSetup): void {
+  for (const ending of TOKEN_ENDINGS) {
+    t.test(`${ending.name}: it stays ended while ${WORKERS} changes made with it are in flight on two instances`, async (t) => {
+      const instances = await instancesWith()
+      const [first, second] = instances as [Instance, Instance]
+      const username = `race-token-${ending.name.split(' ')[0]}`
+      await register(first, username)
+      const owner = { username, cookie: await logIn(first, username) }
+      const problems: string[] = []
+      let inFlightRefused = 0
+      let sent = 0
+      for (let trial = 0; trial < trials; trial++) {
+        const created = await call(first.url, 'POST', '/auth/tokens', { cookie: owner.cookie, body: { name: `race ${trial}`, scopes: ['read', 'write'] } })
+        const { id, token } = created.body as { id: string; token: string }
+        const credential = { authorization: `Bearer ${token}` }
+        const result = await storm(instances, credential, () => ending.end(instances[trial % 2]!, owner, id))
+        sent += result.before.length + result.after.length
+        inFlightRefused += result.before.filter((status) => status === 401).length
+        const found: string[] = []
+        if (result.before.some((status) => !ALLOWED.before.includes(status))) found.push(`unexpected statuses ${result.before.join(',')}`)
+        if (result.after.some((status) => !ALLOWED.after.includes(status))) found.push(`answered after the end: ${result.after.join(',')}`)
+        await sleep(50)
+        for (const instance of instances) {
+          const me = await call(instance.url, 'GET', '/auth/me', credential)
+          if (me.status !== 401) found.push(`GET /auth/me answered ${me.status}`)
+        }
+        if ((await redis.exists(`${keyPrefix}sess:${id}`)) !== 0) found.push('the token is back in Redis')
+        if (ending.endsOwner) owner.cookie = await logIn(first, username)
+        const listed = await call(second.url, 'GET', `/admin/users/${username}/tokens`, { cookie: await adminOn(admin) })
+        if ((listed.body.tokens as Array<{ id: string }>).some((listedToken) => listedToken.id === id)) found.push('the token is listed')
+        for (const problem of found) problems.push(`trial ${trial}: ${problem}`)
       }
-      if ((await redis.exists(`${keyPrefix}sess:${id}`)) !== 0) found.push('the token is back in Redis')
-      const listed = await call(second.url, 'GET', '/auth/tokens', { cookie: owner })
-      if ((listed.body.tokens as Array<{ id: string }>).some((listedToken) => listedToken.id === id)) found.push('the token is listed')
-      for (const problem of found) problems.push(`trial ${trial}: ${problem}`)
-    }
-    t.same(problems, [], `${trials} trials, ${sent} requests made with the token: never 200 after the revocation, never back in Redis or the list`)
-    t.ok(inFlightRefused > 0, `the race was real: ${inFlightRefused} requests in flight when the token was revoked were refused`)
-  })
+      t.same(problems, [], `${trials} trials, ${sent} requests made with the token: never 200 after the end, never back in Redis or the list`)
+      t.ok(inFlightRefused > 0, `the race was real: ${inFlightRefused} requests in flight when the token ended were refused`)
+    })
+  }
 }
