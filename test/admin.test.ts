@@ -1,5 +1,5 @@
 import t from 'tap'
-import { build, login, loggedIn, sessionCookie, type App } from './support/helper.js'
+import { build, json, login, loggedIn, sessionCookie, type App } from './support/helper.js'
 
 const ADMIN = { ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'admin-password', LOGIN_RATE_LIMIT_MAX: '100' }
 
@@ -26,11 +26,17 @@ t.test('an admin lists and ends every session of a user', async (t) => {
   const listed = await app.inject({ url: '/admin/users/WATCHED/sessions', headers: { cookie: admin } })
   t.equal(listed.statusCode, 200)
   t.equal(listed.json().sessions.length, 2)
+  const created = await app.inject({ method: 'POST', url: '/auth/tokens', ...json({ name: 'ci', scopes: ['read'] }), headers: { 'cookie': first, 'content-type': 'application/json' } })
+  const token = { authorization: `Bearer ${created.json().token}` }
   const ended = await app.inject({ method: 'DELETE', url: '/admin/users/watched/sessions', headers: { cookie: admin } })
-  t.same(ended.json(), { revoked: 2 })
+  t.same(ended.json(), { revoked: 2, tokens: null }, 'tokens: null says they were left alone')
   for (const cookie of [first, second]) {
     t.equal((await app.inject({ url: '/api/dashboard', headers: { cookie } })).statusCode, 401)
   }
+  t.equal((await app.inject({ url: '/api/dashboard', headers: token })).statusCode, 200, 'the access token still works')
+  const withTokens = await app.inject({ method: 'DELETE', url: '/admin/users/watched/sessions?tokens=true', headers: { cookie: admin } })
+  t.same(withTokens.json(), { revoked: 0, tokens: 1 }, '?tokens=true ends the tokens too')
+  t.equal((await app.inject({ url: '/api/dashboard', headers: token })).statusCode, 401)
   t.equal((await app.inject({ url: '/api/dashboard', headers: { cookie: admin } })).statusCode, 200, 'the admin is still in')
 })
 

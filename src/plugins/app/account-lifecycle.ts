@@ -56,7 +56,8 @@ export default fp<{ keys: RedisKeys }>(
 
     /** What Redis holds of an account besides its sessions and tokens: lock counts, pending logins. */
     async function forget({ id, username }: UserRef): Promise<void> {
-      await app.redis.del(keys.loginFailures(username), keys.userSessions(id), keys.userTokens(id))
+      // One key a command: on a Cluster they live in different slots.
+      await Promise.all([keys.loginFailures(username), keys.userSessions(id), keys.userTokens(id)].map((key) => app.redis.del(key)))
       for await (const { key, node } of scanKeys(app.redis, keys.deviceLoginFailures(username, '*'))) await node.del(key)
       for await (const { key, node } of scanKeys(app.redis, keys.pendingLogin('*'), 'hash')) {
         if ((await node.hget(key, 'userId')) === id) await node.del(key)
