@@ -139,13 +139,17 @@ type HotPathCase = [string, string, Record<string, string>, (server: ServerProce
 // the session the other rows read.
 const LOGIN_ROW_USERNAME = 'benchlogins'
 
-/** The service logged in as the bench user, sending the given requests. */
-function serviceCase(label: string, env: Record<string, string>, requests: Array<[string, Load]>): HotPathCase {
+/**
+ * The service logged in as the bench user, sending the given requests with its session; `anonymous` ones go without
+ * it (a login sent with a session would end that session: a login always starts a new one).
+ */
+function serviceCase(label: string, env: Record<string, string>, requests: Array<[string, Load]>, anonymous: Array<[string, Load]>): HotPathCase {
   return [label, 'src/server.ts', env, async (server) => {
     await registerBenchUser(server)
     await registerBenchUser(server, LOGIN_ROW_USERNAME)
     const cookie = await loginCookie(server, '/auth/login', { username: USERNAME, password: PASSWORD })
-    return requests.map(([name, request]) => [`${label}: ${name}`, { ...request, cookie }])
+    const row = ([name, request]: [string, Load], withSession: boolean): [string, Load] => [`${label}: ${name}`, withSession ? { ...request, cookie } : request]
+    return [...requests.map((request) => row(request, true)), ...anonymous.map((request) => row(request, false))]
   }]
 }
 
@@ -170,6 +174,7 @@ async function hotPath(stores: Stores, redis: Redis): Promise<Row[]> {
       ['GET /auth/me', { path: '/auth/me' }],
       // The write path: every request changes the session (an atomic increment).
       ['POST /api/count', { method: 'POST', path: '/api/count' }],
+    ], [
       // A login: the account read from PostgreSQL, a key derivation, the session in Redis, the login-epoch check. Four
       // at a time, as in the storm below: the account lock judges at most ACCOUNT_LOCK_THRESHOLD attempts of one account
       // at once, and key derivations queue behind each other anyway.

@@ -14,7 +14,7 @@ const LogLevel = Type.Unsafe<LogLevelName>({ type: 'string', enum: [...LOG_LEVEL
 const Seconds = (defaultValue: number) => Type.Integer({ minimum: 1, default: defaultValue })
 const DEFAULT_SESSION_IDLE_SECONDS = 1800
 
-/** Every variable the service reads, with its default. The README and .env.example mirror this list. */
+/** Every variable the service reads, with its default. docs/configuration.md and .env.example mirror this list. */
 const EnvSchema = Type.Object({
   NODE_ENV: Type.String({ default: 'development' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),

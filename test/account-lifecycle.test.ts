@@ -89,6 +89,16 @@ t.test('a disable ends every session, bearer session and token at once; the logi
   t.equal((await admin.patch('/admin/users/mallory', { disabled: true, until: '2001-01-01T00:00:00Z' })).status, 400, 'an until in the past')
 })
 
+t.test('a disable voids a login waiting for its second factor', async (t) => {
+  const { via, admin } = await setup(t)
+  const user = await enrolled(via, 'halfway')
+  const pending = await passwordStep(via, 'halfway')
+  await admin.patch('/admin/users/halfway', { disabled: true })
+  const completed = await via.call('POST', '/auth/login/mfa', { cookie: pending, body: { code: user.recoveryCodes[0] } })
+  t.same([completed.status, completed.body.code], [401, 'LOGIN_INTERRUPTED'], 'the pending login is void')
+  t.equal(completed.cookie, null, 'no session')
+})
+
 t.test('a temporary disable lifts itself at until', async (t) => {
   const { via, admin } = await setup(t)
   await register(via, 'benched')

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises'
 import SwaggerParser from '@apidevtools/swagger-parser'
 import t from 'tap'
 import { build, type App } from './support/helper.js'
@@ -43,6 +44,13 @@ t.test('GET /docs/json is a valid OpenAPI 3.1 document that lists every route of
     t.ok(operation?.tags?.length, `${route} has tags`)
     t.ok(Object.keys(operation?.responses ?? {}).some((status) => status.startsWith('2')), `${route} documents its success`)
   }
+})
+
+t.test('docs/api.md names every route of the app', async (t) => {
+  const app = await build(t)
+  const page = await readFile(new URL('../docs/api.md', import.meta.url), 'utf8')
+  const routes = routesOf(app).filter((route) => !route.includes(' /docs'))
+  for (const route of routes) t.ok(page.includes(`\`${route}\``), `${route} is in docs/api.md`)
 })
 
 t.test('routes behind the session guard declare the cookie and bearer security schemes and their error answers', async (t) => {
