@@ -187,7 +187,7 @@ export function loadDatabaseConfig(env: EnvSource = process.env, { dotenv = fals
 
 function toDatabaseConfig(env: Static<typeof DatabaseEnvSchema>): DatabaseConfig {
   return {
-    url: env.DATABASE_URL,
+    url: parseUrl('DATABASE_URL', env.DATABASE_URL),
     poolSize: env.DATABASE_POOL_SIZE,
     statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
     migrateOnStart: env.DATABASE_MIGRATE,
@@ -308,7 +308,13 @@ function parseRedisConnection(env: Env): RedisConnection {
     const sentinelPassword = env.REDIS_SENTINEL_PASSWORD
     return { topology: 'sentinel', sentinels, name: env.REDIS_SENTINEL_NAME, ...(password && { password }), ...(sentinelPassword && { sentinelPassword }) }
   }
-  return { topology: 'single', url: env.REDIS_URL }
+  return { topology: 'single', url: parseUrl('REDIS_URL', env.REDIS_URL) }
+}
+
+/** A URL that parses, or a configuration error naming its variable (never the value: it may hold a password). */
+function parseUrl(name: string, value: string): string {
+  if (!URL.canParse(value)) throw new ConfigError(`${name} is not a valid URL (check the host, the port and that a password's special characters are percent-encoded)`)
+  return value
 }
 
 /** `host:port,host:port` (IPv6 in brackets: `[::1]:26379`). */

@@ -1,6 +1,6 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp, REDACTED_LOG_PATHS } from './app.js'
-import { ConfigError, loadConfig, type AppConfig } from './config.js'
+import { ConfigError, EXAMPLE_SESSION_SECRET, loadConfig, type AppConfig } from './config.js'
 import { SchemaMismatchError } from './db/migrate.js'
 import { DatabaseUnreachableError } from './plugins/external/database.js'
 import { RedisUnreachableError } from './plugins/external/redis.js'
@@ -20,21 +20,35 @@ function prettyOnTerminal() {
   return { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
 }
 
-/** Expected start-up failures print one line and exit non-zero; anything else keeps its stack. */
-function explainStartFailure(error: unknown): string | null {
+const DATABASE_HINTS = {
+  credentials: 'Check the user and password in DATABASE_URL.',
+  noDatabase: 'Create the database (e.g. "createdb <name>") or fix its name in DATABASE_URL.',
+} as const
+
+/** Expected start-up failures print one line that says what to fix, and exit non-zero; anything else keeps its stack. */
+function explainStartFailure(error: unknown, config: AppConfig | undefined): string | null {
   if (error instanceof ConfigError) return `Invalid configuration: ${error.message}`
   if (error instanceof RedisUnreachableError) {
-    return `Cannot start: ${error.message}. Start Redis (e.g. "redis-server" or "docker compose up -d redis") or set REDIS_URL.`
+    const hint = error.credentialsRefused
+      ? 'Check the password (or ACL user) in REDIS_URL, or REDIS_PASSWORD.'
+      : 'Start Redis (e.g. "redis-server" or "docker compose up -d redis") or set REDIS_URL.'
+    return `Cannot start: ${error.message}. ${hint}`
   }
   if (error instanceof DatabaseUnreachableError) {
-    return `Cannot start: ${error.message}. Start PostgreSQL (e.g. "docker compose up -d postgres") or set DATABASE_URL.`
+    const hint = error.refusal === null ? 'Start PostgreSQL (e.g. "docker compose up -d postgres") or set DATABASE_URL.' : DATABASE_HINTS[error.refusal]
+    return `Cannot start: ${error.message}. ${hint}`
   }
   if (error instanceof SchemaMismatchError) return `Cannot start: ${error.message}.`
+  const code = (error as NodeJS.ErrnoException).code
+  if (config && (code === 'EADDRINUSE' || code === 'EACCES')) {
+    const why = code === 'EADDRINUSE' ? 'is in use by another process' : 'needs privileges this process lacks'
+    return `Cannot start: port ${config.port} on ${config.host} ${why}. Stop that process or set PORT (and HOST).`
+  }
   return null
 }
 
 async function start(): Promise<void> {
-  let config: AppConfig
+  let config: AppConfig | undefined
   try {
     config = loadConfig(process.env, { dotenv: true })
     const app = await buildApp(config, {
@@ -49,9 +63,12 @@ async function start(): Promise<void> {
       await app.close()
       clearInterval(reaper)
     })
+    if (!config.production && config.session.secrets.includes(EXAMPLE_SESSION_SECRET)) {
+      app.log.warn('SESSION_SECRET is the example value from .env.example: fine on a laptop, refused in production. Generate one: openssl rand -base64 32')
+    }
     await app.listen({ port: config.port, host: config.host })
   } catch (error) {
-    const explanation = explainStartFailure(error)
+    const explanation = explainStartFailure(error, config)
     if (!explanation) throw error
     console.error(explanation)
     // What did connect (Redis, say) would keep the process alive.

@@ -53,6 +53,16 @@ t.test('docs/api.md names every route of the app', async (t) => {
   for (const route of routes) t.ok(page.includes(`\`${route}\``), `${route} is in docs/api.md`)
 })
 
+t.test('every code block docs/building-on-it.md quotes from a file is in that file, word for word', async (t) => {
+  const page = await readFile(new URL('../docs/building-on-it.md', import.meta.url), 'utf8')
+  const quotes = [...page.matchAll(/<!-- quoted from (\S+) -->\n```ts\n([\s\S]*?)```/g)]
+  t.ok(quotes.length >= 3, `${quotes.length} quoted blocks`)
+  for (const [, path, code] of quotes) {
+    const source = await readFile(new URL(`../${path}`, import.meta.url), 'utf8')
+    t.ok(source.includes(code!), `the block quoted from ${path} is there`)
+  }
+})
+
 t.test('routes behind the session guard declare the cookie and bearer security schemes and their error answers', async (t) => {
   const app = await build(t)
   const { paths, components } = (await app.inject({ url: '/docs/json' })).json() as OpenApi & {

@@ -4,6 +4,7 @@ import Fastify from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { REDACTED_LOG_PATHS } from '../src/app.js'
+import { EXAMPLE_SESSION_SECRET } from '../src/config.js'
 import { handleOf } from '../src/lib/keys.js'
 import { startServer, waitForListening } from './support/app-process.js'
 import { databaseFor, freePort, PASSWORD, RedisServer, sessionIdOf, TEST_SECRET, testPostgres, testRedis, uniquePrefix } from './support/helper.js'
@@ -51,6 +52,56 @@ t.test('an unreachable Redis stops the start with one line naming the URL tried'
   t.match(stderr, /redis-server/)
   t.notMatch(stderr, 'secret', 'the password in REDIS_URL is not printed')
   t.equal(stderr.split('\n').length, 1, 'one line, no stack trace')
+})
+
+/** The one line a start that fails prints, and that it printed nothing else. */
+async function failedStart(t: Test, env: Record<string, string>): Promise<string> {
+  const server = startServer(t, { SESSION_SECRET: TEST_SECRET, ...env })
+  t.not(await server.exited, 0, 'exits non-zero')
+  const stderr = server.stderr().trim()
+  t.equal(stderr.split('\n').length, 1, 'one line, no stack trace')
+  return stderr
+}
+
+t.test('start-up errors say what to fix in one line', async (t) => {
+  const redis = await testRedis()
+  const databaseUrl = await databaseFor(uniquePrefix())
+  t.match(await failedStart(t, { REDIS_URL: 'redis://127.0.0.1:abc' }), /^Invalid configuration: REDIS_URL is not a valid URL/, 'a bad URL names its variable')
+  t.match(await failedStart(t, { REDIS_URL: redis.url, DATABASE_URL: 'postgres://app:p%ss@db:x/app' }), /^Invalid configuration: DATABASE_URL is not a valid URL/)
+
+  const guarded = await RedisServer.start()
+  t.teardown(() => guarded.stop())
+  const admin = guarded.connect()
+  await admin.config('SET', 'requirepass', 'the-right-one')
+  admin.disconnect()
+  const refused = await failedStart(t, { REDIS_URL: `redis://:a-wrong-one@127.0.0.1:${guarded.port}`, DATABASE_URL: databaseUrl })
+  t.match(refused, /^Cannot start: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/? refused the credentials \(WRONGPASS.*Check the password/, 'reached, and refused: not "unreachable"')
+  t.notMatch(refused, 'a-wrong-one')
+
+  const missing = await failedStart(t, { REDIS_URL: redis.url, DATABASE_URL: (await testPostgres()).url('no_such_database') })
+  t.match(missing, /^Cannot start: PostgreSQL at .* refused the connection \(database "no_such_database" does not exist\)\. Create the database/)
+
+  const port = await freePort()
+  const first = startServer(t, { SESSION_SECRET: TEST_SECRET, REDIS_URL: redis.url, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1' })
+  await waitForListening(first)
+  t.match(await failedStart(t, { REDIS_URL: redis.url, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1' }), `Cannot start: port ${port} on 127.0.0.1 is in use by another process. Stop that process or set PORT`)
+})
+
+t.test('the start says which Redis and PostgreSQL it uses, without passwords, and warns of the example secret', async (t) => {
+  const redis = await testRedis()
+  const server = startServer(t, {
+    SESSION_SECRET: EXAMPLE_SESSION_SECRET,
+    REDIS_URL: redis.url,
+    DATABASE_URL: (await databaseFor(uniquePrefix())).replace('postgres@', 'postgres:not-needed@'),
+    PORT: String(await freePort()),
+    HOST: '127.0.0.1',
+  })
+  await waitForListening(server)
+  const lines = server.stdout().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { msg: string; redis?: string; database?: string; level: number })
+  t.equal(lines.find((line) => line.msg === 'redis connected')?.redis, `${redis.url}`.replace(/\/?$/, ''), 'the Redis address')
+  t.match(lines.find((line) => line.msg === 'database connected')?.database, /^postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/test_/, 'the database, its password masked')
+  t.match(lines.find((line) => line.level === 40)?.msg, /^SESSION_SECRET is the example value/, 'a warning in development')
+  t.notMatch(server.stdout(), 'not-needed')
 })
 
 t.test('a running server', async (t) => {

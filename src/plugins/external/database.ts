@@ -12,8 +12,24 @@ declare module 'fastify' {
   }
 }
 
+/** Why the first connection failed, when PostgreSQL answered: its SQLSTATE says what to fix. */
+export type DatabaseRefusal = 'credentials' | 'noDatabase' | null
+
 export class DatabaseUnreachableError extends Error {
   override name = 'DatabaseUnreachableError'
+  constructor(
+    message: string,
+    readonly refusal: DatabaseRefusal = null,
+  ) {
+    super(message)
+  }
+}
+
+// invalid_authorization_specification (28000), invalid_password (28P01), invalid_catalog_name (3D000).
+function refusalOf(error: unknown): DatabaseRefusal {
+  const code = (error as { code?: unknown }).code
+  if (code === '28P01' || code === '28000') return 'credentials'
+  return code === '3D000' ? 'noDatabase' : null
 }
 
 export interface DatabasePluginOptions {
@@ -34,7 +50,10 @@ export default fp<DatabasePluginOptions>(
     } catch (error) {
       await db.destroy()
       const reason = error instanceof Error ? error.message : String(error)
-      throw new DatabaseUnreachableError(`cannot reach PostgreSQL at ${redactUrl(database.url, 'DATABASE_URL')} (${reason})`)
+      const where = redactUrl(database.url, 'DATABASE_URL')
+      const refusal = refusalOf(error)
+      const what = refusal === null ? `cannot reach PostgreSQL at ${where}` : `PostgreSQL at ${where} refused the connection`
+      throw new DatabaseUnreachableError(`${what} (${reason})`, refusal)
     }
     // Migrations may run longer than the statement timeout of requests: their own connection, without it.
     const { db: migrations } = createDatabase({ ...database, poolSize: 1, statementTimeoutMs: 0 })
@@ -48,6 +67,7 @@ export default fp<DatabasePluginOptions>(
       await migrations.destroy()
     }
     app.addHook('onClose', () => db.destroy())
+    app.log.info({ database: redactUrl(database.url, 'DATABASE_URL') }, 'database connected')
     app.decorate('db', db)
   },
   { name: 'database' },

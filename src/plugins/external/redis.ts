@@ -23,7 +23,17 @@ const MAX_RECONNECT_DELAY_MS = 1000
 
 export class RedisUnreachableError extends Error {
   override name = 'RedisUnreachableError'
+  constructor(
+    message: string,
+    /** Redis answered, and refused the password or ACL user: it was reached. */
+    readonly credentialsRefused = false,
+  ) {
+    super(message)
+  }
 }
+
+/** Replies that say the connection was made and the credentials were not accepted. */
+const CREDENTIALS_REFUSED = /^(WRONGPASS|NOAUTH|NOPERM)\b/
 
 /**
  * ioredis queues commands while disconnected and retries each one ~20 times by default, which makes a request
@@ -125,7 +135,9 @@ export async function connectRedis(connection: RedisConnection): Promise<RedisCl
   } catch (error) {
     redis.disconnect()
     const reason = error instanceof Error ? error.message : String(error)
-    throw new RedisUnreachableError(`cannot reach Redis at ${describeRedisConnection(connection)} (${reason})`)
+    const where = describeRedisConnection(connection)
+    if (CREDENTIALS_REFUSED.test(reason)) throw new RedisUnreachableError(`Redis at ${where} refused the credentials (${reason})`, true)
+    throw new RedisUnreachableError(`cannot reach Redis at ${where} (${reason})`)
   } finally {
     gaveUp.abort()
   }
@@ -155,6 +167,7 @@ export async function closeRedis(redis: RedisClient): Promise<void> {
 export default fp<{ connection: RedisConnection }>(
   async function redisPlugin(app, { connection }) {
     const redis = await connectRedis(connection)
+    app.log.info({ redis: describeRedisConnection(connection) }, 'redis connected')
     logConnectionChanges(redis, app.log)
     watchUnansweredCommands(redis)
     app.decorate<RedisClient>('redis', redis)
