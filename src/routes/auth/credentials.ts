@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { InvalidCredentials, MfaCodeRequired, SessionExpired } from '../../errors.js'
 import { sessionHandle } from '../../lib/session-store.js'
 import { authenticatedAt, authMethod } from '../../plugins/app/auth-guard.js'
+import { AccountDeletion } from '../../schemas/accounts.js'
 import { NewTokenResponse, PasswordChange } from '../../schemas/auth.js'
 import { errorResponses, NoContent } from '../../schemas/error.js'
 import { Reauthentication, ReauthResponse, type SecondFactor } from '../../schemas/mfa.js'
@@ -9,9 +10,9 @@ import { SESSION_SECURITY } from '../../schemas/security.js'
 import type { CredentialRateLimit } from './index.js'
 
 /**
- * Proving and changing my credentials: PUT /auth/password and POST /auth/reauth. Both take a login (never an access
- * token), and both give the session a new ID, hence a new cookie: refused before anything changes if it cannot be
- * delivered.
+ * What takes my password: PUT /auth/password and POST /auth/reauth, which give the session a new ID (hence a new
+ * cookie: refused before anything changes if it cannot be delivered), and DELETE /auth/account (GDPR Art. 17). All
+ * take a login, never an access token, and count toward the account lock and the per-address login limit.
  */
 const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: CredentialRateLimit }> = async (app, options) => {
   app.addHook('preHandler', app.requireLogin)
@@ -83,6 +84,34 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
         freshUntil: new Date(app.freshUntil(fresh)).toISOString(),
         ...(request.bearer ? app.sessions.bearerToken(request) : {}),
       }
+    },
+  )
+
+  app.delete(
+    '/account',
+    {
+      config: { rateLimit: options.credentialRateLimit },
+      preHandler: app.requireFresh(),
+      schema: {
+        summary: 'Delete my account and everything stored for me (fresh session, my password, and my code when two-factor login is on): every session and token ends, the cookie is cleared',
+        tags: ['auth'],
+        security: SESSION_SECURITY,
+        body: AccountDeletion,
+        response: { 204: NoContent, ...errorResponses(400, 401, 403, 409, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { id, username } = request.user
+      const account = await app.credentials.provePassword(request, reply, username, request.body.password, id)
+      if (account === null) throw new InvalidCredentials()
+      if (account.mfa !== null) {
+        if (request.body.code === undefined) throw new MfaCodeRequired()
+        await app.credentials.proveSecondFactor(request, reply, account, request.body.code, 'delete_account')
+      }
+      const ended = await app.accountLifecycle.remove(account.user)
+      await app.sessions.end(request)
+      app.recordEvent(request.log, 'account_deleted', { userId: id, by: id, ...ended }, ended.sessions)
+      return reply.code(204).send()
     },
   )
 }

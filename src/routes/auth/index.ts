@@ -1,5 +1,4 @@
 import type { FastifyPluginAsync } from 'fastify'
-import accountRoutes from './account.js'
 import credentialRoutes from './credentials.js'
 import meRoutes from './me.js'
 import mfaRoutes from './mfa/index.js'
@@ -20,14 +19,13 @@ export interface AuthRoutesOptions {
 
 /**
  * /auth: each part is a plugin of its own with its guard at its top, so a route's guard is the one of its file or
- * folder: none for public.ts (register, login, logout), requireSession for me.ts, requireLogin for credentials.ts,
- * account.ts and the sessions/, mfa/ and tokens/ folders.
+ * folder: none for public.ts (register, login, logout), requireSession for me.ts, requireLogin for credentials.ts
+ * and the sessions/, mfa/ and tokens/ folders.
  */
 const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, { allowRegistration, credentialRateLimit }) => {
   await app.register(publicAuthRoutes, { allowRegistration, credentialRateLimit })
   await app.register(meRoutes)
   await app.register(credentialRoutes, { credentialRateLimit })
-  await app.register(accountRoutes, { credentialRateLimit })
   await app.register(sessionRoutes, { prefix: '/sessions' })
   await app.register(mfaRoutes, { prefix: '/mfa' })
   await app.register(tokenRoutes, { prefix: '/tokens' })
