@@ -85,6 +85,31 @@ t.test('two-factor events, re-authentications, and the sessions two-factor chang
   t.equal(metric(text, 'sessions_revoked_total'), 1, 'the enrolling session, ended by the recovery code')
 })
 
+t.test('PostgreSQL queries are timed: a login makes some, authenticated reads none', async (t) => {
+  const app = await build(t, { ADMIN_USERNAME: 'overseer', ADMIN_PASSWORD: PASSWORD })
+  const queries = async () => metric(await scrape(app), 'database_query_duration_seconds_count')
+  const before = await queries()
+  const cookie = await loggedIn(app, 'queried')
+  const afterLogin = await queries()
+  t.ok(afterLogin > before, `the registration and login ran ${afterLogin - before} queries`)
+  for (let i = 0; i < 5; i++) t.equal((await app.inject({ url: '/api/dashboard', headers: { cookie } })).statusCode, 200)
+  t.equal(await queries(), afterLogin, 'five authenticated reads: no query')
+  t.equal(metric(await scrape(app), 'database_query_errors_total'), 0)
+})
+
+t.test('account changes are counted by event', async (t) => {
+  const app = await build(t, { ADMIN_USERNAME: 'overseer', ADMIN_PASSWORD: PASSWORD })
+  await register(app, 'watched')
+  const admin = sessionCookie(await login(app, 'overseer'))
+  const patch = (body: object) => app.inject({ method: 'PATCH', url: '/admin/users/watched', ...json(body), headers: { 'cookie': admin, 'content-type': 'application/json' } })
+  t.equal((await patch({ disabled: true })).statusCode, 200)
+  t.equal((await patch({ disabled: false })).statusCode, 200)
+  t.equal((await patch({ roles: ['user', 'auditor'] })).statusCode, 200)
+  const text = await scrape(app)
+  for (const event of ['account_disabled', 'account_enabled', 'roles_changed']) t.equal(metric(text, 'account_events_total', { event }), 1, event)
+  t.equal(metric(text, 'account_events_total', { event: 'account_deleted' }), 0)
+})
+
 t.test('requests refused by a rate limit are counted by route', async (t) => {
   const app = await build(t, { LOGIN_RATE_LIMIT_MAX: '1' })
   await login(app, 'nobody')

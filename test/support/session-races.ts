@@ -15,8 +15,10 @@ import { PASSWORD, sessionIdOf } from './helper.js'
 /** Requests of the ended session kept in flight at any moment, half on each instance. */
 export const WORKERS = 24
 export const ADMIN = { ADMIN_USERNAME: 'race-admin', ADMIN_PASSWORD: PASSWORD }
-/** Generous limits: the races send thousands of requests from one address. */
-// Limits high enough for the storms, the account lock included (it judges at most its threshold of logins at once).
+/**
+ * Generous limits: the races send thousands of requests from one address, and log in to one account many times at
+ * once (the account lock judges at most its threshold of attempts at once).
+ */
 export const RACE_ENV = {
   RATE_LIMIT_MAX: '1000000',
   CREDENTIAL_RATE_LIMIT_MAX: '1000000',

@@ -1,8 +1,10 @@
+import type { Static } from '@sinclair/typebox'
 import fp from 'fastify-plugin'
 import { LastAdmin, UserNotFound } from '../../errors.js'
 import type { RedisKeys } from '../../lib/keys.js'
 import { scanKeys } from '../../lib/redis-client.js'
 import { userRecords, type GuardedOutcome } from '../../lib/user-records.js'
+import type { Ended as EndedSchema } from '../../schemas/accounts.js'
 import type { UserRef } from './users.js'
 
 declare module 'fastify' {
@@ -11,11 +13,8 @@ declare module 'fastify' {
   }
 }
 
-/** What a change ended: sessions (bearer ones included) and personal access tokens. */
-export interface Ended {
-  sessions: number
-  tokens: number
-}
+/** What a change ended (schemas/accounts.ts): sessions, bearer ones included, and personal access tokens. */
+export type Ended = Static<typeof EndedSchema>
 
 /**
  * Disabling, re-enabling, changing roles and deleting accounts. Each change is final when it returns, on every

@@ -30,19 +30,21 @@ export interface CredentialChecks {
    */
   provePassword(request: FastifyRequest, reply: FastifyReply, username: string, password: string, userId?: string): Promise<Account | null>
   /**
+   * A login (or re-authentication) completed: the failure count it was judged by starts again, and the client is
+   * remembered as a known device of the account (device-cookies.ts).
+   */
+  loginCompleted(request: FastifyRequest, reply: FastifyReply, user: UserRef): Promise<void>
+  /**
+   * 403 ACCOUNT_DISABLED for a disabled account: asked only once its password (or code) was right, so that the answer
+   * tells nothing to whoever does not know it.
+   */
+  refuseDisabled(request: FastifyRequest, account: Account): void
+  /**
    * Checks a second-factor code of the account (TOTP or recovery code), spending it, as one admitted attempt like
    * provePassword: 429 ACCOUNT_LOCKED without a check; a wrong, replayed or unknown code counts toward the lock and answers 401
    * INVALID_MFA_CODE. A recovery code is what a user whose authenticator is lost (or stolen) has: using one ends every
    * other session of the user (ASVS 7.4.3).
    */
-  /**
-   * A login (or re-authentication) completed: the failure count it was judged by starts again, and the client is
-   * remembered as a known device of the account (device-cookies.ts).
-   */
-  loginCompleted(request: FastifyRequest, reply: FastifyReply, user: UserRef): Promise<void>
-  /** 403 ACCOUNT_DISABLED for a disabled account: asked only once its password (or code) was right, so that the answer
-   * tells nothing to whoever does not know it. */
-  refuseDisabled(request: FastifyRequest, account: Account): void
   proveSecondFactor(
     request: FastifyRequest,
     reply: FastifyReply,

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { InvalidAccountChange, MfaNotEnabled, TokenNotFound, UserNotFound } from '../../errors.js'
 import type { Account } from '../../lib/user-records.js'
+import type { Ended } from '../../plugins/app/account-lifecycle.js'
 import { toSessionView } from '../../plugins/app/session-index.js'
 import {
   AccountChange,
@@ -23,7 +24,7 @@ import { TokenParams, TokensResponse } from '../../schemas/tokens.js'
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
 
 /** An account as admins see it: never a credential. */
-export function toAccountView({ user, disabled, lastLoginAt, mfa }: Account): AccountView {
+function toAccountView({ user, disabled, lastLoginAt, mfa }: Account): AccountView {
   return {
     ...user,
     state: disabled === null ? 'active' : 'disabled',
@@ -113,11 +114,12 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (until !== undefined && Date.parse(until) <= Date.now()) throw new InvalidAccountChange('until must be in the future')
       const { user } = await accountOf(request.params.username)
       const by = request.user.id
-      const ended = { sessions: 0, tokens: 0 }
-      const add = (more: { sessions: number; tokens: number }) => ((ended.sessions += more.sessions), (ended.tokens += more.tokens))
+      const ended: Ended = { sessions: 0, tokens: 0 }
+      const add = (more: Ended) => ((ended.sessions += more.sessions), (ended.tokens += more.tokens))
       if (roles !== undefined) {
-        add(await app.accountLifecycle.setRoles(user, roles))
-        app.recordEvent(request.log, 'roles_changed', { userId: user.id, roles, by, ...ended }, ended.sessions)
+        const change = await app.accountLifecycle.setRoles(user, roles)
+        add(change)
+        app.recordEvent(request.log, 'roles_changed', { userId: user.id, roles, by, ...change }, change.sessions)
       }
       if (disabled === true) {
         const change = await app.accountLifecycle.disable(user, { until: until === undefined ? null : new Date(until), reason: reason ?? null, by })
