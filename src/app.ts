@@ -8,12 +8,14 @@ import { replicationCheck } from './lib/replication.js'
 import accessTokensPlugin from './plugins/app/access-tokens.js'
 import accountLifecyclePlugin from './plugins/app/account-lifecycle.js'
 import accountLockPlugin from './plugins/app/account-lock.js'
+import accountRecoveryPlugin from './plugins/app/account-recovery.js'
 import authGuardPlugin from './plugins/app/auth-guard.js'
 import credentialRateLimitPlugin from './plugins/app/credential-rate-limit.js'
 import credentialsPlugin from './plugins/app/credentials.js'
 import csrfPlugin from './plugins/app/csrf.js'
 import deviceCookiesPlugin from './plugins/app/device-cookies.js'
 import errorsPlugin from './plugins/app/errors.js'
+import mailPlugin from './plugins/app/mail.js'
 import mfaPlugin from './plugins/app/mfa.js'
 import pendingLoginsPlugin from './plugins/app/pending-logins.js'
 import sessionIndexPlugin from './plugins/app/session-index.js'
@@ -22,6 +24,7 @@ import usersPlugin from './plugins/app/users.js'
 import corsPlugin from './plugins/external/cors.js'
 import databasePlugin from './plugins/external/database.js'
 import docsPlugin from './plugins/external/docs.js'
+import jobQueuePlugin from './plugins/external/job-queue.js'
 import loadSheddingPlugin from './plugins/external/load-shedding.js'
 import metricsPlugin from './plugins/external/metrics.js'
 import rateLimitPlugin from './plugins/external/rate-limit.js'
@@ -115,10 +118,16 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(rateLimitPlugin, { keys, max: rateLimit.max, ...counting })
   await app.register(metricsPlugin, { token: config.metricsToken, liveSessions: () => app.sessionIndex.countLive() })
   await app.register(databasePlugin, { database: config.database, onQuery: app.observeDatabaseQuery })
-  await app.register(credentialRateLimitPlugin, { keys, max: rateLimit.credentialMax, ...counting })
+  await app.register(credentialRateLimitPlugin, {
+    keys,
+    perCredential: { max: rateLimit.credentialMax, ...counting },
+    perMailAddress: { max: config.mail.perAddressMax, windowSeconds: config.mail.perAddressWindowSeconds },
+  })
   await app.register(usersPlugin, { admin: config.admin })
   await app.register(accountLockPlugin, { keys, ...config.accountLock })
   await app.register(mfaPlugin, { secrets: session.secrets, issuer: config.mfaIssuer })
+  await app.register(jobQueuePlugin)
+  await app.register(mailPlugin, { mail: config.mail, secrets: session.secrets, service: config.mfaIssuer })
   await app.register(healthRoutes, { prefix: '/health' })
 
   // Only the routes below parse cookies and load sessions.
@@ -126,14 +135,16 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     await scope.register(sessionPlugin, { keys, ...session, confirmEnded })
     await scope.register(sessionsPlugin)
     await scope.register(deviceCookiesPlugin, { sessionCookieName: session.cookieName, cookieSecure: session.cookieSecure })
-    await scope.register(credentialsPlugin)
+    await scope.register(credentialsPlugin, { requireVerifiedEmail: config.requireVerifiedEmail })
     await scope.register(csrfPlugin, { allowedOrigins: config.corsOrigins })
     await scope.register(accessTokensPlugin, { keys, maxPerUser: config.maxTokensPerUser })
     await scope.register(accountLifecyclePlugin, { keys })
+    await scope.register(accountRecoveryPlugin, { mail: config.mail })
     await scope.register(pendingLoginsPlugin, { keys, sessionCookieName: session.cookieName, cookieSecure: session.cookieSecure })
     await scope.register(authGuardPlugin, { freshnessSeconds: config.reauthMaxAgeSeconds })
     const credentialRateLimit = { max: rateLimit.loginMax, timeWindow: rateLimit.loginWindowSeconds * 1000 }
-    await scope.register(authRoutes, { prefix: '/auth', allowRegistration: config.allowRegistration, credentialRateLimit })
+    const { allowRegistration, requireVerifiedEmail } = config
+    await scope.register(authRoutes, { prefix: '/auth', allowRegistration, requireVerifiedEmail, credentialRateLimit })
     await scope.register(apiRoutes, { prefix: '/api' })
     await scope.register(adminRoutes, { prefix: '/admin' })
   })

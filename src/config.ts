@@ -65,6 +65,16 @@ const EnvSchema = Type.Object({
   // The same rules as registration, so the admin can always log in through the API.
   ADMIN_USERNAME: Type.Optional(Username),
   ADMIN_PASSWORD: Type.Optional(Password),
+  // Mail: links in mails point at PUBLIC_URL, never at the Host a request came with.
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
+  SMTP_URL: Type.String({ pattern: '^smtps?://', default: 'smtp://127.0.0.1:1025' }),
+  MAIL_FROM: Type.String({ minLength: 3, default: 'Redis Session API <no-reply@localhost>' }),
+  MAIL_WORKER: Type.Boolean({ default: true }),
+  MAIL_RETRY_LIMIT: Type.Integer({ minimum: 0, maximum: 100, default: 10 }),
+  MAIL_RETRY_DELAY_SECONDS: Seconds(30),
+  MAIL_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 5 }),
+  MAIL_RATE_LIMIT_WINDOW: Seconds(3600),
+  REQUIRE_VERIFIED_EMAIL: Type.Boolean({ default: false }),
 })
 type Env = Static<typeof EnvSchema>
 
@@ -119,6 +129,25 @@ export interface AppConfig {
   docsEnabled: boolean
   /** Mean event-loop delay above which requests are shed with 503; 0: never. */
   maxEventLoopDelayMs: number
+  mail: MailConfig
+  /** Logins of accounts without a verified address are refused (admins excepted). */
+  requireVerifiedEmail: boolean
+}
+
+/** Mail: how it is sent, and how the queue that delivers it retries. */
+export interface MailConfig {
+  /** Where the links in mails lead (the web app's pages), without a trailing slash. */
+  publicUrl: string
+  smtpUrl: string
+  from: string
+  /** Whether this instance delivers queued mail (every instance enqueues). */
+  worker: boolean
+  /** Attempts after the first, each after retryDelaySeconds doubling; then the mail is dead. */
+  retryLimit: number
+  retryDelaySeconds: number
+  /** Mails the public routes (forgot, resend) may ask for one address per window. */
+  perAddressMax: number
+  perAddressWindowSeconds: number
 }
 
 /** PostgreSQL, where accounts live. */
@@ -254,7 +283,27 @@ function toAppConfig(env: Env): AppConfig {
     metricsToken,
     docsEnabled: env.DOCS_ENABLED ?? !production,
     maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
+    mail: {
+      publicUrl: parsePublicUrl(env.PUBLIC_URL, production, env.PORT),
+      smtpUrl: parseUrl('SMTP_URL', env.SMTP_URL),
+      from: env.MAIL_FROM,
+      worker: env.MAIL_WORKER,
+      retryLimit: env.MAIL_RETRY_LIMIT,
+      retryDelaySeconds: env.MAIL_RETRY_DELAY_SECONDS,
+      perAddressMax: env.MAIL_RATE_LIMIT_MAX,
+      perAddressWindowSeconds: env.MAIL_RATE_LIMIT_WINDOW,
+    },
+    requireVerifiedEmail: env.REQUIRE_VERIFIED_EMAIL,
   }
+}
+
+/** Links in mails: required in production (a link to localhost would reach no one); this service itself in development. */
+function parsePublicUrl(value: string | undefined, production: boolean, port: number): string {
+  if (value === undefined) {
+    if (production) throw new ConfigError('PUBLIC_URL is required in production: the links in verification and password-reset mails point at it')
+    return `http://localhost:${port}`
+  }
+  return parseUrl('PUBLIC_URL', value).replace(/\/+$/, '')
 }
 
 export function parseList(value: string): string[] {

@@ -69,6 +69,18 @@ export const ReauthRequired = define<[string]>(
   'This action needs a credential proved in the last %s seconds: POST /auth/reauth with the password (and code), then retry',
   403,
 )
+export const InvalidAccountToken = define(
+  'INVALID_TOKEN',
+  'This link is invalid, has expired or was already used: ask for a new one',
+  400,
+)
+export const EmailTaken = define('EMAIL_TAKEN', 'Another account has verified this email address', 409)
+export const EmailNotVerified = define(
+  'EMAIL_NOT_VERIFIED',
+  'Confirm your email address first: follow the link mailed to you (POST /auth/email/resend sends a new one)',
+  403,
+)
+export const EmailRequired = define('EMAIL_REQUIRED', 'An email address is required to register (REQUIRE_VERIFIED_EMAIL is on)', 400)
 export const MetricsUnauthorized = define('UNAUTHENTICATED', 'GET /metrics needs the bearer token METRICS_TOKEN', 401)
 
 /** Codes for errors raised by Fastify itself (parsing, routing), keyed by HTTP status. */

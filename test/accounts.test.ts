@@ -98,8 +98,8 @@ t.test('the invariants of the account store hold under concurrency, statement by
   const app = await build(t, { DATABASE_POOL_SIZE: '20' })
   const records = userRecords(app.db)
   const user = { id: crypto.randomUUID(), username: 'Concurrent', roles: ['user'], createdAt: new Date().toISOString() }
-  t.ok(await records.create(user, 'scrypt$hash'))
-  t.notOk(await records.create({ ...user, id: crypto.randomUUID(), username: 'CONCURRENT' }, 'scrypt$other'), 'the name in another case is taken')
+  t.ok(await records.create(user, 'scrypt$hash', null))
+  t.notOk(await records.create({ ...user, id: crypto.randomUUID(), username: 'CONCURRENT' }, 'scrypt$other', null), 'the name in another case is taken')
   const codes = Array.from({ length: 10 }, (_, i) => `code-hash-${i}`)
   t.ok(await records.enableTotp(user.id, 'v1.sealed', 100, codes))
   const epochOn = await records.loginEpoch(user.id)

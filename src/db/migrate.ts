@@ -1,5 +1,6 @@
 import { DEFAULT_MIGRATION_TABLE, Migrator, sql, type MigrationResultSet } from 'kysely'
 import { MIGRATIONS } from './migrations/index.js'
+import { prepareJobQueue } from './job-queue.js'
 import type { Database } from './schema.js'
 
 /** The database's schema does not match this version of the code; the message says what to do. */
@@ -44,7 +45,7 @@ export async function migrateToLatest(db: Database): Promise<string[]> {
 }
 
 /**
- * Makes sure the schema is the one this code expects: applies pending migrations when `migrate`, and otherwise
+ * Makes sure the schema is the one this code expects, the job queue's included: applies pending migrations when `migrate`, and otherwise
  * refuses to go on. A schema newer than the code always stops it: an older version must not write to it.
  */
 export async function prepareSchema(db: Database, { migrate }: { migrate: boolean }): Promise<string[]> {
@@ -52,7 +53,14 @@ export async function prepareSchema(db: Database, { migrate }: { migrate: boolea
   if (unknown.length > 0) {
     throw new SchemaMismatchError(`the database schema is newer than this version of the service (it has run ${unknown.join(', ')}); deploy the newer version or restore a matching database`)
   }
-  if (pending.length === 0) return []
-  if (!migrate) throw new SchemaMismatchError(`the database schema is behind (${pending.join(', ')} not run) and DATABASE_MIGRATE is off; run "npm run migrate" first`)
-  return migrateToLatest(db)
+  if (pending.length > 0 && !migrate) {
+    throw new SchemaMismatchError(`the database schema is behind (${pending.join(', ')} not run) and DATABASE_MIGRATE is off; run "npm run migrate" first`)
+  }
+  const ran = pending.length > 0 ? await migrateToLatest(db) : []
+  await prepareJobQueue(db, { migrate }).catch((error: unknown) => {
+    if (migrate) throw error
+    const reason = error instanceof Error ? error.message : String(error)
+    throw new SchemaMismatchError(`the job queue's schema is not ready (${reason}) and DATABASE_MIGRATE is off; run "npm run migrate" first`)
+  })
+  return ran
 }

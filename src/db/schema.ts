@@ -24,10 +24,29 @@ export interface UsersTable {
   /** The admin who disabled it. */
   disabledBy: string | null
   lastLoginAt: Date | null
+  /** Verified when emailVerifiedAt is set; unique (in any letter case) among verified addresses. */
+  email: string | null
+  emailVerifiedAt: Date | null
+}
+
+export type AccountTokenPurpose = 'verify_email' | 'reset_password'
+
+/** Links mailed to a user, by the SHA-256 of their token (see lib/account-tokens.ts). */
+export interface AccountTokensTable {
+  tokenHash: string
+  userId: string
+  purpose: AccountTokenPurpose
+  /** The address the link was sent to (for verification: the address it verifies). */
+  email: string
+  /** Wrong second-factor codes sent with a reset token. */
+  tries: Generated<number>
+  expiresAt: Date
+  createdAt: Generated<Date>
 }
 
 export interface Tables {
   users: UsersTable
+  accountTokens: AccountTokensTable
 }
 
 export type Database = Kysely<Tables>

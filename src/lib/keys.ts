@@ -14,6 +14,8 @@ export function redisKeys(prefix: string) {
     rateLimitPrefix: `${prefix}rl:`,
     /** The limit per session or access token appends its handle. */
     credentialRateLimitPrefix: `${prefix}rl:credential:`,
+    /** The limit per mail address appends the SHA-256 of the lower-cased address. */
+    mailAddressRateLimitPrefix: `${prefix}rl:mail:`,
     /** Where versions before PostgreSQL kept each account (a hash under the lower-cased name); read only by the import. */
     user: (username: string) => `${prefix}user:${username.toLowerCase()}`,
     /** A user's sessions: a sorted set of session handles, scored by when each was last seen. */

@@ -25,6 +25,8 @@ import type { User } from '../schemas/user.js'
  * - A recovery code is spent by removing it from the array, in an UPDATE whose WHERE requires it there: of two
  *   concurrent uses, the second finds it gone and changes nothing.
  * - Disabling an account and changing its roles raise the login epoch in the same UPDATE (a login in flight loses).
+ * - An address is verified by an UPDATE whose WHERE finds no other account with it verified; the partial unique index
+ *   on lower(email) settles two verifications of one address at once (the second fails, EmailTaken).
  * - The one transaction: a change that takes the admin role from an active admin (a demotion, a disable, a delete)
  *   checks that another active admin remains and makes the change under one advisory lock, so that two such changes
  *   at once cannot leave no admin (READ COMMITTED alone would let each see the other admin still there).
@@ -57,6 +59,8 @@ export interface Account {
   /** null: active (a disable whose `until` has passed lifts itself). */
   disabled: Disable | null
   lastLoginAt: number | null
+  /** The account's address: unverified until its owner follows the link mailed to it. */
+  email: { address: string; verified: boolean } | null
 }
 
 /** A page of accounts, ordered by lower-cased name. */
@@ -76,6 +80,9 @@ export interface AccountQuery {
   after?: string
 }
 
+/** What verifying an address answers: taken when another account has it verified. */
+export type VerifyOutcome = 'verified' | 'gone' | 'taken'
+
 /** What a change that may take the last admin's role answers. */
 export type GuardedOutcome = 'done' | 'gone' | 'lastAdmin'
 
@@ -93,6 +100,8 @@ const ACCOUNT_COLUMNS = [
   'disabledReason',
   'disabledBy',
   'lastLoginAt',
+  'email',
+  'emailVerifiedAt',
 ] as const
 type AccountRow = Pick<Selectable<UsersTable>, (typeof ACCOUNT_COLUMNS)[number]> & { recoveryCodesLeft: number }
 
@@ -107,12 +116,17 @@ function toAccount(row: AccountRow): Account {
   const { id, username, roles, createdAt, passwordHash, loginEpoch, totpSecret, totpEnabledAt, recoveryCodesLeft, lastLoginAt } = row
   const mfa = totpSecret === null || totpEnabledAt === null ? null : { secret: totpSecret, enabledAt: totpEnabledAt.getTime(), recoveryCodesLeft }
   const user = { id, username, roles, createdAt: createdAt.toISOString() }
-  return { user, passwordHash, loginEpoch, mfa, disabled: toDisable(row, Date.now()), lastLoginAt: time(lastLoginAt) }
+  const email = row.email === null ? null : { address: row.email, verified: row.emailVerifiedAt !== null }
+  return { user, passwordHash, loginEpoch, mfa, disabled: toDisable(row, Date.now()), lastLoginAt: time(lastLoginAt), email }
 }
 
 // An account not disabled now (never, or until a time now past), and one that is an admin too, in SQL.
 const ACTIVE = sql<boolean>`(disabled_at IS NULL OR coalesce(disabled_until <= now(), false))`
 const ACTIVE_ADMIN = sql<boolean>`'admin' = ANY(roles) AND ${ACTIVE}`
+// SQLSTATE unique_violation: the partial unique index on verified addresses refused a second one.
+const UNIQUE_VIOLATION = '23505'
+// Accounts whose unverified address a resend reaches: a bound on what one request can cause.
+const UNVERIFIED_HOLDERS = 3
 // Any number will do, as long as nothing else in the database takes the same advisory lock.
 const ADMINS_LOCK = 0x61646d6e
 
@@ -132,8 +146,16 @@ export interface AccountCopy {
 export type CopyOutcome = 'copied' | 'present' | 'changed' | 'nameTaken'
 
 export interface UserRecords {
-  /** Writes a new user with its password hash; false when the name is taken (in any letter case). */
-  create(user: User, passwordHash: string): Promise<boolean>
+  /** Writes a new user with its password hash (and unverified address); false when the name is taken (in any letter case). */
+  create(user: User, passwordHash: string, email: string | null): Promise<boolean>
+  /** The account that has this address verified, in any letter case. */
+  findByVerifiedEmail(email: string): Promise<Account | null>
+  /** Accounts that hold this address unverified (a few at most: each registration may type any address). */
+  findByUnverifiedEmail(email: string): Promise<Account[]>
+  /** A new unverified address, unless the account has one verified (that one changes only by verifying another). */
+  setUnverifiedEmail(userId: string, email: string): Promise<boolean>
+  /** Makes `email` the account's verified address (see the opening comment). */
+  verifyEmail(userId: string, email: string): Promise<VerifyOutcome>
   /** The account under a name, in any letter case. */
   findByName(username: string): Promise<Account | null>
   findById(userId: string): Promise<Account | null>
@@ -192,10 +214,10 @@ export function userRecords(db: Database): UserRecords {
   }
 
   return {
-    async create({ id, username, roles, createdAt }, passwordHash) {
+    async create({ id, username, roles, createdAt }, passwordHash, email) {
       const inserted = await db
         .insertInto('users')
-        .values({ id, username, roles, passwordHash, createdAt: new Date(createdAt) })
+        .values({ id, username, roles, passwordHash, email, createdAt: new Date(createdAt) })
         .onConflict((conflict) => conflict.doNothing())
         .executeTakeFirst()
       return inserted.numInsertedOrUpdatedRows === 1n
@@ -203,6 +225,36 @@ export function userRecords(db: Database): UserRecords {
     async findByName(username) {
       const row = await selectAccount().where(sql`lower(username)`, '=', username.toLowerCase()).executeTakeFirst()
       return row ? toAccount(row) : null
+    },
+    async findByVerifiedEmail(email) {
+      const row = await selectAccount().where(sql`lower(email)`, '=', email.toLowerCase()).where('emailVerifiedAt', 'is not', null).executeTakeFirst()
+      return row ? toAccount(row) : null
+    },
+    async findByUnverifiedEmail(email) {
+      const rows = await selectAccount().where(sql`lower(email)`, '=', email.toLowerCase()).where('emailVerifiedAt', 'is', null).limit(UNVERIFIED_HOLDERS).execute()
+      return rows.map(toAccount)
+    },
+    async setUnverifiedEmail(userId, email) {
+      return updatedOne(await update(userId).set({ email, ...changed }).where('emailVerifiedAt', 'is', null).executeTakeFirst())
+    },
+    async verifyEmail(userId, email) {
+      const verifiedElsewhere = db
+        .selectFrom('users')
+        .select('id')
+        .where(sql`lower(email)`, '=', email.toLowerCase())
+        .where('emailVerifiedAt', 'is not', null)
+        .where('id', '<>', userId)
+      try {
+        const result = await update(userId)
+          .set({ email, emailVerifiedAt: sql<Date>`now()`, ...changed })
+          .where((row) => row.not(row.exists(verifiedElsewhere)))
+          .executeTakeFirst()
+        if (updatedOne(result)) return 'verified'
+      } catch (error) {
+        if ((error as { code?: unknown }).code === UNIQUE_VIOLATION) return 'taken'
+        throw error
+      }
+      return (await db.selectFrom('users').select('id').where('id', '=', userId).executeTakeFirst()) ? 'taken' : 'gone'
     },
     async findById(userId) {
       const row = await selectAccount().where('id', '=', userId).executeTakeFirst()

@@ -16,6 +16,8 @@ export const MeResponse = Type.Object(
       { additionalProperties: false },
     ),
     mfa: MfaStatus,
+    email: Type.Union([Type.String(), Type.Null()], { description: 'The account\'s address (null: none); a new address replaces a verified one only once it is verified too' }),
+    emailVerified: Type.Boolean(),
   },
   { additionalProperties: false },
 )

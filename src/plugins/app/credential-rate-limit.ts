@@ -1,5 +1,6 @@
+import { createHash } from 'node:crypto'
 import fp from 'fastify-plugin'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { RateLimited } from '../../errors.js'
 import { sessionHandle } from '../../lib/session-store.js'
 import type { RedisKeys } from '../../lib/keys.js'
@@ -9,40 +10,60 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Counts a request against its session's or access token's own limit: 429 RATE_LIMITED beyond it. */
     limitCredential(request: FastifyRequest, reply: FastifyReply): Promise<void>
+    /** Counts a mail asked for an address (forgot, resend, a new address): 429 RATE_LIMITED beyond its limit. */
+    limitMailAddress(request: FastifyRequest, reply: FastifyReply, email: string): Promise<void>
   }
+}
+
+interface Limit {
+  max: number
+  windowSeconds: number
 }
 
 export interface CredentialRateLimitOptions {
   keys: RedisKeys
-  max: number
-  windowSeconds: number
-  /** As for the global limit: counted locally, added to Redis this often; 0 counts every request in Redis. */
-  syncIntervalMs: number
+  perCredential: Limit & {
+    /** As for the global limit: counted locally, added to Redis this often; 0 counts every request in Redis. */
+    syncIntervalMs: number
+  }
+  /** Counted exactly: a few mails an hour, where a count lost between syncs would matter. */
+  perMailAddress: Limit
+}
+
+type Counter = (request: FastifyRequest, reply: FastifyReply, key: string) => Promise<void>
+
+/** A limit on `key` in the same counting store as the global limit: 429 RATE_LIMITED with the standard headers beyond it. */
+function counter(app: FastifyInstance, keyPrefix: string, { max, windowSeconds }: Limit, syncIntervalMs: number): Counter {
+  const Store = countingStore({ redis: app.redis, keyPrefix, syncIntervalMs })
+  // The options the plugin would pass are for its own stores; ours is bound to what it needs.
+  const store = new Store({})
+  const windowMs = windowSeconds * 1000
+  return async (request, reply, key) => {
+    const { current, ttl } = await new Promise<{ current: number; ttl: number }>((resolve, reject) =>
+      store.incr(key, (error, result) => (error || !result ? reject(error ?? new Error('no count')) : resolve(result)), windowMs, max))
+    if (current <= max) return
+    const resetSeconds = Math.max(1, Math.ceil(ttl / 1000))
+    reply.headers({ 'ratelimit-limit': max, 'ratelimit-remaining': 0, 'ratelimit-reset': resetSeconds, 'retry-after': resetSeconds })
+    app.countRateLimited(request)
+    throw new RateLimited(`${resetSeconds} seconds`)
+  }
 }
 
 /**
- * A limit per credential (session or personal access token) on top of the per-IP one, so that one leaked token, or
- * one runaway script, cannot spend the budget of everyone behind the same address. @fastify/rate-limit runs one
- * limit per request (a second one would see it has run and pass), so this one calls the same counting store
- * directly, in the same synced mode as the global limit: no Redis round trip on the request path.
+ * Limits on top of the per-IP one. Per credential (session or personal access token), so that one leaked token, or
+ * one runaway script, cannot spend the budget of everyone behind the same address. Per mail address, so that no
+ * one can flood a mailbox from many addresses. @fastify/rate-limit runs one limit per request (a second one would
+ * see it has run and pass), so these call the same counting store directly.
  */
 export default fp<CredentialRateLimitOptions>(
-  async function credentialRateLimitPlugin(app, { keys, max, windowSeconds, syncIntervalMs }) {
-    const Store = countingStore({ redis: app.redis, keyPrefix: keys.credentialRateLimitPrefix, syncIntervalMs })
-    // The options the plugin would pass are for its own stores; ours is bound to what it needs.
-    const store = new Store({})
-    const windowMs = windowSeconds * 1000
-    app.decorate('limitCredential', async (request: FastifyRequest, reply: FastifyReply) => {
-      // The handle (the hash the session is stored under), never the ID itself: a Redis key must hold no credential.
-      const handle = sessionHandle(request.session)
-      const { current, ttl } = await new Promise<{ current: number; ttl: number }>((resolve, reject) =>
-        store.incr(handle, (error, result) => (error || !result ? reject(error ?? new Error('no count')) : resolve(result)), windowMs, max))
-      if (current <= max) return
-      const resetSeconds = Math.max(1, Math.ceil(ttl / 1000))
-      reply.headers({ 'ratelimit-limit': max, 'ratelimit-remaining': 0, 'ratelimit-reset': resetSeconds, 'retry-after': resetSeconds })
-      app.countRateLimited(request)
-      throw new RateLimited(`${resetSeconds} seconds`)
-    })
+  async function credentialRateLimitPlugin(app, { keys, perCredential, perMailAddress }) {
+    const credentialCount = counter(app, keys.credentialRateLimitPrefix, perCredential, perCredential.syncIntervalMs)
+    const addressCount = counter(app, keys.mailAddressRateLimitPrefix, perMailAddress, 0)
+    // The handle (the hash the session is stored under), never the ID itself: a Redis key must hold no credential.
+    app.decorate('limitCredential', (request: FastifyRequest, reply: FastifyReply) => credentialCount(request, reply, sessionHandle(request.session)))
+    // A hash of the address in any letter case: a Redis key holds no address either.
+    app.decorate('limitMailAddress', (request: FastifyRequest, reply: FastifyReply, email: string) =>
+      addressCount(request, reply, createHash('sha256').update(email.toLowerCase()).digest('base64url')))
   },
   { name: 'credential-rate-limit', dependencies: ['metrics'] },
 )

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { AccountDisabled, AccountLocked, InvalidMfaCode } from '../../errors.js'
+import { AccountDisabled, AccountLocked, EmailNotVerified, InvalidMfaCode } from '../../errors.js'
 import { sessionHandle } from '../../lib/session-store.js'
 import type { SecondFactor } from '../../schemas/mfa.js'
 import type { Account, UserRef } from './users.js'
@@ -11,7 +11,7 @@ declare module 'fastify' {
   }
 }
 
-export type SecondFactorStep = 'login' | 'reauth' | 'disable' | 'recovery_codes' | 'delete_account'
+export type SecondFactorStep = 'login' | 'reauth' | 'disable' | 'recovery_codes' | 'delete_account' | 'password_reset'
 
 export interface SecondFactorHooks {
   /** After a wrong code, with the lock count. */
@@ -35,10 +35,11 @@ export interface CredentialChecks {
    */
   loginCompleted(request: FastifyRequest, reply: FastifyReply, user: UserRef): Promise<void>
   /**
-   * 403 ACCOUNT_DISABLED for a disabled account: asked only once its password (or code) was right, so that the answer
-   * tells nothing to whoever does not know it.
+   * 403 ACCOUNT_DISABLED for a disabled account; with REQUIRE_VERIFIED_EMAIL, 403 EMAIL_NOT_VERIFIED for an account
+   * without a verified address (admins excepted: operators make them). Asked only once the password was right, so
+   * that the answer tells nothing to whoever does not know it.
    */
-  refuseDisabled(request: FastifyRequest, account: Account): void
+  assertMayLogIn(request: FastifyRequest, account: Account): void
   /**
    * Checks a second-factor code of the account (TOTP or recovery code), spending it, as one admitted attempt like
    * provePassword: 429 ACCOUNT_LOCKED without a check; a wrong, replayed or unknown code counts toward the lock and answers 401
@@ -55,8 +56,8 @@ export interface CredentialChecks {
   ): Promise<{ factor: SecondFactor; recoveryCodesLeft: number | null }>
 }
 
-export default fp(
-  async function credentialsPlugin(app) {
+export default fp<{ requireVerifiedEmail: boolean }>(
+  async function credentialsPlugin(app, { requireVerifiedEmail }) {
     const attempterOf = (request: FastifyRequest, username: string) => ({ username, device: app.deviceCookies.deviceOf(request, username) })
 
     /**
@@ -103,10 +104,15 @@ export default fp(
         app.deviceCookies.remember(request, reply, user.username)
       },
 
-      refuseDisabled(request, { user, disabled }) {
-        if (disabled === null) return
-        app.recordEvent(request.log, 'login_disabled', { userId: user.id })
-        throw new AccountDisabled()
+      assertMayLogIn(request, { user, disabled, email }) {
+        if (disabled !== null) {
+          app.recordEvent(request.log, 'login_disabled', { userId: user.id })
+          throw new AccountDisabled()
+        }
+        if (requireVerifiedEmail && !email?.verified && !user.roles.includes('admin')) {
+          app.recordEvent(request.log, 'login_failed', { userId: user.id, reason: 'email not verified' })
+          throw new EmailNotVerified()
+        }
       },
 
       async proveSecondFactor(request, reply, account, code, step, hooks = {}) {

@@ -21,14 +21,19 @@ export interface NewUser {
   username: string
   password: string
   roles: string[]
+  /** Unverified until its owner follows the link mailed to it. */
+  email?: string | null
 }
 
 /** Who a session or a pending login says the user is: the name may since belong to another account. */
 export type UserRef = Pick<User, 'id' | 'username'>
 
 export interface Users {
-  /** Throws UsernameTaken when the name exists in any letter case. */
-  create(newUser: NewUser): Promise<User>
+  /**
+   * Throws UsernameTaken when the name exists in any letter case. `alongside` runs in the transaction that inserts the
+   * user (a verification mail is queued with the account, or neither is).
+   */
+  create(newUser: NewUser, alongside?: (within: Database, user: User) => Promise<void>): Promise<User>
   /** The user with their credentials (second factor included), or null. */
   findAccount(username: string): Promise<Account | null>
   /** The account of `user` as it is now; null when it is gone. */
@@ -60,9 +65,15 @@ export function createUsers(db: Database): Users {
       return records.findById(id)
     },
 
-    async create({ username, password, roles }) {
+    async create({ username, password, roles, email = null }, alongside) {
       const user: User = { id: randomUUID(), username, roles, createdAt: new Date().toISOString() }
-      if (!(await records.create(user, await hashPassword(password)))) throw new UsernameTaken()
+      const passwordHash = await hashPassword(password)
+      const created = await db.transaction().execute(async (trx) => {
+        if (!(await userRecords(trx).create(user, passwordHash, email))) return false
+        await alongside?.(trx, user)
+        return true
+      })
+      if (!created) throw new UsernameTaken()
       return user
     },
 

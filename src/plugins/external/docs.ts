@@ -25,6 +25,7 @@ export default fp<DocsPluginOptions>(
         info: { title: 'redis-session-api', version, description },
         tags: [
           { name: 'auth', description: 'Accounts, login and logout' },
+          { name: 'recovery', description: 'Email verification and password reset, by mailed links' },
           { name: 'sessions', description: "A user's own sessions" },
           { name: 'api', description: 'Routes behind the session guard' },
           { name: 'tokens', description: 'Personal access tokens for scripts and other services' },

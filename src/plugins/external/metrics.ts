@@ -20,6 +20,11 @@ const MESSAGES = {
   account_disabled: 'account disabled',
   account_enabled: 'account enabled',
   account_deleted: 'account deleted',
+  email_change_requested: 'new email address requested, verification mail queued',
+  email_verified: 'email address verified',
+  password_reset_requested: 'password reset requested (mail queued if the address is known)',
+  password_reset: 'password reset by mailed link',
+  password_reset_failed: 'password reset refused',
   roles_changed: 'roles changed',
   logout: 'logout',
   logout_everywhere: 'logout everywhere',
@@ -41,6 +46,8 @@ const MESSAGES = {
 } as const satisfies Record<string, string>
 type LifecycleEvent = keyof typeof MESSAGES
 
+export type MailEvent = 'queued' | 'sent' | 'failed' | 'dead'
+
 declare module 'fastify' {
   interface FastifyInstance {
     /**
@@ -50,6 +57,8 @@ declare module 'fastify' {
     recordEvent(log: FastifyBaseLogger, event: LifecycleEvent, fields?: Record<string, unknown>, sessions?: number): void
     /** Counts a request refused by a rate limit. */
     countRateLimited(request: FastifyRequest): void
+    /** Counts a mail queued, sent, failed (to be retried) or dead (no attempt left). */
+    countMail(event: MailEvent): void
     /** Times a PostgreSQL query and counts it when it failed. */
     observeDatabaseQuery(durationMs: number, failed: boolean): void
   }
@@ -73,7 +82,17 @@ const MFA_EVENTS = new Set<LifecycleEvent>([
   'recovery_codes_replaced',
 ])
 /** The events counted by account_events_total. */
-const ACCOUNT_EVENTS = new Set<LifecycleEvent>(['account_disabled', 'account_enabled', 'account_deleted', 'roles_changed'])
+const ACCOUNT_EVENTS = new Set<LifecycleEvent>([
+  'account_disabled',
+  'account_enabled',
+  'account_deleted',
+  'roles_changed',
+  'email_change_requested',
+  'email_verified',
+  'password_reset_requested',
+  'password_reset',
+  'password_reset_failed',
+])
 /** Events that end sessions from elsewhere (sessions_revoked_total counts the sessions they ended). */
 const ENDS_SESSIONS = new Set<LifecycleEvent>([
   'revoke',
@@ -85,6 +104,7 @@ const ENDS_SESSIONS = new Set<LifecycleEvent>([
   'account_disabled',
   'account_deleted',
   'roles_changed',
+  'password_reset',
 ])
 
 /** Redis round trips are short: buckets from a tenth of a millisecond to the command timeout. */
@@ -114,7 +134,7 @@ function createCounters(registry: Registry) {
     }),
     accounts: new Counter({
       name: 'account_events_total',
-      help: 'Account changes: account_disabled, account_enabled, account_deleted, roles_changed',
+      help: 'Account changes: account_disabled, account_enabled, account_deleted, roles_changed, email_change_requested, email_verified, password_reset_requested, password_reset, password_reset_failed',
       labelNames: ['event'],
       registers,
     }),
@@ -125,6 +145,12 @@ function createCounters(registry: Registry) {
       name: 'redis_command_duration_seconds',
       help: 'Time from sending a Redis command to its answer',
       buckets: REDIS_BUCKETS_SECONDS,
+      registers,
+    }),
+    mail: new Counter({
+      name: 'mail_events_total',
+      help: 'Mails queued, sent (accepted by the SMTP server), failed (an attempt; retried) and dead (after the last attempt)',
+      labelNames: ['event'],
       registers,
     }),
     databaseErrors: new Counter({ name: 'database_query_errors_total', help: 'PostgreSQL queries that failed', registers }),
@@ -221,6 +247,7 @@ export default fp<MetricsPluginOptions>(
     app.decorate('countRateLimited', (request: FastifyRequest) => {
       counters.rateLimited.inc({ route: request.routeOptions.url ?? 'unknown' })
     })
+    app.decorate('countMail', (event: MailEvent) => counters.mail.inc({ event }))
     app.decorate('observeDatabaseQuery', (durationMs: number, failed: boolean) => {
       counters.databaseDuration.observe(durationMs / 1000)
       if (failed) counters.databaseErrors.inc()

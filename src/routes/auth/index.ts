@@ -1,8 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify'
 import credentialRoutes from './credentials.js'
+import emailRoutes from './email.js'
 import meRoutes from './me.js'
 import mfaRoutes from './mfa/index.js'
 import publicAuthRoutes from './public.js'
+import recoveryRoutes from './recovery.js'
 import sessionRoutes from './sessions/index.js'
 import tokenRoutes from './tokens/index.js'
 
@@ -14,18 +16,21 @@ export interface CredentialRateLimit {
 
 export interface AuthRoutesOptions {
   allowRegistration: boolean
+  requireVerifiedEmail: boolean
   credentialRateLimit: CredentialRateLimit
 }
 
 /**
  * /auth: each part is a plugin of its own with its guard at its top, so a route's guard is the one of its file or
- * folder: none for public.ts (register, login, logout), requireSession for me.ts, requireLogin for credentials.ts
- * and the sessions/, mfa/ and tokens/ folders.
+ * folder: none for public.ts (register, login, logout) and recovery.ts (forgot and reset password, verify email),
+ * requireSession for me.ts, requireLogin for credentials.ts, email.ts and the sessions/, mfa/ and tokens/ folders.
  */
-const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, { allowRegistration, credentialRateLimit }) => {
-  await app.register(publicAuthRoutes, { allowRegistration, credentialRateLimit })
+const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, { allowRegistration, requireVerifiedEmail, credentialRateLimit }) => {
+  await app.register(publicAuthRoutes, { allowRegistration, requireVerifiedEmail, credentialRateLimit })
+  await app.register(recoveryRoutes, { credentialRateLimit })
   await app.register(meRoutes)
   await app.register(credentialRoutes, { credentialRateLimit })
+  await app.register(emailRoutes)
   await app.register(sessionRoutes, { prefix: '/sessions' })
   await app.register(mfaRoutes, { prefix: '/mfa' })
   await app.register(tokenRoutes, { prefix: '/tokens' })

@@ -32,6 +32,8 @@ const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
           authMethod: authMethod(session),
         },
         mfa: app.mfa.status(account),
+        email: account.email?.address ?? null,
+        emailVerified: account.email?.verified ?? false,
       }
     },
   )

@@ -1,20 +1,28 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
-import { InvalidCredentials, LoginInterrupted, PendingLoginNotFound, RegistrationClosed, TokenNotAllowed } from '../../errors.js'
+import type { Database } from '../../db/database.js'
+import { EmailRequired, InvalidCredentials, LoginInterrupted, PendingLoginNotFound, RegistrationClosed, TokenNotAllowed } from '../../errors.js'
 import { sessionHandle } from '../../lib/session-store.js'
 import { DEFAULT_ROLES } from '../../plugins/app/users.js'
 import { LoggedIn, Login, LoginResponse, LogoutBody, type LoginTransport } from '../../schemas/auth.js'
 import { errorResponses, NoContent } from '../../schemas/error.js'
 import { LoginSecondFactor } from '../../schemas/mfa.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
-import { Credentials, UserResponse, type User } from '../../schemas/user.js'
+import { Registration } from '../../schemas/recovery.js'
+import { UserResponse, type User } from '../../schemas/user.js'
 import type { CredentialRateLimit } from './index.js'
+
+export interface PublicAuthOptions {
+  allowRegistration: boolean
+  requireVerifiedEmail: boolean
+  credentialRateLimit: CredentialRateLimit
+}
 
 /**
  * How a session begins and ends: /auth/register, /auth/login (and its second step), /auth/logout. No guard: these
  * routes are for clients without a session, and logging out without one still answers 204.
  */
-const publicAuthRoutes: FastifyPluginAsyncTypebox<{ allowRegistration: boolean; credentialRateLimit: CredentialRateLimit }> = async (app, options) => {
+const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (app, options) => {
   const credentialLimit = { rateLimit: options.credentialRateLimit }
 
   /** What a login answers: the user, and for transport "token" the bearer token. */
@@ -36,13 +44,18 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<{ allowRegistration: boolean; 
       schema: {
         summary: 'Create an account',
         tags: ['auth'],
-        body: Credentials,
+        body: Registration,
         response: { 201: UserResponse, ...errorResponses(400, 403, 409, 429, 503) },
       },
     },
     async (request, reply) => {
       if (!options.allowRegistration) throw new RegistrationClosed()
-      const user = await app.users.create({ ...request.body, roles: DEFAULT_ROLES })
+      const { email } = request.body
+      if (email === undefined && options.requireVerifiedEmail) throw new EmailRequired()
+      // The answer is the same whether or not another account has the address: the mail worker finds out, and tells
+      // that account's owner instead (ASVS 6.3.8).
+      const verify = email === undefined ? undefined : (within: Database, user: User) => app.accountRecovery.requestVerification(user, email, within)
+      const user = await app.users.create({ ...request.body, roles: DEFAULT_ROLES }, verify)
       return reply.code(201).send({ user })
     },
   )
@@ -66,7 +79,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<{ allowRegistration: boolean; 
         app.recordEvent(request.log, 'login_failed', { username })
         throw new InvalidCredentials()
       }
-      app.credentials.refuseDisabled(request, account)
+      app.credentials.assertMayLogIn(request, account)
       if (account.mfa === null) {
         await app.sessions.start(request, { account, secondFactor: null, remember, transport })
         await app.credentials.loginCompleted(request, reply, account.user)

@@ -1,0 +1,174 @@
+import fp from 'fastify-plugin'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { MailConfig } from '../../config.js'
+import { queueConnection } from '../../db/job-queue.js'
+import type { Database } from '../../db/database.js'
+import { EmailTaken, InvalidAccountToken, MfaCodeRequired } from '../../errors.js'
+import { accountTokenRecords, newToken, type TokenHolder } from '../../lib/account-tokens.js'
+import { hashPassword } from '../../lib/password.js'
+import { userRecords } from '../../lib/user-records.js'
+import type { Ended } from './account-lifecycle.js'
+import { POLL_SECONDS } from './mail.js'
+import type { Account, UserRef } from './users.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    accountRecovery: AccountRecovery
+  }
+}
+
+/** What a request asks the mail worker to look into: the lookups happen there, off the request path. */
+type Intent = { kind: 'verify'; userId: string; email: string } | { kind: 'resend'; email: string } | { kind: 'reset'; email: string }
+
+export const INTENT_QUEUE = 'account-mail'
+
+export interface PasswordReset {
+  token: string
+  newPassword: string
+  code?: string | undefined
+}
+
+/**
+ * Email verification and password reset. The public requests (forgot, resend) only queue an intent, one INSERT
+ * whatever the address, so that their answer and its timing say nothing about which addresses have accounts (ASVS
+ * 6.3.8); a worker looks the address up and mails a link, or nothing. A reset proves the mailed token and, with
+ * two-factor login on, a code (ASVS 6.4.3); it then sets the password (raising the login epoch), spends the token and
+ * every other reset link, and queues the notice, in one transaction; then ends every session, pending login and
+ * access token of the user (ASVS 7.4.3), and logs no one in.
+ */
+export interface AccountRecovery {
+  /** Queues the verification of `email` for the user; `within` a transaction, only if that commits. */
+  requestVerification(user: UserRef, email: string, within?: Database): Promise<void>
+  /** A new link for each account holding `email` unverified. */
+  requestResend(email: string): Promise<void>
+  /** A reset link, if an active account has `email` verified. */
+  requestReset(email: string): Promise<void>
+  /** A new address: verified only once its owner follows the link; a verified one in place gets a notice. */
+  changeEmail(account: Account, email: string): Promise<void>
+  /** Spends a verification token. Throws InvalidAccountToken, or EmailTaken when another account verified it first. */
+  verify(token: string): Promise<TokenHolder>
+  /** Throws InvalidAccountToken, MfaCodeRequired, or the second factor's errors; logs no one in. */
+  resetPassword(request: FastifyRequest, reply: FastifyReply, reset: PasswordReset): Promise<{ user: UserRef; ended: Ended }>
+}
+
+const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase()
+
+export default fp<{ mail: MailConfig }>(
+  async function accountRecoveryPlugin(app, { mail: config }) {
+    const records = userRecords(app.db)
+    const retry = { retryLimit: config.retryLimit, retryDelay: config.retryDelaySeconds, retryBackoff: true }
+    await app.jobs.createQueue(INTENT_QUEUE, { name: INTENT_QUEUE, ...retry })
+
+    const queue = (intent: Intent, within?: Database) => app.jobs.send(INTENT_QUEUE, intent, { ...retry, ...(within && { db: queueConnection(within) }) })
+
+    /** A link for `email` on the account, ending its older ones; a notice instead when another account has it verified. */
+    async function mailVerification(account: Account, email: string): Promise<void> {
+      const { user } = account
+      if (account.email?.verified && sameAddress(account.email.address, email)) return
+      const holder = await records.findByVerifiedEmail(email)
+      if (holder !== null && holder.user.id !== user.id) return app.mail.enqueue({ template: 'address-in-use', to: email })
+      const token = newToken()
+      await app.db.transaction().execute(async (trx) => {
+        const tokens = accountTokenRecords(trx)
+        await tokens.endAll(user.id, 'verify_email')
+        await tokens.issue(token, { userId: user.id, email }, 'verify_email')
+        await app.mail.enqueue({ template: 'verify-email', to: email, username: user.username, sealedToken: app.mail.sealToken(token) }, trx)
+      })
+    }
+
+    async function mailReset(email: string): Promise<void> {
+      const account = await records.findByVerifiedEmail(email)
+      // A disabled account has nothing to recover: its login would be refused.
+      if (account === null || account.disabled !== null) return
+      const { user } = account
+      const token = newToken()
+      await app.db.transaction().execute(async (trx) => {
+        await accountTokenRecords(trx).issue(token, { userId: user.id, email }, 'reset_password')
+        await app.mail.enqueue({ template: 'password-reset', to: email, username: user.username, sealedToken: app.mail.sealToken(token) }, trx)
+      })
+    }
+
+    async function handle(intent: Intent): Promise<void> {
+      switch (intent.kind) {
+        case 'verify': {
+          const account = await records.findById(intent.userId)
+          if (account !== null) await mailVerification(account, intent.email)
+          return
+        }
+        case 'resend':
+          for (const account of await records.findByUnverifiedEmail(intent.email)) await mailVerification(account, intent.email)
+          return
+        case 'reset':
+          return mailReset(intent.email)
+      }
+    }
+
+    if (config.worker) {
+      await app.jobs.work<Intent>(INTENT_QUEUE, { batchSize: 1, pollingIntervalSeconds: POLL_SECONDS }, async ([job]) => handle(job!.data))
+    }
+
+    app.decorate('accountRecovery', {
+      async requestVerification({ id }, email, within) {
+        await queue({ kind: 'verify', userId: id, email }, within)
+      },
+      async requestResend(email) {
+        await queue({ kind: 'resend', email })
+      },
+      async requestReset(email) {
+        await queue({ kind: 'reset', email })
+      },
+
+      async changeEmail({ user, email: current }, email) {
+        await app.db.transaction().execute(async (trx) => {
+          if (current?.verified) {
+            if (sameAddress(current.address, email)) return
+            await app.mail.enqueue({ template: 'email-change-requested', to: current.address, username: user.username, newEmail: email }, trx)
+          } else {
+            await userRecords(trx).setUnverifiedEmail(user.id, email)
+            await accountTokenRecords(trx).endAll(user.id, 'verify_email')
+          }
+          await queue({ kind: 'verify', userId: user.id, email }, trx)
+        })
+      },
+
+      verify(token) {
+        return app.db.transaction().execute(async (trx) => {
+          const tokens = accountTokenRecords(trx)
+          const holder = await tokens.spend(token, 'verify_email')
+          if (holder === null) throw new InvalidAccountToken()
+          // Links mailed to the account's former address end with it.
+          await tokens.endAll(holder.userId, 'verify_email')
+          await tokens.endAll(holder.userId, 'reset_password')
+          // Last: a second verification of the address at once makes it fail, and the whole transaction with it.
+          const outcome = await userRecords(trx).verifyEmail(holder.userId, holder.email)
+          if (outcome === 'gone') throw new InvalidAccountToken()
+          if (outcome === 'taken') throw new EmailTaken()
+          return holder
+        })
+      },
+
+      async resetPassword(request, reply, { token, newPassword, code }) {
+        const tokens = accountTokenRecords(app.db)
+        const holder = await tokens.find(token, 'reset_password')
+        const account = holder && (await records.findById(holder.userId))
+        if (!holder || !account) throw new InvalidAccountToken()
+        if (account.mfa !== null) {
+          if (code === undefined) throw new MfaCodeRequired()
+          await app.credentials.proveSecondFactor(request, reply, account, code, 'password_reset', { onFailure: () => tokens.countFailedTry(token) })
+        }
+        const passwordHash = await hashPassword(newPassword)
+        const { user } = account
+        await app.db.transaction().execute(async (trx) => {
+          const spending = accountTokenRecords(trx)
+          // Of requests racing with one token, one spends it; the others change nothing.
+          if ((await spending.spend(token, 'reset_password')) === null) throw new InvalidAccountToken()
+          if (!(await userRecords(trx).setPassword(user.id, passwordHash))) throw new InvalidAccountToken()
+          await spending.endAll(user.id, 'reset_password')
+          await app.mail.enqueue({ template: 'password-changed', to: holder.email, username: user.username }, trx)
+        })
+        return { user, ended: await app.accountLifecycle.endEverything(user) }
+      },
+    } satisfies AccountRecovery)
+  },
+  { name: 'account-recovery', dependencies: ['job-queue', 'mail', 'credentials', 'account-lifecycle'] },
+)

@@ -1,0 +1,28 @@
+import fp from 'fastify-plugin'
+import type PgBoss from 'pg-boss'
+import { createJobQueue } from '../../db/job-queue.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** pg-boss on the accounts' PostgreSQL: durable jobs with retries (mail). Its schema is ready (database plugin). */
+    jobs: PgBoss
+  }
+}
+
+/**
+ * Starts pg-boss on the app's database pool, so queue statements fail fast like every query (and an outage answers
+ * 503), and stops it with the app: a job in progress gets a few seconds to finish, else it is retried later.
+ */
+export default fp(
+  async function jobQueuePlugin(app) {
+    const boss = createJobQueue(app.db, { supervise: true })
+    // Polling and maintenance fail while PostgreSQL is down and resume by themselves: an operator's warning, not a crash.
+    boss.on('error', (error) => app.log.warn({ err: error }, 'job queue: PostgreSQL statement failed'))
+    await boss.start()
+    app.addHook('onClose', () => boss.stop({ graceful: true, timeout: STOP_TIMEOUT_MS }))
+    app.decorate('jobs', boss)
+  },
+  { name: 'job-queue', dependencies: ['database'] },
+)
+
+const STOP_TIMEOUT_MS = 5000

@@ -1,0 +1,103 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { errorResponses, NoContent } from '../../schemas/error.js'
+import { EmailBody, EmailVerification, EmailVerifiedResponse, MailQueuedResponse, PasswordResetBody } from '../../schemas/recovery.js'
+import type { CredentialRateLimit } from './index.js'
+
+/** The one answer of every request that may queue a mail to an address, known or not. */
+const MAIL_QUEUED = { message: 'If an account has this address, a mail is on its way.' }
+
+/**
+ * A way back in, for clients without a session: POST /auth/password/forgot and /auth/password/reset, POST
+ * /auth/email/verify and /auth/email/resend (account-recovery.ts says what each does and why). The tokens travel in
+ * mailed links to the web app's pages: its answers tell the browser to send no Referer, so a token in a page's
+ * address never leaves in a request to a third party.
+ */
+const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: CredentialRateLimit }> = async (app, options) => {
+  const credentialLimit = { rateLimit: options.credentialRateLimit }
+  app.addHook('onRequest', async (_request, reply) => {
+    reply.header('referrer-policy', 'no-referrer')
+    reply.header('cache-control', 'no-store')
+  })
+
+  app.post(
+    '/password/forgot',
+    {
+      config: credentialLimit,
+      schema: {
+        summary: 'Ask for a password-reset link: mailed to the address if an account has it verified. The same answer, in the same time, whatever the address',
+        tags: ['recovery'],
+        body: EmailBody,
+        response: { 202: MailQueuedResponse, ...errorResponses(400, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { email } = request.body
+      await app.limitMailAddress(request, reply, email)
+      await app.accountRecovery.requestReset(email)
+      app.recordEvent(request.log, 'password_reset_requested')
+      return reply.code(202).send(MAIL_QUEUED)
+    },
+  )
+
+  app.post(
+    '/password/reset',
+    {
+      config: credentialLimit,
+      schema: {
+        summary: 'Choose a new password with a mailed reset link (and a code when two-factor login is on): every session and access token ends; no one is logged in',
+        tags: ['recovery'],
+        body: PasswordResetBody,
+        response: { 204: NoContent, ...errorResponses(400, 401, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      try {
+        const { user, ended } = await app.accountRecovery.resetPassword(request, reply, request.body)
+        app.recordEvent(request.log, 'password_reset', { userId: user.id, ...ended }, ended.sessions)
+      } catch (error) {
+        app.recordEvent(request.log, 'password_reset_failed', { reason: (error as { code?: string }).code })
+        throw error
+      }
+      return reply.code(204).send()
+    },
+  )
+
+  app.post(
+    '/email/verify',
+    {
+      config: credentialLimit,
+      schema: {
+        summary: 'Confirm an email address with the mailed link: it becomes the account\'s verified address',
+        tags: ['recovery'],
+        body: EmailVerification,
+        response: { 200: EmailVerifiedResponse, ...errorResponses(400, 409, 429, 503) },
+      },
+    },
+    async (request) => {
+      const { userId, email } = await app.accountRecovery.verify(request.body.token)
+      app.recordEvent(request.log, 'email_verified', { userId })
+      return { email, emailVerified: true as const }
+    },
+  )
+
+  app.post(
+    '/email/resend',
+    {
+      config: credentialLimit,
+      schema: {
+        summary: 'Mail a new confirmation link to an address not yet verified. The same answer whatever the address',
+        tags: ['recovery'],
+        body: EmailBody,
+        response: { 202: MailQueuedResponse, ...errorResponses(400, 429, 503) },
+      },
+    },
+    async (request, reply) => {
+      const { email } = request.body
+      await app.limitMailAddress(request, reply, email)
+      await app.accountRecovery.requestResend(email)
+      return reply.code(202).send(MAIL_QUEUED)
+    },
+  )
+}
+
+export default recoveryRoutes
