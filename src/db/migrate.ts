@@ -3,6 +3,9 @@ import { MIGRATIONS } from './migrations/index.js'
 import { prepareJobQueue } from './job-queue.js'
 import type { Database } from './schema.js'
 
+// Any number that nothing else in the database takes as an advisory lock.
+const JOB_QUEUE_SETUP_LOCK = 0x6a6f6273
+
 /** The database's schema does not match this version of the code; the message says what to do. */
 export class SchemaMismatchError extends Error {
   override name = 'SchemaMismatchError'
@@ -45,7 +48,7 @@ export async function migrateToLatest(db: Database): Promise<string[]> {
 }
 
 /**
- * Makes sure the schema is the one this code expects, the job queue's included: applies pending migrations when `migrate`, and otherwise
+ * Makes sure the schema is the one this code expects, the job queue's included (`db` with one connection): applies pending migrations when `migrate`, and otherwise
  * refuses to go on. A schema newer than the code always stops it: an older version must not write to it.
  */
 export async function prepareSchema(db: Database, { migrate }: { migrate: boolean }): Promise<string[]> {
@@ -57,10 +60,17 @@ export async function prepareSchema(db: Database, { migrate }: { migrate: boolea
     throw new SchemaMismatchError(`the database schema is behind (${pending.join(', ')} not run) and DATABASE_MIGRATE is off; run "npm run migrate" first`)
   }
   const ran = pending.length > 0 ? await migrateToLatest(db) : []
-  await prepareJobQueue(db, { migrate }).catch((error: unknown) => {
+  // pg-boss's own lock does not cover creating its schema: two instances starting on an empty database would both
+  // try. `db` has a single connection (see the database plugin), so the lock and the work share a session.
+  await sql`SELECT pg_advisory_lock(${JOB_QUEUE_SETUP_LOCK})`.execute(db)
+  try {
+    await prepareJobQueue(db, { migrate })
+  } catch (error) {
     if (migrate) throw error
     const reason = error instanceof Error ? error.message : String(error)
     throw new SchemaMismatchError(`the job queue's schema is not ready (${reason}) and DATABASE_MIGRATE is off; run "npm run migrate" first`)
-  })
+  } finally {
+    await sql`SELECT pg_advisory_unlock(${JOB_QUEUE_SETUP_LOCK})`.execute(db)
+  }
   return ran
 }

@@ -11,7 +11,8 @@ import type { AccountTokenPurpose } from '../db/schema.js'
  * Concurrency rules. A token is spent by a DELETE of its row, inside the transaction that makes its change: of any
  * number of requests spending one token at once, on any instance, one DELETE removes the row and the others find
  * nothing (an UPDATE or DELETE that waited on a row lock evaluates its WHERE again on what the winner left), so one
- * change is made. A wrong code counts in one UPDATE of the row.
+ * change is made. A wrong code counts in one UPDATE of the row. A link that replaces the user's others (verification)
+ * is written under the user's row lock, so two at once leave one live.
  */
 
 export const TOKEN_LIFETIME_MS: Record<AccountTokenPurpose, number> = {
@@ -47,6 +48,11 @@ export interface AccountTokenRecords {
   spend(token: string, purpose: AccountTokenPurpose): Promise<TokenHolder | null>
   /** Counts a wrong code against a reset token. */
   countFailedTry(token: string): Promise<void>
+  /**
+   * Stores a new token in place of the holder's others for `purpose` (a new verification link ends the older ones).
+   * Run inside a transaction: it locks the user's row first, so that two replacements at once leave one token.
+   */
+  replace(token: string, holder: TokenHolder, purpose: AccountTokenPurpose): Promise<void>
   /** Ends every token of the user for `purpose` (a reset voids the other reset links). */
   endAll(userId: string, purpose: AccountTokenPurpose): Promise<void>
 }
@@ -55,10 +61,23 @@ export function accountTokenRecords(db: Database): AccountTokenRecords {
   const live = (token: string, purpose: AccountTokenPurpose) =>
     sql<boolean>`token_hash = ${tokenHash(token)} AND purpose = ${purpose} AND expires_at > now() AND tries < ${RESET_TRIES}`
 
+  const endAll = async (userId: string, purpose: AccountTokenPurpose) => {
+    await db.deleteFrom('accountTokens').where('userId', '=', userId).where('purpose', '=', purpose).execute()
+  }
+
+  async function issue(token: string, { userId, email }: TokenHolder, purpose: AccountTokenPurpose): Promise<void> {
+    const expiresAt = new Date(Date.now() + TOKEN_LIFETIME_MS[purpose])
+    // The user's expired links go as a new one comes: the table holds no more than a few rows per user.
+    await db.deleteFrom('accountTokens').where('userId', '=', userId).where('expiresAt', '<=', sql<Date>`now()`).execute()
+    await db.insertInto('accountTokens').values({ tokenHash: tokenHash(token), userId, email, purpose, expiresAt }).execute()
+  }
+
   return {
-    async issue(token, { userId, email }, purpose) {
-      const expiresAt = new Date(Date.now() + TOKEN_LIFETIME_MS[purpose])
-      await db.insertInto('accountTokens').values({ tokenHash: tokenHash(token), userId, email, purpose, expiresAt }).execute()
+    issue,
+    async replace(token, holder, purpose) {
+      await db.selectFrom('users').select('id').where('id', '=', holder.userId).forUpdate().execute()
+      await endAll(holder.userId, purpose)
+      await issue(token, holder, purpose)
     },
     async find(token, purpose) {
       const row = await db.selectFrom('accountTokens').select(['userId', 'email']).where(live(token, purpose)).executeTakeFirst()
@@ -71,8 +90,6 @@ export function accountTokenRecords(db: Database): AccountTokenRecords {
     async countFailedTry(token) {
       await db.updateTable('accountTokens').set({ tries: sql<number>`tries + 1` }).where('tokenHash', '=', tokenHash(token)).execute()
     },
-    async endAll(userId, purpose) {
-      await db.deleteFrom('accountTokens').where('userId', '=', userId).where('purpose', '=', purpose).execute()
-    },
+    endAll,
   }
 }

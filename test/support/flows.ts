@@ -18,6 +18,11 @@ export async function register(via: Client, username: string, password = PASSWOR
   expect(`register ${username}`, await via.call('POST', '/auth/register', { body: { username, password } }), 201)
 }
 
+/** Registers with an email address; a link to confirm it is mailed there. */
+export async function registerWithEmail(via: Client, username: string, email: string, password = PASSWORD): Promise<void> {
+  expect(`register ${username}`, await via.call('POST', '/auth/register', { body: { username, password, email } }), 201)
+}
+
 /** Logs in with the password alone; the session cookie. */
 export async function logIn(via: Client, username: string, password = PASSWORD): Promise<string> {
   const reply = await via.call('POST', '/auth/login', { body: { username, password } })

@@ -6,6 +6,7 @@ import { buildApp } from '../../src/app.js'
 import { loadConfig, type EnvSource } from '../../src/config.js'
 import type { UsersTable } from '../../src/db/schema.js'
 import { handleOf } from '../../src/lib/keys.js'
+import { MailServer } from '../../scripts/mail-server.js'
 import { PostgresServer } from '../../scripts/postgres-server.js'
 import { RedisServer } from '../../scripts/redis-server.js'
 import { injected } from './client.js'
@@ -14,6 +15,7 @@ import { PASSWORD } from './flows.js'
 
 export { freePort, RedisServer } from '../../scripts/redis-server.js'
 export { PostgresServer } from '../../scripts/postgres-server.js'
+export { linkOf, MailServer } from '../../scripts/mail-server.js'
 export { PASSWORD } from './flows.js'
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long'
@@ -42,6 +44,9 @@ export const testRedis = sharedByFile(() => RedisServer.start())
 /** The PostgreSQL shared by the tests of one file. */
 export const testPostgres = sharedByFile(() => PostgresServer.start())
 
+/** The SMTP server shared by the tests of one file: apps built by `build` mail it unless SMTP_URL is given. */
+export const testMail = sharedByFile(() => MailServer.start())
+
 /** A PostgreSQL of the test's own (for tests that stop it), stopped when the test ends. */
 export async function ownPostgres(t: Test): Promise<PostgresServer> {
   const postgres = await PostgresServer.start()
@@ -69,8 +74,9 @@ export function uniquePrefix(): string {
 }
 
 /**
- * A ready app wired to a real Redis (the file's own unless given) and a real PostgreSQL (a database of the file's
- * server for its REDIS_PREFIX, unless DATABASE_URL is given), closed when the test ends.
+ * A ready app wired to a real Redis (the file's own unless given), a real PostgreSQL (a database of the file's
+ * server for its REDIS_PREFIX, unless DATABASE_URL is given) and a real SMTP server (the file's, unless SMTP_URL is
+ * given), closed when the test ends.
  */
 export type App = FastifyInstance
 
@@ -84,6 +90,9 @@ export async function build(t: Test, env: EnvSource = {}, redis?: RedisServer): 
     ...(url && { REDIS_URL: url }),
     REDIS_PREFIX: prefix,
     DATABASE_URL: env.DATABASE_URL ?? (await databaseFor(prefix)),
+    SMTP_URL: env.SMTP_URL ?? (await testMail()).url,
+    // A failed mail is retried after a second, not half a minute.
+    MAIL_RETRY_DELAY_SECONDS: '1',
     ...env,
   })
   const app = await buildApp(config)

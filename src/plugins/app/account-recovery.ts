@@ -1,14 +1,13 @@
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { MailConfig } from '../../config.js'
-import { queueConnection } from '../../db/job-queue.js'
+import { INTENT_QUEUE, queueConnection, retryOptions, startWorkers, type Workers } from '../../db/job-queue.js'
 import type { Database } from '../../db/database.js'
 import { EmailTaken, InvalidAccountToken, MfaCodeRequired } from '../../errors.js'
 import { accountTokenRecords, newToken, type TokenHolder } from '../../lib/account-tokens.js'
 import { hashPassword } from '../../lib/password.js'
 import { userRecords } from '../../lib/user-records.js'
 import type { Ended } from './account-lifecycle.js'
-import { POLL_SECONDS } from './mail.js'
 import type { Account, UserRef } from './users.js'
 
 declare module 'fastify' {
@@ -19,8 +18,6 @@ declare module 'fastify' {
 
 /** What a request asks the mail worker to look into: the lookups happen there, off the request path. */
 type Intent = { kind: 'verify'; userId: string; email: string } | { kind: 'resend'; email: string } | { kind: 'reset'; email: string }
-
-export const INTENT_QUEUE = 'account-mail'
 
 export interface PasswordReset {
   token: string
@@ -56,10 +53,13 @@ const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase(
 export default fp<{ mail: MailConfig }>(
   async function accountRecoveryPlugin(app, { mail: config }) {
     const records = userRecords(app.db)
-    const retry = { retryLimit: config.retryLimit, retryDelay: config.retryDelaySeconds, retryBackoff: true }
-    await app.jobs.createQueue(INTENT_QUEUE, { name: INTENT_QUEUE, ...retry })
+    const retry = retryOptions(config)
 
-    const queue = (intent: Intent, within?: Database) => app.jobs.send(INTENT_QUEUE, intent, { ...retry, ...(within && { db: queueConnection(within) }) })
+    let workers: Workers | null = null
+    async function queue(intent: Intent, within?: Database): Promise<void> {
+      await app.jobs.send(INTENT_QUEUE, intent, { ...retry, ...(within && { db: queueConnection(within) }) })
+      if (!within) workers?.wake()
+    }
 
     /** A link for `email` on the account, ending its older ones; a notice instead when another account has it verified. */
     async function mailVerification(account: Account, email: string): Promise<void> {
@@ -69,11 +69,10 @@ export default fp<{ mail: MailConfig }>(
       if (holder !== null && holder.user.id !== user.id) return app.mail.enqueue({ template: 'address-in-use', to: email })
       const token = newToken()
       await app.db.transaction().execute(async (trx) => {
-        const tokens = accountTokenRecords(trx)
-        await tokens.endAll(user.id, 'verify_email')
-        await tokens.issue(token, { userId: user.id, email }, 'verify_email')
+        await accountTokenRecords(trx).replace(token, { userId: user.id, email }, 'verify_email')
         await app.mail.enqueue({ template: 'verify-email', to: email, username: user.username, sealedToken: app.mail.sealToken(token) }, trx)
       })
+      app.mail.wake()
     }
 
     async function mailReset(email: string): Promise<void> {
@@ -86,6 +85,7 @@ export default fp<{ mail: MailConfig }>(
         await accountTokenRecords(trx).issue(token, { userId: user.id, email }, 'reset_password')
         await app.mail.enqueue({ template: 'password-reset', to: email, username: user.username, sealedToken: app.mail.sealToken(token) }, trx)
       })
+      app.mail.wake()
     }
 
     async function handle(intent: Intent): Promise<void> {
@@ -104,7 +104,9 @@ export default fp<{ mail: MailConfig }>(
     }
 
     if (config.worker) {
-      await app.jobs.work<Intent>(INTENT_QUEUE, { batchSize: 1, pollingIntervalSeconds: POLL_SECONDS }, async ([job]) => handle(job!.data))
+      const intentWorkers = startWorkers<Intent>(app.jobs, INTENT_QUEUE, (job) => handle(job.data), { onQueueError: app.jobQueueFailed })
+      app.addHook('onClose', () => intentWorkers.stop())
+      workers = intentWorkers
     }
 
     app.decorate('accountRecovery', {
@@ -129,6 +131,8 @@ export default fp<{ mail: MailConfig }>(
           }
           await queue({ kind: 'verify', userId: user.id, email }, trx)
         })
+        workers?.wake()
+        app.mail.wake()
       },
 
       verify(token) {
@@ -166,6 +170,7 @@ export default fp<{ mail: MailConfig }>(
           await spending.endAll(user.id, 'reset_password')
           await app.mail.enqueue({ template: 'password-changed', to: holder.email, username: user.username }, trx)
         })
+        app.mail.wake()
         return { user, ended: await app.accountLifecycle.endEverything(user) }
       },
     } satisfies AccountRecovery)

@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import nodemailer from 'nodemailer'
 import type PgBoss from 'pg-boss'
 import type { MailConfig } from '../../config.js'
-import { queueConnection } from '../../db/job-queue.js'
+import { DEAD_MAIL_QUEUE, MAIL_QUEUE, queueConnection, retryOptions, startWorkers, type Workers } from '../../db/job-queue.js'
 import type { Database } from '../../db/database.js'
 import { secretBox } from '../../lib/secret-box.js'
 import { LINK_PATHS, renderMail, type QueuedMail } from '../../mail/templates.js'
@@ -18,18 +18,13 @@ export interface Mail {
   enqueue(mail: QueuedMail, within?: Database): Promise<void>
   /** A link's token as the queue may hold it: sealed, so the queue's rows hold nothing that opens an account. */
   sealToken(token: string): string
+  /** Makes this instance's idle workers deliver now: after a transaction that queued mail committed. */
+  wake(): void
 }
-
-export const MAIL_QUEUE = 'mail'
-/** Where a mail goes after its last attempt failed: kept for operators (docs/operations.md), never retried by itself. */
-export const DEAD_MAIL_QUEUE = 'mail.dead'
-const DEAD_MAIL_RETENTION_DAYS = 30
 
 // Well under the job's expiry, so that an attempt still talking to a slow server is never retried alongside it.
 const SMTP_TIMEOUTS = { connectionTimeout: 5000, greetingTimeout: 5000, socketTimeout: 15_000 }
 const ATTEMPT_EXPIRY_SECONDS = 60
-/** How often an idle worker asks the queue for work. */
-export const POLL_SECONDS = 1
 
 export interface MailPluginOptions {
   mail: MailConfig
@@ -45,7 +40,7 @@ function domainOf(from: string): string {
 
 /**
  * Mail through pg-boss and SMTP (nodemailer). A request only queues (one INSERT, in the transaction of the change it
- * reports when there is one); a worker on each instance with MAIL_WORKER on delivers, one attempt per job at a time.
+ * reports when there is one); the workers of each instance with MAIL_WORKER on deliver, one attempt per job at a time.
  * A failed attempt is retried with a doubling delay (MAIL_RETRY_LIMIT, MAIL_RETRY_DELAY_SECONDS): a mail server that is
  * down delays mail and loses none. Once the server accepted a mail the job completes, so no retry sends it again; the
  * Message-ID is the job's, so a receiver can drop the duplicate that a crash between acceptance and completion could
@@ -54,16 +49,17 @@ function domainOf(from: string): string {
 export default fp<MailPluginOptions>(
   async function mailPlugin(app, { mail: config, secrets, service }) {
     const box = secretBox(secrets, 'mail links')
-    const retry = { retryLimit: config.retryLimit, retryDelay: config.retryDelaySeconds, retryBackoff: true }
-    await app.jobs.createQueue(DEAD_MAIL_QUEUE, { name: DEAD_MAIL_QUEUE, retentionDays: DEAD_MAIL_RETENTION_DAYS })
-    await app.jobs.createQueue(MAIL_QUEUE, { name: MAIL_QUEUE, ...retry, expireInSeconds: ATTEMPT_EXPIRY_SECONDS, deadLetter: DEAD_MAIL_QUEUE })
+    const jobOptions = { ...retryOptions(config), expireInSeconds: ATTEMPT_EXPIRY_SECONDS, deadLetter: DEAD_MAIL_QUEUE }
 
+    let workers: Workers | null = null
     app.decorate('mail', {
       async enqueue(mail, within) {
-        await app.jobs.send(MAIL_QUEUE, mail, { ...retry, ...(within && { db: queueConnection(within) }) })
+        await app.jobs.send(MAIL_QUEUE, mail, { ...jobOptions, ...(within && { db: queueConnection(within) }) })
         app.countMail('queued')
+        if (!within) workers?.wake()
       },
       sealToken: (token) => box.seal(token),
+      wake: () => workers?.wake(),
     } satisfies Mail)
 
     if (!config.worker) return
@@ -101,7 +97,9 @@ export default fp<MailPluginOptions>(
       app.log.info(context, 'mail sent')
     }
 
-    await app.jobs.work<QueuedMail>(MAIL_QUEUE, { includeMetadata: true, batchSize: 1, pollingIntervalSeconds: POLL_SECONDS }, async ([job]) => deliver(job!))
+    const mailWorkers = startWorkers(app.jobs, MAIL_QUEUE, deliver, { onQueueError: app.jobQueueFailed })
+    app.addHook('onClose', () => mailWorkers.stop())
+    workers = mailWorkers
   },
   { name: 'mail', dependencies: ['job-queue', 'metrics'] },
 )

@@ -1,0 +1,95 @@
+import { simpleParser, type ParsedMail } from 'mailparser'
+import { SMTPServer } from 'smtp-server'
+import { freePort } from './redis-server.js'
+
+export type { ParsedMail } from 'mailparser'
+
+/**
+ * A real SMTP server on a free port (nodemailer's smtp-server) that parses what it accepts (mailparser): for the
+ * tests, which read the mails and follow their links, and for `npm run dev` when no mail server answers. It can be
+ * stopped and started again on the same port (a mail server that is down for a while).
+ */
+export class MailServer {
+  readonly mails: ParsedMail[] = []
+  private server: SMTPServer | null = null
+  private readonly waiters = new Set<() => void>()
+
+  private constructor(
+    readonly port: number,
+    private readonly onMail: (mail: ParsedMail) => void,
+  ) {}
+
+  static async start({ port, onMail = () => {} }: { port?: number; onMail?: (mail: ParsedMail) => void } = {}): Promise<MailServer> {
+    const server = new MailServer(port ?? (await freePort()), onMail)
+    await server.resume()
+    return server
+  }
+
+  get url(): string {
+    return `smtp://127.0.0.1:${this.port}`
+  }
+
+  /** Listens again after stop(), on the same port. */
+  async resume(): Promise<void> {
+    const server = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      onData: (stream, _session, done) => {
+        simpleParser(stream).then((mail) => {
+          this.mails.push(mail)
+          this.onMail(mail)
+          for (const wake of this.waiters) wake()
+          done()
+        }, done)
+      },
+    })
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.port, '127.0.0.1', () => resolve())
+    })
+    this.server = server
+  }
+
+  /** Mails sent to `to` (any letter case) whose subject matches, in the order they arrived. */
+  to(to: string, subject = /./): ParsedMail[] {
+    return this.mails.filter((mail) => addressesOf(mail).includes(to.toLowerCase()) && subject.test(mail.subject ?? ''))
+  }
+
+  /** Waits until `to` has received `count` mails whose subject matches (else throws after `timeoutMs`); returns them. */
+  async waitFor(to: string, count = 1, subject = /./, timeoutMs = 20_000): Promise<ParsedMail[]> {
+    const deadline = Date.now() + timeoutMs
+    while (this.to(to, subject).length < count) {
+      if (Date.now() > deadline) throw new Error(`${to} received ${this.to(to, subject).length} of ${count} mails in ${timeoutMs} ms`)
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          this.waiters.delete(wake)
+          clearTimeout(timer)
+          resolve()
+        }
+        const timer = setTimeout(wake, 200)
+        this.waiters.add(wake)
+      })
+    }
+    return this.to(to, subject)
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server
+    this.server = null
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()))
+  }
+}
+
+function addressesOf(mail: ParsedMail): string[] {
+  const to = Array.isArray(mail.to) ? mail.to : mail.to ? [mail.to] : []
+  return to.flatMap((group) => group.value.map((entry) => (entry.address ?? '').toLowerCase()))
+}
+
+/** The link a mail leads to (its plain-text part), and the token it carries. */
+export function linkOf(mail: ParsedMail): { url: URL; token: string } {
+  const match = /https?:\/\/\S+\?token=[\w-]+/.exec(mail.text ?? '')
+  if (!match) throw new Error(`no link in the mail "${mail.subject ?? ''}"`)
+  const url = new URL(match[0])
+  return { url, token: url.searchParams.get('token')! }
+}
