@@ -1,19 +1,23 @@
 /**
  * `npm run dev`: the server with reload on change and readable logs. When nothing answers at REDIS_URL or
  * DATABASE_URL on this machine and the server binaries are installed, it starts a throwaway redis-server or
- * PostgreSQL for the session (nothing kept) and stops it after.
+ * PostgreSQL for the session (nothing kept) and stops it after; when nothing answers at SMTP_URL, a mail catcher
+ * that prints each mail (links included) to this terminal.
  */
 import { spawn } from 'node:child_process'
+import { connect } from 'node:net'
 import 'dotenv/config'
 import { sql } from 'kysely'
 import PinoPretty from 'pino-pretty'
 import { createDatabase } from '../src/db/database.js'
 import { closeRedis, connectRedis } from '../src/plugins/external/redis.js'
+import { MailServer } from './mail-server.js'
 import { PostgresServer } from './postgres-server.js'
 import { RedisServer } from './redis-server.js'
 
 const redisUrl = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
 const databaseUrl = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres')
+const smtpUrl = new URL(process.env.SMTP_URL ?? 'smtp://127.0.0.1:1025')
 const LOCAL_HOSTS = ['127.0.0.1', 'localhost', '[::1]']
 
 interface Throwaway {
@@ -61,6 +65,23 @@ await ensureLocal(
     if (user !== 'postgres') await postgres.query(`CREATE ROLE "${user}" LOGIN SUPERUSER`)
     if (database !== 'postgres') await postgres.createDatabase(database)
     return postgres
+  },
+)
+
+await ensureLocal(
+  'mail catcher',
+  smtpUrl,
+  () =>
+    new Promise<void>((resolve, reject) => {
+      const socket = connect(Number(smtpUrl.port || 25), smtpUrl.hostname.replace(/^\[|\]$/g, ''), () => socket.end(resolve))
+      socket.on('error', reject)
+    }),
+  async () => {
+    const catcher = await MailServer.start({
+      port: Number(smtpUrl.port || 25),
+      onMail: (mail) => console.log(`\n--- mail to ${[mail.to].flat().map((to) => to?.text).join(', ')}: ${mail.subject ?? ''}\n${mail.text ?? ''}---\n`),
+    })
+    return { dir: 'memory', stop: () => catcher.stop() }
   },
 )
 

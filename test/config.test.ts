@@ -117,7 +117,13 @@ t.test('SESSION_TTL is still accepted as the old name of SESSION_IDLE_TTL', asyn
   t.equal(loadConfig({ ...valid, SESSION_TTL: '900', SESSION_IDLE_TTL: '900' }).session.timeouts.standard.idleMs, 900_000)
 })
 
-const production: EnvSource = { SESSION_SECRET: TEST_SECRET, NODE_ENV: 'production', METRICS_TOKEN: 'a-metrics-token-of-16+', TRUST_PROXY: '1' }
+const production: EnvSource = {
+  SESSION_SECRET: TEST_SECRET,
+  NODE_ENV: 'production',
+  METRICS_TOKEN: 'a-metrics-token-of-16+',
+  TRUST_PROXY: '1',
+  PUBLIC_URL: 'https://app.example.com',
+}
 
 t.test('production defaults: Secure cookies named __Host-sid, no API documentation, /metrics behind its token', async (t) => {
   const config = loadConfig(production)
@@ -139,6 +145,12 @@ t.test('outside production: a plain sid cookie and the documentation on', async 
   t.equal(loadConfig({ ...valid, COOKIE_SECURE: 'true', TRUST_PROXY: '1' }).session.cookieName, '__Host-sid', 'Secure cookies get the __Host- name anywhere')
 })
 
+t.test('mailed links lead to PUBLIC_URL: this service in development, without a trailing slash', async (t) => {
+  t.equal(loadConfig({ ...valid, PORT: '4000' }).mail.publicUrl, 'http://localhost:4000')
+  t.equal(loadConfig({ ...valid, PUBLIC_URL: 'https://app.example.com/' }).mail.publicUrl, 'https://app.example.com')
+  t.equal(loadConfig(production).mail.publicUrl, 'https://app.example.com')
+})
+
 t.test('Secure cookies start only with a trusted proxy to say which requests are HTTPS', async (t) => {
   const { TRUST_PROXY: _proxy, ...direct } = production
   t.throws(() => loadConfig(direct), { name: 'ConfigError', message: /COOKIE_SECURE is on but TRUST_PROXY is unset/ })
@@ -153,6 +165,10 @@ for (const [name, env, message] of [
   ['the example secret in production', { SESSION_SECRET: EXAMPLE_SESSION_SECRET, NODE_ENV: 'production' }, /SESSION_SECRET.*example/],
   ['production without METRICS_TOKEN or METRICS_PUBLIC', { ...valid, NODE_ENV: 'production' }, /METRICS_TOKEN is required in production/],
   ['Secure cookies without TRUST_PROXY', { ...valid, NODE_ENV: 'production', METRICS_PUBLIC: 'true' }, /COOKIE_SECURE is on but TRUST_PROXY is unset/],
+  ['production without PUBLIC_URL', { ...valid, NODE_ENV: 'production', METRICS_PUBLIC: 'true', TRUST_PROXY: '1' }, /PUBLIC_URL is required in production/],
+  ['a PUBLIC_URL that is not http(s)', { ...valid, PUBLIC_URL: 'app.example.com' }, /PUBLIC_URL/],
+  ['an SMTP_URL that is not smtp(s)://', { ...valid, SMTP_URL: 'mail.example.com:25' }, /SMTP_URL/],
+  ['an SMTP_URL that is no URL', { ...valid, SMTP_URL: 'smtp://mail.example.com:port' }, /SMTP_URL is not a valid URL/],
   ['a __Host- COOKIE_NAME without Secure', { ...valid, COOKIE_NAME: '__Host-sid' }, /COOKIE_NAME "__Host-sid" needs COOKIE_SECURE=true/],
   ['a __Secure- COOKIE_NAME with COOKIE_SECURE=false', { ...valid, COOKIE_NAME: '__Secure-sid', COOKIE_SECURE: 'false' }, /COOKIE_NAME/],
   ['a PORT that is not a number', { ...valid, PORT: 'eighty' }, /PORT/],

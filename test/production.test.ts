@@ -7,7 +7,16 @@ const METRICS_TOKEN = 'metrics-token-for-the-tests'
 const redis = await testRedis()
 
 function production(extra: Record<string, string> = {}) {
-  return { NODE_ENV: 'production', REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix(), METRICS_TOKEN, TRUST_PROXY: '1', LOG_LEVEL: 'info', ...extra }
+  return {
+    NODE_ENV: 'production',
+    REDIS_URL: redis.url,
+    REDIS_PREFIX: uniquePrefix(),
+    METRICS_TOKEN,
+    TRUST_PROXY: '1',
+    PUBLIC_URL: 'https://app.example.com',
+    LOG_LEVEL: 'info',
+    ...extra,
+  }
 }
 
 async function send(instance: Instance, method: string, path: string, { body, headers = {} }: { body?: unknown; headers?: Record<string, string> } = {}) {

@@ -48,8 +48,9 @@ export async function migrateToLatest(db: Database): Promise<string[]> {
 }
 
 /**
- * Makes sure the schema is the one this code expects, the job queue's included (`db` with one connection): applies pending migrations when `migrate`, and otherwise
- * refuses to go on. A schema newer than the code always stops it: an older version must not write to it.
+ * Makes sure the schema is the one this code expects, the job queue's included (`db` with one connection): applies
+ * pending migrations when `migrate`, and otherwise refuses to go on. A schema newer than the code always stops it: an
+ * older version must not write to it.
  */
 export async function prepareSchema(db: Database, { migrate }: { migrate: boolean }): Promise<string[]> {
   const { pending, unknown } = await schemaState(db)
