@@ -4,7 +4,7 @@ import t, { type Test } from 'tap'
 import { startInstance } from './support/app-process.js'
 import { injected, type Client } from './support/client.js'
 import { enrolled, logIn, passwordStep, PASSWORD, registerWithEmail } from './support/flows.js'
-import { build, linkOf, MailServer, testMail, testRedis, uniquePrefix, type App } from './support/helper.js'
+import { build, linkOf, MailServer, ownPostgres, testMail, testRedis, uniquePrefix, type App } from './support/helper.js'
 import { steadyStep, totpCode } from './support/totp.js'
 
 // A way back in: verified email addresses and password reset by mailed links, read from a real SMTP server.
@@ -276,4 +276,19 @@ t.test('mails one address may be sent are limited, whoever asks', async (t) => {
   t.match(await ask(), { status: 429, body: { code: 'RATE_LIMITED' } })
   t.equal((await via.call('POST', '/auth/email/resend', { body: { email: 'flooded@EXAMPLE.test' } })).status, 429, 'in any letter case, across routes')
   t.equal((await via.call('POST', '/auth/password/forgot', { body: { email: 'other@example.test' } })).status, 202)
+})
+
+t.test('PostgreSQL down: forgot answers 503 at once, the workers wait it out, and mail flows again once it is back', async (t) => {
+  const postgres = await ownPostgres(t)
+  const { via, mail } = await setup(t, { DATABASE_URL: await postgres.createDatabase('mail_outage') })
+  await verified(via, mail, 'weathered', 'weathered@example.test')
+  await postgres.halt()
+  const started = Date.now()
+  const refused = await via.call('POST', '/auth/password/forgot', { body: { email: 'weathered@example.test' } })
+  t.ok(Date.now() - started < 1000, `answered in ${Date.now() - started} ms`)
+  t.match(refused, { status: 503, body: { code: 'STORE_UNAVAILABLE' } }, 'nothing queued, and the client is told to retry')
+  // Every worker polls (and fails) a few times meanwhile: none of it may end the process.
+  await sleep(2500)
+  await postgres.resume()
+  t.equal((await resetToken(via, mail, 'weathered@example.test')).length, 43, 'a reset link (a 256-bit token) arrives once it is back')
 })
