@@ -149,6 +149,8 @@ export function serviceEnv({ redis, databaseUrl }: Stores, extra: Record<string,
     COOKIE_SECURE: 'false',
     // Plain HTTP on the loopback: no metrics token to send.
     METRICS_PUBLIC: 'true',
+    // Where mailed links would lead; the bench sends none.
+    PUBLIC_URL: 'https://app.example.test',
     LOG_LEVEL: 'warn',
     RATE_LIMIT_MAX: '1000000000',
     LOGIN_RATE_LIMIT_MAX: '1000000000',

@@ -6,6 +6,7 @@ import { clientErrorHandler } from './lib/client-error.js'
 import { redisKeys } from './lib/keys.js'
 import { replicationCheck } from './lib/replication.js'
 import accessTokensPlugin from './plugins/app/access-tokens.js'
+import answerContractPlugin from './plugins/app/answer-contract.js'
 import accountLifecyclePlugin from './plugins/app/account-lifecycle.js'
 import accountLockPlugin from './plugins/app/account-lock.js'
 import accountRecoveryPlugin from './plugins/app/account-recovery.js'
@@ -41,6 +42,8 @@ export const BODY_LIMIT_BYTES = 1024 * 1024
 export interface BuildOptions {
   /** Pino options, or false for none (the default: tests and tools stay quiet). */
   logger?: FastifyServerOptions['logger']
+  /** Told of every answer the OpenAPI document does not list for its route (the test suite fails the test). */
+  onUndocumentedAnswer?: (problem: string) => void
 }
 
 /** Headers and fields that must never reach a log line. */
@@ -99,6 +102,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
 
   await app.register(redisPlugin, { connection: config.redis.connection })
   await app.register(errorsPlugin)
+  if (options.onUndocumentedAnswer) await app.register(answerContractPlugin, { onUndocumented: options.onUndocumentedAnswer })
   await app.register(loadSheddingPlugin, { maxEventLoopDelayMs: config.maxEventLoopDelayMs })
   await app.register(securityHeadersPlugin)
   // Before every route, so the OpenAPI document lists them all.

@@ -4,14 +4,15 @@ import createError from '@fastify/error'
 /** Seconds a client is told to wait (Retry-After) when Redis cannot be reached. */
 export const STORE_RETRY_AFTER_SECONDS = 2
 
-const OUR_CODES = new Set<string>()
+/** The status of each code we define. */
+const OUR_CODES = new Map<string, number>()
 
 /**
  * Defines an error the API answers with, under a stable code that clients branch on; the error handler answers every
  * defined code as it is, so the list of codes cannot drift from the definitions.
  */
 function define<Args extends unknown[] = []>(code: string, message: string, statusCode: number) {
-  OUR_CODES.add(code)
+  OUR_CODES.set(code, statusCode)
   return createError<Args>(code, message, statusCode)
 }
 
@@ -103,6 +104,18 @@ const CODE_BY_FASTIFY_CODE: Record<string, string> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'BAD_REQUEST',
 }
+
+/** The HTTP status every code is answered with (ours and Fastify's own); throws for a code nothing answers. */
+export function statusOfCode(code: string): number {
+  const status = OUR_CODES.get(code) ?? FASTIFY_STATUS_BY_CODE.get(code)
+  if (status === undefined) throw new Error(`no error is answered with code ${code}`)
+  return status
+}
+
+const FASTIFY_STATUS_BY_CODE = new Map<string, number>([
+  ...Object.entries(CODE_BY_STATUS).map(([status, code]) => [code, Number(status)] as const),
+  ['INVALID_JSON', 400],
+])
 
 export interface ErrorBody {
   statusCode: number

@@ -46,6 +46,34 @@ t.test('GET /docs/json is a valid OpenAPI 3.1 document that lists every route of
   }
 })
 
+t.test('every error answer in the document has the error shape and names the codes it can carry', async (t) => {
+  const app = await build(t)
+  const { paths } = (await app.inject({ url: '/docs/json' })).json() as OpenApi
+  const schemaOf = (answer: unknown) =>
+    (answer as { content: Record<string, { schema: { required: string[]; properties: { code: { enum?: string[] } } } }> }).content['application/json']!.schema
+  let errors = 0
+  for (const [path, methods] of Object.entries(paths)) {
+    for (const [method, operation] of Object.entries(methods)) {
+      for (const [status, answer] of Object.entries(operation.responses)) {
+        if (Number(status) < 400) continue
+        errors++
+        const schema = schemaOf(answer)
+        t.same(schema.required.sort(), ['code', 'error', 'message', 'statusCode'], `${method} ${path} ${status}: the error shape`)
+        t.ok(schema.properties.code.enum?.length, `${method} ${path} ${status}: its codes`)
+      }
+    }
+  }
+  t.ok(errors > 100, `${errors} error answers documented`)
+  const login = paths['/auth/login']!.post!.responses as Record<string, unknown>
+  const codesOf = (status: string) => schemaOf(login[status]).properties.code.enum!
+  t.same(codesOf('401'), ['INVALID_CREDENTIALS', 'LOGIN_INTERRUPTED', 'SESSION_EXPIRED'], 'POST /auth/login: its own codes and the session plugin\'s')
+  t.same(codesOf('429'), ['ACCOUNT_LOCKED', 'RATE_LIMITED'], 'and those of the plugins in front of it')
+  t.ok(codesOf('400').includes('INVALID_JSON'), 'and Fastify\'s own')
+  const dashboard = paths['/api/dashboard']!.get!.responses as Record<string, unknown>
+  t.same(schemaOf(dashboard['403']).properties.code.enum, ['INSUFFICIENT_SCOPE'], 'GET /api/dashboard: its guard\'s')
+  t.ok(schemaOf(dashboard['400']).properties.code.enum!.includes('AMBIGUOUS_CREDENTIALS'), 'and the session plugin\'s')
+})
+
 t.test('docs/api.md names every route of the app', async (t) => {
   const app = await build(t)
   const page = await readFile(new URL('../docs/api.md', import.meta.url), 'utf8')

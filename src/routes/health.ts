@@ -55,7 +55,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         summary: 'Readiness: 200 when Redis answers PING and PostgreSQL SELECT 1 (each checked at most once a second) and the instance is not overloaded, else 503',
         tags: ['operations'],
-        response: { 200: Status, ...errorResponses(503) },
+        response: { 200: Status, ...errorResponses('STORE_UNAVAILABLE', 'OVERLOADED') },
       },
     },
     async () => {

@@ -95,7 +95,8 @@ export async function build(t: Test, env: EnvSource = {}, redis?: RedisServer): 
     MAIL_RETRY_DELAY_SECONDS: '1',
     ...env,
   })
-  const app = await buildApp(config)
+  // Every answer a test provokes must be one the OpenAPI document lists for its route.
+  const app = await buildApp(config, { onUndocumentedAnswer: (problem) => t.fail(problem) })
   t.teardown(() => app.close())
   await app.ready()
   return app

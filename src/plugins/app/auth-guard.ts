@@ -1,16 +1,20 @@
 import fp from 'fastify-plugin'
-import type { FastifyReply, FastifyRequest, Session } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, Session } from 'fastify'
 import { Forbidden, InsufficientScope, ReauthRequired, SessionExpired, TokenNotAllowed, Unauthenticated } from '../../errors.js'
 import { handleOf } from '../../lib/keys.js'
+import { declareErrors } from '../../schemas/error.js'
 import type { AuthMethod } from '../../schemas/mfa.js'
 import type { TokenScope } from '../../schemas/tokens.js'
 import type { SessionUser } from '../external/session.js'
 import type { Account } from './users.js'
 
-type Guard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+/** A preHandler that lets only some requests through, with the error codes it answers the others. */
+type Guard = ((request: FastifyRequest, reply: FastifyReply) => Promise<void>) & { errors: readonly string[] }
 
 declare module 'fastify' {
   interface FastifyInstance {
+    /** Puts `guard` in front of every route this instance (a route folder) registers, and documents its errors there. */
+    guardRoutes(guard: Guard): void
     /** Guard: a live, logged-in session, or a personal access token with the scope the method needs. */
     requireSession: Guard
     /** Guard: a login session (cookie or bearer); a personal access token gets 403 TOKEN_NOT_ALLOWED. */
@@ -66,8 +70,12 @@ export default fp<AuthGuardOptions>(
   async function authGuardPlugin(app, { freshnessSeconds }) {
     app.decorateRequest('user')
 
+    // The credential's own rate limit (limitCredential) answers RATE_LIMITED.
+    const sessionErrors = ['UNAUTHENTICATED', 'SESSION_EXPIRED', 'RATE_LIMITED']
+
     function guard(tokens: 'accepted' | 'refused'): Guard {
-      return async function requireSession(request, reply) {
+      const errors = [...sessionErrors, tokens === 'refused' ? 'TOKEN_NOT_ALLOWED' : 'INSUFFICIENT_SCOPE']
+      return Object.assign(async function requireSession(request: FastifyRequest, reply: FastifyReply) {
         const { user, token } = request.session
         if (user) {
           if (token !== undefined) {
@@ -86,17 +94,23 @@ export default fp<AuthGuardOptions>(
           throw new SessionExpired()
         }
         throw new Unauthenticated()
-      }
+      }, { errors })
     }
     const requireLogin = guard('refused')
     app.decorate('requireSession', guard('accepted'))
     app.decorate('requireLogin', requireLogin)
 
     app.decorate('authorize', (...roles: string[]): Guard => {
-      return async function authorize(request, reply) {
+      const authorize = async (request: FastifyRequest, reply: FastifyReply) => {
         await requireLogin(request, reply)
         if (!roles.every((role) => request.user.roles.includes(role))) throw new Forbidden()
       }
+      return Object.assign(authorize, { errors: [...requireLogin.errors, 'FORBIDDEN'] })
+    })
+
+    app.decorate('guardRoutes', function guardRoutes(this: FastifyInstance, guard: Guard) {
+      this.addHook('onRoute', (route) => declareErrors(route, guard.errors))
+      this.addHook('preHandler', guard)
     })
 
     function assertFresh(request: FastifyRequest, maxAgeSeconds = freshnessSeconds): void {

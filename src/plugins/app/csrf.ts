@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin'
 import { CsrfRejected } from '../../errors.js'
+import { declareErrors } from '../../schemas/error.js'
 
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 const SAME_SITE_FETCHES = new Set(['same-origin', 'same-site', 'none'])
@@ -39,6 +40,9 @@ export function isCrossSite({ origin, secFetchSite, host, protocol }: RequestOri
 export default fp<{ allowedOrigins: string[] }>(
   async function csrfPlugin(app, options) {
     const allowedOrigins = new Set(options.allowedOrigins)
+    app.addHook('onRoute', (route) => {
+      if ([route.method].flat().some((method) => UNSAFE_METHODS.has(method))) declareErrors(route, ['CSRF_REJECTED'])
+    })
     app.addHook('onRequest', (request, _reply, done) => {
       // A bearer token is sent by the client's code, never by the browser on its own: nothing to forge.
       if (!UNSAFE_METHODS.has(request.method) || request.bearer || app.sessionCookie.signedId(request) === null) return done()

@@ -3,10 +3,21 @@ import type { FastifyError } from 'fastify'
 import { STORE_RETRY_AFTER_SECONDS, errorBody, toErrorBody } from '../../errors.js'
 import { isDatabaseOutage } from '../../db/database.js'
 import { isStoreOutage } from '../../lib/redis-client.js'
+import { declareErrors } from '../../schemas/error.js'
+
+const BODY_ERRORS = ['INVALID_JSON', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE']
+const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 /** One place maps every error to `{statusCode, error, message, code}`. */
 export default fp(
   async function errorsPlugin(app) {
+    // What Fastify itself answers before a handler runs: a body it cannot parse on any method that may carry one (with
+    // or without a schema), and a body, query or parameters that fail their schema.
+    app.addHook('onRoute', (route) => {
+      const { body, querystring, params } = route.schema ?? {}
+      const takesBody = [route.method].flat().some((method) => !BODYLESS_METHODS.has(method))
+      declareErrors(route, [...(takesBody ? BODY_ERRORS : []), ...(body || querystring || params ? ['VALIDATION'] : [])])
+    })
     app.setErrorHandler(function handleError(error: FastifyError, request, reply) {
       const storeDown = app.redis.status !== 'ready' || isStoreOutage(error) || isDatabaseOutage(error)
       const body = toErrorBody(error, storeDown)

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import underPressure from '@fastify/under-pressure'
 import { Overloaded } from '../../errors.js'
+import { declareErrors } from '../../schemas/error.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -27,6 +28,9 @@ export const ALWAYS_ANSWER = { pressureHandler: () => undefined } as const
 export default fp<LoadSheddingOptions>(
   async function loadSheddingPlugin(app, { maxEventLoopDelayMs }) {
     if (maxEventLoopDelayMs === 0) return
+    app.addHook('onRoute', (route) => {
+      if (!route.config?.pressureHandler) declareErrors(route, ['OVERLOADED'])
+    })
     await app.register(underPressure, {
       maxEventLoopDelay: maxEventLoopDelayMs,
       pressureHandler: async (_request, reply) => {

@@ -5,6 +5,7 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { onCommandSettled, type RedisClient } from '../../lib/redis-client.js'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { MetricsUnauthorized } from '../../errors.js'
+import { errorResponses } from '../../schemas/error.js'
 import { METRICS_SECURITY } from '../../schemas/security.js'
 import { ALWAYS_ANSWER } from './load-shedding.js'
 
@@ -272,7 +273,7 @@ export default fp<MetricsPluginOptions>(
           summary: 'Prometheus metrics',
           tags: ['operations'],
           ...(token ? { security: METRICS_SECURITY } : {}),
-          response: { 200: { type: 'string', description: 'Prometheus text exposition format' } },
+          response: { 200: { type: 'string', description: 'Prometheus text exposition format' }, ...(token ? errorResponses('UNAUTHENTICATED') : {}) },
         },
         preHandler: async (request: FastifyRequest) => {
           if (token === null) return

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import fastifyRateLimit from '@fastify/rate-limit'
 import { RateLimited } from '../../errors.js'
+import { declareErrors } from '../../schemas/error.js'
 import type { RedisKeys } from '../../lib/keys.js'
 import { countingStore } from '../../lib/rate-limit-store.js'
 
@@ -20,6 +21,9 @@ export interface RateLimitPluginOptions {
  */
 export default fp<RateLimitPluginOptions>(
   async function rateLimitPlugin(app, { keys, max, windowSeconds, syncIntervalMs }) {
+    app.addHook('onRoute', (route) => {
+      if (route.config?.rateLimit !== false) declareErrors(route, ['RATE_LIMITED'])
+    })
     await app.register(fastifyRateLimit, {
       global: true,
       max,

@@ -3,6 +3,7 @@ import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import type { FastifyReply, FastifyRequest, Session } from 'fastify'
 import { AmbiguousCredentials, InsecureTransport, SessionExpired } from '../../errors.js'
+import { declareErrors } from '../../schemas/error.js'
 import type { Preferences } from '../../schemas/api.js'
 import type { AuthMethod } from '../../schemas/mfa.js'
 import { ACCESS_TOKEN_PREFIX, type TokenGrant } from '../../schemas/tokens.js'
@@ -147,6 +148,10 @@ export default fp<SessionPluginOptions>(
     })
     const cookieAttributes = { path: '/', httpOnly: true, sameSite: 'lax', secure: options.cookieSecure } as const
     await app.register(fastifyCookie, { secret: signer })
+
+    // Every route here may load a session from Redis, find it ended by another request while it ran (session-store.ts),
+    // and refuses a cookie and a bearer token at once.
+    app.addHook('onRoute', (route) => declareErrors(route, ['STORE_UNAVAILABLE', 'SESSION_EXPIRED', 'AMBIGUOUS_CREDENTIALS']))
 
     // Bearer sessions are the same sessions: the token is the signed session ID a cookie would carry, handed to
     // @fastify/session as that cookie. Both at once would leave the choice to us: refused instead.

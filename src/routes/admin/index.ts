@@ -50,7 +50,7 @@ const UserTokenParams = Type.Intersect([UsernameParams, TokenParams])
 
 /** Everything under /admin needs the admin role. */
 const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.addHook('preHandler', app.authorize('admin'))
+  app.guardRoutes(app.authorize('admin'))
 
   async function accountOf(username: string) {
     const account = await app.users.findAccount(username)
@@ -67,7 +67,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: SESSION_SECURITY,
         querystring: AccountsQuery,
-        response: { 200: AccountsPage, ...errorResponses(400, 401, 403, 429, 503) },
+        response: { 200: AccountsPage },
       },
     },
     async (request) => {
@@ -85,7 +85,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UsernameParams,
-        response: { 200: AccountDetail, ...errorResponses(400, 401, 403, 404, 429, 503) },
+        response: { 200: AccountDetail, ...errorResponses('USER_NOT_FOUND') },
       },
     },
     async (request) => {
@@ -105,7 +105,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security: SESSION_SECURITY,
         params: UsernameParams,
         body: AccountChange,
-        response: { 200: AccountChanged, ...errorResponses(400, 401, 403, 404, 409, 429, 503) },
+        response: { 200: AccountChanged, ...errorResponses('REAUTH_REQUIRED', 'USER_NOT_FOUND', 'LAST_ADMIN') },
       },
     },
     async (request) => {
@@ -142,7 +142,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UsernameParams,
-        response: { 200: AccountDeleted, ...errorResponses(400, 401, 403, 404, 409, 429, 503) },
+        response: { 200: AccountDeleted, ...errorResponses('REAUTH_REQUIRED', 'USER_NOT_FOUND', 'LAST_ADMIN') },
       },
     },
     async (request) => {
@@ -161,7 +161,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UsernameParams,
-        response: { 200: TokensResponse, ...errorResponses(400, 401, 403, 404, 429, 503) },
+        response: { 200: TokensResponse, ...errorResponses('USER_NOT_FOUND') },
       },
     },
     async (request) => ({ tokens: await app.accessTokens.list(await userIdOf(request.params.username)) }),
@@ -175,7 +175,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UserTokenParams,
-        response: { 204: NoContent, ...errorResponses(400, 401, 403, 404, 429, 503) },
+        response: { 204: NoContent, ...errorResponses('USER_NOT_FOUND', 'TOKEN_NOT_FOUND') },
       },
     },
     async (request, reply) => {
@@ -194,7 +194,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UsernameParams,
-        response: { 200: SessionsResponse, ...errorResponses(400, 401, 403, 404, 429, 503) },
+        response: { 200: SessionsResponse, ...errorResponses('USER_NOT_FOUND') },
       },
     },
     async (request) => {
@@ -212,7 +212,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security: SESSION_SECURITY,
         params: UsernameParams,
         querystring: EndSessionsQuery,
-        response: { 200: RevokedWithTokens, ...errorResponses(400, 401, 403, 404, 429, 503) },
+        response: { 200: RevokedWithTokens, ...errorResponses('USER_NOT_FOUND') },
       },
     },
     async (request) => {
@@ -231,7 +231,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UsernameParams,
-        response: { 200: MfaStatus, ...errorResponses(400, 401, 403, 404, 429, 503) },
+        response: { 200: MfaStatus, ...errorResponses('USER_NOT_FOUND') },
       },
     },
     async (request) => app.mfa.status(await accountOf(request.params.username)),
@@ -247,7 +247,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UsernameParams,
-        response: { 200: RevokedResponse, ...errorResponses(400, 401, 403, 404, 409, 429, 503) },
+        response: { 200: RevokedResponse, ...errorResponses('REAUTH_REQUIRED', 'USER_NOT_FOUND', 'MFA_NOT_ENABLED') },
       },
     },
     async (request) => {

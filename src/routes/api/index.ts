@@ -1,11 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { CountResponse, DashboardResponse, PreferencesChange, PreferencesResponse } from '../../schemas/api.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
-import { errorResponses } from '../../schemas/error.js'
 
 /** Everything under /api needs a logged-in session: the guard runs before every handler of this prefix. */
 const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.addHook('preHandler', app.requireSession)
+  app.guardRoutes(app.requireSession)
 
   app.get(
     '/dashboard',
@@ -14,7 +13,7 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'A greeting for the logged-in user',
         tags: ['api'],
         security: SESSION_SECURITY,
-        response: { 200: DashboardResponse, ...errorResponses(401, 429, 503) },
+        response: { 200: DashboardResponse },
       },
     },
     async (request) => ({ message: `Welcome ${request.user.username}` }),
@@ -27,7 +26,7 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Count my calls in the session (1 on the first)',
         tags: ['api'],
         security: SESSION_SECURITY,
-        response: { 200: CountResponse, ...errorResponses(401, 403, 429, 503) },
+        response: { 200: CountResponse },
       },
     },
     // An atomic increment in Redis: exact however many requests of this session run at once, on any instance.
@@ -41,7 +40,7 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'My display preferences in this session',
         tags: ['api'],
         security: SESSION_SECURITY,
-        response: { 200: PreferencesResponse, ...errorResponses(401, 429, 503) },
+        response: { 200: PreferencesResponse },
       },
     },
     async ({ session: { theme, language } }) => ({ preferences: { theme, language } }),
@@ -55,7 +54,7 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['api'],
         security: SESSION_SECURITY,
         body: PreferencesChange,
-        response: { 200: PreferencesResponse, ...errorResponses(400, 401, 403, 429, 503) },
+        response: { 200: PreferencesResponse },
       },
     },
     // Each preference is a session field of its own: saved per field, so concurrent changes to different ones

@@ -15,7 +15,7 @@ import type { CredentialRateLimit } from './index.js'
  * take a login, never an access token, and count toward the account lock and the per-address login limit.
  */
 const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: CredentialRateLimit }> = async (app, options) => {
-  app.addHook('preHandler', app.requireLogin)
+  app.guardRoutes(app.requireLogin)
 
   app.put(
     '/password',
@@ -28,7 +28,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
         tags: ['auth'],
         security: SESSION_SECURITY,
         body: PasswordChange,
-        response: { 200: NewTokenResponse, 204: NoContent, ...errorResponses(400, 401, 403, 429, 503) },
+        response: { 200: NewTokenResponse, 204: NoContent, ...errorResponses('REAUTH_REQUIRED', 'INSECURE_TRANSPORT', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED') },
       },
     },
     async (request, reply) => {
@@ -57,7 +57,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
         tags: ['auth'],
         security: SESSION_SECURITY,
         body: Reauthentication,
-        response: { 200: ReauthResponse, ...errorResponses(400, 401, 403, 429, 503) },
+        response: { 200: ReauthResponse, ...errorResponses('INSECURE_TRANSPORT', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'MFA_CODE_REQUIRED', 'INVALID_MFA_CODE', 'LOGIN_INTERRUPTED') },
       },
     },
     async (request, reply) => {
@@ -97,7 +97,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
         tags: ['auth'],
         security: SESSION_SECURITY,
         body: AccountDeletion,
-        response: { 204: NoContent, ...errorResponses(400, 401, 403, 409, 429, 503) },
+        response: { 204: NoContent, ...errorResponses('REAUTH_REQUIRED', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'MFA_CODE_REQUIRED', 'INVALID_MFA_CODE', 'LAST_ADMIN') },
       },
     },
     async (request, reply) => {

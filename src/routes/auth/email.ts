@@ -5,7 +5,7 @@ import { SESSION_SECURITY } from '../../schemas/security.js'
 
 /** PUT /auth/email: a login session (not an access token), fresh, like every change of how the account is reached. */
 const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.addHook('preHandler', app.requireLogin)
+  app.guardRoutes(app.requireLogin)
 
   app.put(
     '/email',
@@ -16,7 +16,7 @@ const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['recovery'],
         security: SESSION_SECURITY,
         body: EmailBody,
-        response: { 202: MailQueuedResponse, ...errorResponses(400, 401, 403, 429, 503) },
+        response: { 202: MailQueuedResponse, ...errorResponses('REAUTH_REQUIRED') },
       },
     },
     async (request, reply) => {

@@ -1,12 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authenticatedAt, authMethod } from '../../plugins/app/auth-guard.js'
 import { MeResponse } from '../../schemas/auth.js'
-import { errorResponses } from '../../schemas/error.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
 
 /** GET /auth/me: a session or an access token (read scope). */
 const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.addHook('preHandler', app.requireSession)
+  app.guardRoutes(app.requireSession)
 
   app.get(
     '/me',
@@ -15,7 +14,7 @@ const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'The logged-in user and the session times',
         tags: ['auth'],
         security: SESSION_SECURITY,
-        response: { 200: MeResponse, ...errorResponses(401, 429, 503) },
+        response: { 200: MeResponse },
       },
     },
     async (request) => {

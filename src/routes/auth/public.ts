@@ -45,7 +45,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
         summary: 'Create an account',
         tags: ['auth'],
         body: Registration,
-        response: { 201: UserResponse, ...errorResponses(400, 403, 409, 429, 503) },
+        response: { 201: UserResponse, ...errorResponses('REGISTRATION_CLOSED', 'EMAIL_REQUIRED', 'USERNAME_TAKEN') },
       },
     },
     async (request, reply) => {
@@ -68,7 +68,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
         summary: 'Log in: sets the session cookie (persistent with remember: true), or answers a bearer token with transport: "token"',
         tags: ['auth'],
         body: Login,
-        response: { 200: LoginResponse, ...errorResponses(400, 401, 429, 503) },
+        response: { 200: LoginResponse, ...errorResponses('INSECURE_TRANSPORT', 'TOKEN_NOT_ALLOWED', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'ACCOUNT_DISABLED', 'EMAIL_NOT_VERIFIED', 'LOGIN_INTERRUPTED') },
       },
     },
     async (request, reply) => {
@@ -111,7 +111,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
         summary: 'Complete a login that answered mfaRequired: a TOTP code or a recovery code; only now is the session created',
         tags: ['auth'],
         body: LoginSecondFactor,
-        response: { 200: LoggedIn, ...errorResponses(400, 401, 429, 503) },
+        response: { 200: LoggedIn, ...errorResponses('INSECURE_TRANSPORT', 'TOKEN_NOT_ALLOWED', 'MFA_LOGIN_EXPIRED', 'LOGIN_INTERRUPTED', 'INVALID_MFA_CODE', 'ACCOUNT_LOCKED') },
       },
     },
     async (request, reply) => {
@@ -153,7 +153,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
         // The cookie is optional: logging out without a session still answers 204.
         security: [...SESSION_SECURITY, {}],
         body: LogoutBody,
-        response: { 204: NoContent, ...errorResponses(400, 403, 429, 503) },
+        response: { 204: NoContent, ...errorResponses('TOKEN_NOT_ALLOWED', 'REAUTH_REQUIRED') },
       },
     },
     async (request, reply) => {

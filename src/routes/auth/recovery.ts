@@ -27,7 +27,7 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
         summary: 'Ask for a password-reset link: mailed to the address if an account has it verified. The same answer, in the same time, whatever the address',
         tags: ['recovery'],
         body: EmailBody,
-        response: { 202: MailQueuedResponse, ...errorResponses(400, 429, 503) },
+        response: { 202: MailQueuedResponse },
       },
     },
     async (request, reply) => {
@@ -47,7 +47,7 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
         summary: 'Choose a new password with a mailed reset link (and a code when two-factor login is on): every session and access token ends; no one is logged in',
         tags: ['recovery'],
         body: PasswordResetBody,
-        response: { 204: NoContent, ...errorResponses(400, 401, 429, 503) },
+        response: { 204: NoContent, ...errorResponses('INVALID_TOKEN', 'MFA_CODE_REQUIRED', 'INVALID_MFA_CODE', 'ACCOUNT_LOCKED') },
       },
     },
     async (request, reply) => {
@@ -70,7 +70,7 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
         summary: 'Confirm an email address with the mailed link: it becomes the account\'s verified address',
         tags: ['recovery'],
         body: EmailVerification,
-        response: { 200: EmailVerifiedResponse, ...errorResponses(400, 409, 429, 503) },
+        response: { 200: EmailVerifiedResponse, ...errorResponses('INVALID_TOKEN', 'EMAIL_TAKEN') },
       },
     },
     async (request) => {
@@ -88,7 +88,7 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
         summary: 'Mail a new confirmation link to an address not yet verified. The same answer whatever the address',
         tags: ['recovery'],
         body: EmailBody,
-        response: { 202: MailQueuedResponse, ...errorResponses(400, 429, 503) },
+        response: { 202: MailQueuedResponse },
       },
     },
     async (request, reply) => {

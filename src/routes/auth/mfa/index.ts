@@ -17,7 +17,7 @@ export const ENROLMENT_TTL_MS = 10 * 60_000
  * session of the user.
  */
 const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.addHook('preHandler', app.requireLogin)
+  app.guardRoutes(app.requireLogin)
   const documented = { tags: ['mfa'], security: SESSION_SECURITY }
   const fresh = app.requireFresh()
 
@@ -39,7 +39,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         ...documented,
         summary: 'Start enrolling an authenticator app (fresh session): a new secret, its otpauth:// URI and QR code; nothing changes until confirmed',
-        response: { 200: EnrolmentResponse, ...errorResponses(401, 403, 409, 429, 503) },
+        response: { 200: EnrolmentResponse, ...errorResponses('REAUTH_REQUIRED', 'MFA_ALREADY_ENABLED') },
       },
     },
     async (request) => {
@@ -60,7 +60,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...documented,
         summary: "Turn two-factor login on with the app's current code: answers the recovery codes (shown once); every other session ends",
         body: TotpConfirmation,
-        response: { 200: MfaEnabledResponse, ...errorResponses(400, 401, 403, 409, 429, 503) },
+        response: { 200: MfaEnabledResponse, ...errorResponses('MFA_ENROLMENT_NOT_STARTED', 'MFA_ALREADY_ENABLED', 'INVALID_MFA_CODE') },
       },
     },
     async (request) => {
@@ -86,7 +86,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...documented,
         summary: 'Turn two-factor login off (fresh session and a current code); every other session ends',
         body: MfaCode,
-        response: { 200: MfaDisabledResponse, ...errorResponses(400, 401, 403, 409, 429, 503) },
+        response: { 200: MfaDisabledResponse, ...errorResponses('REAUTH_REQUIRED', 'MFA_NOT_ENABLED', 'INVALID_MFA_CODE', 'ACCOUNT_LOCKED') },
       },
     },
     async (request, reply) => {
@@ -106,7 +106,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...documented,
         summary: 'New recovery codes in place of the old ones (fresh session and a current code); shown once',
         body: MfaCode,
-        response: { 200: RecoveryCodesResponse, ...errorResponses(400, 401, 403, 409, 429, 503) },
+        response: { 200: RecoveryCodesResponse, ...errorResponses('REAUTH_REQUIRED', 'MFA_NOT_ENABLED', 'INVALID_MFA_CODE', 'ACCOUNT_LOCKED') },
       },
     },
     async (request, reply) => {

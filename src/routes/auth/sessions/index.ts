@@ -8,7 +8,7 @@ import { SESSION_SECURITY } from '../../../schemas/security.js'
 
 /** My sessions: /auth/sessions. Every route takes a login, never an access token. */
 const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.addHook('preHandler', app.requireLogin)
+  app.guardRoutes(app.requireLogin)
   const documented = { tags: ['sessions'], security: SESSION_SECURITY }
 
   app.get(
@@ -17,7 +17,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         ...documented,
         summary: 'My live sessions, newest first',
-        response: { 200: SessionsResponse, ...errorResponses(401, 429, 503) },
+        response: { 200: SessionsResponse },
       },
     },
     async (request) => {
@@ -33,7 +33,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...documented,
         summary: 'End one of my sessions, on every instance (another than this one: from a fresh session)',
         params: SessionParams,
-        response: { 204: NoContent, ...errorResponses(400, 401, 403, 404, 429, 503) },
+        response: { 204: NoContent, ...errorResponses('REAUTH_REQUIRED', 'SESSION_NOT_FOUND') },
       },
     },
     async (request, reply) => {
@@ -57,7 +57,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         ...documented,
         summary: 'End all my other sessions, keep this one (fresh session)',
-        response: { 200: RevokedResponse, ...errorResponses(401, 403, 429, 503) },
+        response: { 200: RevokedResponse, ...errorResponses('REAUTH_REQUIRED') },
       },
     },
     async (request) => {

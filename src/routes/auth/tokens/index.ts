@@ -7,7 +7,7 @@ import { userAgentOf } from '../../../lib/user-agent.js'
 
 /** Personal access tokens of the logged-in user: /auth/tokens. Managing them takes a login, never a token. */
 const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.addHook('preHandler', app.requireLogin)
+  app.guardRoutes(app.requireLogin)
   const documented = { tags: ['tokens'], security: SESSION_SECURITY }
 
   app.post(
@@ -19,7 +19,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...documented,
         summary: 'Create a personal access token (fresh session; its secret is in this answer only)',
         body: NewToken,
-        response: { 201: CreatedToken, ...errorResponses(400, 401, 403, 409, 429, 503) },
+        response: { 201: CreatedToken, ...errorResponses('REAUTH_REQUIRED', 'TOKEN_LIMIT_REACHED') },
       },
     },
     async (request, reply) => {
@@ -43,7 +43,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         ...documented,
         summary: 'My personal access tokens (never their secrets), newest first',
-        response: { 200: TokensResponse, ...errorResponses(401, 403, 429, 503) },
+        response: { 200: TokensResponse },
       },
     },
     async (request) => ({ tokens: await app.accessTokens.list(request.user.id) }),
@@ -56,7 +56,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...documented,
         summary: 'Revoke one of my personal access tokens, on every instance',
         params: TokenParams,
-        response: { 204: NoContent, ...errorResponses(400, 401, 403, 404, 429, 503) },
+        response: { 204: NoContent, ...errorResponses('TOKEN_NOT_FOUND') },
       },
     },
     async (request, reply) => {
