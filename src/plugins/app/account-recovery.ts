@@ -3,6 +3,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { MailConfig } from '../../config.js'
 import { INTENT_QUEUE, queueConnection, retryOptions, startWorkers, type Workers } from '../../db/job-queue.js'
 import type { Database } from '../../db/database.js'
+import type { AccountTokenPurpose } from '../../db/schema.js'
 import { EmailTaken, InvalidAccountToken, MfaCodeRequired } from '../../errors.js'
 import { accountTokenRecords, newToken, type TokenHolder } from '../../lib/account-tokens.js'
 import { hashPassword } from '../../lib/password.js'
@@ -50,6 +51,9 @@ export interface AccountRecovery {
 
 const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase()
 
+/** The mail that carries each kind of link. */
+const LINK_TEMPLATES = { verify_email: 'verify-email', reset_password: 'password-reset' } as const
+
 export default fp<{ mail: MailConfig }>(
   async function accountRecoveryPlugin(app, { mail: config }) {
     const records = userRecords(app.db)
@@ -61,31 +65,31 @@ export default fp<{ mail: MailConfig }>(
       if (!within) workers?.wake()
     }
 
-    /** A link for `email` on the account, ending its older ones; a notice instead when another account has it verified. */
-    async function mailVerification(account: Account, email: string): Promise<void> {
-      const { user } = account
-      if (account.email?.verified && sameAddress(account.email.address, email)) return
-      const holder = await records.findByVerifiedEmail(email)
-      if (holder !== null && holder.user.id !== user.id) return app.mail.enqueue({ template: 'address-in-use', to: email })
+    /** Mails `email` a new link for `purpose`, the token and the mail in one transaction. */
+    async function mailLink({ id, username }: UserRef, email: string, purpose: AccountTokenPurpose): Promise<void> {
       const token = newToken()
       await app.db.transaction().execute(async (trx) => {
-        await accountTokenRecords(trx).replace(token, { userId: user.id, email }, 'verify_email')
-        await app.mail.enqueue({ template: 'verify-email', to: email, username: user.username, sealedToken: app.mail.sealToken(token) }, trx)
+        const tokens = accountTokenRecords(trx)
+        const holder = { userId: id, email }
+        // A new verification link ends the older ones; reset links live side by side until one is used.
+        await (purpose === 'verify_email' ? tokens.replace(token, holder, purpose) : tokens.issue(token, holder, purpose))
+        await app.mail.enqueue({ template: LINK_TEMPLATES[purpose], to: email, username, sealedToken: app.mail.sealToken(token) }, trx)
       })
       app.mail.wake()
+    }
+
+    /** A link for `email` on the account; a notice instead when another account has the address verified. */
+    async function mailVerification(account: Account, email: string): Promise<void> {
+      if (account.email?.verified && sameAddress(account.email.address, email)) return
+      const holder = await records.findByVerifiedEmail(email)
+      if (holder !== null && holder.user.id !== account.user.id) return app.mail.enqueue({ template: 'address-in-use', to: email })
+      await mailLink(account.user, email, 'verify_email')
     }
 
     async function mailReset(email: string): Promise<void> {
       const account = await records.findByVerifiedEmail(email)
       // A disabled account has nothing to recover: its login would be refused.
-      if (account === null || account.disabled !== null) return
-      const { user } = account
-      const token = newToken()
-      await app.db.transaction().execute(async (trx) => {
-        await accountTokenRecords(trx).issue(token, { userId: user.id, email }, 'reset_password')
-        await app.mail.enqueue({ template: 'password-reset', to: email, username: user.username, sealedToken: app.mail.sealToken(token) }, trx)
-      })
-      app.mail.wake()
+      if (account !== null && account.disabled === null) await mailLink(account.user, email, 'reset_password')
     }
 
     async function handle(intent: Intent): Promise<void> {

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyRequest } from 'fastify'
 import { errorResponses, NoContent } from '../../schemas/error.js'
 import { EmailBody, EmailVerification, EmailVerifiedResponse, MailQueuedResponse, PasswordResetBody } from '../../schemas/recovery.js'
 import type { CredentialRateLimit } from './index.js'
@@ -19,24 +20,32 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
     reply.header('cache-control', 'no-store')
   })
 
-  app.post(
-    '/password/forgot',
-    {
-      config: credentialLimit,
-      schema: {
-        summary: 'Ask for a password-reset link: mailed to the address if an account has it verified. The same answer, in the same time, whatever the address',
-        tags: ['recovery'],
-        body: EmailBody,
-        response: { 202: MailQueuedResponse },
+  /** A request that may queue a mail to the address in its body: limited per address, the same answer whatever it is. */
+  function mailRequestRoute(url: string, summary: string, queue: (request: FastifyRequest, email: string) => Promise<void>) {
+    app.post(
+      url,
+      { config: credentialLimit, schema: { summary, tags: ['recovery'], body: EmailBody, response: { 202: MailQueuedResponse } } },
+      async (request, reply) => {
+        await app.limitMailAddress(request, reply, request.body.email)
+        await queue(request, request.body.email)
+        return reply.code(202).send(MAIL_QUEUED)
       },
-    },
-    async (request, reply) => {
-      const { email } = request.body
-      await app.limitMailAddress(request, reply, email)
+    )
+  }
+
+  mailRequestRoute(
+    '/password/forgot',
+    'Ask for a password-reset link: mailed to the address if an account has it verified. The same answer, in the same time, whatever the address',
+    async (request, email) => {
       await app.accountRecovery.requestReset(email)
       app.recordEvent(request.log, 'password_reset_requested')
-      return reply.code(202).send(MAIL_QUEUED)
     },
+  )
+
+  mailRequestRoute(
+    '/email/resend',
+    'Mail a new confirmation link to an address not yet verified. The same answer whatever the address',
+    (_request, email) => app.accountRecovery.requestResend(email),
   )
 
   app.post(
@@ -77,25 +86,6 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
       const { userId, email } = await app.accountRecovery.verify(request.body.token)
       app.recordEvent(request.log, 'email_verified', { userId })
       return { email, emailVerified: true as const }
-    },
-  )
-
-  app.post(
-    '/email/resend',
-    {
-      config: credentialLimit,
-      schema: {
-        summary: 'Mail a new confirmation link to an address not yet verified. The same answer whatever the address',
-        tags: ['recovery'],
-        body: EmailBody,
-        response: { 202: MailQueuedResponse },
-      },
-    },
-    async (request, reply) => {
-      const { email } = request.body
-      await app.limitMailAddress(request, reply, email)
-      await app.accountRecovery.requestResend(email)
-      return reply.code(202).send(MAIL_QUEUED)
     },
   )
 }
