@@ -93,16 +93,24 @@ export interface Load {
   connections?: number
   duration?: number
   amount?: number
+  userAgent?: string
+  /** A body per request, in place of `body`. */
+  nextBody?: () => string
 }
 
-export function load(server: ServerProcess, { method = 'GET', path, cookie, body, connections = CONNECTIONS, duration = DURATION, amount }: Load) {
+export function load(server: ServerProcess, { method = 'GET', path, cookie, body, connections = CONNECTIONS, duration = DURATION, amount, userAgent, nextBody }: Load) {
   return autocannon({
     url: `${server.url}${path}`,
     method,
     connections,
     ...(amount ? { amount } : { duration }),
-    headers: { ...(cookie ? { cookie } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
+    headers: {
+      ...(cookie ? { cookie } : {}),
+      ...(body || nextBody ? { 'content-type': 'application/json' } : {}),
+      ...(userAgent ? { 'user-agent': userAgent } : {}),
+    },
     ...(body ? { body } : {}),
+    ...(nextBody ? { requests: [{ setupRequest: (request) => ({ ...request, body: nextBody() }) }] } : {}),
   })
 }
 

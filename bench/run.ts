@@ -12,6 +12,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import type { Redis } from 'ioredis'
 import { hashPassword } from '../src/lib/password.js'
+import { BROWSER_USER_AGENT } from '../test/support/flows.js'
 import {
   CONNECTIONS,
   credentials,
@@ -259,20 +260,37 @@ interface MemoryReport {
 
 const MB = 1024 * 1024
 
-/** Creates SESSIONS sessions by logging in, and reads what they cost the process and Redis. */
+/** The footprint's users: many, with a few sessions each, as on a real service. */
+const SESSIONS_PER_USER = 5
+
+/**
+ * Creates SESSIONS sessions by logging in (SESSIONS / 5 users, 5 sessions each, from a desktop browser's User-Agent)
+ * and reads what they cost the process and Redis.
+ */
 async function memory(stores: Stores, redis: Redis): Promise<MemoryReport> {
   console.error(`measuring memory for ${SESSIONS} sessions`)
-  const prefix = 'bench-memory:'
-  // One user logs in SESSIONS times: without a per-user cap, so that every session stays.
-  const service = await ServerProcess.start('src/server.ts', serviceEnv(stores, { REDIS_PREFIX: prefix, MAX_SESSIONS_PER_USER: '0' }))
+  // As short as the default (app:), so that the bytes per session are what a deployment sees.
+  const prefix = 'mem:'
+  const users = Math.ceil(SESSIONS / SESSIONS_PER_USER)
+  const service = await ServerProcess.start('src/server.ts', serviceEnv(stores, { REDIS_PREFIX: prefix }))
   let serviceReport: Pick<MemoryReport, 'serviceRssBeforeMb' | 'serviceRssAfterMb' | 'serviceHeapBeforeMb' | 'serviceHeapAfterMb' | 'redisBytesPerSession'>
   try {
-    await registerBenchUser(service)
-    // Seeding: the user's stored hash gets the cheapest scrypt cost, so that creating 100,000 sessions measures
-    // sessions, not key derivation (the cost is read from each stored hash).
+    // Seeding: the accounts get the cheapest scrypt cost, so that creating the sessions measures sessions, not key
+    // derivation (the cost is read from each stored hash).
     const cheapHash = await hashPassword(PASSWORD, { costLog2: 1, blockSize: 1, parallelism: 1 })
-    await stores.postgres.query('UPDATE users SET password_hash = $1 WHERE username = $2', [cheapHash, USERNAME], 'bench')
-    const logins: Load = { method: 'POST', path: '/auth/login', body: credentials }
+    await stores.postgres.query(
+      "INSERT INTO users (id, username, roles, password_hash) SELECT gen_random_uuid(), 'member' || i, '{user}', $1 FROM generate_series(1, $2) AS i",
+      [cheapHash, users],
+      'bench',
+    )
+    let next = 0
+    const logins: Load = {
+      method: 'POST',
+      path: '/auth/login',
+      userAgent: BROWSER_USER_AGENT,
+      // Round after round over every user: each gets its sessions one by one, all alike.
+      nextBody: () => JSON.stringify({ username: `member${(next++ % users) + 1}`, password: PASSWORD }),
+    }
     await load(service, { ...logins, amount: 1000 })
     const usedBefore = Number((await redis.info('memory')).match(/used_memory:(\d+)/)![1])
     const sessionsBefore = (await redis.keys(`${prefix}sess:*`)).length
@@ -347,7 +365,7 @@ function stormTable(storm: StormReport): string {
 
 function memoryTable(report: MemoryReport): string {
   return [
-    `| memory, ${report.sessions} sessions | RSS before (MB) | RSS after (MB) | RSS growth | heap before → after (MB) | Redis bytes/session |`,
+    `| memory, ${report.sessions} sessions (${SESSIONS_PER_USER} per user, a browser User-Agent) | RSS before (MB) | RSS after (MB) | RSS growth | heap before → after (MB) | Redis bytes/session |`,
     '|---|---:|---:|---:|---:|---:|',
     `| this service (sessions in Redis) | ${fixed(report.serviceRssBeforeMb)} | ${fixed(report.serviceRssAfterMb)} | ${percent(report.serviceRssGrowth)} | ${fixed(report.serviceHeapBeforeMb)} → ${fixed(report.serviceHeapAfterMb)} | ${fixed(report.redisBytesPerSession, 0)} |`,
     `| baseline B, in-memory store | ${fixed(report.inMemoryRssBeforeMb)} | ${fixed(report.inMemoryRssAfterMb)} | ${percent(report.inMemoryRssGrowth)} | ${fixed(report.inMemoryHeapBeforeMb)} → ${fixed(report.inMemoryHeapAfterMb)} | |`,

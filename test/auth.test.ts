@@ -1,5 +1,6 @@
 import t from 'tap'
 import {
+  BROWSER_USER_AGENT,
   build,
   expectSessionExpired,
   json,
@@ -117,24 +118,27 @@ t.test('POST /auth/login', async (t) => {
   t.test('stores the session in Redis under the prefix with the SESSION_IDLE_TTL, holding little', async (t) => {
     const prefix = uniquePrefix()
     const app = await build(t, { REDIS_PREFIX: prefix, SESSION_IDLE_TTL: '600' })
-    const cookie = await loggedIn(app, 'frank')
+    await register(app, 'frank')
+    const cookie = sessionCookie(await login(app, 'frank', PASSWORD, { 'user-agent': BROWSER_USER_AGENT }))
     const redis = (await testRedis()).client(t)
     const key = sessionKey(prefix, cookie)
     const ttl = await redis.ttl(key)
     t.ok(ttl > 590 && ttl <= 600, `TTL ${ttl}`)
     t.equal(await redis.type(key), 'hash', 'one field per session attribute')
+    t.equal(await redis.object('ENCODING', key), 'listpack', 'kept compact by Redis: no value over 64 bytes, the User-Agent in chunks')
     const stored = decodeFields(await redis.hgetall(key))
     t.same(Object.keys(stored.user as object).sort(), ['id', 'roles', 'username'])
+    t.equal(stored.userAgent, BROWSER_USER_AGENT, 'the User-Agent whole once read')
     t.same(
       Object.keys(stored).sort(),
-      ['createdAt', 'ip', 'remember', 'user', 'userAgent'],
-      'no copy of cookie settings or expiry, nor of the defaults: proved by the password at login',
+      ['createdAt', 'ip', 'user', 'userAgent'],
+      'no copy of cookie settings or expiry, nor of the defaults: proved by the password at login, not remembered',
     )
     t.type(stored.createdAt, 'number')
     t.notMatch(JSON.stringify(stored), /scrypt|password/i, 'no password, no hash')
     await app.inject({ method: 'PATCH', url: '/api/preferences', headers: { cookie, 'content-type': 'application/json' }, payload: '{"theme":"dark"}' })
     const changed = decodeFields(await redis.hgetall(key))
-    t.same(Object.keys(changed).sort(), ['createdAt', 'ip', 'remember', 'theme', 'user', 'userAgent'], 'a write of a loaded session adds only what changed')
+    t.same(Object.keys(changed).sort(), ['createdAt', 'ip', 'theme', 'user', 'userAgent'], 'a write of a loaded session adds only what changed')
     const readers: Record<string, (k: string) => Promise<unknown>> = {
       hash: (k) => redis.hgetall(k),
       zset: (k) => redis.zrange(k, 0, -1),

@@ -22,8 +22,11 @@ export function redisKeys(prefix: string) {
     userSessions: (userId: string) => `${prefix}user-sessions:${userId}`,
     /** A user's personal access tokens: a sorted set of their handles, scored by creation time. */
     userTokens: (userId: string) => `${prefix}user-tokens:${userId}`,
-    /** Every live session's handle, scored by its expiry: counts live sessions without scanning the keyspace. */
-    liveSessions: `${prefix}live-sessions`,
+    /**
+     * A sorted set of every live session, kept by versions before 0.3 and written by every login and touch of every
+     * user: one hot key on one Cluster node. Deleted at start (session-index.ts); sessions are counted without it.
+     */
+    legacyLiveSessions: `${prefix}live-sessions`,
     /** A login waiting for its second factor, under the handle of the ID its client holds. */
     pendingLogin: (handle: string) => `${prefix}pending-login:${handle}`,
     /** Failed logins of one account name (existing or not), case-insensitive, from clients without a device cookie. */

@@ -1,4 +1,5 @@
 import type { RedisClient } from './redis-client.js'
+import { decodeFields } from './session-records.js'
 
 /**
  * How long after an index entry was written its record may still be on the way (listed first, then created): an
@@ -6,16 +7,16 @@ import type { RedisClient } from './redis-client.js'
  */
 export const RECORD_CREATION_WINDOW_MS = 60_000
 
-/** A live entry of an index: the record's handle, the entry's score and the record fields asked for (JSON, or null). */
+/** A live entry of an index: the record's handle, the entry's score and the record's attributes. */
 export interface IndexedRecord {
   handle: string
   score: number
-  fields: Array<string | null>
+  record: Record<string, unknown>
 }
 
 /**
  * Reads a per-user index (a sorted set of handles scored by a time, each naming a record at `recordKey(handle)`)
- * with the given fields of each record, and prunes the entries whose record is gone. Records expire on their own in
+ * with each record (a listing reads them whole: a record is a few short fields), and prunes the entries whose record is gone. Records expire on their own in
  * Redis, so an index learns of it only when read. An entry is pruned only once older than the creation window,
  * since records are listed before they are created (see the invariants in plugins/app/sessions.ts).
  */
@@ -23,14 +24,13 @@ export async function readIndex(
   redis: RedisClient,
   index: string,
   recordKey: (handle: string) => string,
-  fields: readonly string[],
 ): Promise<IndexedRecord[]> {
   const scored = await redis.zrange(index, 0, -1, 'WITHSCORES')
   const entries = Array.from({ length: scored.length / 2 }, (_, i) => ({ handle: scored[2 * i]!, score: Number(scored[2 * i + 1]) }))
-  const stored = await Promise.all(entries.map(({ handle }) => redis.hmget(recordKey(handle), ...fields)))
-  const exists = (i: number) => stored[i]!.some((value) => value !== null)
+  const stored = await Promise.all(entries.map(({ handle }) => redis.hgetall(recordKey(handle))))
+  const exists = (i: number) => Object.keys(stored[i]!).length > 0
   const settled = Date.now() - RECORD_CREATION_WINDOW_MS
   const gone = entries.filter(({ score }, i) => !exists(i) && score < settled).map(({ handle }) => handle)
   if (gone.length > 0) await redis.zrem(index, ...gone)
-  return entries.flatMap((entry, i) => (exists(i) ? [{ ...entry, fields: stored[i]! }] : []))
+  return entries.flatMap((entry, i) => (exists(i) ? [{ ...entry, record: decodeFields(stored[i]!) }] : []))
 }

@@ -1,5 +1,6 @@
 import type { Result } from 'ioredis'
 import { defineScripts, type RedisClient } from './redis-client.js'
+import { packUserAgent, unpackUserAgent } from './user-agent.js'
 
 /**
  * Sessions as Redis holds them: one hash per session, one field per session attribute (its JSON), under the session's
@@ -68,16 +69,68 @@ declare module 'ioredis' {
   }
 }
 
-/** Session attributes as stored fields: each value's JSON; undefined values and the `skip` names are left out. */
+/**
+ * Redis keeps a small hash as one compact list (a listpack) only while every value is at most 64 bytes
+ * (hash-max-listpack-value); one longer value (a User-Agent is about 120) turns the whole hash into a hash table, which
+ * doubles what the session costs. So a longer value is stored in 64-byte chunks: `userAgent`, `userAgent.1`, ... Its
+ * last chunk is never full (JSON may end in a space), so a reader stops there, whatever chunks a concurrent write of a
+ * longer value left behind.
+ */
+const CHUNK_BYTES = 64
+const CHUNK_SEPARATOR = '.'
+
+/** JSON in ASCII only (other characters as \u escapes), so that a chunk of 64 characters is 64 bytes. */
+const asciiJson = (value: unknown) => JSON.stringify(value).replace(/[\u0080-\uffff]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`)
+
+interface Compaction {
+  pack(value: unknown): unknown
+  /** Also given what an earlier version stored: told apart by its shape. */
+  unpack(stored: unknown): unknown
+}
+
+const isUser = (value: unknown): value is { id: string; username: string; roles: string[] } =>
+  typeof value === 'object' && value !== null && 'id' in value && 'username' in value && 'roles' in value
+
+/** Shorter forms of what every session holds: the user without its field names, the User-Agent packed. */
+const COMPACTIONS: Record<string, Compaction> = {
+  user: {
+    pack: (user) => (isUser(user) ? [user.id, user.username, user.roles] : user),
+    unpack: (stored) => (Array.isArray(stored) ? { id: stored[0], username: stored[1], roles: stored[2] } : stored),
+  },
+  userAgent: {
+    pack: (userAgent) => (typeof userAgent === 'string' ? packUserAgent(userAgent) : userAgent),
+    unpack: (stored) => (typeof stored === 'string' ? unpackUserAgent(stored) : stored),
+  },
+}
+
+/** Session attributes as stored fields: each value's JSON, chunked; undefined values and the `skip` names are left out. */
 export function encodeFields(data: Record<string, unknown>, skip?: ReadonlySet<string>): Record<string, string> {
   const fields: Record<string, string> = {}
-  for (const [name, value] of Object.entries(data)) if (value !== undefined && !skip?.has(name)) fields[name] = JSON.stringify(value)
+  for (const [name, value] of Object.entries(data)) {
+    if (value === undefined || skip?.has(name)) continue
+    let json = asciiJson(Object.hasOwn(COMPACTIONS, name) ? COMPACTIONS[name]!.pack(value) : value)
+    if (json.length % CHUNK_BYTES === 0) json += ' '
+    fields[name] = json.slice(0, CHUNK_BYTES)
+    for (let start = CHUNK_BYTES; start < json.length; start += CHUNK_BYTES) {
+      fields[name + CHUNK_SEPARATOR + start / CHUNK_BYTES] = json.slice(start, start + CHUNK_BYTES)
+    }
+  }
   return fields
 }
 
+/** The attributes of stored fields, chunks joined (fields written whole by earlier versions read as they are). */
 export function decodeFields(fields: Record<string, string>): Record<string, unknown> {
   const data: Record<string, unknown> = {}
-  for (const name in fields) data[name] = JSON.parse(fields[name]!)
+  for (const name in fields) {
+    if (name.includes(CHUNK_SEPARATOR)) continue
+    let json = fields[name]!
+    // Only a full first chunk can have more: every read of a short value skips the lookups.
+    for (let chunk = 1; json.length === chunk * CHUNK_BYTES && fields[name + CHUNK_SEPARATOR + chunk] !== undefined; chunk++) {
+      json += fields[name + CHUNK_SEPARATOR + chunk]
+    }
+    const value: unknown = JSON.parse(json)
+    data[name] = Object.hasOwn(COMPACTIONS, name) ? COMPACTIONS[name]!.unpack(value) : value
+  }
   return data
 }
 

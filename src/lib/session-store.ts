@@ -50,7 +50,7 @@ const storedFields = (session: Session) => encodeFields(attributesOf(session), U
 
 /** Where the session index is told about a new session before the session is created. */
 export interface NewSessionListing {
-  add(userId: string, handle: string, createdAt: number, expiresAt: number): Promise<void>
+  add(userId: string, handle: string, createdAt: number): Promise<void>
 }
 
 export interface SessionStoreOptions {
@@ -91,7 +91,7 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
     const { handle, key } = keyOf(sessionId)
     const now = Date.now()
     const expiresAt = expiryAfter(timeouts, session, now)
-    await index.add(userId, handle, session.createdAt ?? now, expiresAt)
+    await index.add(userId, handle, session.createdAt ?? now)
     // 122 random bits make a clash unheard of; were it to happen, the other session must not be taken over.
     if (!(await records.create(key, fields, expiresAt - now))) throw new Error('session ID clash: refusing to overwrite a session')
   }

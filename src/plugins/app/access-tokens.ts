@@ -35,8 +35,6 @@ declare module 'ioredis' {
 }
 
 const DAY_MS = 86_400_000
-/** Fields of a token's record that its listing shows. */
-const LISTED_FIELDS = ['token', 'lastUsedAt'] as const
 
 export interface NewAccessToken {
   name: string
@@ -78,12 +76,12 @@ export function createAccessTokens(redis: RedisClient, { keys, maxPerUser }: Acc
   const recordKey = keys.session
 
   async function list(userId: string): Promise<TokenView[]> {
-    const live = await readIndex(redis, keys.userTokens(userId), recordKey, LISTED_FIELDS)
+    const live = await readIndex(redis, keys.userTokens(userId), recordKey)
     const ttls = await Promise.all(live.map(({ handle }) => redis.pttl(recordKey(handle))))
-    const at = (json: string | null | undefined) => (json ? new Date(Number(JSON.parse(json))).toISOString() : null)
+    const at = (ms: unknown) => (typeof ms === 'number' ? new Date(ms).toISOString() : null)
     return live
-      .map(({ handle, score: createdAt, fields: [grant, lastUsedAt] }, i) => {
-        const { name, scopes } = JSON.parse(grant!) as TokenGrant
+      .map(({ handle, score: createdAt, record: { token, lastUsedAt } }, i) => {
+        const { name, scopes } = token as TokenGrant
         const expiresAt = new Date(Date.now() + Math.max(ttls[i]!, 0)).toISOString()
         return { id: handle, name, scopes, createdAt: new Date(createdAt).toISOString(), expiresAt, lastUsedAt: at(lastUsedAt) }
       })
@@ -116,7 +114,7 @@ export function createAccessTokens(redis: RedisClient, { keys, maxPerUser }: Acc
       const createdAt = Date.now()
       const lifetimeMs = expiresInDays * DAY_MS
       if ((await redis.listAccessToken(keys.userTokens(user.id), maxPerUser, createdAt, handle, lifetimeMs)) === 0) throw new TokenLimitReached()
-      const stored: Partial<Session> = { user, createdAt, ip, userAgent, remember: false, token: { name, scopes } }
+      const stored: Partial<Session> = { user, createdAt, ip, userAgent, token: { name, scopes } }
       if (!(await records.create(recordKey(handle), encodeFields(stored), lifetimeMs))) throw new Error('access token ID clash')
       const iso = (ms: number) => new Date(ms).toISOString()
       const token = ACCESS_TOKEN_PREFIX + sign(sessionId)

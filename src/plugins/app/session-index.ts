@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { RedisKeys } from '../../lib/keys.js'
-import type { RedisClient } from '../../lib/redis-client.js'
+import { countKeys, type RedisClient } from '../../lib/redis-client.js'
 import { readIndex } from '../../lib/record-index.js'
 import type { ReplicationCheck } from '../../lib/replication.js'
 
@@ -37,7 +37,7 @@ export function toSessionView(session: IndexedSession, currentHandle: string | n
 
 export interface SessionIndex {
   /** Lists a session about to be created (see the order of steps below). */
-  add(userId: string, handle: string, createdAt: number, expiresAt: number): Promise<void>
+  add(userId: string, handle: string, createdAt: number): Promise<void>
   /** Ends the user's least recently seen sessions so that one more fits under the per-user maximum; returns how many. */
   makeRoom(userId: string): Promise<number>
   /** Slides a session's expiry to `ttlMs` from now and records that its user was seen at `seenAt`. */
@@ -50,7 +50,7 @@ export interface SessionIndex {
   revoke(userId: string, handle: string): Promise<boolean>
   /** Ends every session of the user but `keep`; returns how many it ended. */
   revokeAll(userId: string, keep?: string): Promise<number>
-  /** How many sessions are live, all users together. */
+  /** How many sessions and access tokens are live, all users together: exact on small stores, else estimated. */
   countLive(): Promise<number>
   /** Whether the session (or token) `handle` still exists. */
   exists(handle: string): Promise<boolean>
@@ -65,9 +65,6 @@ export interface SessionIndexOptions {
   /** Resolves once a deleted session's deletion is on enough replicas; throws StoreUnavailable otherwise. */
   confirmEnded: ReplicationCheck
 }
-
-/** The fields of a stored session that a listing shows. */
-const LISTED_FIELDS = ['createdAt', 'ip', 'userAgent', 'remember'] as const
 
 /**
  * A sorted set per user lists the handles of their sessions, scored by when each was last seen; sessions expire on
@@ -88,11 +85,15 @@ export function createSessionIndex(redis: RedisClient, options: SessionIndexOpti
 
   /** The user's sessions, least recently seen first, after dropping the entries of sessions that are gone. */
   async function liveSessions(userId: string): Promise<IndexedSession[]> {
-    const live = await readIndex(redis, keys.userSessions(userId), sessionKey, LISTED_FIELDS)
-    return live.map(({ handle, score: lastSeenAt, fields }) => {
-      const [createdAt, ip, userAgent, remember] = fields.map((value) => (value === null ? undefined : JSON.parse(value)))
-      return { handle, createdAt: createdAt ?? lastSeenAt, lastSeenAt, ip: ip ?? '', userAgent: userAgent ?? '', remember: remember === true }
-    })
+    const live = await readIndex(redis, keys.userSessions(userId), sessionKey)
+    return live.map(({ handle, score: lastSeenAt, record: { createdAt, ip, userAgent, remember } }) => ({
+      handle,
+      createdAt: typeof createdAt === 'number' ? createdAt : lastSeenAt,
+      lastSeenAt,
+      ip: typeof ip === 'string' ? ip : '',
+      userAgent: typeof userAgent === 'string' ? userAgent : '',
+      remember: remember === true,
+    }))
   }
 
   /** Deletes sessions, then the index entries of those the deletes found (once replicas have the deletions). */
@@ -102,7 +103,7 @@ export function createSessionIndex(redis: RedisClient, options: SessionIndexOpti
     const deleted = await Promise.all(handles.map((handle) => redis.del(sessionKey(handle))))
     const ended = handles.filter((_, i) => deleted[i] === 1)
     await Promise.all(ended.map((handle) => confirmEnded(sessionKey(handle))))
-    if (ended.length > 0) await Promise.all([redis.zrem(keys.userSessions(userId), ...ended), redis.zrem(keys.liveSessions, ...ended)])
+    if (ended.length > 0) await redis.zrem(keys.userSessions(userId), ...ended)
     return ended.length
   }
 
@@ -111,13 +112,9 @@ export function createSessionIndex(redis: RedisClient, options: SessionIndexOpti
       return (await redis.exists(sessionKey(handle))) === 1
     },
 
-    async add(userId, handle, createdAt, expiresAt) {
+    async add(userId, handle, createdAt) {
       const index = keys.userSessions(userId)
-      await Promise.all([
-        redis.zadd(index, createdAt, handle),
-        redis.pexpire(index, longestSessionMs),
-        redis.zadd(keys.liveSessions, expiresAt, handle),
-      ])
+      await Promise.all([redis.zadd(index, createdAt, handle), redis.pexpire(index, longestSessionMs)])
     },
 
     async makeRoom(userId) {
@@ -128,16 +125,12 @@ export function createSessionIndex(redis: RedisClient, options: SessionIndexOpti
     },
 
     async touch(userId, handle, ttlMs, seenAt) {
-      // PEXPIRE leaves a missing key missing, and XX puts no revoked session back on the lists.
-      await Promise.all([
-        redis.pexpire(sessionKey(handle), ttlMs),
-        redis.zadd(keys.userSessions(userId), 'XX', seenAt, handle),
-        redis.zadd(keys.liveSessions, 'XX', seenAt + ttlMs, handle),
-      ])
+      // PEXPIRE leaves a missing key missing, and XX puts no revoked session back on the list.
+      await Promise.all([redis.pexpire(sessionKey(handle), ttlMs), redis.zadd(keys.userSessions(userId), 'XX', seenAt, handle)])
     },
 
     async remove(userId, handle) {
-      await Promise.all([redis.zrem(keys.userSessions(userId), handle), redis.zrem(keys.liveSessions, handle)])
+      await redis.zrem(keys.userSessions(userId), handle)
     },
 
     async list(userId) {
@@ -154,17 +147,16 @@ export function createSessionIndex(redis: RedisClient, options: SessionIndexOpti
       return end(userId, handles.filter((handle) => handle !== keep))
     },
 
-    async countLive() {
-      // Expired sessions leave their entry behind; drop those first. Cheap: one range delete and a count.
-      await redis.zremrangebyscore(keys.liveSessions, '-inf', Date.now())
-      return redis.zcard(keys.liveSessions)
-    },
+    countLive: () => countKeys(redis, keys.sessionPrefix),
   }
 }
 
 export default fp<SessionIndexOptions>(
   async function sessionIndexPlugin(app, options) {
     app.decorate('sessionIndex', createSessionIndex(app.redis, options))
+    // What versions before 0.3 kept (keys.ts) would otherwise stay in Redis for good; older instances still running
+    // in a rolling upgrade may write it again, until the next start.
+    await app.redis.unlink(options.keys.legacyLiveSessions)
   },
   { name: 'session-index', dependencies: ['redis'] },
 )

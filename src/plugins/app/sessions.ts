@@ -124,7 +124,8 @@ export default fp(
         recordProof(session, secondFactor)
         session.ip = request.ip
         session.userAgent = userAgentOf(request)
-        session.remember = remember
+        // Stored only when set: every field is repeated in every session.
+        if (remember) session.remember = true
         const ended = await index.makeRoom(user.id)
         if (ended > 0) app.recordEvent(request.log, 'revoke', { userId: user.id, sessions: ended, reason: 'too many sessions' }, ended)
         await session.save()

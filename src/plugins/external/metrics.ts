@@ -231,7 +231,7 @@ export default fp<MetricsPluginOptions>(
     let lastLive = 0
     new Gauge({
       name: 'sessions_live',
-      help: 'Sessions that have not expired or ended',
+      help: 'Sessions and access tokens that have not expired or ended: exact up to 10,000 keys per Redis master, a sampled estimate (about ±5%) above',
       registers: [registry],
       async collect() {
         // Metrics matter most while Redis is down: keep the last count rather than fail the scrape.
