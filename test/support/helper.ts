@@ -143,18 +143,26 @@ export function sessionKey(prefix: string, cookie: string): string {
 
 /** Every command Redis runs while `during` runs, as seen by MONITOR (scripts' inner commands included). */
 export async function commandsDuring(server: RedisServer, during: () => Promise<unknown>): Promise<string[][]> {
-  const client = server.connect()
-  const monitor = await client.monitor()
-  const seen: string[][] = []
-  monitor.on('monitor', (_time: string, args: string[]) => seen.push([args[0]!.toLowerCase(), ...args.slice(1)]))
+  return (await commandsOnEach([server], during))[0]!
+}
+
+/** What commandsDuring sees, on each of several servers at once (the masters of a Cluster). */
+export async function commandsOnEach(servers: RedisServer[], during: () => Promise<unknown>): Promise<string[][][]> {
+  const clients = servers.map((server) => server.connect())
+  const monitors = await Promise.all(clients.map((client) => client.monitor()))
+  const seen = monitors.map((monitor) => {
+    const commands: string[][] = []
+    monitor.on('monitor', (_time: string, args: string[]) => commands.push([args[0]!.toLowerCase(), ...args.slice(1)]))
+    return commands
+  })
   try {
     await during()
     // MONITOR lags a little behind the commands it reports.
     await new Promise((resolve) => setTimeout(resolve, 100))
     return seen
   } finally {
-    monitor.disconnect()
-    client.disconnect()
+    for (const monitor of monitors) monitor.disconnect()
+    for (const client of clients) client.disconnect()
   }
 }
 

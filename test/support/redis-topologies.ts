@@ -120,13 +120,15 @@ export class RedisCluster {
     return this.nodes.find((node) => node.port === port)!
   }
 
+  /** The nodes that are masters now. */
+  async masters(): Promise<RedisServer[]> {
+    const roles = await Promise.all(this.nodes.map((node) => ask(node.port, (client) => client.info('replication'))))
+    return this.nodes.filter((_, i) => roles[i]!.includes('role:master'))
+  }
+
   /** How many keys matching `pattern` each master holds. */
   async keysPerMaster(pattern: string): Promise<number[]> {
-    const counts = await Promise.all(
-      this.nodes.map((node) =>
-        ask(node.port, async (client) => ((await client.info('replication')).includes('role:master') ? (await client.keys(pattern)).length : -1))),
-    )
-    return counts.filter((count) => count >= 0)
+    return Promise.all((await this.masters()).map((node) => ask(node.port, async (client) => (await client.keys(pattern)).length)))
   }
 
   async stop(): Promise<void> {
