@@ -121,10 +121,10 @@ function cookieFrom(response: Response): string {
   return cookie
 }
 
-export async function loginCookie(server: ServerProcess, path: string, credentials?: object): Promise<string> {
+export async function loginCookie(server: ServerProcess, path: string, credentials?: object, headers: Record<string, string> = {}): Promise<string> {
   const response = await fetch(`${server.url}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(credentials ?? {}),
   })
   return cookieFrom(response)

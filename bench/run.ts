@@ -154,8 +154,12 @@ function serviceCase(label: string, env: Record<string, string>, requests: Array
   }]
 }
 
+/** The peer row's account, made by its own sign-up. */
+const PEER_ACCOUNT = { email: 'bench@example.test', password: PASSWORD, name: USERNAME }
+
 async function hotPath(stores: Stores, redis: Redis): Promise<Row[]> {
   const redisServer = stores.redis
+  const betterAuthDatabase = await stores.postgres.createDatabase('better_auth')
   const cases: HotPathCase[] = [
     ['ceiling', 'bench/servers/ceiling.ts', {}, async () => [['ceiling: Fastify, no session', { path: '/dashboard' }]]],
     ['limit', 'bench/servers/round-trip-limit.ts', { REDIS_URL: redisServer.url, SESSION_SECRET: SECRET }, async (s) => [
@@ -170,6 +174,14 @@ async function hotPath(stores: Stores, redis: Redis): Promise<Row[]> {
     ['B tuned', 'bench/servers/fastify-session.ts', { REDIS_URL: redisServer.url, SESSION_SECRET: SECRET, BENCH_TUNED: 'true' }, async (s) => [
       ['baseline B tuned: @fastify/session, rolling and saveUninitialized off', { path: '/dashboard', cookie: await loginCookie(s, '/login') }],
     ]],
+    ['better-auth', 'bench/peers/better-auth.ts', { REDIS_URL: redisServer.url, SESSION_SECRET: SECRET, DATABASE_URL: betterAuthDatabase }, async (s) => {
+      // As a browser on its own origin: it refuses a sign-in without one.
+      const origin = { origin: s.url }
+      await loginCookie(s, '/api/auth/sign-up/email', PEER_ACCOUNT, origin)
+      const { email, password } = PEER_ACCOUNT
+      const cookie = await loginCookie(s, '/api/auth/sign-in/email', { email, password }, origin)
+      return [['peer: better-auth (Redis secondary storage, PostgreSQL accounts)', { path: '/dashboard', cookie }]]
+    }],
     serviceCase('this service', serviceEnv(stores), [
       ['GET /api/dashboard', { path: '/api/dashboard' }],
       ['GET /auth/me', { path: '/auth/me' }],
