@@ -6,16 +6,19 @@
  * cutting anything on the hot path.
  *
  * BENCH_PROFILE_PATH (default /api/dashboard), BENCH_PROFILE_METHOD (default GET), BENCH_DURATION (seconds, default 10).
+ * BENCH_PROFILE_BASELINE=true profiles baseline "B tuned" (bare @fastify/session, GET /dashboard) instead: the floor
+ * to compare the service's areas with.
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DURATION, load, loginCookie, PASSWORD, registerBenchUser, ServerProcess, serviceEnv, startStores, stopStores, USERNAME } from './harness.js'
+import { DURATION, load, loginCookie, PASSWORD, registerBenchUser, SECRET, ServerProcess, serviceEnv, startStores, stopStores, USERNAME } from './harness.js'
 
-const PATH = process.env.BENCH_PROFILE_PATH ?? '/api/dashboard'
+const BASELINE = process.env.BENCH_PROFILE_BASELINE === 'true'
+const PATH = BASELINE ? '/dashboard' : (process.env.BENCH_PROFILE_PATH ?? '/api/dashboard')
 const METHOD = process.env.BENCH_PROFILE_METHOD === 'POST' ? 'POST' : 'GET'
-const TOP_AREAS = 25
-const TOP_FUNCTIONS = 25
+const TOP_AREAS = 45
+const TOP_FUNCTIONS = 60
 
 interface CallFrame {
   functionName: string
@@ -65,11 +68,14 @@ function table(title: string, totals: Map<string, number>, requests: number, row
 const stores = await startStores()
 const profiles = await mkdtemp(join(tmpdir(), 'bench-profile-'))
 try {
-  const server = await ServerProcess.start('src/server.ts', serviceEnv(stores), ['--cpu-prof', `--cpu-prof-dir=${profiles}`])
+  const profiler = ['--cpu-prof', `--cpu-prof-dir=${profiles}`]
+  const server = BASELINE
+    ? await ServerProcess.start('bench/servers/fastify-session.ts', { REDIS_URL: stores.redis.url, SESSION_SECRET: SECRET, BENCH_TUNED: 'true' }, profiler)
+    : await ServerProcess.start('src/server.ts', serviceEnv(stores), profiler)
   let requests = 0
   try {
-    await registerBenchUser(server)
-    const cookie = await loginCookie(server, '/auth/login', { username: USERNAME, password: PASSWORD })
+    if (!BASELINE) await registerBenchUser(server)
+    const cookie = BASELINE ? await loginCookie(server, '/login') : await loginCookie(server, '/auth/login', { username: USERNAME, password: PASSWORD })
     console.error(`profiling ${METHOD} ${PATH} for ${DURATION} s`)
     const result = await load(server, { method: METHOD, path: PATH, cookie })
     requests = result.requests.total

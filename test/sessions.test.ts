@@ -139,3 +139,23 @@ t.test('upgrading: a session stored whole (one JSON string) by an earlier versio
   t.ok((await redis.pttl(key)) > 590_000, 'keeping its TTL')
   t.same((await app.inject({ method: 'POST', url: '/api/count', headers: { cookie } })).json(), { views: 5 }, 'and its data')
 })
+
+t.test('upgrading from 0.2: a session without its stored expiry, its values whole, reads as before; its first slide stores it', async (t) => {
+  const prefix = uniquePrefix()
+  const app = await build(t, { REDIS_PREFIX: prefix, SESSION_IDLE_TTL: '600', SESSION_TOUCH_INTERVAL: '1' })
+  const cookie = await loggedIn(app, 'olderlayout')
+  const redis = (await testRedis()).client(t)
+  const key = sessionKey(prefix, cookie)
+  const { user, createdAt } = decodeFields(await redis.hgetall(key))
+  await redis.del(key)
+  // As 0.2 wrote it: one JSON value per attribute, whatever its length, and the expiry only as the TTL.
+  await redis.hset(key, { user: JSON.stringify(user), createdAt: String(createdAt), ip: '"127.0.0.1"', userAgent: JSON.stringify('x'.repeat(120)), remember: 'false' })
+  await redis.pexpire(key, 300_000)
+  const [listed] = (await app.inject({ url: '/auth/sessions', headers: { cookie } })).json().sessions
+  t.equal(listed.userAgent, 'x'.repeat(120), 'listed with its User-Agent')
+  // Its TTL (5 minutes left of 10) makes a slide due: the read learnt it from the TTL.
+  const me = (await app.inject({ url: '/auth/me', headers: { cookie } })).json()
+  t.equal(me.user.username, 'olderlayout', 'still logged in')
+  t.ok(Math.abs(Date.parse(me.session.expiresAt) - Date.now() - 600_000) < 5000, 'its idle period slid')
+  t.ok(Math.abs(Number(await redis.hget(key, '@expires')) - Date.parse(me.session.expiresAt)) < 1000, 'and stored beside it')
+})

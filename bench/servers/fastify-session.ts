@@ -30,3 +30,5 @@ app.get('/dashboard', async (request, reply) => {
   return { message: `Welcome ${request.session.user.username}` }
 })
 await app.listen({ port: Number(process.env.PORT), host: '127.0.0.1' })
+// Stopped with SIGTERM, it exits on its own, so that a CPU profile (npm run bench:profile) is written.
+process.once('SIGTERM', () => void app.close().then(() => process.exit(0)))

@@ -3,6 +3,7 @@ import type { RedisKeys } from '../../lib/keys.js'
 import { countKeys, type RedisClient } from '../../lib/redis-client.js'
 import { readIndex } from '../../lib/record-index.js'
 import type { ReplicationCheck } from '../../lib/replication.js'
+import { sessionRecords } from '../../lib/session-records.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -82,6 +83,7 @@ export interface SessionIndexOptions {
 export function createSessionIndex(redis: RedisClient, options: SessionIndexOptions): SessionIndex {
   const { keys, maxSessionsPerUser, longestSessionMs, confirmEnded } = options
   const sessionKey = keys.session
+  const records = sessionRecords(redis)
 
   /** The user's sessions, least recently seen first, after dropping the entries of sessions that are gone. */
   async function liveSessions(userId: string): Promise<IndexedSession[]> {
@@ -125,8 +127,8 @@ export function createSessionIndex(redis: RedisClient, options: SessionIndexOpti
     },
 
     async touch(userId, handle, ttlMs, seenAt) {
-      // PEXPIRE leaves a missing key missing, and XX puts no revoked session back on the list.
-      await Promise.all([redis.pexpire(sessionKey(handle), ttlMs), redis.zadd(keys.userSessions(userId), 'XX', seenAt, handle)])
+      // A slide leaves a missing session missing, and XX puts no revoked session back on the list.
+      await Promise.all([records.slide(sessionKey(handle), ttlMs), redis.zadd(keys.userSessions(userId), 'XX', seenAt, handle)])
     },
 
     async remove(userId, handle) {
