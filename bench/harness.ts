@@ -96,9 +96,12 @@ export interface Load {
   userAgent?: string
   /** A body per request, in place of `body`. */
   nextBody?: () => string
+  /** A cookie per request, in place of `cookie`. */
+  nextCookie?: () => string
 }
 
-export function load(server: ServerProcess, { method = 'GET', path, cookie, body, connections = CONNECTIONS, duration = DURATION, amount, userAgent, nextBody }: Load) {
+export function load(server: ServerProcess, options: Load) {
+  const { method = 'GET', path, cookie, body, connections = CONNECTIONS, duration = DURATION, amount, userAgent, nextBody, nextCookie } = options
   return autocannon({
     url: `${server.url}${path}`,
     method,
@@ -110,7 +113,17 @@ export function load(server: ServerProcess, { method = 'GET', path, cookie, body
       ...(userAgent ? { 'user-agent': userAgent } : {}),
     },
     ...(body ? { body } : {}),
-    ...(nextBody ? { requests: [{ setupRequest: (request) => ({ ...request, body: nextBody() }) }] } : {}),
+    ...(nextBody || nextCookie
+      ? {
+          requests: [{
+            setupRequest: (request) => ({
+              ...request,
+              ...(nextBody && { body: nextBody() }),
+              ...(nextCookie && { headers: { ...request.headers, cookie: nextCookie() } }),
+            }),
+          }],
+        }
+      : {}),
   })
 }
 

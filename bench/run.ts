@@ -11,7 +11,9 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import type { Redis } from 'ioredis'
+import pLimit from 'p-limit'
 import { hashPassword } from '../src/lib/password.js'
+import { capacity, capacityTables, type MeasuredCosts } from './capacity.js'
 import { BROWSER_USER_AGENT } from '../test/support/flows.js'
 import {
   CONNECTIONS,
@@ -36,19 +38,19 @@ const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 5)
 const WARMUP = Math.max(1, Math.round(DURATION / 3))
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 100_000)
 
-interface CommandStats {
-  calls: number
-  /** CPU time Redis spent in it, in microseconds. */
-  usec: number
+/** What Redis has done so far: calls by command (scripts' inner commands included), and its process's CPU time. */
+interface RedisCounters {
+  calls: Map<string, number>
+  /** user + system CPU of the redis-server process, in microseconds: command execution and network I/O alike. */
+  cpuMicros: number
 }
 
-async function commandStats(redis: Redis): Promise<Map<string, CommandStats>> {
-  const info = await redis.info('commandstats')
-  const stats = new Map<string, CommandStats>()
-  for (const [, command, calls, usec] of info.matchAll(/cmdstat_([\w|]+):calls=(\d+),usec=(\d+)/g)) {
-    if (command !== 'info') stats.set(command!, { calls: Number(calls), usec: Number(usec) })
-  }
-  return stats
+async function redisCounters(redis: Redis): Promise<RedisCounters> {
+  const [stats, cpu] = await Promise.all([redis.info('commandstats'), redis.info('cpu')])
+  const calls = new Map<string, number>()
+  for (const [, command, count] of stats.matchAll(/cmdstat_([\w|]+):calls=(\d+)/g)) if (command !== 'info') calls.set(command!, Number(count))
+  const seconds = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)![1])
+  return { calls, cpuMicros: (seconds('used_cpu_user') + seconds('used_cpu_sys')) * 1e6 }
 }
 
 const SESSION_WRITES = new Set(['set', 'setex', 'psetex', 'expire', 'pexpire', 'del', 'getex', 'hset', 'hdel', 'hincrby'])
@@ -61,6 +63,8 @@ interface Sample {
   redisCommandsPerRequest: number
   redisMicrosPerRequest: number
   sessionWritesPerRequest: number
+  /** Expiry slides (PEXPIRE) per request. */
+  slidesPerRequest: number
   /** PostgreSQL queries the service sent per request (its /metrics); null for the servers without a database. */
   databaseQueriesPerRequest: number | null
   non2xx: number
@@ -84,22 +88,20 @@ async function databaseQueries(server: ServerProcess): Promise<number | null> {
  * queries it caused.
  */
 async function sample(server: ServerProcess, redis: Redis, request: Load): Promise<Sample> {
-  const before = await commandStats(redis)
+  const before = await redisCounters(redis)
   const queriesBefore = await databaseQueries(server)
   const cpuBefore = await server.cpuMicros()
   const result = await load(server, request)
   const cpu = (await server.cpuMicros()) - cpuBefore
   const queriesAfter = await databaseQueries(server)
-  const after = await commandStats(redis)
+  const after = await redisCounters(redis)
   const requests = result.requests.total
   let commands = 0
-  let usec = 0
   let writes = 0
-  for (const [command, { calls, usec: spent }] of after) {
-    const delta = calls - (before.get(command)?.calls ?? 0)
-    commands += delta
-    usec += spent - (before.get(command)?.usec ?? 0)
-    if (SESSION_WRITES.has(command)) writes += delta
+  const delta = (command: string) => (after.calls.get(command) ?? 0) - (before.calls.get(command) ?? 0)
+  for (const command of after.calls.keys()) {
+    commands += delta(command)
+    if (SESSION_WRITES.has(command)) writes += delta(command)
   }
   return {
     requestsPerSecond: result.requests.average,
@@ -107,8 +109,9 @@ async function sample(server: ServerProcess, redis: Redis, request: Load): Promi
     p99Ms: result.latency.p99,
     cpuMicrosPerRequest: cpu / requests,
     redisCommandsPerRequest: commands / requests,
-    redisMicrosPerRequest: usec / requests,
+    redisMicrosPerRequest: (after.cpuMicros - before.cpuMicros) / requests,
     sessionWritesPerRequest: writes / requests,
+    slidesPerRequest: delta('pexpire') / requests,
     databaseQueriesPerRequest: queriesBefore === null || queriesAfter === null ? null : (queriesAfter - queriesBefore) / requests,
     non2xx: result.non2xx + result.errors,
   }
@@ -128,6 +131,7 @@ function summarize(name: string, samples: Sample[]): Row {
     redisCommandsPerRequest: of('redisCommandsPerRequest'),
     redisMicrosPerRequest: of('redisMicrosPerRequest'),
     sessionWritesPerRequest: of('sessionWritesPerRequest'),
+    slidesPerRequest: of('slidesPerRequest'),
     databaseQueriesPerRequest: samples[0]!.databaseQueriesPerRequest === null ? null : median(samples.map((sample) => sample.databaseQueriesPerRequest!)),
     non2xx: samples.reduce((sum, sample) => sum + sample.non2xx, 0),
     rounds: samples.map((sample) => sample.requestsPerSecond),
@@ -152,6 +156,38 @@ function serviceCase(label: string, env: Record<string, string>, requests: Array
     const row = ([name, request]: [string, Load], withSession: boolean): [string, Load] => [`${label}: ${name}`, withSession ? { ...request, cookie } : request]
     return [...requests.map((request) => row(request, true)), ...anonymous.map((request) => row(request, false))]
   }]
+}
+
+/** The footprint's users: many, with a few sessions each, as on a real service. */
+const SESSIONS_PER_USER = 5
+
+/**
+ * Creates `count` accounts named `${prefix}1`... straight in PostgreSQL, with the cheapest scrypt cost, so that
+ * creating many sessions measures sessions, not key derivation (the cost is read from each stored hash).
+ */
+async function seedAccounts(stores: Stores, prefix: string, count: number): Promise<string[]> {
+  const cheapHash = await hashPassword(PASSWORD, { costLog2: 1, blockSize: 1, parallelism: 1 })
+  await stores.postgres.query(
+    "INSERT INTO users (id, username, roles, password_hash) SELECT gen_random_uuid(), $1 || i, '{user}', $2 FROM generate_series(1, $3) AS i",
+    [prefix, cheapHash, count],
+    'bench',
+  )
+  return Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`)
+}
+
+/** Reads that each slide their session's expiry: what a slide costs, beside the plain reads. */
+const SLIDES_ROW = 'this service: GET /api/dashboard, a slide per read'
+const SLIDING_SESSIONS = 20_000
+
+/**
+ * Sessions of many users (SLIDING_SESSIONS, five per user), as cookies: read in turn, each comes back after more than
+ * the slides row's touch interval (1 s) at any rate this machine reaches, so each of its reads slides the expiry.
+ */
+async function sessionsOfMany(server: ServerProcess, stores: Stores): Promise<string[]> {
+  const usernames = await seedAccounts(stores, 'slider', SLIDING_SESSIONS / SESSIONS_PER_USER)
+  const limit = pLimit(16)
+  const logins = usernames.flatMap((username) => Array.from({ length: SESSIONS_PER_USER }, () => username))
+  return Promise.all(logins.map((username) => limit(() => loginCookie(server, '/auth/login', { username, password: PASSWORD }))))
 }
 
 /** The peer row's account, made by its own sign-up. */
@@ -181,6 +217,11 @@ async function hotPath(stores: Stores, redis: Redis): Promise<Row[]> {
       const { email, password } = PEER_ACCOUNT
       const cookie = await loginCookie(s, '/api/auth/sign-in/email', { email, password }, origin)
       return [['peer: better-auth (Redis secondary storage, PostgreSQL accounts)', { path: '/dashboard', cookie }]]
+    }],
+    ['slides', 'src/server.ts', serviceEnv(stores, { REDIS_PREFIX: 'bench-slides:', SESSION_TOUCH_INTERVAL: '1' }), async (s) => {
+      const cookies = await sessionsOfMany(s, stores)
+      let next = 0
+      return [[SLIDES_ROW, { path: '/api/dashboard', nextCookie: () => cookies[next++ % cookies.length]! }]]
     }],
     serviceCase('this service', serviceEnv(stores), [
       ['GET /api/dashboard', { path: '/api/dashboard' }],
@@ -272,9 +313,6 @@ interface MemoryReport {
 
 const MB = 1024 * 1024
 
-/** The footprint's users: many, with a few sessions each, as on a real service. */
-const SESSIONS_PER_USER = 5
-
 /**
  * Creates SESSIONS sessions by logging in (SESSIONS / 5 users, 5 sessions each, from a desktop browser's User-Agent)
  * and reads what they cost the process and Redis.
@@ -287,21 +325,14 @@ async function memory(stores: Stores, redis: Redis): Promise<MemoryReport> {
   const service = await ServerProcess.start('src/server.ts', serviceEnv(stores, { REDIS_PREFIX: prefix }))
   let serviceReport: Pick<MemoryReport, 'serviceRssBeforeMb' | 'serviceRssAfterMb' | 'serviceHeapBeforeMb' | 'serviceHeapAfterMb' | 'redisBytesPerSession'>
   try {
-    // Seeding: the accounts get the cheapest scrypt cost, so that creating the sessions measures sessions, not key
-    // derivation (the cost is read from each stored hash).
-    const cheapHash = await hashPassword(PASSWORD, { costLog2: 1, blockSize: 1, parallelism: 1 })
-    await stores.postgres.query(
-      "INSERT INTO users (id, username, roles, password_hash) SELECT gen_random_uuid(), 'member' || i, '{user}', $1 FROM generate_series(1, $2) AS i",
-      [cheapHash, users],
-      'bench',
-    )
+    const usernames = await seedAccounts(stores, 'member', users)
     let next = 0
     const logins: Load = {
       method: 'POST',
       path: '/auth/login',
       userAgent: BROWSER_USER_AGENT,
       // Round after round over every user: each gets its sessions one by one, all alike.
-      nextBody: () => JSON.stringify({ username: `member${(next++ % users) + 1}`, password: PASSWORD }),
+      nextBody: () => JSON.stringify({ username: usernames[next++ % users], password: PASSWORD }),
     }
     await load(service, { ...logins, amount: 1000 })
     const usedBefore = Number((await redis.info('memory')).match(/used_memory:(\d+)/)![1])
@@ -343,15 +374,33 @@ async function memory(stores: Stores, redis: Redis): Promise<MemoryReport> {
   }
 }
 
+/** The cost of each operation from the rows: a slide is what the slides row adds to a plain read, per slide. */
+function measuredCosts(rows: Row[], memoryReport: MemoryReport): MeasuredCosts {
+  const row = (name: string) => rows.find((candidate) => candidate.name === name)!
+  const costOf = ({ cpuMicrosPerRequest, redisMicrosPerRequest }: Row) => ({ instanceMicros: cpuMicrosPerRequest, redisMicros: redisMicrosPerRequest })
+  const read = row('this service: GET /api/dashboard')
+  const slides = row(SLIDES_ROW)
+  return {
+    read: costOf(read),
+    write: costOf(row('this service: POST /api/count')),
+    slide: {
+      instanceMicros: (slides.cpuMicrosPerRequest - read.cpuMicrosPerRequest) / slides.slidesPerRequest,
+      redisMicros: (slides.redisMicrosPerRequest - read.redisMicrosPerRequest) / slides.slidesPerRequest,
+    },
+    login: costOf(row('this service: POST /auth/login')),
+    redisBytesPerSession: memoryReport.redisBytesPerSession,
+  }
+}
+
 const fixed = (value: number, digits = 1) => value.toFixed(digits)
 const percent = (value: number) => `${value >= 0 ? '+' : ''}${(value * 100).toFixed(1)}%`
 
 function hotPathTable(rows: Row[]): string {
   const find = (prefix: string) => rows.find((row) => row.name.startsWith(prefix))!
-  const [baseline, ceiling, limit] = [find('baseline A'), find('ceiling'), find('limit')]
+  const [baseline, tuned, ceiling, limit] = [find('baseline A'), find('baseline B tuned'), find('ceiling'), find('limit')]
   const lines = [
-    '| server | req/s | CPU µs/req | p50 ms | p99 ms | Redis cmds/req | Redis µs/req | session writes/req | DB queries/req | vs limit: req/s | vs limit: CPU | vs baseline A | vs ceiling | non-2xx |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| server | req/s | CPU µs/req | p50 ms | p99 ms | Redis cmds/req | Redis CPU µs/req | session writes/req | DB queries/req | vs limit: req/s | vs limit: CPU | vs baseline A | vs B tuned | vs ceiling | non-2xx |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ]
   for (const row of rows) {
     const ratio = (of: Row) => `${fixed(row.requestsPerSecond / of.requestsPerSecond, 2)}x`
@@ -359,7 +408,7 @@ function hotPathTable(rows: Row[]): string {
       `| ${row.name} | ${fixed(row.requestsPerSecond, 0)} | ${fixed(row.cpuMicrosPerRequest)} | ${fixed(row.p50Ms)} | ${fixed(row.p99Ms)} | `
       + `${fixed(row.redisCommandsPerRequest, 2)} | ${fixed(row.redisMicrosPerRequest, 2)} | ${fixed(row.sessionWritesPerRequest, 2)} | `
       + `${row.databaseQueriesPerRequest === null ? '–' : fixed(row.databaseQueriesPerRequest, 2)} | `
-      + `${ratio(limit)} | ${fixed(limit.cpuMicrosPerRequest / row.cpuMicrosPerRequest, 2)}x | ${ratio(baseline)} | ${ratio(ceiling)} | ${row.non2xx} |`,
+      + `${ratio(limit)} | ${fixed(limit.cpuMicrosPerRequest / row.cpuMicrosPerRequest, 2)}x | ${ratio(baseline)} | ${ratio(tuned)} | ${ratio(ceiling)} | ${row.non2xx} |`,
     )
   }
   return lines.join('\n')
@@ -394,12 +443,14 @@ try {
   const settings
     = `${CONNECTIONS} connections; hot path: ${WARMUP} s warm-up, then ${ROUNDS} alternating rounds of ${ROUND_SECONDS} s per row (medians); `
       + `login storm: ${DURATION} s; Node ${process.version}, ${new Date().toISOString()}`
-  const report = [hotPathTable(rows), stormTable(storm), memoryTable(memoryReport), `_${settings}; run took ${fixed((Date.now() - started) / 1000, 0)} s_`].join('\n\n')
+  const costs = measuredCosts(rows, memoryReport)
+  const report = [hotPathTable(rows), stormTable(storm), memoryTable(memoryReport), capacityTables(costs), `_${settings}; run took ${fixed((Date.now() - started) / 1000, 0)} s_`]
+    .join('\n\n')
   console.log(report)
   await mkdir(new URL('results/', import.meta.url), { recursive: true })
   await writeFile(
     new URL('results/latest.json', import.meta.url),
-    JSON.stringify({ settings, hotPath: rows, loginStorm: storm, memory: memoryReport }, null, 2),
+    JSON.stringify({ settings, hotPath: rows, loginStorm: storm, memory: memoryReport, capacity: { costs, ...capacity(costs) } }, null, 2),
   )
 } finally {
   redis.disconnect()
