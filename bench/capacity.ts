@@ -31,8 +31,11 @@ export const ASSUMPTIONS = {
   /** Each active session sends a request every 10 s, so it slides once per touch interval (60 s). */
   requestsPerActiveSessionPerSecond: 0.1,
   touchIntervalSeconds: 60,
-  /** Logins per authenticated request. */
-  loginShare: 0.005,
+  /**
+   * How long a session lives on average (an idle one 30 minutes, a remembered one up to 30 days): in a steady state,
+   * every session ends and is replaced by a login, so logins/s = sessions / lifetime.
+   */
+  sessionLifetimeSeconds: 24 * 3600,
 }
 
 export interface Scenario {
@@ -55,7 +58,7 @@ function loadOf({ read, write, slide, login }: MeasuredCosts, { sessions, reques
     read: requestsPerSecond * a.readShare,
     write: requestsPerSecond * (1 - a.readShare),
     slide: activeSessions / a.touchIntervalSeconds,
-    login: requestsPerSecond * a.loginShare,
+    login: sessions / a.sessionLifetimeSeconds,
   }
   const total = (of: keyof OperationCost) => rates.read * read[of] + rates.write * write[of] + rates.slide * slide[of] + rates.login * login[of]
   return { instanceMicros: total('instanceMicros'), redisMicros: total('redisMicros'), logins: rates.login }
@@ -83,6 +86,7 @@ export function capacity(costs: MeasuredCosts) {
       shardsForCpu,
       shards: Math.max(shardsForMemory, shardsForCpu),
       instances: Math.ceil(load.instanceMicros / (a.instanceCpuBudget * MICROS_PER_SECOND)),
+      logins: load.logins,
       loginShareOfInstanceCpu: (load.logins * costs.login.instanceMicros) / load.instanceMicros,
     }
   })
@@ -99,7 +103,7 @@ export function capacityTables(costs: MeasuredCosts): string {
   return [
     '| capacity model: cost per operation | instance CPU µs | Redis CPU µs |',
     '|---|---:|---:|',
-    cost('read (GET /api/dashboard)', costs.read),
+    cost('read (GET /api/dashboard, many sessions in turn)', costs.read),
     cost('write (POST /api/count)', costs.write),
     cost('slide of the expiry (beside a read)', costs.slide),
     cost('login (POST /auth/login)', costs.login),
@@ -112,9 +116,9 @@ export function capacityTables(costs: MeasuredCosts): string {
     `| reads/s per instance (${ASSUMPTIONS.instanceCpuBudget * 100}% of a core) | ${thousands(perInstance.reads)} |`,
     `| logins/s per instance (${ASSUMPTIONS.instanceCpuBudget * 100}% of a core) | ${round(perInstance.logins)} |`,
     '',
-    '| capacity model: scenario | Redis memory (GB) | shards for memory | shards for CPU | shards | instances | logins\' share of instance CPU |',
-    '|---|---:|---:|---:|---:|---:|---:|',
-    ...scenarios.map((s) => `| ${thousands(s.sessions)} sessions, ${thousands(s.requestsPerSecond)} req/s | ${round(s.memoryBytes / GB)} | `
+    '| capacity model: scenario | logins/s | Redis memory (GB) | shards for memory | shards for CPU | shards | instances | logins\' share of instance CPU |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...scenarios.map((s) => `| ${thousands(s.sessions)} sessions, ${thousands(s.requestsPerSecond)} req/s | ${thousands(s.logins)} | ${round(s.memoryBytes / GB)} | `
       + `${s.shardsForMemory} | ${s.shardsForCpu} | ${s.shards} | ${s.instances} | ${round(s.loginShareOfInstanceCpu * 100, 0)}% |`),
   ].join('\n')
 }
