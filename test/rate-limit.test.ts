@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { build, loggedIn, login, register, sessionIdOf, testRedis, uniquePrefix } from './support/helper.js'
+import { build, commandsDuring, loggedIn, login, register, sessionIdOf, testRedis, uniquePrefix } from './support/helper.js'
 
 // These tests fail logins on purpose: the per-account lock is set out of reach so that only the IP limit is seen.
 const NO_ACCOUNT_LOCK = { ACCOUNT_LOCK_THRESHOLD: '1000' }
@@ -68,6 +68,24 @@ t.test('rate-limit counters live in Redis under REDIS_PREFIX', async (t) => {
     keys = await redis.keys(`${prefix}rl:*`)
   }
   t.ok(keys.length >= 2, `global and login counters: ${keys.join(', ')}`)
+})
+
+t.test('a synced counter expires with its window; after its first flush, a flush is one INCRBY', async (t) => {
+  const prefix = uniquePrefix()
+  const app = await build(t, { REDIS_PREFIX: prefix, RATE_LIMIT_SYNC_MS: '50' })
+  const server = await testRedis()
+  const flushOf = async () => {
+    const commands = await commandsDuring(server, async () => {
+      await app.inject({ url: '/api/dashboard' })
+      await sleep(200)
+    })
+    return commands.filter(([, key]) => key?.startsWith(`${prefix}rl:`)).map(([command]) => command).sort()
+  }
+  t.same(await flushOf(), ['incrby', 'pexpireat'], 'the first flush of the window sets its expiry')
+  const keys = await server.client(t).keys(`${prefix}rl:*`)
+  const ttls = await Promise.all(keys.map((key) => server.client(t).pttl(key)))
+  t.ok(keys.length === 1 && ttls[0]! > 0, `which ends with the window (${keys}: ${ttls} ms)`)
+  t.same(await flushOf(), ['incrby'], 'later flushes only add')
 })
 
 t.test('with RATE_LIMIT_SYNC_MS=0 the global limit is exact across instances', async (t) => {

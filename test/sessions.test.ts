@@ -157,5 +157,5 @@ t.test('upgrading from 0.2: a session without its stored expiry, its values whol
   const me = (await app.inject({ url: '/auth/me', headers: { cookie } })).json()
   t.equal(me.user.username, 'olderlayout', 'still logged in')
   t.ok(Math.abs(Date.parse(me.session.expiresAt) - Date.now() - 600_000) < 5000, 'its idle period slid')
-  t.ok(Math.abs(Number(await redis.hget(key, '@expires')) - Date.parse(me.session.expiresAt)) < 1000, 'and stored beside it')
+  t.ok(Math.abs(Number(await redis.hget(key, '@e')) - Date.parse(me.session.expiresAt)) < 1000, 'and stored beside it')
 })

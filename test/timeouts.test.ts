@@ -94,7 +94,7 @@ t.test('once a touch interval has passed, 100 reads make one expiry refresh and 
   const sessionWrites = writes.filter((args) => args.includes(key))
   t.same(sessionWrites.map(([command]) => command), ['pexpire', 'hset'], 'one expiry refresh, not a rewrite')
   t.ok(Number(sessionWrites[0]![2]) > 29_000, 'to a full idle period from now')
-  t.same(sessionWrites[1]!.slice(1, 3), [key, '@expires'], 'stored beside it (one field), for the reads to know it without a PTTL')
+  t.same(sessionWrites[1]!.slice(1, 3), [key, '@e'], 'stored beside it (one field), for the reads to know it without a PTTL')
   const indexWrites = writes.filter(([, k]) => k?.startsWith(`${prefix}user-sessions:`))
   t.same(indexWrites.map(([command, , flag]) => [command, flag]), [['zadd', 'XX']], 'one last-seen update')
 

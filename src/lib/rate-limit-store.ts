@@ -17,6 +17,8 @@ interface WindowCounter {
   synced: number
   /** Requests this instance has admitted since that flush. */
   pending: number
+  /** Whether this instance has set the key's expiry: the window's end is fixed, so once per window is enough. */
+  expirySet: boolean
 }
 
 type IncrCallback = Parameters<FastifyRateLimitStore['incr']>[1]
@@ -51,7 +53,7 @@ class CountingStore implements FastifyRateLimitStore {
     const ttl = expiresAt - now
     let counter = this.counters.get(key)
     if (!counter) {
-      counter = { expiresAt, synced: 0, pending: 0 }
+      counter = { expiresAt, synced: 0, pending: 0, expirySet: false }
       this.counters.set(key, counter)
     }
     counter.pending++
@@ -92,11 +94,15 @@ class CountingStore implements FastifyRateLimitStore {
       } else if (counter.pending > 0) {
         const count = counter.pending
         // One key per command (a Redis Cluster cannot pipeline keys of different slots); auto-pipelining batches them.
-        const flush = Promise.all([redis.incrby(key, count), redis.pexpireat(key, counter.expiresAt + EXPIRY_SLACK_MS)])
+        // A key read by many sessions or clients is flushed about once per request: its expiry goes with the first only.
+        // The INCRBY is sent first: it creates the key the PEXPIREAT then finds.
+        const added = redis.incrby(key, count)
+        const expiry = counter.expirySet ? [] : [redis.pexpireat(key, counter.expiresAt + EXPIRY_SLACK_MS)]
         flushes.push(
-          flush.then(([total]) => {
+          Promise.all([added, ...expiry]).then(([total]) => {
             counter.pending -= count
             counter.synced = total
+            counter.expirySet = true
           }, () => {
             // Redis unreachable: the count stays pending and goes out with a later flush.
           }),
