@@ -21,7 +21,7 @@ import { packUserAgent, unpackUserAgent } from './user-agent.js'
 /** When the session's TTL ends (epoch milliseconds), beside its attributes (no attribute name starts with `@`); short, as it is in every session. */
 const EXPIRY_FIELD = '@e'
 
-/** A session's stored fields (name → JSON) and when Redis drops it (epoch milliseconds). */
+/** A session's stored fields (name → JSON; the stored expiry among them) and when Redis drops it (epoch milliseconds). */
 export interface StoredSession {
   fields: Record<string, string>
   expiresAt: number
@@ -147,11 +147,11 @@ export function decodeFields(fields: Record<string, string>): Record<string, unk
   return data
 }
 
-/** What changed from `before` to `after` (both as stored fields). */
+/** What changed from `before` to `after` (both as stored fields; the stored expiry is not the request's to change). */
 export function changesBetween(before: Record<string, string>, after: Record<string, string>): SessionChanges {
   const set: Record<string, string> = {}
   for (const name in after) if (before[name] !== after[name]) set[name] = after[name]!
-  return { set, removed: Object.keys(before).filter((name) => !(name in after)) }
+  return { set, removed: Object.keys(before).filter((name) => !(name in after) && name !== EXPIRY_FIELD) }
 }
 
 export function hasChanges({ set, removed }: SessionChanges): boolean {
@@ -211,10 +211,10 @@ export function sessionRecords(redis: RedisClient): SessionRecords {
       const stored = await redis.hgetall(key).catch(storedWhole)
       const fields = stored === WHOLE ? await readWhole(key) : stored
       if (fields === null || Object.keys(fields).length === 0) return null
+      // The field stays in `fields` (a delete would slow every later access to the object): decodeFields and
+      // changesBetween pass over it.
       const expiresAt = fields[EXPIRY_FIELD]
-      if (expiresAt === undefined) return { fields, expiresAt: await expiryFromTtl(key) }
-      delete fields[EXPIRY_FIELD]
-      return { fields, expiresAt: Number(expiresAt) }
+      return { fields, expiresAt: expiresAt === undefined ? await expiryFromTtl(key) : Number(expiresAt) }
     },
 
     async create(key, fields, ttlMs) {

@@ -71,17 +71,24 @@ export interface FieldWiseSessionStore extends SessionStore {
   increment(session: FastifySessionObject, field: string, by: number): Promise<number>
 }
 
+/**
+ * What a session held when its request loaded or last wrote it, kept on the request's Session under a symbol (which
+ * @fastify/session neither copies nor hashes, nor JSON shows): a WeakMap entry per request would cost every garbage
+ * collection an ephemeron to trace.
+ */
+const BASELINE = Symbol('stored fields')
+/**
+ * The stored fields of a loaded session, kept on its decoded `user` object, which @fastify/session copies by reference
+ * into the request's Session: trackLoaded takes them as the baseline instead of encoding the session again.
+ */
+const LOADED = Symbol('loaded fields')
+type Tracked = { [BASELINE]?: Record<string, string>; [LOADED]?: Record<string, string> }
+const tracked = (object: object) => object as Tracked
+
 export function createSessionStore(options: SessionStoreOptions): FieldWiseSessionStore {
   const { redis, keys, timeouts, index, confirmEnded, onAbsoluteExpiry } = options
   const redisStore = new RedisStore({ client: redis, prefix: keys.sessionPrefix })
   const records = sessionRecords(redis)
-  /** What each session held when its request loaded or last wrote it. */
-  const baselines = new WeakMap<Session, Record<string, string>>()
-  /**
-   * The stored fields of each loaded session, by its decoded `user` object, which @fastify/session copies by reference
-   * into the request's Session: trackLoaded takes them as the baseline instead of encoding the session again.
-   */
-  const loadedFields = new WeakMap<object, Record<string, string>>()
   function keyOf(sessionId: string): { handle: string; key: string } {
     const handle = handleOf(sessionId)
     return { handle, key: keys.session(handle) }
@@ -102,7 +109,7 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
   }
 
   async function save(sessionId: string, session: Session): Promise<void> {
-    const baseline = baselines.get(session)
+    const baseline = tracked(session)[BASELINE]
     const fields = storedFields(session)
     if (baseline === undefined) {
       if (!session.user) return
@@ -112,7 +119,7 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
       if (!hasChanges(changes)) return
       if (!(await records.update(keyOf(sessionId).key, changes))) throw new SessionExpired()
     }
-    baselines.set(session, fields)
+    tracked(session)[BASELINE] = fields
   }
 
   return {
@@ -131,7 +138,7 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
         session.cookie = { originalMaxAge: null, expires: session.remember ? new Date(stored.expiresAt) : null }
         session.expiresAt = stored.expiresAt
         session.handle = handle
-        if (typeof session.user === 'object' && session.user !== null) loadedFields.set(session.user, stored.fields)
+        if (typeof session.user === 'object' && session.user !== null) tracked(session.user)[LOADED] = stored.fields
         callback(null, session as unknown as Session)
       }, callback)
     },
@@ -140,14 +147,14 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
     },
     destroy,
     trackLoaded(session) {
-      baselines.set(session, (session.user && loadedFields.get(session.user)) ?? storedFields(session))
+      tracked(session)[BASELINE] = (session.user && tracked(session.user)[LOADED]) ?? storedFields(session)
     },
     async increment(session, field, by) {
       const value = await records.increment(keyOf(session.sessionId).key, field, by)
       if (value === null) throw new SessionExpired()
       attributesOf(session)[field] = value
       // Already in Redis: the save at the end of the request must not write it again.
-      const baseline = baselines.get(session)
+      const baseline = tracked(session)[BASELINE]
       if (baseline) baseline[field] = String(value)
       return value
     },
