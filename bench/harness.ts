@@ -180,6 +180,11 @@ export function serviceEnv({ redis, databaseUrl }: Stores, extra: Record<string,
   }
 }
 
+/** What the comparison servers (the limit, the baselines, the peer) need: the bench's Redis and the secret. */
+export function comparisonEnv({ redis }: Stores, extra: Record<string, string> = {}): Record<string, string> {
+  return { REDIS_URL: redis.url, SESSION_SECRET: SECRET, ...extra }
+}
+
 export async function registerBenchUser(server: ServerProcess, username = USERNAME): Promise<void> {
   await fetch(`${server.url}/auth/register`, {
     method: 'POST',

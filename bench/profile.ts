@@ -12,7 +12,7 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { DURATION, load, loginCookie, PASSWORD, registerBenchUser, SECRET, ServerProcess, serviceEnv, startStores, stopStores, USERNAME } from './harness.js'
+import { comparisonEnv, DURATION, load, loginCookie, PASSWORD, registerBenchUser, ServerProcess, serviceEnv, startStores, stopStores, USERNAME } from './harness.js'
 
 const BASELINE = process.env.BENCH_PROFILE_BASELINE === 'true'
 const PATH = BASELINE ? '/dashboard' : (process.env.BENCH_PROFILE_PATH ?? '/api/dashboard')
@@ -70,7 +70,7 @@ const profiles = await mkdtemp(join(tmpdir(), 'bench-profile-'))
 try {
   const profiler = ['--cpu-prof', `--cpu-prof-dir=${profiles}`]
   const server = BASELINE
-    ? await ServerProcess.start('bench/servers/fastify-session.ts', { REDIS_URL: stores.redis.url, SESSION_SECRET: SECRET, BENCH_TUNED: 'true' }, profiler)
+    ? await ServerProcess.start('bench/servers/fastify-session.ts', comparisonEnv(stores, { BENCH_TUNED: 'true' }), profiler)
     : await ServerProcess.start('src/server.ts', serviceEnv(stores), profiler)
   let requests = 0
   try {

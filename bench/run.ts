@@ -7,7 +7,7 @@
  *
  * BENCH_ROUNDS (alternating rounds of the hot path, default 3), BENCH_ROUND_SECONDS (seconds per row and round,
  * default 5), BENCH_DURATION (seconds per login-storm measurement, default 10), BENCH_CONNECTIONS (default 50),
- * BENCH_SESSIONS (sessions created in the memory scenario, default 100000).
+ * BENCH_SESSIONS (sessions created in the memory scenario, five per user, default 100000).
  */
 import { mkdir, writeFile } from 'node:fs/promises'
 import type { Redis } from 'ioredis'
@@ -17,6 +17,7 @@ import { hashPassword } from '../src/lib/password.js'
 import { capacity, capacityTables, type MeasuredCosts } from './capacity.js'
 import { BROWSER_USER_AGENT } from '../test/support/flows.js'
 import {
+  comparisonEnv,
   CONNECTIONS,
   credentials,
   DURATION,
@@ -213,24 +214,23 @@ async function sessionsOfMany(server: ServerProcess, stores: Stores): Promise<st
 const PEER_ACCOUNT = { email: 'bench@example.test', password: PASSWORD, name: USERNAME }
 
 async function hotPath(stores: Stores, redis: Redis): Promise<Row[]> {
-  const redisServer = stores.redis
   const betterAuthDatabase = await stores.postgres.createDatabase('better_auth')
   const manySessions: string[] = []
   const cases: HotPathCase[] = [
     ['ceiling', 'bench/servers/ceiling.ts', {}, async () => [['ceiling: Fastify, no session', { path: '/dashboard' }]]],
-    ['limit', 'bench/servers/round-trip-limit.ts', { REDIS_URL: redisServer.url, SESSION_SECRET: SECRET }, async (s) => [
+    ['limit', 'bench/servers/round-trip-limit.ts', comparisonEnv(stores), async (s) => [
       ['limit: signed cookie + one Redis GET', { path: '/dashboard', cookie: await loginCookie(s, '/login') }],
     ]],
-    ['A', 'bench/servers/express-session.ts', { REDIS_URL: redisServer.url, SESSION_SECRET: SECRET }, async (s) => [
+    ['A', 'bench/servers/express-session.ts', comparisonEnv(stores), async (s) => [
       ['baseline A: Express + express-session', { path: '/dashboard', cookie: await loginCookie(s, '/login') }],
     ]],
-    ['B', 'bench/servers/fastify-session.ts', { REDIS_URL: redisServer.url, SESSION_SECRET: SECRET }, async (s) => [
+    ['B', 'bench/servers/fastify-session.ts', comparisonEnv(stores), async (s) => [
       ['baseline B: @fastify/session defaults', { path: '/dashboard', cookie: await loginCookie(s, '/login') }],
     ]],
-    ['B tuned', 'bench/servers/fastify-session.ts', { REDIS_URL: redisServer.url, SESSION_SECRET: SECRET, BENCH_TUNED: 'true' }, async (s) => [
+    ['B tuned', 'bench/servers/fastify-session.ts', comparisonEnv(stores, { BENCH_TUNED: 'true' }), async (s) => [
       ['baseline B tuned: @fastify/session, rolling and saveUninitialized off', { path: '/dashboard', cookie: await loginCookie(s, '/login') }],
     ]],
-    ['better-auth', 'bench/peers/better-auth.ts', { REDIS_URL: redisServer.url, SESSION_SECRET: SECRET, DATABASE_URL: betterAuthDatabase }, async (s) => {
+    ['better-auth', 'bench/peers/better-auth.ts', comparisonEnv(stores, { DATABASE_URL: betterAuthDatabase }), async (s) => {
       // As a browser on its own origin: it refuses a sign-in without one.
       const origin = { origin: s.url }
       await loginCookie(s, '/api/auth/sign-up/email', PEER_ACCOUNT, origin)

@@ -139,6 +139,7 @@ t.test('POST /auth/login', async (t) => {
     await app.inject({ method: 'PATCH', url: '/api/preferences', headers: { cookie, 'content-type': 'application/json' }, payload: '{"theme":"dark"}' })
     const changed = decodeFields(await redis.hgetall(key))
     t.same(Object.keys(changed).sort(), ['createdAt', 'ip', 'theme', 'user', 'userAgent'], 'a write of a loaded session adds only what changed')
+    t.equal(await redis.hexists(key, '@e'), 1, 'and keeps the stored expiry, so reads stay one command')
     const readers: Record<string, (k: string) => Promise<unknown>> = {
       hash: (k) => redis.hgetall(k),
       zset: (k) => redis.zrange(k, 0, -1),

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { build, json, login, loggedIn, PASSWORD, register, sessionCookie, sessionIdOf, sessionKey, testRedis, uniquePrefix, type App } from './support/helper.js'
+import { BROWSER_USER_AGENT, build, json, login, loggedIn, PASSWORD, register, sessionCookie, sessionIdOf, sessionKey, testRedis, uniquePrefix, type App } from './support/helper.js'
 import { handleOf } from '../src/lib/keys.js'
 import { decodeFields } from '../src/lib/session-records.js'
 import { RECORD_CREATION_WINDOW_MS } from '../src/lib/record-index.js'
@@ -8,12 +8,15 @@ import { RECORD_CREATION_WINDOW_MS } from '../src/lib/record-index.js'
 const list = (app: App, cookie: string) => app.inject({ url: '/auth/sessions', headers: { cookie } })
 const dashboard = (app: App, cookie: string) => app.inject({ url: '/api/dashboard', headers: { cookie } }).then((r) => r.statusCode)
 
+/** A browser's User-Agent (over 64 bytes, so stored in chunks), told apart per login. */
+const agent = (i: number) => `${BROWSER_USER_AGENT} device-${i}`
+
 /** Registers `username` and logs in `count` times with different user agents; returns the cookies, oldest first. */
 async function sessionsOf(app: App, username: string, count: number): Promise<string[]> {
   await register(app, username)
   const cookies: string[] = []
   for (let i = 0; i < count; i++) {
-    cookies.push(sessionCookie(await login(app, username, PASSWORD, { 'user-agent': `agent-${i}` })))
+    cookies.push(sessionCookie(await login(app, username, PASSWORD, { 'user-agent': agent(i) })))
     await sleep(5) // distinct login times
   }
   return cookies
@@ -27,7 +30,7 @@ t.test('GET /auth/sessions lists my live sessions, newest first, with handles th
   t.equal(response.statusCode, 200)
   const { sessions } = response.json()
   t.equal(sessions.length, 3)
-  t.same(sessions.map((s: { userAgent: string }) => s.userAgent), ['agent-2', 'agent-1', 'agent-0'])
+  t.same(sessions.map((s: { userAgent: string }) => s.userAgent), [agent(2), agent(1), agent(0)], 'each User-Agent whole')
   t.same(sessions.map((s: { current: boolean }) => s.current), [false, true, false])
   t.equal(sessions[1].ip, '127.0.0.1')
   t.ok(Date.parse(sessions[0].createdAt) >= Date.parse(sessions[1].createdAt))

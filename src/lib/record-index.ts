@@ -16,9 +16,9 @@ export interface IndexedRecord {
 
 /**
  * Reads a per-user index (a sorted set of handles scored by a time, each naming a record at `recordKey(handle)`)
- * with each record (a listing reads them whole: a record is a few short fields), and prunes the entries whose record is gone. Records expire on their own in
- * Redis, so an index learns of it only when read. An entry is pruned only once older than the creation window,
- * since records are listed before they are created (see the invariants in plugins/app/sessions.ts).
+ * with each record, read whole (a record is a few short fields), and prunes the entries whose record is gone. Records
+ * expire on their own in Redis, so an index learns of it only when read. An entry is pruned only once older than the
+ * creation window, since records are listed before they are created (see the invariants in plugins/app/sessions.ts).
  */
 export async function readIndex(
   redis: RedisClient,

@@ -21,9 +21,9 @@ export function defineScripts(redis: RedisClient, scripts: Record<string, Script
 
 const mastersOf = (redis: RedisClient): Redis[] => (redis instanceof Cluster ? redis.nodes('master') : [redis])
 
-/** Up to this many keys on a server, a count is exact; above, it is estimated from a sample. */
-const EXACT_COUNT_LIMIT = 10_000
-const COUNT_SAMPLES = 400
+/** Up to this many keys on a server, a count is exact; above, it is estimated from a sample of COUNT_SAMPLES keys. */
+export const EXACT_COUNT_LIMIT = 10_000
+export const COUNT_SAMPLES = 400
 
 /**
  * How many keys start with `prefix`, all masters together, with no key that gathers them (which would put every write

@@ -18,7 +18,7 @@ import { packUserAgent, unpackUserAgent } from './user-agent.js'
  *   is one command (HGETALL, no PTTL): half the commands of the hottest path, in the process and in Redis.
  */
 
-/** When the session's TTL ends (epoch milliseconds), beside its attributes (no attribute name starts with `@`); short, as it is in every session. */
+/** When the session's TTL ends (epoch milliseconds), beside its attributes (whose names never start with `@`). Short: it is in every session. */
 const EXPIRY_FIELD = '@e'
 
 /** A session's stored fields (name → JSON; the stored expiry among them) and when Redis drops it (epoch milliseconds). */

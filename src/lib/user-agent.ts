@@ -9,7 +9,7 @@ export function userAgentOf(request: FastifyRequest): string {
 
 /**
  * What most User-Agents are made of, longest first. Each session stores its User-Agent, so these are stored as a
- * two-character code: a desktop Chrome's 117 characters become about 30, any other User-Agent is kept as it is.
+ * two-character code: a desktop Chrome's 117 characters become 12; the rest of any User-Agent is kept as it is.
  */
 const COMMON_PARTS = [
   ') AppleWebKit/537.36 (KHTML, like Gecko) Chrome/',

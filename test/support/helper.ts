@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { sql, type Selectable } from 'kysely'
 import tap, { type Test } from 'tap'
+import { Redis } from 'ioredis'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type EnvSource } from '../../src/config.js'
 import type { UsersTable } from '../../src/db/schema.js'
@@ -148,7 +149,9 @@ export async function commandsDuring(server: RedisServer, during: () => Promise<
 
 /** What commandsDuring sees, on each of several servers at once (the masters of a Cluster). */
 export async function commandsOnEach(servers: RedisServer[], during: () => Promise<unknown>): Promise<string[][][]> {
-  const clients = servers.map((server) => server.connect())
+  // Clients that never connect themselves: their ready check (an INFO) would otherwise race the monitor's start, and
+  // ioredis fails with "Command queue state error" when a monitored line arrives with the MONITOR's OK.
+  const clients = servers.map((server) => new Redis(server.port, '127.0.0.1', { lazyConnect: true }))
   const monitors = await Promise.all(clients.map((client) => client.monitor()))
   const seen = monitors.map((monitor) => {
     const commands: string[][] = []

@@ -159,7 +159,9 @@ export default fp<SessionIndexOptions>(
     // What versions before 0.3 kept (keys.ts) would otherwise stay in Redis for good; older instances still running
     // in a rolling upgrade may write it again, until the next start. Best effort: a start while Redis refuses writes
     // (a failover under way) must still serve, answering 503 until writes come back.
-    await app.redis.unlink(options.keys.legacyLiveSessions).catch((error: Error) => app.log.warn({ err: error }, 'could not delete the legacy live-sessions key'))
+    await app.redis.unlink(options.keys.legacyLiveSessions).catch((error: Error) => {
+      app.log.warn({ err: error }, 'could not delete the legacy live-sessions key; the next start tries again')
+    })
   },
   { name: 'session-index', dependencies: ['redis'] },
 )

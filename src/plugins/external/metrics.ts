@@ -2,7 +2,7 @@ import { timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import fastifyMetricsModule from 'fastify-metrics'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
-import { onCommandSettled, type RedisClient } from '../../lib/redis-client.js'
+import { COUNT_SAMPLES, EXACT_COUNT_LIMIT, onCommandSettled, type RedisClient } from '../../lib/redis-client.js'
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { MetricsUnauthorized } from '../../errors.js'
 import { errorResponses } from '../../schemas/error.js'
@@ -231,7 +231,8 @@ export default fp<MetricsPluginOptions>(
     let lastLive = 0
     new Gauge({
       name: 'sessions_live',
-      help: 'Sessions and access tokens that have not expired or ended: exact up to 10,000 keys per Redis master, a sampled estimate (about ±5%) above',
+      help: `Sessions and access tokens that have not expired or ended: exact up to ${EXACT_COUNT_LIMIT} keys per Redis master, `
+        + `estimated above that from ${COUNT_SAMPLES} random keys`,
       registers: [registry],
       async collect() {
         // Metrics matter most while Redis is down: keep the last count rather than fail the scrape.
