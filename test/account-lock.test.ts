@@ -139,3 +139,17 @@ t.test('device cookies: a known client is judged by its own count, and the cooki
   for (let attempt = 1; attempt <= 5; attempt++) await login(app, 'neighbour', 'wrong password')
   t.equal((await login(app, 'neighbour', PASSWORD, { cookie: device })).statusCode, 429, "another account's device cookie counts for nothing")
 })
+
+t.test("device cookies bind the whole name: one of victim.x is no device of victim, and a dotted name's owner keeps theirs", async (t) => {
+  const app = await build(t, env)
+  for (const username of ['victim', 'victim.a1', 'bob.smith']) await register(app, username)
+  const squatter = sessionCookie(await login(app, 'victim.a1'), 'sid-device')
+  for (let attempt = 1; attempt <= 5; attempt++) await login(app, 'victim', 'wrong password', fromIp(`10.6.0.${attempt}`))
+  t.equal((await login(app, 'victim', 'wrong password', { cookie: squatter })).statusCode, 429, 'the device cookie of victim.a1 buys no guesses at victim while its lock is on')
+  t.equal((await login(app, 'victim', PASSWORD, { cookie: squatter })).statusCode, 429, 'the right password included')
+
+  const owner = sessionCookie(await login(app, 'bob.smith'), 'sid-device')
+  for (let attempt = 1; attempt <= 5; attempt++) await login(app, 'bob.smith', 'wrong password', fromIp(`10.7.0.${attempt}`))
+  t.equal((await login(app, 'bob.smith')).statusCode, 429, 'strangers locked bob.smith out')
+  t.equal((await login(app, 'Bob.Smith', PASSWORD, { cookie: owner })).statusCode, 200, "the owner's known client is not")
+})

@@ -31,8 +31,21 @@ export interface DeviceCookiesOptions {
 /** How long a device stays known without a login. */
 export const DEVICE_COOKIE_MAX_AGE_SECONDS = 365 * 86_400
 
-// The cookie's value, before signing: the lower-cased account name and the device id, which never contain a dot.
-const encode = (username: string, device: string) => `${username.toLowerCase()}.${device}`
+/**
+ * The cookie's value, before signing: the lower-cased account name and the device id, joined by a colon, which
+ * neither can hold (names: schemas/user.ts; ids: base64url). A value must split into exactly these two, so that no
+ * name can pass for another: a dot, which names may hold (`victim.x`), joined them before 0.3.1, and those cookies
+ * no longer name any account.
+ */
+const SEPARATOR = ':'
+const encode = (username: string, device: string) => `${username.toLowerCase()}${SEPARATOR}${device}`
+
+/** The account name and device id a cookie's value names, or null when it is not exactly a name and an id. */
+export function decodeDeviceCookie(value: string): { username: string; device: string } | null {
+  const parts = value.split(SEPARATOR)
+  if (parts.length !== 2 || !parts[0] || !parts[1]) return null
+  return { username: parts[0], device: parts[1] }
+}
 
 export default fp<DeviceCookiesOptions>(
   async function deviceCookiesPlugin(app, { sessionCookieName, cookieSecure }) {
@@ -44,8 +57,8 @@ export default fp<DeviceCookiesOptions>(
       if (cookie === undefined) return null
       const { valid, value } = request.unsignCookie(cookie)
       if (!valid || value === null) return null
-      const [name, device] = value.split('.')
-      return name === username.toLowerCase() && device ? device : null
+      const named = decodeDeviceCookie(value)
+      return named !== null && named.username === username.toLowerCase() ? named.device : null
     }
 
     app.decorate('deviceCookies', {
