@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { AppConfig } from './config.js'
 import { clientErrorHandler } from './lib/client-error.js'
 import { redisKeys } from './lib/keys.js'
 import { replicationCheck } from './lib/replication.js'
+import { withoutSecrets } from './lib/url-secrets.js'
 import accessTokensPlugin from './plugins/app/access-tokens.js'
 import answerContractPlugin from './plugins/app/answer-contract.js'
 import accountLifecyclePlugin from './plugins/app/account-lifecycle.js'
@@ -67,6 +68,20 @@ export const REDACTED_LOG_PATHS = [
   '*.detail',
 ]
 
+/**
+ * How a request is shown in a log line: Fastify's fields, with the URL's secrets (a mailed link's token) redacted, as
+ * paths cannot (the URL is one string).
+ */
+export const LOG_SERIALIZERS = {
+  req: (request: FastifyRequest) => ({
+    method: request.method,
+    url: withoutSecrets(request.url),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  }),
+}
+
 /** An X-Request-Id from a proxy or client is kept when it looks like one, so a request can be followed across hops. */
 const REQUEST_ID = /^[\w.:-]{1,64}$/
 
@@ -127,7 +142,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     perCredential: { max: rateLimit.credentialMax, ...counting },
     perMailAddress: { max: config.mail.perAddressMax, windowSeconds: config.mail.perAddressWindowSeconds },
   })
-  await app.register(usersPlugin, { admin: config.admin })
+  await app.register(usersPlugin, { admin: config.admin, hashCost: config.passwordHashCost })
   await app.register(accountLockPlugin, { keys, ...config.accountLock })
   await app.register(mfaPlugin, { secrets: session.secrets, issuer: config.mfaIssuer })
   await app.register(jobQueuePlugin)

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { envSchema } from 'env-schema'
+import { DEFAULT_SCRYPT_COST, OWASP_SCRYPT_COST_LOG2, type ScryptCost } from './lib/password.js'
 import type { SessionTimeouts } from './lib/session-timeouts.js'
 import { Password, Username } from './schemas/user.js'
 
@@ -56,6 +57,7 @@ const EnvSchema = Type.Object({
   ACCOUNT_LOCK_BASE_SECONDS: Seconds(30),
   ACCOUNT_LOCK_MAX_SECONDS: Seconds(900),
   ALLOW_REGISTRATION: Type.Boolean({ default: true }),
+  PASSWORD_HASH_COST: Type.Integer({ minimum: 1, maximum: 20, default: OWASP_SCRYPT_COST_LOG2 }),
   REAUTH_MAX_AGE_SECONDS: Seconds(600),
   MFA_ISSUER: Type.String({ minLength: 1, maxLength: 64, default: 'Redis Session API' }),
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
@@ -68,6 +70,7 @@ const EnvSchema = Type.Object({
   // Mail: links in mails point at PUBLIC_URL, never at the Host a request came with.
   PUBLIC_URL: Type.Optional(Type.String({ pattern: '^https?://' })),
   SMTP_URL: Type.String({ pattern: '^smtps?://', default: 'smtp://127.0.0.1:1025' }),
+  SMTP_REQUIRE_TLS: Type.Optional(Type.Boolean()),
   MAIL_FROM: Type.String({ minLength: 3, default: 'Redis Session API <no-reply@localhost>' }),
   MAIL_WORKER: Type.Boolean({ default: true }),
   MAIL_RETRY_LIMIT: Type.Integer({ minimum: 0, maximum: 100, default: 10 }),
@@ -124,6 +127,8 @@ export interface AppConfig {
   /** The service's name in authenticator apps. */
   mfaIssuer: string
   admin: { username: string; password: string } | null
+  /** scrypt's cost (log2 N) for new hashes; older hashes move up to it at their next login (lib/password.ts). */
+  passwordHashCost: ScryptCost
   /** Bearer token GET /metrics requires; null leaves it open (keep it off the public network then). */
   metricsToken: string | null
   docsEnabled: boolean
@@ -139,6 +144,8 @@ export interface MailConfig {
   /** Where the links in mails lead (the web app's pages), without a trailing slash. */
   publicUrl: string
   smtpUrl: string
+  /** smtp:// refuses to send unless the server upgrades to TLS (STARTTLS); smtps:// is TLS from the first byte. */
+  requireTls: boolean
   from: string
   /** Whether this instance delivers queued mail (every instance enqueues). */
   worker: boolean
@@ -280,12 +287,14 @@ function toAppConfig(env: Env): AppConfig {
     reauthMaxAgeSeconds: env.REAUTH_MAX_AGE_SECONDS,
     mfaIssuer: env.MFA_ISSUER,
     admin: parseAdmin(env.ADMIN_USERNAME, env.ADMIN_PASSWORD),
+    passwordHashCost: { ...DEFAULT_SCRYPT_COST, costLog2: env.PASSWORD_HASH_COST },
     metricsToken,
     docsEnabled: env.DOCS_ENABLED ?? !production,
     maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
     mail: {
       publicUrl: parsePublicUrl(env.PUBLIC_URL, production, env.PORT),
       smtpUrl: parseUrl('SMTP_URL', env.SMTP_URL),
+      requireTls: env.SMTP_REQUIRE_TLS ?? production,
       from: env.MAIL_FROM,
       worker: env.MAIL_WORKER,
       retryLimit: env.MAIL_RETRY_LIMIT,
@@ -297,12 +306,17 @@ function toAppConfig(env: Env): AppConfig {
   }
 }
 
-/** Links in mails: required in production (a link to localhost would reach no one); this service itself in development. */
+/**
+ * Links in mails: required in production (a link to localhost would reach no one), and over https://; this service
+ * itself in development.
+ */
 function parsePublicUrl(value: string | undefined, production: boolean, port: number): string {
   if (value === undefined) {
     if (production) throw new ConfigError('PUBLIC_URL is required in production: the links in verification and password-reset mails point at it')
     return `http://localhost:${port}`
   }
+  // A mailed link carries a token that opens the account: over http:// any network on the way could read it.
+  if (production && !value.startsWith('https://')) throw new ConfigError('PUBLIC_URL must be https:// in production: the mailed links carry tokens that open accounts')
   return parseUrl('PUBLIC_URL', value).replace(/\/+$/, '')
 }
 

@@ -27,11 +27,19 @@ export const Forbidden = define('FORBIDDEN', 'This route needs a role you do not
 export const UserNotFound = define('USER_NOT_FOUND', 'No such user', 404)
 export const AccountDisabled = define('ACCOUNT_DISABLED', 'This account is disabled', 403)
 export const InvalidAccountChange = define<[string]>('VALIDATION', 'Invalid account change: %s', 400)
+export const InvalidQuery = define<[string]>('VALIDATION', 'Invalid query: %s', 400)
 export const LastAdmin = define('LAST_ADMIN', 'The last active admin cannot be disabled, demoted or deleted: make another admin first', 409)
 export const SessionNotFound = define('SESSION_NOT_FOUND', 'No such session', 404)
 export const CsrfRejected = define('CSRF_REJECTED', 'Cross-site request refused', 403)
 export const StoreUnavailable = define('STORE_UNAVAILABLE', 'A data store (Redis or PostgreSQL) is unavailable; retry shortly', 503)
 export const Overloaded = define('OVERLOADED', 'The server is overloaded; retry shortly', 503)
+const PasswordChecksQueueFull = define('OVERLOADED', 'Too many password checks are waiting on this instance; retry shortly', 503)
+/** The queue of key derivations is full (lib/password.ts): answered at once, with when to retry. */
+export class PasswordChecksBusy extends PasswordChecksQueueFull {
+  constructor(readonly retryAfterSeconds: number) {
+    super()
+  }
+}
 export const InsecureTransport = define(
   'INSECURE_TRANSPORT',
   'The session cookie is Secure and this request did not come over HTTPS, so no session was created: call the API over HTTPS; behind a TLS-terminating proxy, set TRUST_PROXY so its X-Forwarded-Proto is believed; COOKIE_SECURE=false only for local development over http://',

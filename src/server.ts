@@ -1,7 +1,8 @@
 import closeWithGrace from 'close-with-grace'
-import { buildApp, REDACTED_LOG_PATHS } from './app.js'
+import { buildApp, LOG_SERIALIZERS, REDACTED_LOG_PATHS } from './app.js'
 import { ConfigError, EXAMPLE_SESSION_SECRET, loadConfig, type AppConfig } from './config.js'
 import { SchemaMismatchError } from './db/migrate.js'
+import { OWASP_SCRYPT_COST_LOG2 } from './lib/password.js'
 import { DatabaseUnreachableError } from './plugins/external/database.js'
 import { RedisUnreachableError } from './plugins/external/redis.js'
 
@@ -52,7 +53,7 @@ async function start(): Promise<void> {
   try {
     config = loadConfig(process.env, { dotenv: true })
     const app = await buildApp(config, {
-      logger: { level: config.logLevel, redact: REDACTED_LOG_PATHS, ...prettyOnTerminal() },
+      logger: { level: config.logLevel, redact: REDACTED_LOG_PATHS, serializers: LOG_SERIALIZERS, ...prettyOnTerminal() },
     })
     closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
       if (err) app.log.error({ err }, 'shutting down after an error')
@@ -63,6 +64,10 @@ async function start(): Promise<void> {
       await app.close()
       clearInterval(reaper)
     })
+    // Below OWASP's minimum: for benchmarks and development, never for accounts that matter; said at every start.
+    if (config.passwordHashCost.costLog2 < OWASP_SCRYPT_COST_LOG2) {
+      app.log.warn(`PASSWORD_HASH_COST=${config.passwordHashCost.costLog2} is below ${OWASP_SCRYPT_COST_LOG2}, OWASP's minimum for scrypt: new password hashes are weaker than they should be`)
+    }
     if (!config.production && config.session.secrets.includes(EXAMPLE_SESSION_SECRET)) {
       app.log.warn('SESSION_SECRET is the example value from .env.example: fine on a laptop, refused in production. Generate one: openssl rand -base64 32')
     }

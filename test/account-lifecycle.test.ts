@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { injected, type Client } from './support/client.js'
 import { enrolled, logIn, loggedIn, passwordStep, PASSWORD, register } from './support/flows.js'
-import { build, storedAccount, testRedis, uniquePrefix } from './support/helper.js'
+import { build, json, storedAccount, testRedis, uniquePrefix } from './support/helper.js'
 
 // Admins list, disable, re-enable, re-role and delete accounts; users delete their own. What a change ends, it ends
 // at once on every instance.
@@ -155,22 +155,55 @@ t.test('a deleted account leaves nothing behind in PostgreSQL or Redis, and its 
   const values = await Promise.all(keys.map(async (key) => JSON.stringify([key, await redis.dump(key)])))
   t.same(values.filter((value) => value.toLowerCase().includes('leaving') || value.includes(user.cookie.split('=')[1]!)), [], 'no key of it, no value naming it')
   t.same(usernames(await admin.get('/admin/users?search=root')), ['root'], 'the admin is still there')
+  // First: a route that reads no account (GET /auth/me finds the account gone and ends the session itself).
+  t.equal((await via.call('GET', '/api/dashboard', { cookie: user.cookie })).status, 401, 'its session opens no route, not even one that reads no account')
   t.equal((await via.call('GET', '/auth/me', { cookie: user.cookie })).status, 401)
   t.equal((await via.call('POST', '/auth/register', { body: { username: 'leaving', password: PASSWORD } })).status, 201, 'the name can be registered again')
 })
 
 t.test('DELETE /auth/account: my password (and code) deletes everything of mine', async (t) => {
-  const { via } = await setup(t)
+  const { app, via } = await setup(t)
   const cookie = await loggedIn(via, 'quitter')
   const wrong = await via.call('DELETE', '/auth/account', { cookie, body: { password: 'not my password' } })
   t.same([wrong.status, wrong.body.code], [401, 'INVALID_CREDENTIALS'])
   t.equal(await loginStatus(via, 'quitter'), 200, 'nothing was deleted')
   const done = await via.call('DELETE', '/auth/account', { cookie, body: { password: PASSWORD } })
   t.equal(done.status, 204)
+  const cleared = await app.inject({ method: 'DELETE', url: '/auth/account', ...json({ password: PASSWORD }), headers: { 'content-type': 'application/json', 'cookie': await loggedIn(via, 'quitter2') } })
+  t.equal(cleared.statusCode, 204)
+  t.equal(cleared.cookies.find((c) => c.name === 'sid')?.maxAge, 0, 'the answer clears the cookie')
   t.equal((await via.call('GET', '/auth/me', { cookie })).status, 401, 'my session has ended')
+  t.equal((await via.call('GET', '/api/dashboard', { cookie })).status, 401, 'and opens no route')
   t.equal(await loginStatus(via, 'quitter'), 401, 'the account is gone')
   const mfa = await enrolled(via, 'careful')
   const noCode = await via.call('DELETE', '/auth/account', { cookie: mfa.cookie, body: { password: PASSWORD } })
   t.equal(noCode.body.code, 'MFA_CODE_REQUIRED', 'with two-factor login on, the code too')
   t.equal((await via.call('DELETE', '/auth/account', { cookie: mfa.cookie, body: { password: PASSWORD, code: mfa.recoveryCodes[0] } })).status, 204)
+})
+
+t.test("an admin revokes one of a user's access tokens; the others stay", async (t) => {
+  const { via, admin } = await setup(t)
+  const cookie = await loggedIn(via, 'holder')
+  const made = await Promise.all(['one', 'two'].map((name) => via.call('POST', '/auth/tokens', { cookie, body: { name, scopes: ['read'] } })))
+  const tokens = (await admin.get('/admin/users/holder/tokens')).body.tokens as { id: string; name: string }[]
+  const one = tokens.find((token) => token.name === 'one')!
+  t.equal((await admin.delete(`/admin/users/holder/tokens/${one.id}`)).status, 204)
+  t.match(await admin.delete(`/admin/users/holder/tokens/${one.id}`), { status: 404, body: { code: 'TOKEN_NOT_FOUND' } }, 'once')
+  const [first, second] = made.map((reply) => `Bearer ${reply.body.token as string}`)
+  t.equal((await via.call('GET', '/api/dashboard', { authorization: first })).status, 401, 'the revoked token opens nothing')
+  t.equal((await via.call('GET', '/api/dashboard', { authorization: second })).status, 200, 'the other still works')
+  t.match(await admin.delete(`/admin/users/nobody/tokens/${one.id}`), { status: 404, body: { code: 'USER_NOT_FOUND' } })
+  t.match(await admin.delete('/admin/users/holder/tokens/short'), { status: 400, body: { code: 'VALIDATION' } })
+})
+
+t.test('bad admin input answers 400, never 500: a leap second, a NUL in a name or a cursor', async (t) => {
+  const { admin } = await setup(t)
+  const leap = await admin.patch('/admin/users/root', { disabled: true, until: '2030-06-30T23:59:60Z' })
+  t.match(leap, { status: 400, body: { code: 'VALIDATION' } }, 'a leap second')
+  for (const path of ['/admin/users/a%00b', '/admin/users/a%00b/sessions', '/admin/users/a%00b/mfa', '/admin/users/a%00b/tokens']) {
+    t.match(await admin.get(path), { status: 400, body: { code: 'VALIDATION' } }, `a NUL in ${path}`)
+  }
+  const nul = Buffer.from('a\0b').toString('base64url')
+  t.match(await admin.get(`/admin/users?cursor=${nul}`), { status: 400, body: { code: 'VALIDATION' } }, 'a cursor that decodes to a NUL')
+  t.equal((await admin.get('/admin/users?cursor=cm9vdA')).status, 200, 'a cursor as a page gives it (root) still works')
 })

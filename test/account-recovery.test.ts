@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { sql } from 'kysely'
+import type { ParsedMail } from 'mailparser'
 import t, { type Test } from 'tap'
+import { accountTokenRecords, newToken } from '../src/lib/account-tokens.js'
 import { startInstance } from './support/app-process.js'
 import { injected, type Client } from './support/client.js'
 import { enrolled, logIn, passwordStep, PASSWORD, registerWithEmail } from './support/flows.js'
@@ -291,4 +293,141 @@ t.test('PostgreSQL down: forgot answers 503 at once, the workers wait it out, an
   await sleep(2500)
   await postgres.resume()
   t.equal((await resetToken(via, mail, 'weathered@example.test')).length, 43, 'a reset link (a 256-bit token) arrives once it is back')
+})
+
+t.test('an email change taken back, by changing back or by DELETE /auth/email/pending, ends every link mailed for it', async (t) => {
+  const { app, via, mail } = await setup(t, { MAIL_RATE_LIMIT_MAX: '100' })
+  await verified(via, mail, 'undo', 'undo@example.test')
+  const cookie = await logIn(via, 'undo')
+  const change = (email: string) => via.call('PUT', '/auth/email', { cookie, body: { email } })
+
+  t.equal((await change('typo@example.test')).status, 202)
+  const [typoLink] = await mail.waitFor('typo@example.test', 1, /Confirm your/)
+  t.match((await via.call('GET', '/auth/me', { cookie })).body, { email: 'undo@example.test', emailVerified: true, pendingEmail: 'typo@example.test' })
+  t.equal((await change('UNDO@example.test')).status, 202, 'back to the verified address, in any letter case')
+  t.match((await via.call('GET', '/auth/me', { cookie })).body, { email: 'undo@example.test', emailVerified: true, pendingEmail: null })
+  t.match(await via.call('POST', '/auth/email/verify', { body: { token: linkOf(typoLink!).token } }), { status: 400, body: { code: 'INVALID_TOKEN' } }, 'the link mailed to the mistyped address verifies nothing')
+
+  t.equal((await change('other@example.test')).status, 202)
+  const [otherLink] = await mail.waitFor('other@example.test', 1, /Confirm your/)
+  t.equal((await via.call('DELETE', '/auth/email/pending', { cookie })).status, 204)
+  t.match(await via.call('POST', '/auth/email/verify', { body: { token: linkOf(otherLink!).token } }), { status: 400, body: { code: 'INVALID_TOKEN' } }, 'a cancelled change verifies nothing')
+  t.match((await via.call('GET', '/auth/me', { cookie })).body, { email: 'undo@example.test', emailVerified: true, pendingEmail: null })
+
+  // A link a worker issued after the change was taken back (it read the account before): the account no longer waits
+  // for that address, so the link verifies nothing either.
+  const late = newToken()
+  const { id } = (await via.call('GET', '/auth/me', { cookie })).body.user as { id: string }
+  await accountTokenRecords(app.db).issue(late, { userId: id, email: 'other@example.test' }, 'verify_email')
+  t.match(await via.call('POST', '/auth/email/verify', { body: { token: late } }), { status: 400, body: { code: 'INVALID_TOKEN' } }, 'nor a link issued late')
+
+  t.equal((await via.call('POST', '/auth/password/forgot', { body: { email: 'other@example.test' } })).status, 202)
+  t.equal((await via.call('POST', '/auth/password/forgot', { body: { email: 'undo@example.test' } })).status, 202)
+  await mail.waitFor('undo@example.test', 1, RESET_MAIL)
+  t.equal(mail.to('other@example.test', RESET_MAIL).length, 0, 'and the cancelled address gets no reset link')
+})
+
+t.test('an unverified address taken back: its links end and the account has no address', async (t) => {
+  const { via, mail } = await setup(t)
+  await registerWithEmail(via, 'unsure', 'unsure@example.test')
+  const [link] = await mail.waitFor('unsure@example.test', 1, /Confirm your/)
+  const cookie = await logIn(via, 'unsure')
+  t.equal((await via.call('DELETE', '/auth/email/pending', { cookie })).status, 204)
+  t.match((await via.call('GET', '/auth/me', { cookie })).body, { email: null, emailVerified: false, pendingEmail: null })
+  t.match(await via.call('POST', '/auth/email/verify', { body: { token: linkOf(link!).token } }), { status: 400, body: { code: 'INVALID_TOKEN' } })
+})
+
+t.test('one verification link spent by four requests at once: one verifies, the others are refused', async (t) => {
+  const { app, via, mail } = await setup(t, { LOGIN_RATE_LIMIT_MAX: '100' })
+  for (let round = 0; round < 3; round++) {
+    const email = `once${round}@example.test`
+    await registerWithEmail(via, `once${round}`, email)
+    const [link] = await mail.waitFor(email, 1, /Confirm your/)
+    const replies = await Promise.all(Array.from({ length: 4 }, () => via.call('POST', '/auth/email/verify', { body: { token: linkOf(link!).token } })))
+    t.same(replies.map((reply) => reply.status).sort(), [200, 400, 400, 400], `round ${round}`)
+  }
+  t.equal(await metric(app, 'account_events_total{event="email_verified"}'), 3)
+})
+
+t.test('the token store: a link spent by ten calls at once has one spender', async (t) => {
+  const { app, via } = await setup(t)
+  await registerWithEmail(via, 'spender', 'spender@example.test')
+  const { id } = (await app.db.selectFrom('users').select('id').where('username', '=', 'spender').executeTakeFirstOrThrow())
+  for (const purpose of ['verify_email', 'reset_password'] as const) {
+    const token = newToken()
+    await accountTokenRecords(app.db).issue(token, { userId: id, email: 'spender@example.test' }, purpose)
+    const spent = await Promise.all(Array.from({ length: 10 }, () => accountTokenRecords(app.db).spend(token, purpose)))
+    t.equal(spent.filter((holder) => holder !== null).length, 1, `${purpose}: spent once`)
+    t.equal(await accountTokenRecords(app.db).find(token, purpose), null, `${purpose}: and gone`)
+  }
+})
+
+t.test('no reset link for an address never verified, nor for a disabled account', async (t) => {
+  const { via, mail } = await setup(t, { ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'an admin passphrase' })
+  await registerWithEmail(via, 'unproven', 'unproven@example.test')
+  await verified(via, mail, 'benched', 'benched@example.test')
+  const admin = await logIn(via, 'root', 'an admin passphrase')
+  t.equal((await via.call('PATCH', '/admin/users/benched', { cookie: admin, body: { disabled: true } })).status, 200)
+  await verified(via, mail, 'control', 'control@example.test')
+  for (const email of ['unproven@example.test', 'benched@example.test', 'control@example.test']) {
+    t.equal((await via.call('POST', '/auth/password/forgot', { body: { email } })).status, 202, `the same answer for ${email}`)
+  }
+  await mail.waitFor('control@example.test', 1, RESET_MAIL)
+  await sleep(2000)
+  t.equal(mail.to('unproven@example.test', RESET_MAIL).length, 0, 'an address typed at registration proves nothing: no reset link')
+  t.equal(mail.to('benched@example.test', RESET_MAIL).length, 0, 'a disabled account has nothing to reset')
+})
+
+t.test('a reset link and its notice go to the address as stored, never as typed', async (t) => {
+  const { via, mail } = await setup(t)
+  await verified(via, mail, 'casey', 'cv-x@example.test')
+  const token = await resetToken(via, mail, 'CV-X@Example.TEST')
+  const recipient = (message: ParsedMail) => (Array.isArray(message.to) ? message.to[0] : message.to)?.value[0]?.address
+  t.equal(recipient(mail.to('cv-x@example.test', RESET_MAIL).at(-1)!), 'cv-x@example.test', 'the link')
+  t.equal((await via.call('POST', '/auth/password/reset', { body: { token, newPassword: NEW_PASSWORD } })).status, 204)
+  const [notice] = await mail.waitFor('cv-x@example.test', 1, /password was changed/)
+  t.equal(recipient(notice!), 'cv-x@example.test', 'the notice')
+})
+
+t.test('every mail to an address counts toward its limit: registrations, and each further link of a resend', async (t) => {
+  const { via, mail } = await setup(t, { MAIL_RATE_LIMIT_MAX: '6' })
+  const email = 'crowded@example.test'
+  for (const username of ['squat1', 'squat2', 'squat3', 'rightful']) {
+    t.equal((await via.call('POST', '/auth/register', { body: { username, password: PASSWORD, email } })).status, 201)
+  }
+  await mail.waitFor(email, 4, /Confirm your/)
+  t.equal((await via.call('POST', '/auth/email/resend', { body: { email } })).status, 202, 'the fifth mail')
+  const resent = (await mail.waitFor(email, 6, /Confirm your/)).slice(4)
+  await sleep(2000)
+  t.equal(mail.to(email, /Confirm your/).length, 6, 'the resend stops at the limit: two links, not three')
+  t.same(resent.map((message) => /Hello (\w+),/.exec(message.text ?? '')?.[1]).sort(), ['rightful', 'squat3'], 'to the newest holders first')
+  t.match(resent.find((message) => message.text?.includes('Hello rightful'))!.text, /Other .* accounts gave this address too.*naming your own username/s, 'telling the reader what to do when it is not theirs')
+  t.match(await via.call('POST', '/auth/email/resend', { body: { email } }), { status: 429, body: { code: 'RATE_LIMITED' } })
+  t.match(await via.call('POST', '/auth/register', { body: { username: 'squat4', password: PASSWORD, email } }), { status: 429, body: { code: 'RATE_LIMITED' } }, 'a registration that would mail the address is refused, and makes no account')
+  t.equal((await via.call('POST', '/auth/login', { body: { username: 'squat4', password: PASSWORD } })).status, 401)
+})
+
+t.test('a resend naming a username reaches that account alone, whoever else gave the address', async (t) => {
+  const { via, mail } = await setup(t, { MAIL_RATE_LIMIT_MAX: '100' })
+  const email = 'named@example.test'
+  for (const username of ['owner1', 'squatA', 'squatB', 'squatC']) await registerWithEmail(via, username, email)
+  await mail.waitFor(email, 4, /Confirm your/)
+  t.equal((await via.call('POST', '/auth/email/resend', { body: { email, username: 'owner1' } })).status, 202)
+  t.equal((await via.call('POST', '/auth/email/resend', { body: { email, username: 'stranger' } })).status, 202, 'the same answer for any name')
+  const [link] = (await mail.waitFor(email, 5, /Confirm your/)).slice(4)
+  t.match(link!.text, /Hello owner1,/)
+  t.equal((await via.call('POST', '/auth/email/verify', { body: { token: linkOf(link!).token } })).status, 200, 'and the owner verifies it')
+  await sleep(1500)
+  t.equal(mail.to(email, /Confirm your/).length, 5, 'one link, for the named account')
+})
+
+t.test('the notices of address changes count toward the verified address\'s limit: a session cannot flood it', async (t) => {
+  const { via, mail } = await setup(t, { MAIL_RATE_LIMIT_MAX: '2' })
+  await verified(via, mail, 'noticed', 'noticed@example.test')
+  const cookie = await logIn(via, 'noticed')
+  t.equal((await via.call('PUT', '/auth/email', { cookie, body: { email: 'first@example.test' } })).status, 202, 'its second mail')
+  t.match(await via.call('PUT', '/auth/email', { cookie, body: { email: 'second@example.test' } }), { status: 429, body: { code: 'RATE_LIMITED' } }, 'a third notice is refused')
+  await mail.waitFor('noticed@example.test', 1, /new email address was requested/)
+  await sleep(1500)
+  t.equal(mail.to('noticed@example.test', /new email address was requested/).length, 1)
 })

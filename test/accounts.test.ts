@@ -116,8 +116,11 @@ t.test('the invariants of the account store hold under concurrency, statement by
   const different = await Promise.all(codes.filter((code) => code !== 'code-hash-3').map((code) => records.useRecoveryCode(user.id, code)))
   t.same(different.map(Number).sort((a, b) => a - b), [0, 1, 2, 3, 4, 5, 6, 7, 8], 'nine different codes at once: each spent, none lost')
 
-  t.ok(await records.setPassword(user.id, 'scrypt$new'))
+  const changes = await Promise.all(Array.from({ length: 10 }, (_, i) => records.setPassword(user.id, `scrypt$new${i}`, epochOn!)))
+  t.same(changes.filter((epoch) => epoch !== null), [epochOn! + 1], 'ten changes proving one epoch at once: one lands, with the next epoch')
   t.equal(await records.loginEpoch(user.id), epochOn! + 1, 'a password change moved the epoch in the same statement')
+  t.equal(await records.setPassword(user.id, 'scrypt$stale', epochOn!), null, 'a change that proved an older epoch changes nothing')
+  t.not((await records.findById(user.id))?.passwordHash, 'scrypt$stale')
   const raised = await Promise.all(Array.from({ length: 10 }, () => records.raiseLoginEpoch(user.id)))
   t.ok(raised.every(Boolean))
   t.equal(await records.loginEpoch(user.id), epochOn! + 11, 'ten concurrent raises: none lost')

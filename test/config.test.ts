@@ -145,6 +145,14 @@ t.test('outside production: a plain sid cookie and the documentation on', async 
   t.equal(loadConfig({ ...valid, COOKIE_SECURE: 'true', TRUST_PROXY: '1' }).session.cookieName, '__Host-sid', 'Secure cookies get the __Host- name anywhere')
 })
 
+t.test('mail goes over TLS in production unless SMTP_REQUIRE_TLS=false; password hashes at OWASP\'s cost unless told', async (t) => {
+  t.equal(loadConfig(production).mail.requireTls, true)
+  t.equal(loadConfig({ ...production, SMTP_REQUIRE_TLS: 'false' }).mail.requireTls, false, 'a relay on the same host')
+  t.equal(loadConfig(valid).mail.requireTls, false, 'development: STARTTLS when offered')
+  t.same(loadConfig(production).passwordHashCost, { costLog2: 17, blockSize: 8, parallelism: 1 })
+  t.equal(loadConfig({ ...valid, PASSWORD_HASH_COST: '10' }).passwordHashCost.costLog2, 10, 'lower for development and benchmarks (with a warning at start)')
+})
+
 t.test('mailed links lead to PUBLIC_URL: this service in development, without a trailing slash', async (t) => {
   t.equal(loadConfig({ ...valid, PORT: '4000' }).mail.publicUrl, 'http://localhost:4000')
   t.equal(loadConfig({ ...valid, PUBLIC_URL: 'https://app.example.com/' }).mail.publicUrl, 'https://app.example.com')
@@ -167,6 +175,8 @@ for (const [name, env, message] of [
   ['Secure cookies without TRUST_PROXY', { ...valid, NODE_ENV: 'production', METRICS_PUBLIC: 'true' }, /COOKIE_SECURE is on but TRUST_PROXY is unset/],
   ['production without PUBLIC_URL', { ...valid, NODE_ENV: 'production', METRICS_PUBLIC: 'true', TRUST_PROXY: '1' }, /PUBLIC_URL is required in production/],
   ['a PUBLIC_URL that is not http(s)', { ...valid, PUBLIC_URL: 'app.example.com' }, /PUBLIC_URL/],
+  ['an http:// PUBLIC_URL in production', { ...production, PUBLIC_URL: 'http://app.example.com' }, /PUBLIC_URL must be https:\/\/ in production/],
+  ['a PASSWORD_HASH_COST out of range', { ...valid, PASSWORD_HASH_COST: '21' }, /PASSWORD_HASH_COST/],
   ['an SMTP_URL that is not smtp(s)://', { ...valid, SMTP_URL: 'mail.example.com:25' }, /SMTP_URL/],
   ['an SMTP_URL that is no URL', { ...valid, SMTP_URL: 'smtp://mail.example.com:port' }, /SMTP_URL is not a valid URL/],
   ['a __Host- COOKIE_NAME without Secure', { ...valid, COOKIE_NAME: '__Host-sid' }, /COOKIE_NAME "__Host-sid" needs COOKIE_SECURE=true/],

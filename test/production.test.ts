@@ -98,3 +98,9 @@ t.test('behind a TLS proxy with TRUST_PROXY=1: the __Host-sid cookie is set and 
   t.equal((await send(instance, 'GET', '/auth/me', { headers: { ...viaProxy, cookie } })).status, 200, 'and changed nothing: the session lives')
   t.equal((await send(instance, 'PUT', '/auth/password', { body: change, headers: { ...viaProxy, cookie } })).status, 204)
 })
+
+t.test('a PASSWORD_HASH_COST below OWASP\'s minimum starts, with a warning naming it', async (t) => {
+  const instance = await startInstance(t, production({ PASSWORD_HASH_COST: '16' }))
+  t.equal(warningsIn(instance, /PASSWORD_HASH_COST=16 is below 17, OWASP's minimum for scrypt/).length, 1)
+  t.equal(warningsIn(await startInstance(t, production()), /PASSWORD_HASH_COST/).length, 0, 'none at the default')
+})

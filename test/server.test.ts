@@ -163,6 +163,23 @@ t.test('a running server', async (t) => {
     t.notMatch(server.stdout(), PASSWORD, 'no password in the logs')
   })
 
+  t.test('logs no token that travels in a URL: a mailed link opened on the service, any query parameter named like a secret', async (t) => {
+    const secret = 'Zk3tQ9rLinkTokenThatOpensAnAccount'
+    for (const path of [
+      `/reset-password?token=${secret}`,
+      `/verify-email?lang=en&token=${secret}#top`,
+      `/auth/me?access_token=${secret}`,
+      `/api/dashboard?x=1;api_key=${secret}`,
+      `/health/live?MFATOKEN=${secret}&code=${secret}`,
+    ]) {
+      await fetch(`http://127.0.0.1:${port}${path}`)
+    }
+    await sleep(100)
+    t.notMatch(server.stdout(), secret, 'no token in any log line')
+    t.match(server.stdout(), '"url":"/reset-password?token=[redacted]"', 'the request is logged, its token redacted')
+    t.match(server.stdout(), '"url":"/verify-email?lang=en&token=[redacted]"', 'other parameters kept')
+  })
+
   t.test('logs two-factor events, never the TOTP secret, a recovery code or a pending login', async (t) => {
     const url = (path: string) => `http://127.0.0.1:${port}${path}`
     await post(port, '/auth/register', { username: 'second', password: PASSWORD })

@@ -27,6 +27,8 @@ export interface UsersTable {
   /** Verified when emailVerifiedAt is set; unique (in any letter case) among verified addresses. */
   email: string | null
   emailVerifiedAt: Date | null
+  /** A new address asked for while `email` is verified: it replaces `email` once its link is followed. */
+  pendingEmail: string | null
 }
 
 export type AccountTokenPurpose = 'verify_email' | 'reset_password'

@@ -20,13 +20,18 @@ import type { User } from '../schemas/user.js'
  *   everywhere, ending all others, an admin's end). A login notes it when it checks the password and compares it
  *   again once its session exists (sessions.ts): a login that raced with such a change either was listed before the
  *   change ended every session, or sees the new epoch and ends its own.
+ * - A password change is conditional, in its UPDATE's WHERE, on the account being active and on the epoch its request
+ *   proved the old password at: of a change and a disable, a demotion or a reset racing it, the one that comes second
+ *   sees the epoch moved and changes nothing. A reset (proved by its link, not the epoch) needs an active account.
  * - A TOTP step is accepted only if it is later than the last accepted one (totpLastStep, compared in the UPDATE's
  *   WHERE): a code can be used once, and two requests with the same code cannot both pass.
  * - A recovery code is spent by removing it from the array, in an UPDATE whose WHERE requires it there: of two
  *   concurrent uses, the second finds it gone and changes nothing.
  * - Disabling an account and changing its roles raise the login epoch in the same UPDATE (a login in flight loses).
- * - An address is verified by an UPDATE whose WHERE finds no other account with it verified; the partial unique index
- *   on lower(email) settles two verifications of one address at once (the second fails, EmailTaken).
+ * - An address is verified by an UPDATE whose WHERE finds no other account with it verified, and the account still
+ *   waiting for it (pending, or unverified in place): a link for a change taken back or replaced verifies nothing,
+ *   even one a mail worker issued after the change was taken back. The partial unique index on lower(email) settles
+ *   two verifications of one address at once (the second fails, EmailTaken).
  * - The one transaction: a change that takes the admin role from an active admin (a demotion, a disable, a delete)
  *   checks that another active admin remains and makes the change under one advisory lock, so that two such changes
  *   at once cannot leave no admin (READ COMMITTED alone would let each see the other admin still there).
@@ -61,6 +66,8 @@ export interface Account {
   lastLoginAt: number | null
   /** The account's address: unverified until its owner follows the link mailed to it. */
   email: { address: string; verified: boolean } | null
+  /** A new address asked for in place of a verified one: it replaces it once its link is followed. */
+  pendingEmail: string | null
 }
 
 /** A page of accounts, ordered by lower-cased name. */
@@ -80,8 +87,19 @@ export interface AccountQuery {
   after?: string
 }
 
-/** What verifying an address answers: taken when another account has it verified. */
+/**
+ * What verifying an address answers: taken when another account has it verified; gone when the account is, or no
+ * longer waits for this address (its change was taken back or replaced).
+ */
 export type VerifyOutcome = 'verified' | 'gone' | 'taken'
+
+/** An account's addresses once a change was asked for: the one to verify, and the verified one when there is one. */
+export interface EmailChange {
+  /** The address a link must now be mailed to; null when the change took the account back to its verified one. */
+  toVerify: string | null
+  /** The verified address, which stays until the new one is verified. */
+  verified: string | null
+}
 
 /** What a change that may take the last admin's role answers. */
 export type GuardedOutcome = 'done' | 'gone' | 'lastAdmin'
@@ -102,6 +120,7 @@ const ACCOUNT_COLUMNS = [
   'lastLoginAt',
   'email',
   'emailVerifiedAt',
+  'pendingEmail',
 ] as const
 type AccountRow = Pick<Selectable<UsersTable>, (typeof ACCOUNT_COLUMNS)[number]> & { recoveryCodesLeft: number }
 
@@ -117,7 +136,7 @@ function toAccount(row: AccountRow): Account {
   const mfa = totpSecret === null || totpEnabledAt === null ? null : { secret: totpSecret, enabledAt: totpEnabledAt.getTime(), recoveryCodesLeft }
   const user = { id, username, roles, createdAt: createdAt.toISOString() }
   const email = row.email === null ? null : { address: row.email, verified: row.emailVerifiedAt !== null }
-  return { user, passwordHash, loginEpoch, mfa, disabled: toDisable(row, Date.now()), lastLoginAt: time(lastLoginAt), email }
+  return { user, passwordHash, loginEpoch, mfa, disabled: toDisable(row, Date.now()), lastLoginAt: time(lastLoginAt), email, pendingEmail: row.pendingEmail }
 }
 
 // An account not disabled now (never, or until a time now past), and one that is an admin too, in SQL.
@@ -125,8 +144,6 @@ const ACTIVE = sql<boolean>`(disabled_at IS NULL OR coalesce(disabled_until <= n
 const ACTIVE_ADMIN = sql<boolean>`'admin' = ANY(roles) AND ${ACTIVE}`
 // SQLSTATE unique_violation: the partial unique index on verified addresses refused a second one.
 const UNIQUE_VIOLATION = '23505'
-// Accounts whose unverified address a resend reaches: a bound on what one request can cause.
-const UNVERIFIED_HOLDERS = 3
 // Any number will do, as long as nothing else in the database takes the same advisory lock.
 const ADMINS_LOCK = 0x61646d6e
 
@@ -150,19 +167,38 @@ export interface UserRecords {
   create(user: User, passwordHash: string, email: string | null): Promise<boolean>
   /** The account that has this address verified, in any letter case. */
   findByVerifiedEmail(email: string): Promise<Account | null>
-  /** Accounts that hold this address unverified (a few at most: each registration may type any address). */
-  findByUnverifiedEmail(email: string): Promise<Account[]>
-  /** A new unverified address, unless the account has one verified (that one changes only by verifying another). */
-  setUnverifiedEmail(userId: string, email: string): Promise<boolean>
-  /** Makes `email` the account's verified address (see the opening comment). */
+  /**
+   * Accounts that hold this address unverified, newest first, at most `limit` (any registration may type any address:
+   * the newest are the likeliest to be its owner's, who has just asked).
+   */
+  findByUnverifiedEmail(email: string, limit: number): Promise<Account[]>
+  /**
+   * Asks for `email` as the account's address: an account without a verified address holds it unverified; one with a
+   * verified address keeps that one and waits for this one (pendingEmail), or waits for none when `email` is the
+   * verified one. null when the account is gone.
+   */
+  changeEmail(userId: string, email: string): Promise<EmailChange | null>
+  /** The account waits for no new address any more (an unverified one is dropped); false when it is gone. */
+  cancelEmailChange(userId: string): Promise<boolean>
+  /** Makes `email` the account's verified address, if the account still waits for it (see the opening comment). */
   verifyEmail(userId: string, email: string): Promise<VerifyOutcome>
   /** The account under a name, in any letter case. */
   findByName(username: string): Promise<Account | null>
   findById(userId: string): Promise<Account | null>
   /** null when the user is gone. */
   loginEpoch(userId: string): Promise<number | null>
+  /**
+   * A new password for an active account, and a new login epoch: the epoch it left, or null when the account is gone
+   * or disabled, or its epoch is no longer `provenEpoch` (when given: the epoch the request proved the old password
+   * at). A change that proved an older state never overwrites a newer one (a disable, a demotion, a reset).
+   */
+  setPassword(userId: string, passwordHash: string, provenEpoch: number | null): Promise<number | null>
+  /**
+   * The same password under a stronger hash (password.ts): only while `oldHash` is still the stored one, so that a
+   * password changed meanwhile stays changed. The epoch stays: what a login must prove has not changed.
+   */
+  upgradeHash(userId: string, oldHash: string, newHash: string): Promise<boolean>
   /** Each write below is false when the user is gone (or the state it needs is). */
-  setPassword(userId: string, passwordHash: string): Promise<boolean>
   raiseLoginEpoch(userId: string): Promise<boolean>
   /** Turns TOTP on with its first accepted step and recovery codes; false when it is on already. */
   enableTotp(userId: string, secret: string, step: number, codeHashes: string[]): Promise<boolean>
@@ -230,12 +266,32 @@ export function userRecords(db: Database): UserRecords {
       const row = await selectAccount().where(sql`lower(email)`, '=', email.toLowerCase()).where('emailVerifiedAt', 'is not', null).executeTakeFirst()
       return row ? toAccount(row) : null
     },
-    async findByUnverifiedEmail(email) {
-      const rows = await selectAccount().where(sql`lower(email)`, '=', email.toLowerCase()).where('emailVerifiedAt', 'is', null).limit(UNVERIFIED_HOLDERS).execute()
+    async findByUnverifiedEmail(email, limit) {
+      const rows = await selectAccount()
+        .where(sql`lower(email)`, '=', email.toLowerCase())
+        .where('emailVerifiedAt', 'is', null)
+        .orderBy('createdAt', 'desc')
+        .limit(limit)
+        .execute()
       return rows.map(toAccount)
     },
-    async setUnverifiedEmail(userId, email) {
-      return updatedOne(await update(userId).set({ email, ...changed }).where('emailVerifiedAt', 'is', null).executeTakeFirst())
+    async changeEmail(userId, email) {
+      // One statement: whether the address in place is verified is read by the UPDATE that acts on it.
+      const row = await update(userId)
+        .set({
+          email: sql<string>`CASE WHEN email_verified_at IS NULL THEN ${email} ELSE email END`,
+          pendingEmail: sql<string | null>`CASE WHEN email_verified_at IS NULL OR lower(email) = lower(${email}) THEN NULL ELSE ${email} END`,
+          ...changed,
+        })
+        .returning(['email', 'emailVerifiedAt', 'pendingEmail'])
+        .executeTakeFirst()
+      if (!row) return null
+      if (row.emailVerifiedAt === null) return { toVerify: row.email, verified: null }
+      return { toVerify: row.pendingEmail, verified: row.email }
+    },
+    async cancelEmailChange(userId) {
+      const cancelled = { email: sql<string | null>`CASE WHEN email_verified_at IS NULL THEN NULL ELSE email END`, pendingEmail: null }
+      return updatedOne(await update(userId).set({ ...cancelled, ...changed }).executeTakeFirst())
     },
     async verifyEmail(userId, email) {
       const verifiedElsewhere = db
@@ -244,9 +300,11 @@ export function userRecords(db: Database): UserRecords {
         .where(sql`lower(email)`, '=', email.toLowerCase())
         .where('emailVerifiedAt', 'is not', null)
         .where('id', '<>', userId)
+      const awaited = sql<boolean>`(lower(pending_email) = lower(${email}) OR (email_verified_at IS NULL AND lower(email) = lower(${email})))`
       try {
         const result = await update(userId)
-          .set({ email, emailVerifiedAt: sql<Date>`now()`, ...changed })
+          .set({ email, emailVerifiedAt: sql<Date>`now()`, pendingEmail: null, ...changed })
+          .where(awaited)
           .where((row) => row.not(row.exists(verifiedElsewhere)))
           .executeTakeFirst()
         if (updatedOne(result)) return 'verified'
@@ -254,7 +312,8 @@ export function userRecords(db: Database): UserRecords {
         if ((error as { code?: unknown }).code === UNIQUE_VIOLATION) return 'taken'
         throw error
       }
-      return (await db.selectFrom('users').select('id').where('id', '=', userId).executeTakeFirst()) ? 'taken' : 'gone'
+      const stillAwaited = await db.selectFrom('users').select('id').where('id', '=', userId).where(awaited).executeTakeFirst()
+      return stillAwaited ? 'taken' : 'gone'
     },
     async findById(userId) {
       const row = await selectAccount().where('id', '=', userId).executeTakeFirst()
@@ -264,8 +323,14 @@ export function userRecords(db: Database): UserRecords {
       const row = await db.selectFrom('users').select('loginEpoch').where('id', '=', userId).executeTakeFirst()
       return row?.loginEpoch ?? null
     },
-    async setPassword(userId, passwordHash) {
-      return updatedOne(await update(userId).set({ passwordHash, ...raisedEpoch, ...changed }).executeTakeFirst())
+    async setPassword(userId, passwordHash, provenEpoch) {
+      let query = update(userId).set({ passwordHash, ...raisedEpoch, ...changed }).where(ACTIVE)
+      if (provenEpoch !== null) query = query.where('loginEpoch', '=', provenEpoch)
+      const row = await query.returning('loginEpoch').executeTakeFirst()
+      return row?.loginEpoch ?? null
+    },
+    async upgradeHash(userId, oldHash, newHash) {
+      return updatedOne(await update(userId).set({ passwordHash: newHash }).where('passwordHash', '=', oldHash).executeTakeFirst())
     },
     async raiseLoginEpoch(userId) {
       return updatedOne(await update(userId).set({ ...raisedEpoch, ...changed }).executeTakeFirst())

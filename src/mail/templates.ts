@@ -5,7 +5,7 @@
 
 /** A mail as it waits in the queue; a link's token is sealed there (see plugins/app/mail.ts). */
 export type QueuedMail =
-  | { template: 'verify-email'; to: string; username: string; sealedToken: string }
+  | { template: 'verify-email'; to: string; username: string; sealedToken: string; othersHoldIt?: boolean }
   | { template: 'password-reset'; to: string; username: string; sealedToken: string }
   | { template: 'password-changed'; to: string; username: string }
   | { template: 'email-change-requested'; to: string; username: string; newEmail: string }
@@ -45,7 +45,14 @@ export function renderMail(mail: QueuedMail, service: string, link: string | nul
     case 'verify-email':
       return render({
         subject: `Confirm your email address for ${service}`,
-        paragraphs: [`Hello ${mail.username},`, `confirm that this address belongs to your ${service} account. The link works once, for 24 hours.`, ignore],
+        paragraphs: [
+          `Hello ${mail.username},`,
+          `confirm that this address belongs to your ${service} account. The link works once, for 24 hours.`,
+          ...(mail.othersHoldIt
+            ? [`Other ${service} accounts gave this address too. If "${mail.username}" is not your account, do not follow this link: ask for a new confirmation link naming your own username, which reaches that account alone.`]
+            : []),
+          ignore,
+        ],
         link: { label: 'Confirm this address', url: link! },
       })
     case 'password-reset':
@@ -73,7 +80,7 @@ export function renderMail(mail: QueuedMail, service: string, link: string | nul
         paragraphs: [
           `Hello ${mail.username},`,
           `someone logged in to your account asked to change its email address to ${mail.newEmail}. It changes once that address is confirmed.`,
-          'If this was not you, change your password and end your other sessions now.',
+          'If this was not you, take the change back (your account settings, or DELETE /auth/email/pending), change your password and end your other sessions now.',
         ],
       })
     case 'address-in-use':

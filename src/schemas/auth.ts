@@ -18,6 +18,9 @@ export const MeResponse = Type.Object(
     mfa: MfaStatus,
     email: Type.Union([Type.String(), Type.Null()], { description: 'The account\'s address (null: none); a new address replaces a verified one only once it is verified too' }),
     emailVerified: Type.Boolean(),
+    pendingEmail: Type.Union([Type.String(), Type.Null()], {
+      description: 'A new address asked for and not yet confirmed (null: none): it replaces the verified one once confirmed; DELETE /auth/email/pending takes it back',
+    }),
   },
   { additionalProperties: false },
 )
@@ -57,7 +60,14 @@ export const PasswordChange = Type.Object(
   { additionalProperties: false },
 )
 
-export const UsernameParams = Type.Object({ username: Type.String({ minLength: 1, maxLength: 64 }) }, { additionalProperties: false })
+/**
+ * A name in a path: any an account could have, under today's rules or older ones, but never a control character
+ * (PostgreSQL refuses a NUL in text: without this, a 500 instead of a 400).
+ */
+export const UsernameParams = Type.Object(
+  { username: Type.String({ minLength: 1, maxLength: 64, pattern: '^[^\\u0000-\\u001f\\u007f]+$' }) },
+  { additionalProperties: false },
+)
 
 export const LoginTransport = Type.Union([Type.Literal('cookie'), Type.Literal('token')])
 export type LoginTransport = Static<typeof LoginTransport>

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox'
 import { Code } from './mfa.js'
-import { Credentials, Password } from './user.js'
+import { Credentials, Password, Username } from './user.js'
 
 /** An address as RFC 5321 bounds it; kept as typed, compared in any letter case. */
 export const Email = Type.String({ format: 'email', maxLength: 254 })
@@ -17,6 +17,17 @@ export const Registration = Type.Object(
 )
 
 export const EmailBody = Type.Object({ email: Email }, { additionalProperties: false })
+
+export const ResendBody = Type.Object(
+  {
+    email: Email,
+    username: Type.Optional({
+      ...Username,
+      description: 'Only the account of this name gets a link (if it holds the address unconfirmed): the way to your own link when other accounts gave your address too',
+    }),
+  },
+  { additionalProperties: false },
+)
 
 export const EmailVerification = Type.Object({ token: LinkToken }, { additionalProperties: false })
 

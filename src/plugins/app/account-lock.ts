@@ -10,8 +10,11 @@ declare module 'fastify' {
   }
 }
 
-/** An attempt at an account's credentials may be judged, under this id; or must wait this long. */
-export type Admission = { attempt: string } | { retryAfterMs: number }
+/**
+ * An attempt at an account's credentials may be judged, under this id, if its judging starts by `startBy` (epoch ms);
+ * or must wait this long.
+ */
+export type Admission = { attempt: string; startBy: number } | { retryAfterMs: number }
 
 /**
  * Whose failures an attempt counts with: every client without a device cookie for the account shares one count; a
@@ -29,7 +32,9 @@ export interface Attempter {
  * in one script each on the account's one key. Below the threshold, at most `threshold - failures` attempts are in
  * flight at once; at or above it (once a lock has passed), one. Whatever the concurrency, across instances too, no more
  * attempts are judged than the lock allows: the others wait (429 ACCOUNT_LOCKED, Retry-After) for the outcome of those
- * in flight. An attempt that is never settled (its process died) stops counting after ATTEMPT_TIMEOUT_MS.
+ * in flight. An attempt that is never settled (its process died) stops counting after ATTEMPT_TIMEOUT_MS; so that the
+ * lock never forgets an attempt still to be judged, one whose judging has not started by `startBy` (half that time,
+ * leaving room for the judging itself) is not judged at all (the key derivation refuses it: lib/password.ts).
  */
 export interface AccountLock {
   admit(attempter: Attempter): Promise<Admission>
@@ -113,7 +118,7 @@ export function createAccountLock(redis: RedisClient, { keys, threshold, baseLoc
       const attempt = randomBytes(9).toString('base64url')
       const now = Date.now()
       const answer = await redis.admitLoginAttempt(keyOf(attempter), now, threshold, attempt, now + ATTEMPT_TIMEOUT_MS, keepMs)
-      if (answer === 0) return { attempt }
+      if (answer === 0) return { attempt, startBy: now + ATTEMPT_TIMEOUT_MS / 2 }
       return { retryAfterMs: answer > 0 ? answer : BUSY_RETRY_MS }
     },
     async settle(attempter, attempt, failed) {

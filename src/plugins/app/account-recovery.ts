@@ -6,7 +6,6 @@ import type { Database } from '../../db/database.js'
 import type { AccountTokenPurpose } from '../../db/schema.js'
 import { EmailTaken, InvalidAccountToken, MfaCodeRequired } from '../../errors.js'
 import { accountTokenRecords, newToken, type TokenHolder } from '../../lib/account-tokens.js'
-import { hashPassword } from '../../lib/password.js'
 import { userRecords } from '../../lib/user-records.js'
 import type { Ended } from './account-lifecycle.js'
 import type { Account, UserRef } from './users.js'
@@ -18,7 +17,10 @@ declare module 'fastify' {
 }
 
 /** What a request asks the mail worker to look into: the lookups happen there, off the request path. */
-type Intent = { kind: 'verify'; userId: string; email: string } | { kind: 'resend'; email: string } | { kind: 'reset'; email: string }
+type Intent =
+  | { kind: 'verify'; userId: string; email: string }
+  | { kind: 'resend'; email: string; username?: string | undefined }
+  | { kind: 'reset'; email: string }
 
 export interface PasswordReset {
   token: string
@@ -37,12 +39,20 @@ export interface PasswordReset {
 export interface AccountRecovery {
   /** Queues the verification of `email` for the user; `within` a transaction, only if that commits. */
   requestVerification(user: UserRef, email: string, within?: Database): Promise<void>
-  /** A new link for each account holding `email` unverified. */
-  requestResend(email: string): Promise<void>
+  /**
+   * A new link for the newest accounts holding `email` unverified (RESEND_HOLDERS at most), or for the one named
+   * `username` alone, if it holds it: the way to one's own link when others gave the address too.
+   */
+  requestResend(email: string, username?: string): Promise<void>
   /** A reset link, if an active account has `email` verified. */
   requestReset(email: string): Promise<void>
-  /** A new address: verified only once its owner follows the link; a verified one in place gets a notice. */
-  changeEmail(account: Account, email: string): Promise<void>
+  /**
+   * A new address: verified only once its owner follows the link; a verified one in place stays until then, and gets
+   * a notice. Every change (back to the verified address too) ends every link mailed for an earlier one.
+   */
+  changeEmail(user: UserRef, email: string): Promise<void>
+  /** Takes back a change of address not yet verified: every link mailed for it ends (an unverified address goes). */
+  cancelEmailChange(user: UserRef): Promise<void>
   /** Spends a verification token. Throws InvalidAccountToken, or EmailTaken when another account verified it first. */
   verify(token: string): Promise<TokenHolder>
   /** Throws InvalidAccountToken, MfaCodeRequired, or the second factor's errors; logs no one in. */
@@ -51,8 +61,11 @@ export interface AccountRecovery {
 
 const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase()
 
-/** The mail that carries each kind of link. */
-const LINK_TEMPLATES = { verify_email: 'verify-email', reset_password: 'password-reset' } as const
+/** The address an account waits to see verified: a pending change, or its unverified address; null for none. */
+const awaitedAddress = ({ email, pendingEmail }: Account) => pendingEmail ?? (email && !email.verified ? email.address : null)
+
+/** Accounts whose unverified address one resend reaches: a bound on the mails one request can cause. */
+export const RESEND_HOLDERS = 3
 
 export default fp<{ mail: MailConfig }>(
   async function accountRecoveryPlugin(app, { mail: config }) {
@@ -65,31 +78,58 @@ export default fp<{ mail: MailConfig }>(
       if (!within) workers?.wake()
     }
 
-    /** Mails `email` a new link for `purpose`, the token and the mail in one transaction. */
-    async function mailLink({ id, username }: UserRef, email: string, purpose: AccountTokenPurpose): Promise<void> {
+    /**
+     * Mails `email` a new link for `purpose`, the token and the mail in one transaction. `othersHoldIt`: other accounts
+     * gave the same address, and the mail says what to do when the account it names is not the reader's.
+     */
+    async function mailLink({ id, username }: UserRef, email: string, purpose: AccountTokenPurpose, othersHoldIt = false): Promise<void> {
       const token = newToken()
       await app.db.transaction().execute(async (trx) => {
         const tokens = accountTokenRecords(trx)
         const holder = { userId: id, email }
         // A new verification link ends the older ones; reset links live side by side until one is used.
         await (purpose === 'verify_email' ? tokens.replace(token, holder, purpose) : tokens.issue(token, holder, purpose))
-        await app.mail.enqueue({ template: LINK_TEMPLATES[purpose], to: email, username, sealedToken: app.mail.sealToken(token) }, trx)
+        const sealedToken = app.mail.sealToken(token)
+        await app.mail.enqueue(
+          purpose === 'verify_email' ? { template: 'verify-email', to: email, username, sealedToken, othersHoldIt } : { template: 'password-reset', to: email, username, sealedToken },
+          trx,
+        )
       })
       app.mail.wake()
     }
 
-    /** A link for `email` on the account; a notice instead when another account has the address verified. */
-    async function mailVerification(account: Account, email: string): Promise<void> {
-      if (account.email?.verified && sameAddress(account.email.address, email)) return
-      const holder = await records.findByVerifiedEmail(email)
-      if (holder !== null && holder.user.id !== account.user.id) return app.mail.enqueue({ template: 'address-in-use', to: email })
-      await mailLink(account.user, email, 'verify_email')
+    /**
+     * A link for the address the account waits for, if it is still `email` (a change taken back or replaced since
+     * mails nothing); a notice instead when another account has the address verified.
+     */
+    async function mailVerification(account: Account, email: string, othersHoldIt = false): Promise<void> {
+      const awaited = awaitedAddress(account)
+      if (awaited === null || !sameAddress(awaited, email)) return
+      const holder = await records.findByVerifiedEmail(awaited)
+      if (holder !== null && holder.user.id !== account.user.id) return app.mail.enqueue({ template: 'address-in-use', to: awaited })
+      await mailLink(account.user, awaited, 'verify_email', othersHoldIt)
+    }
+
+    /** Links for the newest holders of the address, or for the named one; each mail counts toward the address's limit. */
+    async function mailResend({ email, username }: Extract<Intent, { kind: 'resend' }>): Promise<void> {
+      if (username !== undefined) {
+        const account = await records.findByName(username)
+        if (account !== null) await mailVerification(account, email)
+        return
+      }
+      const holders = await records.findByUnverifiedEmail(email, RESEND_HOLDERS + 1)
+      for (const [i, account] of holders.slice(0, RESEND_HOLDERS).entries()) {
+        // The request counted its first mail; every further one counts too, and none goes beyond the limit.
+        if (i > 0 && !(await app.takeMailAllowance(email))) return
+        await mailVerification(account, email, holders.length > 1)
+      }
     }
 
     async function mailReset(email: string): Promise<void> {
       const account = await records.findByVerifiedEmail(email)
-      // A disabled account has nothing to recover: its login would be refused.
-      if (account !== null && account.disabled === null) await mailLink(account.user, email, 'reset_password')
+      // A disabled account has nothing to recover: its login would be refused. The link goes to the address as
+      // stored, never as typed in the request.
+      if (account?.email && account.disabled === null) await mailLink(account.user, account.email.address, 'reset_password')
     }
 
     async function handle(intent: Intent): Promise<void> {
@@ -100,8 +140,7 @@ export default fp<{ mail: MailConfig }>(
           return
         }
         case 'resend':
-          for (const account of await records.findByUnverifiedEmail(intent.email)) await mailVerification(account, intent.email)
-          return
+          return mailResend(intent)
         case 'reset':
           return mailReset(intent.email)
       }
@@ -117,26 +156,34 @@ export default fp<{ mail: MailConfig }>(
       async requestVerification({ id }, email, within) {
         await queue({ kind: 'verify', userId: id, email }, within)
       },
-      async requestResend(email) {
-        await queue({ kind: 'resend', email })
+      async requestResend(email, username) {
+        await queue({ kind: 'resend', email, ...(username !== undefined && { username }) })
       },
       async requestReset(email) {
         await queue({ kind: 'reset', email })
       },
 
-      async changeEmail({ user, email: current }, email) {
+      async changeEmail(user, email) {
         await app.db.transaction().execute(async (trx) => {
-          if (current?.verified) {
-            if (sameAddress(current.address, email)) return
-            await app.mail.enqueue({ template: 'email-change-requested', to: current.address, username: user.username, newEmail: email }, trx)
-          } else {
-            await userRecords(trx).setUnverifiedEmail(user.id, email)
-            await accountTokenRecords(trx).endAll(user.id, 'verify_email')
+          // The row first (its lock keeps a concurrent link from being issued between the two), then every link mailed
+          // for an earlier change: only the address asked for last can be verified.
+          const change = await userRecords(trx).changeEmail(user.id, email)
+          await accountTokenRecords(trx).endAll(user.id, 'verify_email')
+          if (change === null || change.toVerify === null) return
+          if (change.verified !== null) {
+            await app.mail.enqueue({ template: 'email-change-requested', to: change.verified, username: user.username, newEmail: change.toVerify }, trx)
           }
-          await queue({ kind: 'verify', userId: user.id, email }, trx)
+          await queue({ kind: 'verify', userId: user.id, email: change.toVerify }, trx)
         })
         workers?.wake()
         app.mail.wake()
+      },
+
+      async cancelEmailChange(user) {
+        await app.db.transaction().execute(async (trx) => {
+          await userRecords(trx).cancelEmailChange(user.id)
+          await accountTokenRecords(trx).endAll(user.id, 'verify_email')
+        })
       },
 
       verify(token) {
@@ -164,20 +211,23 @@ export default fp<{ mail: MailConfig }>(
           if (code === undefined) throw new MfaCodeRequired()
           await app.credentials.proveSecondFactor(request, reply, account, code, 'password_reset', { onFailure: () => tokens.countFailedTry(token) })
         }
-        const passwordHash = await hashPassword(newPassword)
+        const passwordHash = await app.users.hashPassword(newPassword)
         const { user } = account
         await app.db.transaction().execute(async (trx) => {
           const spending = accountTokenRecords(trx)
           // Of requests racing with one token, one spends it; the others change nothing.
           if ((await spending.spend(token, 'reset_password')) === null) throw new InvalidAccountToken()
-          if (!(await userRecords(trx).setPassword(user.id, passwordHash))) throw new InvalidAccountToken()
+          // A disabled (or deleted) account gets no new password: a disable must not be undone by a reset link.
+          if ((await userRecords(trx).setPassword(user.id, passwordHash, null)) === null) throw new InvalidAccountToken()
           await spending.endAll(user.id, 'reset_password')
-          await app.mail.enqueue({ template: 'password-changed', to: holder.email, username: user.username }, trx)
+          // The notice goes to the address as stored.
+          const to = account.email?.verified ? account.email.address : holder.email
+          await app.mail.enqueue({ template: 'password-changed', to, username: user.username }, trx)
         })
         app.mail.wake()
         return { user, ended: await app.accountLifecycle.endEverything(user) }
       },
     } satisfies AccountRecovery)
   },
-  { name: 'account-recovery', dependencies: ['job-queue', 'mail', 'credentials', 'account-lifecycle'] },
+  { name: 'account-recovery', dependencies: ['job-queue', 'mail', 'credentials', 'account-lifecycle', 'credential-rate-limit'] },
 )

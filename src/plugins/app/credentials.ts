@@ -68,7 +68,7 @@ export default fp<{ requireVerifiedEmail: boolean }>(
       request: FastifyRequest,
       reply: FastifyReply,
       username: string,
-      judge: () => Promise<T>,
+      judge: (startBy: number) => Promise<T>,
       failed: (outcome: T) => boolean,
     ): Promise<T> {
       const attempter = attempterOf(request, username)
@@ -80,7 +80,7 @@ export default fp<{ requireVerifiedEmail: boolean }>(
       }
       let outcome: T
       try {
-        outcome = await judge()
+        outcome = await judge(admission.startBy)
       } catch (error) {
         // Not judged (a store failed): the attempt stops counting as in flight, and counts as nothing else.
         await app.accountLock.settle(attempter, admission.attempt, false).catch(() => {})
@@ -93,8 +93,8 @@ export default fp<{ requireVerifiedEmail: boolean }>(
     app.decorate('credentials', {
       provePassword(request, reply, username, password, userId) {
         const matches = (account: Account | null) => account !== null && (userId === undefined || account.user.id === userId)
-        return admitted(request, reply, username, async () => {
-          const account = await app.users.authenticate(username, password)
+        return admitted(request, reply, username, async (startBy) => {
+          const account = await app.users.authenticate(username, password, startBy)
           return matches(account) ? account : null
         }, (account) => account === null)
       },

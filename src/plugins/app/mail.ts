@@ -64,7 +64,7 @@ export default fp<MailPluginOptions>(
 
     if (!config.worker) return
     // Not pooled: each attempt opens its own connection, so nothing is left open to close.
-    const transport = nodemailer.createTransport({ url: config.smtpUrl, ...SMTP_TIMEOUTS })
+    const transport = nodemailer.createTransport({ url: config.smtpUrl, requireTLS: config.requireTls, ...SMTP_TIMEOUTS })
     const messageDomain = domainOf(config.from)
 
     /** The link a mail leads to; null when its token no longer opens (sealed under a secret since retired). */

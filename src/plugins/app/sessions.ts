@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyRequest, Session } from 'fastify'
-import { LoginInterrupted } from '../../errors.js'
+import { LoginInterrupted, SessionExpired } from '../../errors.js'
 import { sessionHandle, storedFieldNames } from '../../lib/session-store.js'
 import { userAgentOf } from '../../lib/user-agent.js'
 import type { LoginTransport } from '../../schemas/auth.js'
@@ -21,12 +21,24 @@ export interface Proof {
   secondFactor: SecondFactor | null
 }
 
+/** What a new ID for a live session is conditional on: see Sessions.rotate. */
+export interface Rotation {
+  /**
+   * The user's login epoch as the request's change left it (a password change raises it) or proved it (a
+   * re-authentication): the new ID lives only while the epoch still holds it (invariant 2).
+   */
+  loginEpoch: number
+  /** A re-authentication: the session records what was proved and is fresh again. */
+  reauthenticated?: { secondFactor: SecondFactor | null }
+}
+
 export interface EndAllOptions {
   /** The handle of a session to leave alone (the request's own). */
   keep?: string
   /**
-   * Leave the user's logins in flight alone: only for the request that is itself one of them (a login or
-   * re-authentication spending a recovery code), which would otherwise void itself.
+   * Leave the user's login epoch alone: for the request that is itself a login in flight (a login or
+   * re-authentication spending a recovery code), which would otherwise void itself, and for a change that raised the
+   * epoch itself (a password change) and must keep its own session under the epoch it set.
    */
   keepLoginsInFlight?: boolean
 }
@@ -38,10 +50,11 @@ export interface Sessions {
    */
   start(request: FastifyRequest, login: Proof & { remember: boolean; transport: LoginTransport }): Promise<void>
   /**
-   * Gives the request's session a new ID, keeping what it holds; the old ID ends. With a proof (re-authentication),
-   * the session records it and is fresh again, and the check of invariant 2 applies.
+   * Gives the request's session a new ID, keeping what it holds; the old ID ends. Only a session still live gets one:
+   * 401 SESSION_EXPIRED when another request ended it meanwhile. Then the check of invariant 2 at
+   * `rotation.loginEpoch`: 401 SESSION_EXPIRED (LOGIN_INTERRUPTED for a re-authentication) when it moved.
    */
-  rotate(request: FastifyRequest, proof?: Proof): Promise<void>
+  rotate(request: FastifyRequest, rotation: Rotation): Promise<void>
   /** Ends the request's own session (a logout). */
   end(request: FastifyRequest): Promise<void>
   /** Ends one session of the user; false when the user has no such session. */
@@ -80,7 +93,9 @@ function recordProof(session: Session, secondFactor: SecondFactor | null): void 
  *    end found the session listed, or the login sees the new epoch and ends its own session (LOGIN_INTERRUPTED). A
  *    change of what a login must prove raises the epoch in the same script as the change.
  * 3. An end is answered only once enough replicas have the deletion (REDIS_WAIT_REPLICAS, replication.ts), and only
- *    a login creates a session key (session-records.ts): no failover and no request in flight brings a session back.
+ *    a login, or the rotation of a session that this very request found live and deleted, creates a session key
+ *    (session-records.ts): no failover and no request in flight brings a session back. A rotation then checks the
+ *    epoch as a login does (2): a change in flight never outlives a disable, a demotion or a reset that came first.
  */
 export default fp(
   async function sessionsPlugin(app) {
@@ -95,20 +110,28 @@ export default fp(
       if (user) await index.remove(user.id, handle)
     }
 
-    /** Invariant 2, for a session just written with a proof read at `account.loginEpoch`. */
-    async function confirmLoginStillValid(request: FastifyRequest, { user, loginEpoch }: Account): Promise<void> {
-      if (!(await app.users.loginEpochMovedSince(user, loginEpoch))) return
+    /**
+     * Invariant 2, for a session just written by a request that proved (or set) the user's login epoch: false, once
+     * the session is ended again, when the epoch moved since.
+     */
+    async function stillValid(request: FastifyRequest, user: UserRef, loginEpoch: number): Promise<boolean> {
+      if (!(await app.users.loginEpochMovedSince(user, loginEpoch))) return true
       await end(request)
       app.recordEvent(request.log, 'login_failed', { username: user.username, reason: 'interrupted by a credential change or the end of every session' })
-      throw new LoginInterrupted()
+      return false
     }
 
-    /** A new ID for the request's session; the old one ends the way every session does (invariant 1). */
-    async function regenerate(request: FastifyRequest, keep?: string[]): Promise<void> {
+    /**
+     * A new ID for the request's session; the old one ends the way every session does (invariant 1). With
+     * `requireLive`, the old one must still exist when this request ends it: one ended meanwhile (by the user, an
+     * admin, a reset) is never brought back under a new ID.
+     */
+    async function regenerate(request: FastifyRequest, { keep, requireLive = false }: { keep?: string[]; requireLive?: boolean } = {}): Promise<void> {
       const { user } = request.session
       const oldHandle = sessionHandle(request.session)
+      if (user && requireLive && !(await index.revoke(user.id, oldHandle))) throw new SessionExpired()
       await (keep ? request.session.regenerate(keep) : request.session.regenerate())
-      if (user) await index.remove(user.id, oldHandle)
+      if (user && !requireLive) await index.remove(user.id, oldHandle)
     }
 
     const sessions: Sessions = {
@@ -129,20 +152,21 @@ export default fp(
         const ended = await index.makeRoom(user.id)
         if (ended > 0) app.recordEvent(request.log, 'revoke', { userId: user.id, sessions: ended, reason: 'too many sessions' }, ended)
         await session.save()
-        await confirmLoginStillValid(request, account)
+        if (!(await stillValid(request, user, account.loginEpoch))) throw new LoginInterrupted()
         // Lifecycle events name the session by its handle, never by its ID.
         app.recordEvent(request.log, 'login', { userId: user.id, session: sessionHandle(session), remember, transport, authMethod: authMethod(session) })
         // A token client gets no cookie (see the session plugin's onSend).
         if (transport === 'token') request.bearer = true
       },
 
-      async rotate(request, proof) {
-        if (proof) {
+      async rotate(request, { loginEpoch, reauthenticated }) {
+        const { user } = request
+        if (reauthenticated) {
           request.session.authenticatedAt = Date.now()
-          recordProof(request.session, proof.secondFactor)
+          recordProof(request.session, reauthenticated.secondFactor)
         }
-        await regenerate(request, storedFieldNames(request.session))
-        if (proof) await confirmLoginStillValid(request, proof.account)
+        await regenerate(request, { keep: storedFieldNames(request.session), requireLive: true })
+        if (!(await stillValid(request, user, loginEpoch))) throw reauthenticated ? new LoginInterrupted() : new SessionExpired()
       },
 
       end,

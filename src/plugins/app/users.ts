@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import fp from 'fastify-plugin'
 import { UsernameTaken } from '../../errors.js'
 import type { Database } from '../../db/database.js'
-import { hashPassword, verifyPassword } from '../../lib/password.js'
+import { DEFAULT_SCRYPT_COST, hashPassword, needsRehash, verifyPassword, type ScryptCost } from '../../lib/password.js'
 import { userRecords, type Account, type AccountPage, type AccountQuery } from '../../lib/user-records.js'
 import type { User } from '../../schemas/user.js'
 
@@ -38,23 +38,32 @@ export interface Users {
   findAccount(username: string): Promise<Account | null>
   /** The account of `user` as it is now; null when it is gone. */
   accountOf(user: UserRef): Promise<Account | null>
-  /** False when the user is gone. Ends logins in flight (see user-records.ts). */
-  setPassword(user: UserRef, password: string): Promise<boolean>
-  /** The account when the password matches; costs one key derivation whether or not the user exists. */
-  authenticate(username: string, password: string): Promise<Account | null>
+  /**
+   * A new password for a request that proved `account` (its old password, at its login epoch): the new login epoch,
+   * or null when the account changed since (see user-records.ts setPassword). Ends logins in flight.
+   */
+  changePassword(account: Account, password: string): Promise<number | null>
+  /**
+   * The account when the password matches; costs one key derivation whether or not the user exists. A match under an
+   * older hashing cost is stored again under the current one (password.ts). `startBy`: see verifyPassword.
+   */
+  authenticate(username: string, password: string, startBy?: number): Promise<Account | null>
   /** The user's login epoch moved since `epoch` was read: a login started before then is void (see user-records.ts). */
   loginEpochMovedSince(user: UserRef, epoch: number): Promise<boolean>
   /** Voids the user's logins in flight (see user-records.ts); the sessions service calls it before ending them all. */
   voidLoginsInFlight(user: UserRef): Promise<void>
+  /** A new password's hash, at the configured cost (for a change made elsewhere: a reset). */
+  hashPassword(password: string): Promise<string>
   /** Notes a completed login (shown to admins). */
   recordLogin(user: UserRef): Promise<void>
   /** A page of accounts, by lower-cased name. */
   list(query: AccountQuery): Promise<AccountPage>
 }
 
-export function createUsers(db: Database): Users {
+export function createUsers(db: Database, hashCost: ScryptCost = DEFAULT_SCRYPT_COST): Users {
+  const hash = (password: string) => hashPassword(password, hashCost)
   // Hashed once: verifying an unknown username against it costs what a wrong password costs.
-  const decoyHash = hashPassword(randomUUID())
+  const decoyHash = hash(randomUUID())
   const records = userRecords(db)
   const findAccount = (username: string) => records.findByName(username)
 
@@ -67,7 +76,7 @@ export function createUsers(db: Database): Users {
 
     async create({ username, password, roles, email = null }, alongside) {
       const user: User = { id: randomUUID(), username, roles, createdAt: new Date().toISOString() }
-      const passwordHash = await hashPassword(password)
+      const passwordHash = await hash(password)
       const created = await db.transaction().execute(async (trx) => {
         if (!(await userRecords(trx).create(user, passwordHash, email))) return false
         await alongside?.(trx, user)
@@ -77,14 +86,20 @@ export function createUsers(db: Database): Users {
       return user
     },
 
-    async setPassword({ id }, password) {
-      return records.setPassword(id, await hashPassword(password))
+    async changePassword({ user, loginEpoch }, password) {
+      return records.setPassword(user.id, await hash(password), loginEpoch)
     },
 
-    async authenticate(username, password) {
+    async authenticate(username, password, startBy) {
       const account = await findAccount(username)
-      const matches = await verifyPassword(password, account?.passwordHash ?? (await decoyHash))
-      return matches ? account : null
+      const matches = await verifyPassword(password, account?.passwordHash ?? (await decoyHash), startBy)
+      if (!matches || account === null) return null
+      if (needsRehash(account.passwordHash, hashCost)) {
+        // Best effort: the login stands whether or not the stronger hash could be stored.
+        const stronger = await hash(password).catch(() => null)
+        if (stronger !== null && (await records.upgradeHash(account.user.id, account.passwordHash, stronger))) account.passwordHash = stronger
+      }
+      return account
     },
 
     async loginEpochMovedSince({ id }, epoch) {
@@ -95,6 +110,8 @@ export function createUsers(db: Database): Users {
       await records.raiseLoginEpoch(id)
     },
 
+    hashPassword: hash,
+
     recordLogin: ({ id }) => records.recordLogin(id),
 
     list: (query) => records.list(query),
@@ -104,11 +121,12 @@ export function createUsers(db: Database): Users {
 export interface UsersPluginOptions {
   /** Created once at start, with admin roles, when set. */
   admin: { username: string; password: string } | null
+  hashCost: ScryptCost
 }
 
 export default fp<UsersPluginOptions>(
-  async function usersPlugin(app, { admin }) {
-    const users = createUsers(app.db)
+  async function usersPlugin(app, { admin, hashCost }) {
+    const users = createUsers(app.db, hashCost)
     app.decorate('users', users)
     if (admin) {
       try {

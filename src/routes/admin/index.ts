@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
-import { InvalidAccountChange, MfaNotEnabled, TokenNotFound, UserNotFound } from '../../errors.js'
+import { InvalidAccountChange, InvalidQuery, MfaNotEnabled, TokenNotFound, UserNotFound } from '../../errors.js'
 import type { Account } from '../../lib/user-records.js'
 import type { Ended } from '../../plugins/app/account-lifecycle.js'
 import { toSessionView } from '../../plugins/app/session-index.js'
@@ -20,6 +20,7 @@ import { SESSION_SECURITY } from '../../schemas/security.js'
 import { errorResponses, NoContent } from '../../schemas/error.js'
 import { MfaStatus } from '../../schemas/mfa.js'
 import { TokenParams, TokensResponse } from '../../schemas/tokens.js'
+import { USERNAME_PATTERN } from '../../schemas/user.js'
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
 
@@ -36,7 +37,12 @@ function toAccountView({ user, disabled, lastLoginAt, mfa }: Account): AccountVi
 
 // The cursor is the last name of a page, lower-cased, in base64url: opaque to clients, and stable while users are added.
 const toCursor = (name: string) => Buffer.from(name).toString('base64url')
-const fromCursor = (cursor: string) => Buffer.from(cursor, 'base64url').toString()
+function fromCursor(cursor: string): string {
+  const name = Buffer.from(cursor, 'base64url').toString()
+  // A cursor is only ever a name this service gave out: anything else (a NUL, which PostgreSQL refuses) is bad input.
+  if (!new RegExp(USERNAME_PATTERN).test(name)) throw new InvalidQuery('cursor is not one a page answered')
+  return name
+}
 
 const RevokedWithTokens = Type.Object(
   {
@@ -46,7 +52,8 @@ const RevokedWithTokens = Type.Object(
   { additionalProperties: false },
 )
 const EndSessionsQuery = Type.Object({ tokens: Type.Optional(QueryFlag) }, { additionalProperties: false })
-const UserTokenParams = Type.Intersect([UsernameParams, TokenParams])
+// One closed object: an intersection of two closed ones would refuse every request (each refuses the other's field).
+const UserTokenParams = Type.Object({ ...UsernameParams.properties, ...TokenParams.properties }, { additionalProperties: false })
 
 /** Everything under /admin needs the admin role. */
 const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -111,7 +118,10 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const { roles, disabled, reason, until } = request.body
       if (disabled !== true && (reason !== undefined || until !== undefined)) throw new InvalidAccountChange('reason and until go with disabled: true')
-      if (until !== undefined && Date.parse(until) <= Date.now()) throw new InvalidAccountChange('until must be in the future')
+      // Date.parse gives NaN for what the date-time format lets through but a Date cannot hold (a leap second, :60).
+      const untilMs = until === undefined ? undefined : Date.parse(until)
+      if (untilMs !== undefined && Number.isNaN(untilMs)) throw new InvalidAccountChange('until is not a time this service can store (a leap second?)')
+      if (untilMs !== undefined && untilMs <= Date.now()) throw new InvalidAccountChange('until must be in the future')
       const { user } = await accountOf(request.params.username)
       const by = request.user.id
       const ended: Ended = { sessions: 0, tokens: 0 }
@@ -122,7 +132,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         app.recordEvent(request.log, 'roles_changed', { userId: user.id, roles, by, ...change }, change.sessions)
       }
       if (disabled === true) {
-        const change = await app.accountLifecycle.disable(user, { until: until === undefined ? null : new Date(until), reason: reason ?? null, by })
+        const change = await app.accountLifecycle.disable(user, { until: untilMs === undefined ? null : new Date(untilMs), reason: reason ?? null, by })
         add(change)
         app.recordEvent(request.log, 'account_disabled', { userId: user.id, reason, until, by, ...change }, change.sessions)
       } else if (disabled === false) {
@@ -170,12 +180,14 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete(
     '/users/:username/tokens/:id',
     {
+      // Ending another user's access, like every admin change: a stale admin cookie must not cut users off.
+      preHandler: app.requireFresh(),
       schema: {
-        summary: "Revoke one of a user's personal access tokens, on every instance",
+        summary: "Revoke one of a user's personal access tokens, on every instance (fresh session)",
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UserTokenParams,
-        response: { 204: NoContent, ...errorResponses('USER_NOT_FOUND', 'TOKEN_NOT_FOUND') },
+        response: { 204: NoContent, ...errorResponses('REAUTH_REQUIRED', 'USER_NOT_FOUND', 'TOKEN_NOT_FOUND') },
       },
     },
     async (request, reply) => {
@@ -206,13 +218,14 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.delete(
     '/users/:username/sessions',
     {
+      preHandler: app.requireFresh(),
       schema: {
-        summary: 'End every session of a user; with ?tokens=true, every personal access token too (tokens: null says they were left alone)',
+        summary: 'End every session of a user (fresh session); with ?tokens=true, every personal access token too (tokens: null says they were left alone)',
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UsernameParams,
         querystring: EndSessionsQuery,
-        response: { 200: RevokedWithTokens, ...errorResponses('USER_NOT_FOUND') },
+        response: { 200: RevokedWithTokens, ...errorResponses('REAUTH_REQUIRED', 'USER_NOT_FOUND') },
       },
     },
     async (request) => {

@@ -28,20 +28,25 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
         tags: ['auth'],
         security: SESSION_SECURITY,
         body: PasswordChange,
-        response: { 200: NewTokenResponse, 204: NoContent, ...errorResponses('REAUTH_REQUIRED', 'INSECURE_TRANSPORT', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED') },
+        response: { 200: NewTokenResponse, 204: NoContent, ...errorResponses('REAUTH_REQUIRED', 'INSECURE_TRANSPORT', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'OVERLOADED') },
       },
     },
     async (request, reply) => {
       app.sessionCookie.assertDeliverable(request)
       const { user } = request
-      if (!(await app.credentials.provePassword(request, reply, user.username, request.body.currentPassword, user.id))) {
+      const account = await app.credentials.provePassword(request, reply, user.username, request.body.currentPassword, user.id)
+      if (account === null) {
         app.recordEvent(request.log, 'password_change_failed', { userId: user.id })
         throw new InvalidCredentials()
       }
-      if (!(await app.users.setPassword(user, request.body.newPassword))) throw new SessionExpired()
-      const revoked = await app.sessions.endAll(user, { keep: sessionHandle(request.session) })
-      // A new ID for this session too: whoever knew the old one is out.
-      await app.sessions.rotate(request)
+      // Conditional on the account as the password was proved: a disable, a demotion or a reset since wins (and ended
+      // this session), so nothing changes and the answer is the one a request after it gets.
+      const loginEpoch = await app.users.changePassword(account, request.body.newPassword)
+      if (loginEpoch === null) throw new SessionExpired()
+      // The change raised the epoch already (logins in flight are void): only the sessions are left to end.
+      const revoked = await app.sessions.endAll(user, { keep: sessionHandle(request.session), keepLoginsInFlight: true })
+      // A new ID for this session too: whoever knew the old one is out. It lives only while the epoch stays ours.
+      await app.sessions.rotate(request, { loginEpoch })
       app.recordEvent(request.log, 'password_change', { userId: user.id, revokedSessions: revoked }, revoked)
       // A cookie client gets its new cookie with the answer; a bearer client has no other way to learn its token.
       return request.bearer ? app.sessions.bearerToken(request) : reply.code(204).send()
@@ -57,7 +62,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
         tags: ['auth'],
         security: SESSION_SECURITY,
         body: Reauthentication,
-        response: { 200: ReauthResponse, ...errorResponses('INSECURE_TRANSPORT', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'MFA_CODE_REQUIRED', 'INVALID_MFA_CODE', 'LOGIN_INTERRUPTED') },
+        response: { 200: ReauthResponse, ...errorResponses('INSECURE_TRANSPORT', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'MFA_CODE_REQUIRED', 'INVALID_MFA_CODE', 'LOGIN_INTERRUPTED', 'OVERLOADED') },
       },
     },
     async (request, reply) => {
@@ -75,7 +80,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
       }
       await app.credentials.loginCompleted(request, reply, account.user)
       // A new ID with every proof of credentials (ASVS 7.2.4): whoever held the old one is out.
-      await app.sessions.rotate(request, { account, secondFactor })
+      await app.sessions.rotate(request, { loginEpoch: account.loginEpoch, reauthenticated: { secondFactor } })
       const fresh = request.session
       app.recordEvent(request.log, 'reauth', { userId: id, authMethod: authMethod(fresh) })
       return {
@@ -97,7 +102,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
         tags: ['auth'],
         security: SESSION_SECURITY,
         body: AccountDeletion,
-        response: { 204: NoContent, ...errorResponses('REAUTH_REQUIRED', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'MFA_CODE_REQUIRED', 'INVALID_MFA_CODE', 'LAST_ADMIN') },
+        response: { 204: NoContent, ...errorResponses('REAUTH_REQUIRED', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'MFA_CODE_REQUIRED', 'INVALID_MFA_CODE', 'LAST_ADMIN', 'OVERLOADED') },
       },
     },
     async (request, reply) => {
@@ -110,6 +115,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
       }
       const ended = await app.accountLifecycle.remove(account.user)
       await app.sessions.end(request)
+      app.sessionCookie.clear(reply)
       app.recordEvent(request.log, 'account_deleted', { userId: id, by: id, ...ended }, ended.sessions)
       return reply.code(204).send()
     },

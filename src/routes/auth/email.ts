@@ -1,9 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { errorResponses } from '../../schemas/error.js'
+import { errorResponses, NoContent } from '../../schemas/error.js'
 import { EmailBody, MailQueuedResponse } from '../../schemas/recovery.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
 
-/** PUT /auth/email: a login session (not an access token), fresh, like every change of how the account is reached. */
+/**
+ * PUT /auth/email: a login session (not an access token), fresh, like every change of how the account is reached.
+ * DELETE /auth/email/pending takes a change back: a login session, not a fresh one, as it can only return the account
+ * to its verified address (and an owner who sees a change they did not ask for must be able to stop it at once).
+ */
 const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.guardRoutes(app.requireLogin)
 
@@ -22,9 +26,30 @@ const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { email } = request.body
       await app.limitMailAddress(request, reply, email)
-      await app.accountRecovery.changeEmail(await app.currentAccount(request), email)
+      // The verified address gets a notice of the change: a mail to it too, counted toward its own limit, so that a
+      // session cannot flood the owner's mailbox with notices.
+      const { email: current } = await app.currentAccount(request)
+      if (current?.verified && current.address.toLowerCase() !== email.toLowerCase()) await app.limitMailAddress(request, reply, current.address)
+      await app.accountRecovery.changeEmail(request.user, email)
       app.recordEvent(request.log, 'email_change_requested', { userId: request.user.id })
       return reply.code(202).send({ message: 'A confirmation link is on its way to the new address.' })
+    },
+  )
+
+  app.delete(
+    '/email/pending',
+    {
+      schema: {
+        summary: 'Take back a change of my email address not yet confirmed: every link mailed for it stops working (an unconfirmed address is removed; a confirmed one stays)',
+        tags: ['recovery'],
+        security: SESSION_SECURITY,
+        response: { 204: NoContent },
+      },
+    },
+    async (request, reply) => {
+      await app.accountRecovery.cancelEmailChange(request.user)
+      app.recordEvent(request.log, 'email_change_cancelled', { userId: request.user.id })
+      return reply.code(204).send()
     },
   )
 }

@@ -33,6 +33,7 @@ const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
         mfa: app.mfa.status(account),
         email: account.email?.address ?? null,
         emailVerified: account.email?.verified ?? false,
+        pendingEmail: account.pendingEmail,
       }
     },
   )

@@ -45,13 +45,15 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
         summary: 'Create an account',
         tags: ['auth'],
         body: Registration,
-        response: { 201: UserResponse, ...errorResponses('REGISTRATION_CLOSED', 'EMAIL_REQUIRED', 'USERNAME_TAKEN') },
+        response: { 201: UserResponse, ...errorResponses('REGISTRATION_CLOSED', 'EMAIL_REQUIRED', 'USERNAME_TAKEN', 'RATE_LIMITED', 'OVERLOADED') },
       },
     },
     async (request, reply) => {
       if (!options.allowRegistration) throw new RegistrationClosed()
       const { email } = request.body
       if (email === undefined && options.requireVerifiedEmail) throw new EmailRequired()
+      // Its verification mail counts toward the address's limit, as every mail to an address does.
+      if (email !== undefined) await app.limitMailAddress(request, reply, email)
       // The answer is the same whether or not another account has the address: the mail worker finds out, and tells
       // that account's owner instead (ASVS 6.3.8).
       const verify = email === undefined ? undefined : (within: Database, user: User) => app.accountRecovery.requestVerification(user, email, within)
@@ -68,7 +70,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
         summary: 'Log in: sets the session cookie (persistent with remember: true), or answers a bearer token with transport: "token"',
         tags: ['auth'],
         body: Login,
-        response: { 200: LoginResponse, ...errorResponses('INSECURE_TRANSPORT', 'TOKEN_NOT_ALLOWED', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'ACCOUNT_DISABLED', 'EMAIL_NOT_VERIFIED', 'LOGIN_INTERRUPTED') },
+        response: { 200: LoginResponse, ...errorResponses('INSECURE_TRANSPORT', 'TOKEN_NOT_ALLOWED', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'ACCOUNT_DISABLED', 'EMAIL_NOT_VERIFIED', 'LOGIN_INTERRUPTED', 'OVERLOADED') },
       },
     },
     async (request, reply) => {

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import { errorResponses, NoContent } from '../../schemas/error.js'
-import { EmailBody, EmailVerification, EmailVerifiedResponse, MailQueuedResponse, PasswordResetBody } from '../../schemas/recovery.js'
+import type { Static, TObject } from '@sinclair/typebox'
+import { Email, EmailBody, EmailVerification, EmailVerifiedResponse, MailQueuedResponse, PasswordResetBody, ResendBody } from '../../schemas/recovery.js'
 import type { CredentialRateLimit } from './index.js'
 
 /** The one answer of every request that may queue a mail to an address, known or not. */
@@ -21,13 +22,19 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
   })
 
   /** A request that may queue a mail to the address in its body: limited per address, the same answer whatever it is. */
-  function mailRequestRoute(url: string, summary: string, queue: (request: FastifyRequest, email: string) => Promise<void>) {
+  function mailRequestRoute<Body extends TObject<{ email: typeof Email }>>(
+    url: string,
+    summary: string,
+    body: Body,
+    queue: (request: FastifyRequest, body: Static<Body>) => Promise<void>,
+  ) {
     app.post(
       url,
-      { config: credentialLimit, schema: { summary, tags: ['recovery'], body: EmailBody, response: { 202: MailQueuedResponse } } },
+      { config: credentialLimit, schema: { summary, tags: ['recovery'], body, response: { 202: MailQueuedResponse } } },
       async (request, reply) => {
-        await app.limitMailAddress(request, reply, request.body.email)
-        await queue(request, request.body.email)
+        const fields = request.body as Static<Body>
+        await app.limitMailAddress(request, reply, fields.email)
+        await queue(request, fields)
         return reply.code(202).send(MAIL_QUEUED)
       },
     )
@@ -36,7 +43,8 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
   mailRequestRoute(
     '/password/forgot',
     'Ask for a password-reset link: mailed to the address if an account has it verified. The same answer, in the same time, whatever the address',
-    async (request, email) => {
+    EmailBody,
+    async (request, { email }) => {
       await app.accountRecovery.requestReset(email)
       app.recordEvent(request.log, 'password_reset_requested')
     },
@@ -44,8 +52,9 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
 
   mailRequestRoute(
     '/email/resend',
-    'Mail a new confirmation link to an address not yet verified. The same answer whatever the address',
-    (_request, email) => app.accountRecovery.requestResend(email),
+    'Mail a new confirmation link to an address not yet verified: to the newest accounts that gave it, or to the one named by username. The same answer whatever the address',
+    ResendBody,
+    (_request, { email, username }) => app.accountRecovery.requestResend(email, username),
   )
 
   app.post(
@@ -56,7 +65,7 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
         summary: 'Choose a new password with a mailed reset link (and a code when two-factor login is on): every session and access token ends; no one is logged in',
         tags: ['recovery'],
         body: PasswordResetBody,
-        response: { 204: NoContent, ...errorResponses('INVALID_TOKEN', 'MFA_CODE_REQUIRED', 'INVALID_MFA_CODE', 'ACCOUNT_LOCKED') },
+        response: { 204: NoContent, ...errorResponses('INVALID_TOKEN', 'MFA_CODE_REQUIRED', 'INVALID_MFA_CODE', 'ACCOUNT_LOCKED', 'OVERLOADED') },
       },
     },
     async (request, reply) => {
