@@ -13,7 +13,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import type { Redis } from 'ioredis'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pLimit from 'p-limit'
-import { hashPassword } from '../src/lib/password.js'
+import { DEFAULT_SCRYPT_COST, hashPassword } from '../src/lib/password.js'
 import { capacity, capacityTables, type MeasuredCosts } from './capacity.js'
 import { BROWSER_USER_AGENT } from '../test/support/flows.js'
 import {
@@ -156,6 +156,16 @@ type HotPathCase = [string, string, Record<string, string>, (server: ServerProce
 // The login row logs in over and over as a user of its own: as the bench user, the cap on sessions per user would end
 // the session the other rows read.
 const LOGIN_ROW_USERNAME = 'benchlogins'
+// The same at the hash cost of 0.3.0 and before (scrypt N=2^15), side by side: what OWASP's N=2^17 costs a login.
+const EARLIER_COST_LOGIN_USERNAME = 'benchlogins15'
+const EARLIER_COST_LOGIN_ROW = "this service at 0.3.0's hash cost (N=2^15): POST /auth/login"
+
+/**
+ * A login: the account read from PostgreSQL, a key derivation, the session in Redis, the login-epoch check. Four at a
+ * time, as in the storm below: the account lock judges at most ACCOUNT_LOCK_THRESHOLD attempts of one account at once,
+ * and key derivations queue behind each other anyway.
+ */
+const loginLoad = (username: string): Load => ({ method: 'POST', path: '/auth/login', body: JSON.stringify({ username, password: PASSWORD }), connections: 4 })
 
 /**
  * The service logged in as the bench user, sending the given requests with its session; `anonymous` ones go without
@@ -175,11 +185,14 @@ function serviceCase(label: string, env: Record<string, string>, requests: Array
 const SESSIONS_PER_USER = 5
 
 /**
- * Creates `count` accounts named `${prefix}1`... straight in PostgreSQL, with the cheapest scrypt cost, so that
- * creating many sessions measures sessions, not key derivation (the cost is read from each stored hash).
+ * The servers that log many seeded accounts in hash at the cheapest cost (PASSWORD_HASH_COST), so that creating many
+ * sessions measures sessions, not key derivation, and no login stores its hash again at a higher one.
  */
+const CHEAP_HASH_ENV = { PASSWORD_HASH_COST: '1' }
+
+/** Creates `count` accounts named `${prefix}1`... straight in PostgreSQL, with a hash at the cheapest cost. */
 async function seedAccounts(stores: Stores, prefix: string, count: number): Promise<string[]> {
-  const cheapHash = await hashPassword(PASSWORD, { costLog2: 1, blockSize: 1, parallelism: 1 })
+  const cheapHash = await hashPassword(PASSWORD, { ...DEFAULT_SCRYPT_COST, costLog2: Number(CHEAP_HASH_ENV.PASSWORD_HASH_COST) })
   await stores.postgres.query(
     "INSERT INTO users (id, username, roles, password_hash) SELECT gen_random_uuid(), $1 || i, '{user}', $2 FROM generate_series(1, $3) AS i",
     [prefix, cheapHash, count],
@@ -239,7 +252,7 @@ async function hotPath(stores: Stores, redis: Redis): Promise<Row[]> {
       return [['peer: better-auth (Redis secondary storage, PostgreSQL accounts)', { path: '/dashboard', cookie }]]
     }],
     // The same sessions (same prefix) are read by the service's own rows too, where they slide once a minute.
-    ['slides', 'src/server.ts', serviceEnv(stores, { SESSION_TOUCH_INTERVAL: '1' }), async (s) => {
+    ['slides', 'src/server.ts', serviceEnv(stores, { SESSION_TOUCH_INTERVAL: '1', ...CHEAP_HASH_ENV }), async (s) => {
       manySessions.push(...(await sessionsOfMany(s, stores)))
       return [[SLIDES_ROW, { path: '/api/dashboard', nextCookie: inTurn(manySessions) }]]
     }],
@@ -249,12 +262,12 @@ async function hotPath(stores: Stores, redis: Redis): Promise<Row[]> {
       ['GET /auth/me', { path: '/auth/me' }],
       // The write path: every request changes the session (an atomic increment).
       ['POST /api/count', { method: 'POST', path: '/api/count' }],
-    ], [
-      // A login: the account read from PostgreSQL, a key derivation, the session in Redis, the login-epoch check. Four
-      // at a time, as in the storm below: the account lock judges at most ACCOUNT_LOCK_THRESHOLD attempts of one account
-      // at once, and key derivations queue behind each other anyway.
-      ['POST /auth/login', { method: 'POST', path: '/auth/login', body: JSON.stringify({ username: LOGIN_ROW_USERNAME, password: PASSWORD }), connections: 4 }],
-    ]),
+    ], [['POST /auth/login', loginLoad(LOGIN_ROW_USERNAME)]]),
+    // Registered on this server, so hashed at its cost; a hash at or above the server's cost is never stored again.
+    ['earlier hash cost', 'src/server.ts', serviceEnv(stores, { PASSWORD_HASH_COST: '15' }), async (s) => {
+      await registerBenchUser(s, EARLIER_COST_LOGIN_USERNAME)
+      return [[EARLIER_COST_LOGIN_ROW, loginLoad(EARLIER_COST_LOGIN_USERNAME)]]
+    }],
   ]
   const servers: ServerProcess[] = []
   try {
@@ -344,7 +357,7 @@ async function memory(stores: Stores, redis: Redis): Promise<MemoryReport> {
   // As short as the default (app:), so that the bytes per session are what a deployment sees.
   const prefix = 'mem:'
   const users = Math.ceil(SESSIONS / SESSIONS_PER_USER)
-  const service = await ServerProcess.start('src/server.ts', serviceEnv(stores, { REDIS_PREFIX: prefix }))
+  const service = await ServerProcess.start('src/server.ts', serviceEnv(stores, { REDIS_PREFIX: prefix, ...CHEAP_HASH_ENV }))
   let serviceReport: Pick<MemoryReport, 'serviceRssBeforeMb' | 'serviceRssAfterMb' | 'serviceHeapBeforeMb' | 'serviceHeapAfterMb' | 'redisBytesPerSession'>
   try {
     const usernames = await seedAccounts(stores, 'member', users)
