@@ -61,7 +61,7 @@ export const PasswordChange = Type.Object(
 )
 
 /**
- * A name in a path: any an account could have, under today's rules or older ones, but never a control character
+ * A name in a path: whatever name an account could have, under today's rules or older ones, but never a control character
  * (PostgreSQL refuses a NUL in text: without this, a 500 instead of a 400).
  */
 export const UsernameParams = Type.Object(

@@ -59,7 +59,8 @@ export interface AccountRecovery {
   resetPassword(request: FastifyRequest, reply: FastifyReply, reset: PasswordReset): Promise<{ user: UserRef; ended: Ended }>
 }
 
-const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase()
+/** Addresses are compared in any letter case (they are kept as typed). */
+export const sameAddress = (a: string, b: string) => a.toLowerCase() === b.toLowerCase()
 
 /** The address an account waits to see verified: a pending change, or its unverified address; null for none. */
 const awaitedAddress = ({ email, pendingEmail }: Account) => pendingEmail ?? (email && !email.verified ? email.address : null)

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { sameAddress } from '../../plugins/app/account-recovery.js'
 import { errorResponses, NoContent } from '../../schemas/error.js'
 import { EmailBody, MailQueuedResponse } from '../../schemas/recovery.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
@@ -29,7 +30,7 @@ const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // The verified address gets a notice of the change: a mail to it too, counted toward its own limit, so that a
       // session cannot flood the owner's mailbox with notices.
       const { email: current } = await app.currentAccount(request)
-      if (current?.verified && current.address.toLowerCase() !== email.toLowerCase()) await app.limitMailAddress(request, reply, current.address)
+      if (current?.verified && !sameAddress(current.address, email)) await app.limitMailAddress(request, reply, current.address)
       await app.accountRecovery.changeEmail(request.user, email)
       app.recordEvent(request.log, 'email_change_requested', { userId: request.user.id })
       return reply.code(202).send({ message: 'A confirmation link is on its way to the new address.' })
