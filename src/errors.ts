@@ -145,7 +145,7 @@ export function errorBody(statusCode: number, code: string, message: string): Er
 
 /**
  * Maps any error to the response shape. Client errors keep their message; anything else becomes a generic 500
- * so that internals never leak. `storeDown` (Redis could not be reached: see isStoreOutage in lib/redis-client.ts)
+ * so that internals never leak. `storeDown` (Redis could not be reached: see isStoreOutage in platform/redis/client.ts)
  * turns an unexplained failure into 503.
  */
 export function toErrorBody(error: ErrorLike, storeDown: boolean): ErrorBody {

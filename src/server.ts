@@ -1,10 +1,10 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp, LOG_SERIALIZERS, REDACTED_LOG_PATHS } from './app.js'
 import { ConfigError, EXAMPLE_SESSION_SECRET, loadConfig, type AppConfig } from './config.js'
-import { SchemaMismatchError } from './db/migrate.js'
+import { SchemaMismatchError } from './platform/database/migrate.js'
 import { OWASP_SCRYPT_COST_LOG2 } from './lib/password.js'
-import { DatabaseUnreachableError } from './plugins/external/database.js'
-import { RedisUnreachableError } from './plugins/external/redis.js'
+import { DatabaseUnreachableError } from './platform/database/plugin.js'
+import { RedisUnreachableError } from './platform/redis/plugin.js'
 
 /** How long in-flight requests get to finish after SIGTERM/SIGINT before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000

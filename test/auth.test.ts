@@ -15,7 +15,7 @@ import {
   testRedis,
   uniquePrefix,
 } from './support/helper.js'
-import { decodeFields } from '../src/lib/session-records.js'
+import { decodeFields } from '../src/sessions/records.js'
 
 t.test('POST /auth/register', async (t) => {
   t.test('creates a user with the user role and never returns the password hash', async (t) => {

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { isCrossSite } from '../src/plugins/app/csrf.js'
+import { isCrossSite } from '../src/platform/http/csrf.js'
 import { build, loggedIn } from './support/helper.js'
 
 const ALLOWED = 'https://app.example'

@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import t from 'tap'
-import { MIGRATIONS } from '../src/db/migrations/index.js'
+import { MIGRATIONS } from '../src/platform/database/migrations/index.js'
 import { startServer, waitForListening } from './support/app-process.js'
 import { build, freePort, TEST_SECRET, testPostgres, testRedis } from './support/helper.js'
 

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
-import { METRICS_REQUESTS_PER_MINUTE } from '../src/plugins/external/metrics.js'
+import { METRICS_REQUESTS_PER_MINUTE } from '../src/platform/metrics.js'
 import { build, json, login, loggedIn, ownRedis, PASSWORD, register, sessionCookie, type App } from './support/helper.js'
 import { completeLogin, enrolled, passwordStep, post } from './support/mfa-helpers.js'
 import { totpCode } from './support/totp.js'

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { hashPassword, MAX_QUEUE_WAIT_MS, needsRehash, verifyPassword } from '../src/lib/password.js'
-import { userRecords } from '../src/lib/user-records.js'
+import { userRecords } from '../src/accounts/records.js'
 import { build, login, PASSWORD, register, sessionCookie, storedAccount } from './support/helper.js'
 
 // How passwords are stored (scrypt at OWASP's parameters), how older hashes move up to them, and how the queue of key

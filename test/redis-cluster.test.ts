@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Cluster } from 'ioredis'
 import t from 'tap'
-import { connectRedis } from '../src/plugins/external/redis.js'
+import { connectRedis } from '../src/platform/redis/plugin.js'
 import { instancePairs } from './support/app-process.js'
 import type { Redis } from 'ioredis'
 import {

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import fc from 'fast-check'
 import t from 'tap'
-import { countKeys } from '../src/lib/redis-client.js'
-import { decodeFields, encodeFields } from '../src/lib/session-records.js'
+import { countKeys } from '../src/platform/redis/client.js'
+import { decodeFields, encodeFields } from '../src/sessions/records.js'
 import { BROWSER_USER_AGENT, build, commandsDuring, login, ownRedis, register, sessionCookie, testRedis, uniquePrefix } from './support/helper.js'
 
 // Strings of any characters (fast-check's default is ASCII): stored values are escaped to ASCII, and must read back.

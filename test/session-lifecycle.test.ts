@@ -2,7 +2,7 @@ import t from 'tap'
 import { handleOf } from '../src/lib/keys.js'
 import { build, commandsDuring, json, login, loggedIn, sessionCookie, sessionIdOf, testRedis, uniquePrefix } from './support/helper.js'
 
-// What the sessions service (src/plugins/app/sessions.ts) owns beyond what the route tests show: the index stays in
+// What the sessions service (src/sessions/service.ts) owns beyond what the route tests show: the index stays in
 // step with the sessions, and every Redis script runs by its SHA.
 
 t.test('a login that replaces a live session leaves only the new session listed', async (t) => {

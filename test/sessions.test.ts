@@ -2,8 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { BROWSER_USER_AGENT, build, json, login, loggedIn, PASSWORD, register, sessionCookie, sessionIdOf, sessionKey, testRedis, uniquePrefix, type App } from './support/helper.js'
 import { handleOf } from '../src/lib/keys.js'
-import { decodeFields } from '../src/lib/session-records.js'
-import { RECORD_CREATION_WINDOW_MS } from '../src/lib/record-index.js'
+import { decodeFields } from '../src/sessions/records.js'
+import { RECORD_CREATION_WINDOW_MS } from '../src/sessions/record-index.js'
 
 const list = (app: App, cookie: string) => app.inject({ url: '/auth/sessions', headers: { cookie } })
 const dashboard = (app: App, cookie: string) => app.inject({ url: '/api/dashboard', headers: { cookie } }).then((r) => r.statusCode)

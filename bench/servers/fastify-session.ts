@@ -8,7 +8,7 @@ import { RedisStore } from 'connect-redis'
 import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 // The session's shape (request.session.user) is the service's own.
-import type {} from '../../src/plugins/external/session.js'
+import type {} from '../../src/sessions/http.js'
 
 const memory = process.env.BENCH_STORE === 'memory'
 const tuned = process.env.BENCH_TUNED === 'true'

@@ -9,12 +9,12 @@
  * accounts it could not copy: a name now held by another account, or an account changed on one side since.
  */
 import { loadConfig } from '../config.js'
-import { createDatabase } from '../db/database.js'
-import { prepareSchema } from '../db/migrate.js'
+import { createDatabase } from '../platform/database/connection.js'
+import { prepareSchema } from '../platform/database/migrate.js'
 import { redisKeys } from '../lib/keys.js'
-import { scanKeys } from '../lib/redis-client.js'
-import { userRecords, type AccountCopy, type CopyOutcome } from '../lib/user-records.js'
-import { closeRedis, connectRedis } from '../plugins/external/redis.js'
+import { scanKeys } from '../platform/redis/client.js'
+import { userRecords, type AccountCopy, type CopyOutcome } from '../accounts/records.js'
+import { closeRedis, connectRedis } from '../platform/redis/plugin.js'
 
 const RECOVERY_FIELD_PREFIX = 'recovery:'
 

@@ -3,8 +3,8 @@
  * DATABASE_MIGRATE=false and migrate as a step of their own). Reads only the DATABASE_* variables (and .env).
  */
 import { loadDatabaseConfig } from '../config.js'
-import { createDatabase } from '../db/database.js'
-import { prepareSchema } from '../db/migrate.js'
+import { createDatabase } from '../platform/database/connection.js'
+import { prepareSchema } from '../platform/database/migrate.js'
 import { redactUrl } from '../lib/redact-url.js'
 
 async function main(): Promise<string> {

@@ -24,14 +24,14 @@ export function redisKeys(prefix: string) {
     userTokens: (userId: string) => `${prefix}user-tokens:${userId}`,
     /**
      * A sorted set of every live session, kept by versions before 0.3 and written by every login and touch of every
-     * user: one hot key on one Cluster node. Deleted at start (session-index.ts); sessions are counted without it.
+     * user: one hot key on one Cluster node. Deleted at start (sessions/index-store.ts); sessions are counted without it.
      */
     legacyLiveSessions: `${prefix}live-sessions`,
     /** A login waiting for its second factor, under the handle of the ID its client holds. */
     pendingLogin: (handle: string) => `${prefix}pending-login:${handle}`,
     /** Failed logins of one account name (existing or not), case-insensitive, from clients without a device cookie. */
     loginFailures: (username: string) => `${prefix}login-failures:${username.toLowerCase()}`,
-    /** Failed logins of one account name from one known device (device-cookies.ts). */
+    /** Failed logins of one account name from one known device (credentials/device-cookies.ts). */
     deviceLoginFailures: (username: string, device: string) => `${prefix}login-failures:${username.toLowerCase()}:device:${device}`,
   }
 }

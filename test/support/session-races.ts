@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
 import { handleOf } from '../../src/lib/keys.js'
-import type { RedisClient } from '../../src/lib/redis-client.js'
+import type { RedisClient } from '../../src/platform/redis/client.js'
 import type { Instance, InstancePairs } from './app-process.js'
 import { call, type CallOptions } from './client.js'
 import { logIn, register } from './flows.js'

@@ -1,9 +1,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { InvalidAccountChange, InvalidQuery, MfaNotEnabled, TokenNotFound, UserNotFound } from '../../errors.js'
-import type { Account } from '../../lib/user-records.js'
-import type { Ended } from '../../plugins/app/account-lifecycle.js'
-import { toSessionView } from '../../plugins/app/session-index.js'
+import type { Account } from '../../accounts/records.js'
+import type { Ended } from '../../lifecycle/account-lifecycle.js'
+import { toSessionView } from '../../sessions/index-store.js'
 import {
   AccountChange,
   AccountChanged,

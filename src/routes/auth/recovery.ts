@@ -10,7 +10,7 @@ const MAIL_QUEUED = { message: 'If an account has this address, a mail is on its
 
 /**
  * A way back in, for clients without a session: POST /auth/password/forgot and /auth/password/reset, POST
- * /auth/email/verify and /auth/email/resend (account-recovery.ts says what each does and why). The tokens travel in
+ * /auth/email/verify and /auth/email/resend (lifecycle/recovery.ts says what each does and why). The tokens travel in
  * mailed links to the web app's pages: its answers tell the browser to send no Referer, so a token in a page's
  * address never leaves in a request to a third party.
  */

@@ -1,0 +1,74 @@
+import fp from 'fastify-plugin'
+import { sql } from 'kysely'
+import type { DatabaseConfig } from '../../config.js'
+import { createDatabase, type Database } from './connection.js'
+import { prepareSchema } from './migrate.js'
+import { redactUrl } from '../../lib/redact-url.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** PostgreSQL, where accounts live (see accounts/records.ts). */
+    db: Database
+  }
+}
+
+/** Why the first connection failed, when PostgreSQL answered: its SQLSTATE says what to fix. */
+export type DatabaseRefusal = 'credentials' | 'noDatabase' | null
+
+export class DatabaseUnreachableError extends Error {
+  override name = 'DatabaseUnreachableError'
+  constructor(
+    message: string,
+    readonly refusal: DatabaseRefusal = null,
+  ) {
+    super(message)
+  }
+}
+
+// invalid_authorization_specification (28000), invalid_password (28P01), invalid_catalog_name (3D000).
+function refusalOf(error: unknown): DatabaseRefusal {
+  const code = (error as { code?: unknown }).code
+  if (code === '28P01' || code === '28000') return 'credentials'
+  return code === '3D000' ? 'noDatabase' : null
+}
+
+export interface DatabasePluginOptions {
+  database: DatabaseConfig
+  /** Called with each query's duration and outcome. */
+  onQuery?: (durationMs: number, failed: boolean) => void
+}
+
+/**
+ * Connects to PostgreSQL once at start (or throws DatabaseUnreachableError, one line), brings the schema up to date
+ * or refuses a mismatched one (SchemaMismatchError), and closes the pool with the app.
+ */
+export default fp<DatabasePluginOptions>(
+  async function databasePlugin(app, { database, onQuery }) {
+    const { db } = createDatabase({ ...database, ...(onQuery && { onQuery }) })
+    try {
+      await sql`SELECT 1`.execute(db)
+    } catch (error) {
+      await db.destroy()
+      const reason = error instanceof Error ? error.message : String(error)
+      const where = redactUrl(database.url, 'DATABASE_URL')
+      const refusal = refusalOf(error)
+      const what = refusal === null ? `cannot reach PostgreSQL at ${where}` : `PostgreSQL at ${where} refused the connection`
+      throw new DatabaseUnreachableError(`${what} (${reason})`, refusal)
+    }
+    // Migrations may run longer than the statement timeout of requests: their own connection, without it.
+    const { db: migrations } = createDatabase({ ...database, poolSize: 1, statementTimeoutMs: 0 })
+    try {
+      const ran = await prepareSchema(migrations, { migrate: database.migrateOnStart })
+      if (ran.length > 0) app.log.info({ migrations: ran }, 'database schema migrated')
+    } catch (error) {
+      await db.destroy()
+      throw error
+    } finally {
+      await migrations.destroy()
+    }
+    app.addHook('onClose', () => db.destroy())
+    app.log.info({ database: redactUrl(database.url, 'DATABASE_URL') }, 'database connected')
+    app.decorate('db', db)
+  },
+  { name: 'database' },
+)

@@ -1,0 +1,291 @@
+import { timingSafeEqual } from 'node:crypto'
+import fp from 'fastify-plugin'
+import fastifyMetricsModule from 'fastify-metrics'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import { COUNT_SAMPLES, EXACT_COUNT_LIMIT, onCommandSettled, type RedisClient } from './redis/client.js'
+import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { MetricsUnauthorized } from '../errors.js'
+import { errorResponses } from '../schemas/error.js'
+import { METRICS_SECURITY } from '../schemas/security.js'
+import { ALWAYS_ANSWER } from './http/load-shedding.js'
+
+// A CommonJS module whose plugin is its `default` export.
+const fastifyMetrics = fastifyMetricsModule.default
+
+/** What happens to sessions and logins, with each event's log message: one log line and one counter increment each. */
+const MESSAGES = {
+  login: 'login',
+  login_failed: 'login failed',
+  login_locked: 'login refused: account locked',
+  login_disabled: 'login refused: account disabled',
+  account_disabled: 'account disabled',
+  account_enabled: 'account enabled',
+  account_deleted: 'account deleted',
+  email_change_requested: 'new email address requested, verification mail queued',
+  email_change_cancelled: 'change of email address taken back, its links ended',
+  email_verified: 'email address verified',
+  password_reset_requested: 'password reset requested (mail queued if the address is known)',
+  password_reset: 'password reset by mailed link',
+  password_reset_failed: 'password reset refused',
+  roles_changed: 'roles changed',
+  logout: 'logout',
+  logout_everywhere: 'logout everywhere',
+  revoke: 'sessions revoked',
+  session_expired: 'session expired',
+  password_change: 'password changed',
+  password_change_failed: 'password change refused: wrong current password',
+  token_created: 'access token created',
+  token_revoked: 'access token revoked',
+  mfa_challenge: 'password accepted, second factor due',
+  mfa_failed: 'second factor refused',
+  mfa_enabled: 'two-factor login turned on',
+  mfa_disabled: 'two-factor login turned off',
+  mfa_reset: 'two-factor login reset by an admin',
+  recovery_code_used: 'recovery code used',
+  recovery_codes_replaced: 'recovery codes replaced',
+  reauth: 're-authenticated',
+  reauth_failed: 're-authentication refused',
+} as const satisfies Record<string, string>
+type LifecycleEvent = keyof typeof MESSAGES
+
+export type MailEvent = 'queued' | 'sent' | 'failed' | 'dead'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * Logs a lifecycle event (with the user id and the session's hash, never its ID) and counts it in /metrics.
+     * `sessions` is how many sessions the event ended, when not one.
+     */
+    recordEvent(log: FastifyBaseLogger, event: LifecycleEvent, fields?: Record<string, unknown>, sessions?: number): void
+    /** Counts a request refused by a rate limit. */
+    countRateLimited(request: FastifyRequest): void
+    /** Counts a mail queued, sent, failed (to be retried) or dead (no attempt left). */
+    countMail(event: MailEvent): void
+    /** Times a PostgreSQL query and counts it when it failed. */
+    observeDatabaseQuery(durationMs: number, failed: boolean): void
+  }
+}
+
+export interface MetricsPluginOptions {
+  /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
+  token: string | null
+  /** The number of live sessions, read without scanning the keyspace. */
+  liveSessions: () => Promise<number>
+}
+
+/** The events counted by auth_mfa_events_total. */
+const MFA_EVENTS = new Set<LifecycleEvent>([
+  'mfa_challenge',
+  'mfa_failed',
+  'mfa_enabled',
+  'mfa_disabled',
+  'mfa_reset',
+  'recovery_code_used',
+  'recovery_codes_replaced',
+])
+/** The events counted by account_events_total. */
+const ACCOUNT_EVENTS = new Set<LifecycleEvent>([
+  'account_disabled',
+  'account_enabled',
+  'account_deleted',
+  'roles_changed',
+  'email_change_requested',
+  'email_change_cancelled',
+  'email_verified',
+  'password_reset_requested',
+  'password_reset',
+  'password_reset_failed',
+])
+/** Events that end sessions from elsewhere (sessions_revoked_total counts the sessions they ended). */
+const ENDS_SESSIONS = new Set<LifecycleEvent>([
+  'revoke',
+  'password_change',
+  'mfa_enabled',
+  'mfa_disabled',
+  'mfa_reset',
+  'recovery_code_used',
+  'account_disabled',
+  'account_deleted',
+  'roles_changed',
+  'password_reset',
+])
+
+/** Redis round trips are short: buckets from a tenth of a millisecond to the command timeout. */
+const REDIS_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5]
+
+/** PostgreSQL queries: up to the default statement timeout. */
+const DATABASE_BUCKETS_SECONDS = [0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2]
+
+function createCounters(registry: Registry) {
+  const registers = [registry]
+  return {
+    logins: new Counter({ name: 'auth_logins_total', help: 'Login attempts by outcome', labelNames: ['outcome'], registers }),
+    created: new Counter({ name: 'sessions_created_total', help: 'Sessions created by a login', registers }),
+    destroyed: new Counter({ name: 'sessions_destroyed_total', help: 'Sessions ended by their own logout', registers }),
+    expired: new Counter({
+      name: 'sessions_expired_total',
+      help: 'Sessions found dead: reason "absolute" when the absolute limit ended one, "gone" for a request whose session no longer exists (idle expiry, revoked, absolute)',
+      labelNames: ['reason'],
+      registers,
+    }),
+    revoked: new Counter({ name: 'sessions_revoked_total', help: 'Sessions ended from elsewhere (revoke, password change, two-factor changes and recovery codes, cap, admin)', registers }),
+    mfa: new Counter({
+      name: 'auth_mfa_events_total',
+      help: 'Two-factor events: mfa_challenge (password right, code due), mfa_failed, mfa_enabled, mfa_disabled, mfa_reset, recovery_code_used, recovery_codes_replaced',
+      labelNames: ['event'],
+      registers,
+    }),
+    accounts: new Counter({
+      name: 'account_events_total',
+      help: 'Account changes: account_disabled, account_enabled, account_deleted, roles_changed, email_change_requested, email_change_cancelled, email_verified, password_reset_requested, password_reset, password_reset_failed',
+      labelNames: ['event'],
+      registers,
+    }),
+    reauth: new Counter({ name: 'auth_reauth_total', help: 'Re-authentications by outcome', labelNames: ['outcome'], registers }),
+    rateLimited: new Counter({ name: 'rate_limited_requests_total', help: 'Requests refused by a rate limit', labelNames: ['route'], registers }),
+    redisErrors: new Counter({ name: 'redis_command_errors_total', help: 'Redis commands that failed', labelNames: ['command'], registers }),
+    redisDuration: new Histogram({
+      name: 'redis_command_duration_seconds',
+      help: 'Time from sending a Redis command to its answer',
+      buckets: REDIS_BUCKETS_SECONDS,
+      registers,
+    }),
+    mail: new Counter({
+      name: 'mail_events_total',
+      help: 'Mails queued, sent (accepted by the SMTP server), failed (an attempt; retried) and dead (after the last attempt)',
+      labelNames: ['event'],
+      registers,
+    }),
+    databaseErrors: new Counter({ name: 'database_query_errors_total', help: 'PostgreSQL queries that failed', registers }),
+    databaseDuration: new Histogram({
+      name: 'database_query_duration_seconds',
+      help: 'Time from sending a PostgreSQL query to its answer (accounts: logins, registrations, credential changes; never a session read)',
+      buckets: DATABASE_BUCKETS_SECONDS,
+      registers,
+    }),
+  }
+}
+type Counters = ReturnType<typeof createCounters>
+
+/** How each lifecycle event shows in the counters. */
+function count(counters: Counters, event: LifecycleEvent, fields: Record<string, unknown>, sessions: number): void {
+  if (MFA_EVENTS.has(event)) counters.mfa.inc({ event })
+  if (ACCOUNT_EVENTS.has(event)) counters.accounts.inc({ event })
+  if (ENDS_SESSIONS.has(event)) counters.revoked.inc(sessions)
+  switch (event) {
+    case 'login':
+      counters.logins.inc({ outcome: 'success' })
+      counters.created.inc()
+      return
+    case 'login_failed':
+      counters.logins.inc({ outcome: 'failure' })
+      return
+    case 'mfa_failed':
+      if (fields.step === 'login') counters.logins.inc({ outcome: 'mfa_failure' })
+      return
+    case 'login_locked':
+      counters.logins.inc({ outcome: 'locked' })
+      return
+    case 'login_disabled':
+      counters.logins.inc({ outcome: 'disabled' })
+      return
+    case 'logout':
+    case 'logout_everywhere':
+      counters.destroyed.inc(sessions)
+      return
+    case 'reauth':
+      counters.reauth.inc({ outcome: 'success' })
+      return
+    case 'reauth_failed':
+      counters.reauth.inc({ outcome: 'failure' })
+      return
+    case 'session_expired':
+      counters.expired.inc({ reason: String(fields.reason ?? 'gone') })
+  }
+}
+
+/** Times every command the client sends and counts the ones that fail. */
+function instrumentRedis(redis: RedisClient, counters: Counters): void {
+  onCommandSettled(redis, (command, seconds, error) => {
+    counters.redisDuration.observe(seconds)
+    if (error) counters.redisErrors.inc({ command: command.name })
+  })
+}
+
+/** Requests to GET /metrics one client address may make per minute, right token or not. */
+export const METRICS_REQUESTS_PER_MINUTE = 60
+
+function sameToken(given: string, expected: string): boolean {
+  const a = Buffer.from(given)
+  const b = Buffer.from(expected)
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+/**
+ * Prometheus metrics at GET /metrics: request durations by route and status (fastify-metrics), process metrics,
+ * login and session lifecycle counters, rate-limit refusals, Redis and PostgreSQL latency and errors, and live sessions.
+ * Each app has its own registry, so several apps in one process (tests, two instances) never clash.
+ */
+export default fp<MetricsPluginOptions>(
+  async function metricsPlugin(app, { token, liveSessions }) {
+    const registry = new Registry()
+    const counters = createCounters(registry)
+    let lastLive = 0
+    new Gauge({
+      name: 'sessions_live',
+      help: `Sessions and access tokens that have not expired or ended: exact up to ${EXACT_COUNT_LIMIT} keys per Redis master, `
+        + `estimated above that from ${COUNT_SAMPLES} random keys`,
+      registers: [registry],
+      async collect() {
+        // Metrics matter most while Redis is down: keep the last count rather than fail the scrape.
+        lastLive = await liveSessions().catch(() => lastLive)
+        this.set(lastLive)
+      },
+    })
+    instrumentRedis(app.redis, counters)
+
+    app.decorate('recordEvent', (log: FastifyBaseLogger, event: LifecycleEvent, fields: Record<string, unknown> = {}, sessions = 1) => {
+      log.info({ event, ...fields }, MESSAGES[event])
+      count(counters, event, fields, sessions)
+    })
+    app.decorate('countRateLimited', (request: FastifyRequest) => {
+      counters.rateLimited.inc({ route: request.routeOptions.url ?? 'unknown' })
+    })
+    app.decorate('countMail', (event: MailEvent) => counters.mail.inc({ event }))
+    app.decorate('observeDatabaseQuery', (durationMs: number, failed: boolean) => {
+      counters.databaseDuration.observe(durationMs / 1000)
+      if (failed) counters.databaseErrors.inc()
+    })
+
+    await app.register(fastifyMetrics, {
+      defaultMetrics: { enabled: true, register: registry },
+      routeMetrics: {
+        enabled: { histogram: true, summary: false },
+        registeredRoutesOnly: true,
+        routeBlacklist: ['/metrics'],
+        overrides: { histogram: { registers: [registry] }, summary: { registers: [registry] } },
+      },
+      endpoint: {
+        url: '/metrics',
+        method: 'GET',
+        logLevel: 'warn',
+        // Scrapers ask a few times a minute; a client guessing METRICS_TOKEN gets that many guesses and then 429. Counted
+        // before the token is checked (preHandler below), in Redis; skipped while Redis is down, when metrics matter most.
+        config: { rateLimit: { max: METRICS_REQUESTS_PER_MINUTE, timeWindow: 60_000, skipOnError: true }, ...ALWAYS_ANSWER },
+        schema: {
+          summary: 'Prometheus metrics',
+          tags: ['operations'],
+          ...(token ? { security: METRICS_SECURITY } : {}),
+          response: { 200: { type: 'string', description: 'Prometheus text exposition format' }, ...(token ? errorResponses('UNAUTHENTICATED') : {}) },
+        },
+        preHandler: async (request: FastifyRequest) => {
+          if (token === null) return
+          const given = /^Bearer (.+)$/i.exec(request.headers.authorization ?? '')?.[1] ?? ''
+          if (!sameToken(given, token)) throw new MetricsUnauthorized()
+        },
+        handler: () => undefined,
+      },
+    })
+  },
+  { name: 'metrics', dependencies: ['redis'] },
+)
