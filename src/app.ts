@@ -2,37 +2,38 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { AppConfig } from './config.js'
-import { clientErrorHandler } from './platform/http/client-error.js'
 import { redisKeys } from './lib/keys.js'
-import { replicationCheck } from './platform/redis/replication.js'
 import { withoutSecrets } from './lib/url-secrets.js'
-import accessTokensPlugin from './sessions/access-tokens.js'
+import databasePlugin from './platform/database/plugin.js'
 import answerContractPlugin from './platform/http/answer-contract.js'
-import accountLifecyclePlugin from './lifecycle/account-lifecycle.js'
-import accountLockPlugin from './credentials/lock.js'
-import accountRecoveryPlugin from './lifecycle/recovery.js'
-import authGuardPlugin from './sessions/guard.js'
-import credentialRateLimitPlugin from './credentials/rate-limit.js'
-import credentialsPlugin from './credentials/ceremonies.js'
+import { clientErrorHandler } from './platform/http/client-error.js'
+import corsPlugin from './platform/http/cors.js'
 import csrfPlugin from './platform/http/csrf.js'
-import deviceCookiesPlugin from './credentials/device-cookies.js'
+import docsPlugin from './platform/http/docs.js'
 import errorsPlugin from './platform/http/error-handler.js'
+import rateLimitPlugin from './platform/http/global-rate-limit.js'
+import loadSheddingPlugin from './platform/http/load-shedding.js'
+import securityHeadersPlugin from './platform/http/security-headers.js'
+import jobQueuePlugin from './platform/job-queue/plugin.js'
+import metricsPlugin from './platform/metrics.js'
+import redisPlugin from './platform/redis/plugin.js'
+import { replicationCheck } from './platform/redis/replication.js'
 import mailPlugin from './accounts/mail.js'
 import mfaPlugin from './accounts/two-factor.js'
-import pendingLoginsPlugin from './credentials/pending-logins.js'
+import usersPlugin from './accounts/users.js'
+import accessTokensPlugin from './sessions/access-tokens.js'
+import sessionPlugin from './sessions/http.js'
 import sessionIndexPlugin from './sessions/index-store.js'
 import sessionsPlugin from './sessions/service.js'
-import usersPlugin from './accounts/users.js'
-import corsPlugin from './platform/http/cors.js'
-import databasePlugin from './platform/database/plugin.js'
-import docsPlugin from './platform/http/docs.js'
-import jobQueuePlugin from './platform/job-queue/plugin.js'
-import loadSheddingPlugin from './platform/http/load-shedding.js'
-import metricsPlugin from './platform/metrics.js'
-import rateLimitPlugin from './platform/http/global-rate-limit.js'
-import redisPlugin from './platform/redis/plugin.js'
-import securityHeadersPlugin from './platform/http/security-headers.js'
-import sessionPlugin from './sessions/http.js'
+import { createSessionStore } from './sessions/store.js'
+import credentialsPlugin from './credentials/ceremonies.js'
+import deviceCookiesPlugin from './credentials/device-cookies.js'
+import authGuardPlugin from './credentials/guard.js'
+import accountLockPlugin from './credentials/lock.js'
+import pendingLoginsPlugin from './credentials/pending-logins.js'
+import credentialRateLimitPlugin from './credentials/rate-limit.js'
+import accountLifecyclePlugin from './lifecycle/account-lifecycle.js'
+import accountRecoveryPlugin from './lifecycle/recovery.js'
 import adminRoutes from './routes/admin/index.js'
 import apiRoutes from './routes/api/index.js'
 import authRoutes from './routes/auth/index.js'
@@ -115,6 +116,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   const keys = redisKeys(config.redis.prefix)
   const { rateLimit, session } = config
 
+  // Platform: connections, errors, HTTP hardening, the global limit, metrics. It knows no concern.
   await app.register(redisPlugin, { connection: config.redis.connection })
   await app.register(errorsPlugin)
   if (options.onUndocumentedAnswer) await app.register(answerContractPlugin, { onUndocumented: options.onUndocumentedAnswer })
@@ -124,43 +126,53 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   if (config.docsEnabled) await app.register(docsPlugin, { cookieName: session.cookieName })
   // Without allowed origins there is nothing to answer: skip the per-request CORS hook altogether.
   if (config.corsOrigins.length > 0) await app.register(corsPlugin, { origins: config.corsOrigins })
-  const { timeouts } = session
-  const confirmEnded = replicationCheck(app.redis, config.redis.waitReplicas)
-  await app.register(sessionIndexPlugin, {
-    keys,
-    confirmEnded,
-    maxSessionsPerUser: session.maxPerUser,
-    longestSessionMs: Math.max(timeouts.standard.absoluteMs, timeouts.remember.absoluteMs),
-  })
   const counting = { windowSeconds: rateLimit.windowSeconds, syncIntervalMs: rateLimit.syncIntervalMs }
   // Before metrics, so that its limit applies to GET /metrics too.
   await app.register(rateLimitPlugin, { keys, max: rateLimit.max, ...counting })
   await app.register(metricsPlugin, { token: config.metricsToken, liveSessions: () => app.sessionIndex.countLive() })
   await app.register(databasePlugin, { database: config.database, onQuery: app.observeDatabaseQuery })
+  await app.register(jobQueuePlugin)
+  await app.register(healthRoutes, { prefix: '/health' })
+
+  // Accounts: what an account is, in PostgreSQL.
+  await app.register(usersPlugin, { admin: config.admin, hashCost: config.passwordHashCost })
+  await app.register(mfaPlugin, { secrets: session.secrets, issuer: config.mfaIssuer })
+  await app.register(mailPlugin, { mail: config.mail, secrets: session.secrets, service: config.mfaIssuer })
+
+  // Sessions: one store owns their keys and every ending.
+  const { timeouts } = session
+  const sessionStore = createSessionStore(app.redis, { keys, confirmEnded: replicationCheck(app.redis, config.redis.waitReplicas) })
+  await app.register(sessionIndexPlugin, {
+    keys,
+    store: sessionStore,
+    maxSessionsPerUser: session.maxPerUser,
+    longestSessionMs: Math.max(timeouts.standard.absoluteMs, timeouts.remember.absoluteMs),
+  })
+  // Credentials that need no session: per-credential limits and the account lock.
   await app.register(credentialRateLimitPlugin, {
     keys,
     perCredential: { max: rateLimit.credentialMax, ...counting },
     perMailAddress: { max: config.mail.perAddressMax, windowSeconds: config.mail.perAddressWindowSeconds },
   })
-  await app.register(usersPlugin, { admin: config.admin, hashCost: config.passwordHashCost })
   await app.register(accountLockPlugin, { keys, ...config.accountLock })
-  await app.register(mfaPlugin, { secrets: session.secrets, issuer: config.mfaIssuer })
-  await app.register(jobQueuePlugin)
-  await app.register(mailPlugin, { mail: config.mail, secrets: session.secrets, service: config.mfaIssuer })
-  await app.register(healthRoutes, { prefix: '/health' })
 
   // Only the routes below parse cookies and load sessions.
   await app.register(async function sessionScope(scope) {
-    await scope.register(sessionPlugin, { keys, ...session, confirmEnded })
+    await scope.register(sessionPlugin, { keys, ...session, store: sessionStore })
     await scope.register(sessionsPlugin)
-    await scope.register(deviceCookiesPlugin, { sessionCookieName: session.cookieName, cookieSecure: session.cookieSecure })
-    await scope.register(credentialsPlugin, { requireVerifiedEmail: config.requireVerifiedEmail })
+    await scope.register(accessTokensPlugin, { keys, maxPerUser: config.maxTokensPerUser, store: sessionStore })
     await scope.register(csrfPlugin, { allowedOrigins: config.corsOrigins })
-    await scope.register(accessTokensPlugin, { keys, maxPerUser: config.maxTokensPerUser })
-    await scope.register(accountLifecyclePlugin, { keys })
-    await scope.register(accountRecoveryPlugin, { mail: config.mail })
-    await scope.register(pendingLoginsPlugin, { keys, sessionCookieName: session.cookieName, cookieSecure: session.cookieSecure })
+
+    const cookieSecure = session.cookieSecure
+    await scope.register(deviceCookiesPlugin, { sessionCookieName: session.cookieName, cookieSecure })
+    await scope.register(pendingLoginsPlugin, { keys, sessionCookieName: session.cookieName, cookieSecure })
+    await scope.register(credentialsPlugin, { requireVerifiedEmail: config.requireVerifiedEmail })
     await scope.register(authGuardPlugin, { freshnessSeconds: config.reauthMaxAgeSeconds })
+
+    // Lifecycle: changes that end what an account holds.
+    await scope.register(accountLifecyclePlugin)
+    await scope.register(accountRecoveryPlugin, { mail: config.mail })
+
     const credentialRateLimit = { max: rateLimit.loginMax, timeWindow: rateLimit.loginWindowSeconds * 1000 }
     const { allowRegistration, requireVerifiedEmail } = config
     await scope.register(authRoutes, { prefix: '/auth', allowRegistration, requireVerifiedEmail, credentialRateLimit })

@@ -1,11 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { build, json, loggedIn, login, PASSWORD, register, sessionCookie, testRedis, uniquePrefix, type App } from './support/helper.js'
+import { build, json, jsonWith, loggedIn, login, PASSWORD, register, sessionCookie, testRedis, uniquePrefix, type App } from './support/helper.js'
 
 // Personal access tokens: named, scoped, expiring credentials for scripts, made by a logged-in user.
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
-const jsonWith = (headers: Record<string, string>, body: unknown) => ({ headers: { ...json(body).headers, ...headers }, payload: json(body).payload })
 
 async function createToken(t: Test, app: App, cookie: string, body: object = { name: 'ci', scopes: ['read', 'write'] }) {
   const response = await app.inject({ method: 'POST', url: '/auth/tokens', ...jsonWith({ cookie }, body) })

@@ -3,7 +3,7 @@ import t from 'tap'
 import { BROWSER_USER_AGENT, build, json, login, loggedIn, PASSWORD, register, sessionCookie, sessionIdOf, sessionKey, testRedis, uniquePrefix, type App } from './support/helper.js'
 import { handleOf } from '../src/lib/keys.js'
 import { decodeFields } from '../src/sessions/records.js'
-import { RECORD_CREATION_WINDOW_MS } from '../src/sessions/record-index.js'
+import { RECORD_CREATION_WINDOW_MS } from '../src/sessions/store.js'
 
 const list = (app: App, cookie: string) => app.inject({ url: '/auth/sessions', headers: { cookie } })
 const dashboard = (app: App, cookie: string) => app.inject({ url: '/api/dashboard', headers: { cookie } }).then((r) => r.statusCode)

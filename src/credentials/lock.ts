@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { Result } from 'ioredis'
 import type { RedisKeys } from '../lib/keys.js'
-import { defineScripts, type RedisClient } from '../platform/redis/client.js'
+import { defineScripts, scanKeys, type RedisClient } from '../platform/redis/client.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -42,6 +42,8 @@ export interface AccountLock {
   settle(attempter: Attempter, attempt: string, failed: boolean): Promise<void>
   /** A completed login: the attempter's count starts again (strangers' count stays when a known device logs in). */
   reset(attempter: Attempter): Promise<void>
+  /** Forgets every count of the account's name, its devices' included: for a deleted account. */
+  forget(username: string): Promise<void>
 }
 
 export interface AccountLockOptions {
@@ -126,6 +128,10 @@ export function createAccountLock(redis: RedisClient, { keys, threshold, baseLoc
     },
     async reset(attempter) {
       await redis.del(keyOf(attempter))
+    },
+    async forget(username) {
+      await redis.del(keys.loginFailures(username))
+      for await (const { key, node } of scanKeys(redis, keys.deviceLoginFailures(username, '*'))) await node.del(key)
     },
   }
 }

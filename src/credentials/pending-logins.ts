@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Result } from 'ioredis'
 import { handleOf, type RedisKeys } from '../lib/keys.js'
-import { defineScripts, type RedisClient } from '../platform/redis/client.js'
+import { defineScripts, scanKeys, type RedisClient } from '../platform/redis/client.js'
 import type { LoginTransport } from '../schemas/auth.js'
 
 declare module 'fastify' {
@@ -31,6 +31,8 @@ export interface PendingLogins {
   recordFailure(id: string): Promise<void>
   /** Ends it for good; true for the one caller that ended it (of two concurrent completions, one wins). */
   claim(id: string): Promise<boolean>
+  /** Ends every pending login of the user: for a deleted account (a pending login is found by its ID, not its user). */
+  forgetUser(userId: string): Promise<void>
   /** The ID of the pending login this request's cookie names, or null. */
   cookieId(request: FastifyRequest): string | null
   setCookie(reply: FastifyReply, id: string, expiresAt: number): void
@@ -98,6 +100,11 @@ export function createPendingLogins(redis: RedisClient, options: PendingLoginsOp
     },
     async claim(id) {
       return (await redis.del(keyOf(id))) === 1
+    },
+    async forgetUser(userId) {
+      for await (const { key, node } of scanKeys(redis, keys.pendingLogin('*'), 'hash')) {
+        if ((await node.hget(key, 'userId')) === userId) await node.del(key)
+      }
     },
     cookieId(request) {
       return request.cookies[cookieName] ?? null

@@ -1,8 +1,6 @@
 import type { Static } from '@sinclair/typebox'
 import fp from 'fastify-plugin'
 import { LastAdmin, UserNotFound } from '../errors.js'
-import type { RedisKeys } from '../lib/keys.js'
-import { scanKeys } from '../platform/redis/client.js'
 import { userRecords, type GuardedOutcome } from '../accounts/records.js'
 import type { Ended as EndedSchema } from '../schemas/accounts.js'
 import type { UserRef } from '../accounts/users.js'
@@ -43,8 +41,8 @@ function settled(outcome: GuardedOutcome): void {
   if (outcome === 'lastAdmin') throw new LastAdmin()
 }
 
-export default fp<{ keys: RedisKeys }>(
-  async function accountLifecyclePlugin(app, { keys }) {
+export default fp(
+  async function accountLifecyclePlugin(app) {
     const records = userRecords(app.db)
 
     async function endEverything(user: UserRef): Promise<Ended> {
@@ -53,14 +51,9 @@ export default fp<{ keys: RedisKeys }>(
       return { sessions, tokens }
     }
 
-    /** What Redis holds of an account besides its sessions and tokens: lock counts, pending logins. */
+    /** What Redis still holds of a deleted account once its sessions and tokens ended, each asked of its owner. */
     async function forget({ id, username }: UserRef): Promise<void> {
-      // One key a command: on a Cluster they live in different slots.
-      await Promise.all([keys.loginFailures(username), keys.userSessions(id), keys.userTokens(id)].map((key) => app.redis.del(key)))
-      for await (const { key, node } of scanKeys(app.redis, keys.deviceLoginFailures(username, '*'))) await node.del(key)
-      for await (const { key, node } of scanKeys(app.redis, keys.pendingLogin('*'), 'hash')) {
-        if ((await node.hget(key, 'userId')) === id) await node.del(key)
-      }
+      await Promise.all([app.accountLock.forget(username), app.pendingLogins.forgetUser(id), app.sessionIndex.forget(id), app.accessTokens.forget(id)])
     }
 
     app.decorate('accountLifecycle', {
@@ -82,5 +75,5 @@ export default fp<{ keys: RedisKeys }>(
       },
     } satisfies AccountLifecycle)
   },
-  { name: 'account-lifecycle', dependencies: ['database', 'sessions', 'access-tokens'] },
+  { name: 'account-lifecycle', dependencies: ['database', 'sessions', 'access-tokens', 'account-lock', 'pending-logins'] },
 )

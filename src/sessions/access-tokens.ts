@@ -5,8 +5,8 @@ import type { Session } from 'fastify'
 import { TokenLimitReached } from '../errors.js'
 import { handleOf, type RedisKeys } from '../lib/keys.js'
 import { defineScripts, type RedisClient } from '../platform/redis/client.js'
-import { readIndex } from './record-index.js'
-import { encodeFields, sessionRecords } from './records.js'
+import { encodeFields } from './records.js'
+import type { SessionStore } from './store.js'
 import { ACCESS_TOKEN_PREFIX, type TokenGrant, type TokenScope, type TokenView } from '../schemas/tokens.js'
 import type { SessionUser } from './http.js'
 
@@ -51,12 +51,16 @@ export interface AccessTokens {
   revoke(userId: string, id: string): Promise<boolean>
   /** Ends every token of the user: how many. */
   revokeAll(userId: string): Promise<number>
+  /** Drops the user's token list: for a deleted account, once its tokens are revoked. */
+  forget(userId: string): Promise<void>
 }
 
 export interface AccessTokensOptions {
   keys: RedisKeys
   /** The most tokens a user may hold; 0 lets no one create any. */
   maxPerUser: number
+  /** Where the tokens are, with the sessions: every ending goes through it. */
+  store: SessionStore
 }
 
 /**
@@ -68,15 +72,14 @@ export interface AccessTokensOptions {
  * per-user session cap leave tokens alone. The secret is the prefixed, signed ID: Redis holds only the hash.
  *
  * Order of steps, as for sessions (sessions/service.ts): listed before created, deleted before unlisted, so a live
- * token is always listed and can always be revoked.
+ * token is always listed and can always be revoked; a revoke is answered once replicas have it (store.ts), as a logout.
  */
-export function createAccessTokens(redis: RedisClient, { keys, maxPerUser }: AccessTokensOptions, sign: (sessionId: string) => string): AccessTokens {
-  const records = sessionRecords(redis)
+export function createAccessTokens(redis: RedisClient, { keys, maxPerUser, store }: AccessTokensOptions, sign: (sessionId: string) => string): AccessTokens {
   defineScripts(redis, { listAccessToken: { numberOfKeys: 1, lua: LIST_TOKEN_SCRIPT } })
   const recordKey = keys.session
 
   async function list(userId: string): Promise<TokenView[]> {
-    const live = await readIndex(redis, keys.userTokens(userId), recordKey)
+    const live = await store.readIndex(keys.userTokens(userId))
     const ttls = await Promise.all(live.map(({ handle }) => redis.pttl(recordKey(handle))))
     const at = (ms: unknown) => (typeof ms === 'number' ? new Date(ms).toISOString() : null)
     return live
@@ -90,9 +93,7 @@ export function createAccessTokens(redis: RedisClient, { keys, maxPerUser }: Acc
 
   async function revoke(userId: string, id: string): Promise<boolean> {
     if ((await redis.zscore(keys.userTokens(userId), id)) === null) return false
-    const deleted = await redis.del(recordKey(id))
-    if (deleted === 1) await redis.zrem(keys.userTokens(userId), id)
-    return deleted === 1
+    return (await store.endListed(keys.userTokens(userId), [id])).length === 1
   }
 
   return {
@@ -106,6 +107,10 @@ export function createAccessTokens(redis: RedisClient, { keys, maxPerUser }: Acc
       return revoked.filter(Boolean).length
     },
 
+    async forget(userId) {
+      await redis.del(keys.userTokens(userId))
+    },
+
     async create(user, { name, scopes, expiresInDays }, { ip, userAgent }) {
       // Listing prunes the entries of tokens that are gone, so that the cap counts live ones only.
       await list(user.id)
@@ -115,7 +120,7 @@ export function createAccessTokens(redis: RedisClient, { keys, maxPerUser }: Acc
       const lifetimeMs = expiresInDays * DAY_MS
       if ((await redis.listAccessToken(keys.userTokens(user.id), maxPerUser, createdAt, handle, lifetimeMs)) === 0) throw new TokenLimitReached()
       const stored: Partial<Session> = { user, createdAt, ip, userAgent, token: { name, scopes } }
-      if (!(await records.create(recordKey(handle), encodeFields(stored), lifetimeMs))) throw new Error('access token ID clash')
+      if (!(await store.records.create(recordKey(handle), encodeFields(stored), lifetimeMs))) throw new Error('access token ID clash')
       const iso = (ms: number) => new Date(ms).toISOString()
       const token = ACCESS_TOKEN_PREFIX + sign(sessionId)
       return { id: handle, name, scopes, createdAt: iso(createdAt), expiresAt: iso(createdAt + lifetimeMs), lastUsedAt: null, token }

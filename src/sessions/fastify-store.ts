@@ -1,11 +1,11 @@
-import type { FastifySessionObject, SessionStore } from '@fastify/session'
+import type { FastifySessionObject, SessionStore as FastifySessionStore } from '@fastify/session'
 import { RedisStore } from 'connect-redis'
 import type { Session } from 'fastify'
 import { SessionExpired } from '../errors.js'
 import { handleOf, type RedisKeys } from '../lib/keys.js'
 import type { RedisClient } from '../platform/redis/client.js'
-import type { ReplicationCheck } from '../platform/redis/replication.js'
-import { changesBetween, decodeFields, encodeFields, hasChanges, sessionRecords } from './records.js'
+import { changesBetween, decodeFields, encodeFields, hasChanges } from './records.js'
+import type { SessionStore } from './store.js'
 import { expiryAfter, pastAbsoluteLimit, type SessionTimeouts, type SessionTiming } from './timeouts.js'
 
 /**
@@ -18,10 +18,12 @@ import { expiryAfter, pastAbsoluteLimit, type SessionTimeouts, type SessionTimin
  *   fails with SessionExpired (401), so the request answers as if it had come after the end.
  * Only a session with a user is ever stored: anonymous requests write nothing.
  *
- * What connect-redis (the stack's Redis store for @fastify/session, 8.1: the last line that takes an ioredis client)
- * provides here: the store's deletion (`destroy`) under its key prefix, on the express-session Store base class it
- * extends (why express-session is a runtime dependency). It stores a session as one JSON string, so the reads and
- * writes below are our own: per field, never recreating an ended session (sessions/records.ts).
+ * It is a connect-redis store (the stack's Redis store for @fastify/session; 8.1 is the last line that takes an
+ * ioredis client) whose reads, writes and deletion are replaced: connect-redis stores a session as one JSON string,
+ * and its delete neither tells whether it found the session nor waits for replicas, so all three go through the
+ * sessions store (store.ts), the one owner of every ending. What stays of connect-redis is the store object
+ * @fastify/session expects (the express-session Store base class it imports, why express-session is a runtime
+ * dependency; docs/how-it-works.md).
  *
  * The store keeps the user's index in step only on creation (listed first); ending a session and unlisting it are the
  * sessions service's (sessions/service.ts), which knows whose session it is.
@@ -53,18 +55,18 @@ export interface NewSessionListing {
   add(userId: string, handle: string, createdAt: number): Promise<void>
 }
 
-export interface SessionStoreOptions {
+export interface FastifySessionStoreOptions {
   redis: RedisClient
   keys: RedisKeys
   timeouts: SessionTimeouts
   index: NewSessionListing
-  /** Resolves once a deleted session's deletion is on enough replicas; throws StoreUnavailable otherwise. */
-  confirmEnded: ReplicationCheck
+  /** The sessions' records and their one way of ending. */
+  store: SessionStore
   /** Called with the handle of a session ended on read because its absolute limit has passed. */
   onAbsoluteExpiry: (handle: string) => void
 }
 
-export interface FieldWiseSessionStore extends SessionStore {
+export interface FieldWiseSessionStore extends FastifySessionStore {
   /** Records what a session loaded by a request holds, the baseline its later save is compared with. */
   trackLoaded(session: Session): void
   /** Adds `by` to an integer field in Redis atomically; throws SessionExpired when the session is gone. */
@@ -85,10 +87,9 @@ const LOADED = Symbol('loaded fields')
 type Tracked = { [BASELINE]?: Record<string, string>; [LOADED]?: Record<string, string> }
 const tracked = (object: object) => object as Tracked
 
-export function createSessionStore(options: SessionStoreOptions): FieldWiseSessionStore {
-  const { redis, keys, timeouts, index, confirmEnded, onAbsoluteExpiry } = options
-  const redisStore = new RedisStore({ client: redis, prefix: keys.sessionPrefix })
-  const records = sessionRecords(redis)
+export function createFastifySessionStore(options: FastifySessionStoreOptions): FieldWiseSessionStore {
+  const { redis, keys, timeouts, index, store, onAbsoluteExpiry } = options
+  const { records } = store
   function keyOf(sessionId: string): { handle: string; key: string } {
     const handle = handleOf(sessionId)
     return { handle, key: keys.session(handle) }
@@ -104,8 +105,7 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
   }
 
   function destroy(sessionId: string, callback: (error?: unknown) => void): void {
-    const { handle, key } = keyOf(sessionId)
-    redisStore.destroy(handle, (error) => (error ? callback(error) : confirmEnded(key).then(() => callback(), callback)))
+    store.end(handleOf(sessionId)).then(() => callback(), callback)
   }
 
   async function save(sessionId: string, session: Session): Promise<void> {
@@ -122,7 +122,7 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
     tracked(session)[BASELINE] = fields
   }
 
-  return {
+  const fieldWise: FieldWiseSessionStore = {
     get(sessionId, callback) {
       const { handle, key } = keyOf(sessionId)
       records.read(key).then((stored) => {
@@ -159,4 +159,5 @@ export function createSessionStore(options: SessionStoreOptions): FieldWiseSessi
       return value
     },
   }
+  return Object.assign(new RedisStore({ client: redis, prefix: keys.sessionPrefix }), fieldWise)
 }

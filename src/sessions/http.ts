@@ -9,8 +9,8 @@ import type { AuthMethod } from '../schemas/mfa.js'
 import { ACCESS_TOKEN_PREFIX, type TokenGrant } from '../schemas/tokens.js'
 import { memoizedSigner } from '../lib/memoized-signer.js'
 import type { RedisKeys } from '../lib/keys.js'
-import type { ReplicationCheck } from '../platform/redis/replication.js'
-import { createSessionStore, sessionHandle } from './fastify-store.js'
+import { createFastifySessionStore, sessionHandle } from './fastify-store.js'
+import type { SessionStore } from './store.js'
 import { expiryAfter, slidExpiry, type SessionTimeouts } from './timeouts.js'
 
 export interface SessionUser {
@@ -97,7 +97,7 @@ export interface SessionPluginOptions {
   cookieName: string
   cookieSecure: boolean
   timeouts: SessionTimeouts
-  confirmEnded: ReplicationCheck
+  store: SessionStore
 }
 
 /** Removes the Set-Cookie lines of one cookie from a reply, or with `clearing` only those that clear it; true if any. */
@@ -138,12 +138,12 @@ export default fp<SessionPluginOptions>(
     const { timeouts, cookieName } = options
     const endsAt = (session: Session) => expiryAfter(timeouts, session, Date.now())
     const signer = memoizedSigner(options.secrets, SIGNER_MEMO_SIZE)
-    const store = createSessionStore({
+    const store = createFastifySessionStore({
       redis: app.redis,
       keys: options.keys,
       timeouts,
       index: app.sessionIndex,
-      confirmEnded: options.confirmEnded,
+      store: options.store,
       onAbsoluteExpiry: (handle) => app.recordEvent(app.log, 'session_expired', { session: handle, reason: 'absolute' }),
     })
     const cookieAttributes = { path: '/', httpOnly: true, sameSite: 'lax', secure: options.cookieSecure } as const

@@ -1,9 +1,7 @@
 import fp from 'fastify-plugin'
 import type { RedisKeys } from '../lib/keys.js'
 import { countKeys, type RedisClient } from '../platform/redis/client.js'
-import { readIndex } from './record-index.js'
-import type { ReplicationCheck } from '../platform/redis/replication.js'
-import { sessionRecords } from './records.js'
+import type { SessionStore } from './store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -51,6 +49,8 @@ export interface SessionIndex {
   revoke(userId: string, handle: string): Promise<boolean>
   /** Ends every session of the user but `keep`; returns how many it ended. */
   revokeAll(userId: string, keep?: string): Promise<number>
+  /** Drops the user's index: for a deleted account, once its sessions have ended. */
+  forget(userId: string): Promise<void>
   /** How many sessions and access tokens are live, all users together: exact on small stores, else estimated. */
   countLive(): Promise<number>
   /** Whether the session (or token) `handle` still exists. */
@@ -63,8 +63,8 @@ export interface SessionIndexOptions {
   maxSessionsPerUser: number
   /** The longest a session can live: an index untouched for that long lists only dead sessions. */
   longestSessionMs: number
-  /** Resolves once a deleted session's deletion is on enough replicas; throws StoreUnavailable otherwise. */
-  confirmEnded: ReplicationCheck
+  /** Where the sessions are: every ending goes through it. */
+  store: SessionStore
 }
 
 /**
@@ -81,13 +81,11 @@ export interface SessionIndexOptions {
  *   prunes it once it is old enough and still has no session).
  */
 export function createSessionIndex(redis: RedisClient, options: SessionIndexOptions): SessionIndex {
-  const { keys, maxSessionsPerUser, longestSessionMs, confirmEnded } = options
-  const sessionKey = keys.session
-  const records = sessionRecords(redis)
+  const { keys, maxSessionsPerUser, longestSessionMs, store } = options
 
   /** The user's sessions, least recently seen first, after dropping the entries of sessions that are gone. */
   async function liveSessions(userId: string): Promise<IndexedSession[]> {
-    const live = await readIndex(redis, keys.userSessions(userId), sessionKey)
+    const live = await store.readIndex(keys.userSessions(userId))
     return live.map(({ handle, score: lastSeenAt, record: { createdAt, ip, userAgent, remember } }) => ({
       handle,
       createdAt: typeof createdAt === 'number' ? createdAt : lastSeenAt,
@@ -98,21 +96,10 @@ export function createSessionIndex(redis: RedisClient, options: SessionIndexOpti
     }))
   }
 
-  /** Deletes sessions, then the index entries of those the deletes found (once replicas have the deletions). */
-  async function end(userId: string, handles: string[]): Promise<number> {
-    if (handles.length === 0) return 0
-    // One key per DEL: sessions spread over every node of a Redis Cluster.
-    const deleted = await Promise.all(handles.map((handle) => redis.del(sessionKey(handle))))
-    const ended = handles.filter((_, i) => deleted[i] === 1)
-    await Promise.all(ended.map((handle) => confirmEnded(sessionKey(handle))))
-    if (ended.length > 0) await redis.zrem(keys.userSessions(userId), ...ended)
-    return ended.length
-  }
+  const end = async (userId: string, handles: string[]) => (await store.endListed(keys.userSessions(userId), handles)).length
 
   return {
-    async exists(handle) {
-      return (await redis.exists(sessionKey(handle))) === 1
-    },
+    exists: (handle) => store.exists(handle),
 
     async add(userId, handle, createdAt) {
       const index = keys.userSessions(userId)
@@ -128,7 +115,7 @@ export function createSessionIndex(redis: RedisClient, options: SessionIndexOpti
 
     async touch(userId, handle, ttlMs, seenAt) {
       // A slide leaves a missing session missing, and XX puts no revoked session back on the list.
-      await Promise.all([records.slide(sessionKey(handle), ttlMs), redis.zadd(keys.userSessions(userId), 'XX', seenAt, handle)])
+      await Promise.all([store.records.slide(keys.session(handle), ttlMs), redis.zadd(keys.userSessions(userId), 'XX', seenAt, handle)])
     },
 
     async remove(userId, handle) {
@@ -147,6 +134,10 @@ export function createSessionIndex(redis: RedisClient, options: SessionIndexOpti
     async revokeAll(userId, keep) {
       const handles = await redis.zrange(keys.userSessions(userId), 0, -1)
       return end(userId, handles.filter((handle) => handle !== keep))
+    },
+
+    async forget(userId) {
+      await redis.del(keys.userSessions(userId))
     },
 
     countLive: () => countKeys(redis, keys.sessionPrefix),

@@ -5,7 +5,7 @@ import { sessionHandle, storedFieldNames } from './fastify-store.js'
 import { userAgentOf } from '../lib/user-agent.js'
 import type { LoginTransport } from '../schemas/auth.js'
 import { authMethodOf, type SecondFactor } from '../schemas/mfa.js'
-import { authMethod } from './guard.js'
+import { authMethod } from './proof.js'
 import type { IndexedSession } from './index-store.js'
 import type { Account, UserRef } from '../accounts/users.js'
 

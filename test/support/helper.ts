@@ -112,6 +112,11 @@ export function json(body: unknown) {
   return { headers: { 'content-type': 'application/json' }, payload: JSON.stringify(body) }
 }
 
+/** A JSON body with more headers (a cookie, a bearer token). */
+export function jsonWith(headers: Record<string, string>, body: unknown) {
+  return { headers: { ...json(body).headers, ...headers }, payload: JSON.stringify(body) }
+}
+
 /** The `name=value` pair of the session cookie a response sets, ready for a Cookie header. */
 export function sessionCookie(response: LightMyRequestResponse, name = 'sid'): string {
   const cookie = response.cookies.find((c) => c.name === name)

@@ -3,9 +3,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, Session } from 'fas
 import { Forbidden, InsufficientScope, ReauthRequired, SessionExpired, TokenNotAllowed, Unauthenticated } from '../errors.js'
 import { handleOf } from '../lib/keys.js'
 import { declareErrors } from '../schemas/error.js'
-import type { AuthMethod } from '../schemas/mfa.js'
 import type { TokenScope } from '../schemas/tokens.js'
-import type { SessionUser } from './http.js'
+import type { SessionUser } from '../sessions/http.js'
+import { authenticatedAt } from '../sessions/proof.js'
 import type { Account } from '../accounts/users.js'
 
 /** A preHandler that lets only some requests through, with the error codes it answers the others. */
@@ -44,17 +44,6 @@ const READ_METHODS = new Set(['GET', 'HEAD'])
 export interface AuthGuardOptions {
   /** How long after a proof of credentials a session may take sensitive actions (REAUTH_MAX_AGE_SECONDS). */
   freshnessSeconds: number
-}
-
-/**
- * When the session's user last proved a credential, and with what. Stored only when they differ from the defaults (the
- * login's time, the password alone), so that a session holds, and every read decodes, as little as it can.
- */
-export function authenticatedAt(session: Session): number {
-  return session.authenticatedAt ?? session.createdAt ?? 0
-}
-export function authMethod(session: Session): AuthMethod {
-  return session.authMethod ?? 'password'
 }
 
 /** The scope an access token needs for a request: reading for GET and HEAD, writing for anything else. */
