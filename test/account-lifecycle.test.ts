@@ -207,3 +207,22 @@ t.test('bad admin input answers 400, never 500: a leap second, a NUL in a name o
   t.match(await admin.get(`/admin/users?cursor=${nul}`), { status: 400, body: { code: 'VALIDATION' } }, 'a cursor that decodes to a NUL')
   t.equal((await admin.get('/admin/users?cursor=cm9vdA')).status, 200, 'a cursor as a page gives it (root) still works')
 })
+
+t.test('an admin PATCH of roles and state is one change: one epoch raise, and nothing changes when any part is refused', async (t) => {
+  const { app, via, admin } = await setup(t)
+  await register(via, 'changed')
+  const epochOf = async (username: string) => (await storedAccount(app, username))!.loginEpoch
+  const before = await epochOf('changed')
+  const both = await admin.patch('/admin/users/changed', { roles: ['user', 'auditor'], disabled: true, reason: 'review' })
+  t.equal(both.status, 200)
+  t.equal(await epochOf('changed'), before + 1, 'the login epoch moved once')
+  t.same([(await storedAccount(app, 'changed'))!.roles, (both.body.user as Listed).state], [['user', 'auditor'], 'disabled'])
+
+  // The last admin cannot be disabled: the roles sent with it are not applied either.
+  const rootBefore = await storedAccount(app, 'root')
+  const refused = await admin.patch('/admin/users/root', { roles: ['admin', 'user', 'auditor'], disabled: true })
+  t.equal(refused.status, 409)
+  t.equal(refused.body.code, 'LAST_ADMIN')
+  const rootAfter = await storedAccount(app, 'root')
+  t.same([rootAfter!.roles, rootAfter!.loginEpoch, rootAfter!.disabledAt], [rootBefore!.roles, rootBefore!.loginEpoch, null], 'roles, epoch and state unchanged')
+})

@@ -104,6 +104,16 @@ export interface EmailChange {
 /** What a change that may take the last admin's role answers. */
 export type GuardedOutcome = 'done' | 'gone' | 'lastAdmin'
 
+/** What an admin changes of an account: each part optional; `disable` and `enable` exclude each other. */
+export interface AccountChange {
+  roles?: string[]
+  disable?: { until: Date | null; reason: string | null; by: string }
+  enable?: true
+}
+
+/** Whether a change shuts out the logins in flight: a login proved against the old roles or an active account. */
+export const shutsOutLogins = (change: AccountChange) => change.roles !== undefined || change.disable !== undefined
+
 const ACCOUNT_COLUMNS = [
   'id',
   'username',
@@ -217,11 +227,11 @@ export interface UserRecords {
   copyIn(account: AccountCopy): Promise<CopyOutcome>
   list(query: AccountQuery): Promise<AccountPage>
   recordLogin(userId: string): Promise<void>
-  /** Disables the account (and moves its epoch); refused for the last active admin. */
-  disable(userId: string, disable: { until: Date | null; reason: string | null; by: string }): Promise<GuardedOutcome>
-  enable(userId: string): Promise<boolean>
-  /** New roles (and a new epoch); refused when they take the admin role from the last active admin. */
-  setRoles(userId: string, roles: string[]): Promise<GuardedOutcome>
+  /**
+   * Changes roles and state in one statement, raising the epoch once when logins must be shut out (new roles, a
+   * disable); refused, changing nothing, when it would take the last active admin's role or access.
+   */
+  change(userId: string, change: AccountChange): Promise<GuardedOutcome>
   /** Deletes the account; refused for the last active admin. */
   remove(userId: string): Promise<GuardedOutcome>
 }
@@ -401,18 +411,14 @@ export function userRecords(db: Database): UserRecords {
     async recordLogin(userId) {
       await update(userId).set({ lastLoginAt: sql<Date>`now()` }).execute()
     },
-    disable(userId, { until, reason, by }) {
-      const disabled = { disabledAt: sql<Date>`now()`, disabledUntil: until, disabledReason: reason, disabledBy: by }
-      return guarded(userId, true, async (trx) =>
-        updatedOne(await trx.updateTable('users').where('id', '=', userId).set({ ...disabled, ...raisedEpoch, ...changed }).executeTakeFirst()))
-    },
-    async enable(userId) {
-      const enabled = { disabledAt: null, disabledUntil: null, disabledReason: null, disabledBy: null }
-      return updatedOne(await update(userId).set({ ...enabled, ...changed }).executeTakeFirst())
-    },
-    setRoles(userId, roles) {
-      return guarded(userId, !roles.includes('admin'), async (trx) =>
-        updatedOne(await trx.updateTable('users').where('id', '=', userId).set({ roles, ...raisedEpoch, ...changed }).executeTakeFirst()))
+    change(userId, change) {
+      const { roles, disable, enable } = change
+      const takesAdmin = disable !== undefined || (roles !== undefined && !roles.includes('admin'))
+      const state = disable
+        ? { disabledAt: sql<Date>`now()`, disabledUntil: disable.until, disabledReason: disable.reason, disabledBy: disable.by }
+        : enable ? { disabledAt: null, disabledUntil: null, disabledReason: null, disabledBy: null } : {}
+      const set = { ...state, ...(roles === undefined ? {} : { roles }), ...(shutsOutLogins(change) ? raisedEpoch : {}), ...changed }
+      return guarded(userId, takesAdmin, async (trx) => updatedOne(await trx.updateTable('users').where('id', '=', userId).set(set).executeTakeFirst()))
     },
     remove(userId) {
       return guarded(userId, true, async (trx) => (await trx.deleteFrom('users').where('id', '=', userId).executeTakeFirst()).numDeletedRows === 1n)

@@ -1,7 +1,7 @@
 import type { Static } from '@sinclair/typebox'
 import fp from 'fastify-plugin'
 import { LastAdmin, UserNotFound } from '../errors.js'
-import { userRecords, type GuardedOutcome } from '../accounts/records.js'
+import { shutsOutLogins, userRecords, type AccountChange, type GuardedOutcome } from '../accounts/records.js'
 import type { Ended as EndedSchema } from '../schemas/accounts.js'
 import type { UserRef } from '../accounts/users.js'
 
@@ -25,11 +25,11 @@ export type Ended = Static<typeof EndedSchema>
  * the next login carries them. A temporary disable lifts itself at `until` (the state is read at each login).
  */
 export interface AccountLifecycle {
-  /** Throws UserNotFound, or LastAdmin for the last active admin. */
-  disable(user: UserRef, disable: { until: Date | null; reason: string | null; by: string }): Promise<Ended>
-  /** False when the account is gone. */
-  enable(user: UserRef): Promise<boolean>
-  setRoles(user: UserRef, roles: string[]): Promise<Ended>
+  /**
+   * Changes roles and state as one change (one transaction, one epoch raise: accounts/records.ts); new roles or a
+   * disable then end everything. Throws UserNotFound, or LastAdmin (nothing changed) for the last active admin.
+   */
+  change(user: UserRef, change: AccountChange): Promise<Ended>
   /** Deletes the account and everything stored for it, in PostgreSQL and in Redis. */
   remove(user: UserRef): Promise<Ended>
   /** Ends every session and access token of the user (and logins in flight). */
@@ -45,8 +45,9 @@ export default fp(
   async function accountLifecyclePlugin(app) {
     const records = userRecords(app.db)
 
-    async function endEverything(user: UserRef): Promise<Ended> {
-      const sessions = await app.sessions.endAll(user)
+    /** `epochRaised`: the change that calls it raised the login epoch itself, which shut out the logins in flight. */
+    async function endEverything(user: UserRef, { epochRaised = false } = {}): Promise<Ended> {
+      const sessions = await app.sessions.endAll(user, { keepLoginsInFlight: epochRaised })
       const tokens = await app.accessTokens.revokeAll(user.id)
       return { sessions, tokens }
     }
@@ -57,15 +58,10 @@ export default fp(
     }
 
     app.decorate('accountLifecycle', {
-      endEverything,
-      async disable(user, disable) {
-        settled(await records.disable(user.id, disable))
-        return endEverything(user)
-      },
-      enable: (user) => records.enable(user.id),
-      async setRoles(user, roles) {
-        settled(await records.setRoles(user.id, roles))
-        return endEverything(user)
+      endEverything: (user) => endEverything(user),
+      async change(user, change) {
+        settled(await records.change(user.id, change))
+        return shutsOutLogins(change) ? endEverything(user, { epochRaised: true }) : { sessions: 0, tokens: 0 }
       },
       async remove(user) {
         settled(await records.remove(user.id))

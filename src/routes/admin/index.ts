@@ -2,7 +2,6 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { InvalidAccountChange, InvalidQuery, MfaNotEnabled, TokenNotFound, UserNotFound } from '../../errors.js'
 import type { Account } from '../../accounts/records.js'
-import type { Ended } from '../../lifecycle/account-lifecycle.js'
 import { toSessionView } from '../../sessions/index-store.js'
 import {
   AccountChange,
@@ -124,21 +123,14 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (untilMs !== undefined && untilMs <= Date.now()) throw new InvalidAccountChange('until must be in the future')
       const { user } = await accountOf(request.params.username)
       const by = request.user.id
-      const ended: Ended = { sessions: 0, tokens: 0 }
-      const add = (more: Ended) => ((ended.sessions += more.sessions), (ended.tokens += more.tokens))
-      if (roles !== undefined) {
-        const change = await app.accountLifecycle.setRoles(user, roles)
-        add(change)
-        app.recordEvent(request.log, 'roles_changed', { userId: user.id, roles, by, ...change }, change.sessions)
-      }
-      if (disabled === true) {
-        const change = await app.accountLifecycle.disable(user, { until: untilMs === undefined ? null : new Date(untilMs), reason: reason ?? null, by })
-        add(change)
-        app.recordEvent(request.log, 'account_disabled', { userId: user.id, reason, until, by, ...change }, change.sessions)
-      } else if (disabled === false) {
-        if (!(await app.accountLifecycle.enable(user))) throw new UserNotFound()
-        app.recordEvent(request.log, 'account_enabled', { userId: user.id, by })
-      }
+      const disable = disabled === true ? { until: untilMs === undefined ? null : new Date(untilMs), reason: reason ?? null, by } : undefined
+      const ended = await app.accountLifecycle.change(user, { roles, disable, enable: disabled === false || undefined })
+      if (roles !== undefined) app.recordEvent(request.log, 'roles_changed', { userId: user.id, roles, by, ...ended }, ended.sessions)
+      if (disable) {
+        // What the one change ended is counted once, with its first event.
+        const counts = roles === undefined ? ended : { sessions: 0, tokens: 0 }
+        app.recordEvent(request.log, 'account_disabled', { userId: user.id, reason, until, by, ...counts }, counts.sessions)
+      } else if (disabled === false) app.recordEvent(request.log, 'account_enabled', { userId: user.id, by })
       return { user: toAccountView((await app.users.accountOf(user)) ?? (await accountOf(user.username))), ended }
     },
   )
