@@ -3,7 +3,8 @@ import fp from 'fastify-plugin'
 import { UsernameTaken } from '../errors.js'
 import type { Database } from '../platform/database/connection.js'
 import { DEFAULT_SCRYPT_COST, hashPassword, needsRehash, verifyPassword, type ScryptCost } from '../lib/password.js'
-import { userRecords, type Account, type AccountPage, type AccountQuery } from './records.js'
+import type { Account, AccountPage, AccountQuery } from './account.js'
+import { userRecords } from './records.js'
 import type { User } from '../schemas/user.js'
 
 declare module 'fastify' {
@@ -12,7 +13,7 @@ declare module 'fastify' {
   }
 }
 
-export type { Account } from './records.js'
+export type { Account } from './account.js'
 
 export const DEFAULT_ROLES = ['user']
 export const ADMIN_ROLES = ['admin', 'user']

@@ -1,7 +1,8 @@
 import type { Static } from '@sinclair/typebox'
 import fp from 'fastify-plugin'
 import { LastAdmin, UserNotFound } from '../errors.js'
-import { shutsOutLogins, userRecords, type AccountChange, type GuardedOutcome } from '../accounts/records.js'
+import { shutsOutLogins, type AccountChange, type GuardedOutcome } from '../accounts/account.js'
+import { userRecords } from '../accounts/records.js'
 import type { Ended as EndedSchema } from '../schemas/accounts.js'
 import type { UserRef } from '../accounts/users.js'
 

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { InvalidAccountChange, InvalidQuery, MfaNotEnabled, TokenNotFound, UserNotFound } from '../../errors.js'
-import type { Account } from '../../accounts/records.js'
+import type { Account } from '../../accounts/account.js'
 import { toSessionView } from '../../sessions/index-store.js'
 import {
   AccountChange,
