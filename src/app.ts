@@ -23,7 +23,7 @@ import mfaPlugin from './accounts/two-factor.js'
 import usersPlugin from './accounts/users.js'
 import accessTokensPlugin from './sessions/access-tokens.js'
 import sessionPlugin from './sessions/http.js'
-import sessionIndexPlugin from './sessions/index-store.js'
+import sessionIndexPlugin from './sessions/user-sessions.js'
 import sessionsPlugin from './sessions/service.js'
 import { createSessionStore } from './sessions/store.js'
 import credentialsPlugin from './credentials/ceremonies.js'
@@ -37,7 +37,7 @@ import accountRecoveryPlugin from './lifecycle/recovery.js'
 import adminRoutes from './routes/admin/index.js'
 import apiRoutes from './routes/api/index.js'
 import authRoutes from './routes/auth/index.js'
-import healthRoutes from './routes/health.js'
+import healthRoutes from './platform/health.js'
 
 export const BODY_LIMIT_BYTES = 1024 * 1024
 

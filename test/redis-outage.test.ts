@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
-import { READY_CHECK_TTL_MS } from '../src/routes/health.js'
+import { READY_CHECK_TTL_MS } from '../src/platform/health.js'
 import { build, commandsDuring, json, loggedIn, ownRedis, PASSWORD, type App } from './support/helper.js'
 
 const storeRequests = (cookie: string) =>

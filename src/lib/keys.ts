@@ -24,7 +24,7 @@ export function redisKeys(prefix: string) {
     userTokens: (userId: string) => `${prefix}user-tokens:${userId}`,
     /**
      * A sorted set of every live session, kept by versions before 0.3 and written by every login and touch of every
-     * user: one hot key on one Cluster node. Deleted at start (sessions/index-store.ts); sessions are counted without it.
+     * user: one hot key on one Cluster node. Deleted at start (sessions/user-sessions.ts); sessions are counted without it.
      */
     legacyLiveSessions: `${prefix}live-sessions`,
     /** A login waiting for its second factor, under the handle of the ID its client holds. */

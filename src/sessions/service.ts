@@ -6,7 +6,7 @@ import { userAgentOf } from '../lib/user-agent.js'
 import type { LoginTransport } from '../schemas/auth.js'
 import { authMethodOf, type SecondFactor } from '../schemas/mfa.js'
 import { authMethod } from './proof.js'
-import type { IndexedSession } from './index-store.js'
+import type { IndexedSession } from './user-sessions.js'
 import type { Account, UserRef } from '../accounts/users.js'
 
 declare module 'fastify' {
@@ -83,7 +83,7 @@ function recordProof(session: Session, secondFactor: SecondFactor | null): void 
  * The one owner of the session lifecycle: every way a session starts, changes its ID or ends goes through here, in the
  * order the invariants need. Route handlers call it in one line and never touch the session index or the store.
  *
- * A session (a hash under its handle, sessions/records.ts) and its user's index (a sorted set, sessions/index-store.ts) are
+ * A session (a hash under its handle, sessions/records.ts) and its user's index (a sorted set, sessions/user-sessions.ts) are
  * different keys, on different Cluster slots, so no single step updates both. These invariants hold under any
  * concurrency, on any number of instances:
  * 1. A live session is always listed, so every way of ending sessions finds it: it is listed before it is created (the

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { InvalidAccountChange, InvalidQuery, MfaNotEnabled, TokenNotFound, UserNotFound } from '../../errors.js'
-import type { Account } from '../../accounts/account.js'
-import { toSessionView } from '../../sessions/index-store.js'
+import type { Account } from '../../accounts/index.js'
+import { toSessionView } from '../../sessions/index.js'
 import {
   AccountChange,
   AccountChanged,

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { InvalidCredentials, MfaCodeRequired, SessionExpired } from '../../errors.js'
-import { sessionHandle } from '../../sessions/fastify-store.js'
-import { authenticatedAt, authMethod } from '../../sessions/proof.js'
+import { sessionHandle, authenticatedAt, authMethod } from '../../sessions/index.js'
 import { AccountDeletion } from '../../schemas/accounts.js'
 import { NewTokenResponse, PasswordChange } from '../../schemas/auth.js'
 import { errorResponses, NoContent } from '../../schemas/error.js'

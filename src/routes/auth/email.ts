@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { sameAddress } from '../../lifecycle/recovery.js'
+import { sameAddress } from '../../lifecycle/index.js'
 import { errorResponses, NoContent } from '../../schemas/error.js'
 import { EmailBody, MailQueuedResponse } from '../../schemas/recovery.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'

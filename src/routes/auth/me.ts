@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { authenticatedAt, authMethod } from '../../sessions/proof.js'
+import { authenticatedAt, authMethod } from '../../sessions/index.js'
 import { MeResponse } from '../../schemas/auth.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
 

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { SessionNotFound } from '../../../errors.js'
-import { sessionHandle } from '../../../sessions/fastify-store.js'
-import { toSessionView } from '../../../sessions/index-store.js'
+import { sessionHandle, toSessionView } from '../../../sessions/index.js'
 import { RevokedResponse, SessionParams, SessionsResponse } from '../../../schemas/auth.js'
 import { errorResponses, NoContent } from '../../../schemas/error.js'
 import { SESSION_SECURITY } from '../../../schemas/security.js'

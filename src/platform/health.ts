@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { sql } from 'kysely'
 import { StoreUnavailable } from '../errors.js'
-import { ALWAYS_ANSWER } from '../platform/http/load-shedding.js'
+import { ALWAYS_ANSWER } from './http/load-shedding.js'
 import { errorResponses } from '../schemas/error.js'
 
 const Status = Type.Object({ status: Type.Literal('ok') })

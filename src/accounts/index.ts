@@ -1,0 +1,4 @@
+// The accounts concern as routes and later concerns see it: the services are `app.users`, `app.mfa` and `app.mail`;
+// these are its types and constants. Nothing outside accounts/ imports its stores.
+export type { Account, AccountChange } from './account.js'
+export { DEFAULT_ROLES, type UserRef } from './users.js'
