@@ -7,15 +7,17 @@
  *
  * BENCH_ROUNDS (alternating rounds of the hot path, default 3), BENCH_ROUND_SECONDS (seconds per row and round,
  * default 5), BENCH_DURATION (seconds per login-storm measurement, default 10), BENCH_CONNECTIONS (default 50),
- * BENCH_SESSIONS (sessions created in the memory scenario, five per user, default 100000).
+ * BENCH_SESSIONS (sessions created in the memory scenario, five per user, default 100000), BENCH_BASELINE_TREE (another
+ * checkout whose GET /api/dashboard is measured beside this one's, in the same rounds).
  */
 import { mkdir, writeFile } from 'node:fs/promises'
+import { basename, resolve } from 'node:path'
 import type { Redis } from 'ioredis'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pLimit from 'p-limit'
 import { DEFAULT_SCRYPT_COST, hashPassword } from '../src/lib/password.js'
 import { capacity, capacityTables, type MeasuredCosts } from './capacity.js'
-import { BROWSER_USER_AGENT } from '../test/support/flows.js'
+import { BROWSER_USER_AGENT } from '../scripts/browser.js'
 import {
   comparisonEnv,
   CONNECTIONS,
@@ -223,6 +225,21 @@ async function sessionsOfMany(server: ServerProcess, stores: Stores): Promise<st
   return Promise.all(logins.map((username) => limit(() => loginCookie(server, '/auth/login', { username, password: PASSWORD }))))
 }
 
+/**
+ * BENCH_BASELINE_TREE: another checkout of this service (its dependencies installed), measured in the same run beside
+ * this one, so that a change's cost on the hot path is a ratio of one run, not of two runs on a shared machine.
+ */
+const BASELINE_TREE = process.env.BENCH_BASELINE_TREE
+
+function baselineTreeCase(stores: Stores, tree: string): HotPathCase {
+  const label = `the tree at ${basename(resolve(tree))}`
+  return [label, resolve(tree, 'src/server.ts'), serviceEnv(stores), async (server) => {
+    await registerBenchUser(server)
+    const cookie = await loginCookie(server, '/auth/login', { username: USERNAME, password: PASSWORD })
+    return [[`${label}: GET /api/dashboard`, { path: '/api/dashboard', cookie }]]
+  }]
+}
+
 /** The peer row's account, made by its own sign-up. */
 const PEER_ACCOUNT = { email: 'bench@example.test', password: PASSWORD, name: USERNAME }
 
@@ -269,6 +286,7 @@ async function hotPath(stores: Stores, redis: Redis): Promise<Row[]> {
       return [[EARLIER_COST_LOGIN_ROW, loginLoad(EARLIER_COST_LOGIN_USERNAME)]]
     }],
   ]
+  if (BASELINE_TREE) cases.push(baselineTreeCase(stores, BASELINE_TREE))
   const servers: ServerProcess[] = []
   try {
     const measured: Array<{ name: string; server: ServerProcess; request: Load; samples: Sample[] }> = []

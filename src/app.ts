@@ -27,7 +27,7 @@ import sessionIndexPlugin from './sessions/user-sessions.js'
 import sessionsPlugin from './sessions/service.js'
 import { createSessionStore } from './sessions/store.js'
 import credentialsPlugin from './credentials/ceremonies.js'
-import deviceCookiesPlugin from './credentials/device-cookies.js'
+import credentialsHttpPlugin from './credentials/http.js'
 import authGuardPlugin from './credentials/guard.js'
 import accountLockPlugin from './credentials/lock.js'
 import pendingLoginsPlugin from './credentials/pending-logins.js'
@@ -164,9 +164,10 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     await scope.register(csrfPlugin, { allowedOrigins: config.corsOrigins })
 
     const cookieSecure = session.cookieSecure
-    await scope.register(deviceCookiesPlugin, { sessionCookieName: session.cookieName, cookieSecure })
-    await scope.register(pendingLoginsPlugin, { keys, sessionCookieName: session.cookieName, cookieSecure })
+    await scope.register(pendingLoginsPlugin, { keys })
     await scope.register(credentialsPlugin, { requireVerifiedEmail: config.requireVerifiedEmail })
+    // The binding: what the ceremonies take of a request, and the device cookie they leave.
+    await scope.register(credentialsHttpPlugin, { sessionCookieName: session.cookieName, cookieSecure })
     await scope.register(authGuardPlugin, { freshnessSeconds: config.reauthMaxAgeSeconds })
 
     // Lifecycle: changes that end what an account holds.

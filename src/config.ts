@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { envSchema } from 'env-schema'
 import { DEFAULT_SCRYPT_COST, OWASP_SCRYPT_COST_LOG2, type ScryptCost } from './lib/password.js'
-import type { SessionTimeouts } from './sessions/timeouts.js'
+import type { SessionTimeouts } from './lib/session-timeouts.js'
 import { Password, Username } from './schemas/user.js'
 
 /** The secret shipped in .env.example: fine for a laptop, refused in production. */

@@ -23,6 +23,12 @@ export const Unauthenticated = define('UNAUTHENTICATED', 'Log in to use this rou
 export const SessionExpired = define('SESSION_EXPIRED', 'The session has expired or was ended; log in again', 401)
 export const RateLimited = define<[string]>('RATE_LIMITED', 'Too many requests; retry in %s', 429)
 export const AccountLocked = define('ACCOUNT_LOCKED', 'Too many failed logins for this account; retry later', 429)
+/** The account lock refused an attempt (credentials/lock.ts): answered with when to retry. */
+export class AccountLockedFor extends AccountLocked {
+  constructor(readonly retryAfterSeconds: number) {
+    super()
+  }
+}
 export const Forbidden = define('FORBIDDEN', 'This route needs a role you do not have', 403)
 export const UserNotFound = define('USER_NOT_FOUND', 'No such user', 404)
 export const AccountDisabled = define('ACCOUNT_DISABLED', 'This account is disabled', 403)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { expiryAfter, pastAbsoluteLimit, slidExpiry, type SessionTimeouts } from '../src/sessions/timeouts.js'
+import { expiryAfter, pastAbsoluteLimit, slidExpiry, type SessionTimeouts } from '../src/lib/session-timeouts.js'
 
 const timeouts: SessionTimeouts = {
   standard: { idleMs: 1000, absoluteMs: 5000 },

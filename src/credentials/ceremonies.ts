@@ -1,7 +1,6 @@
 import fp from 'fastify-plugin'
-import type { FastifyReply, FastifyRequest } from 'fastify'
-import { AccountDisabled, AccountLocked, EmailNotVerified, InvalidMfaCode } from '../errors.js'
-import { sessionHandle } from '../sessions/fastify-store.js'
+import type { FastifyBaseLogger } from 'fastify'
+import { AccountDisabled, AccountLockedFor, EmailNotVerified, InvalidCredentials, InvalidMfaCode, MfaCodeRequired } from '../errors.js'
 import type { SecondFactor } from '../schemas/mfa.js'
 import type { Account, UserRef } from '../accounts/users.js'
 
@@ -20,7 +19,24 @@ export interface SecondFactorHooks {
   onPass?: () => Promise<void>
 }
 
-/** What the routes that prove credentials share: login, its second step, re-authentication, two-factor changes. */
+/**
+ * Who is proving a credential, as plain data (the HTTP binding, http.ts, takes it from the request): the account and
+ * device the client's device cookie vouches for, the client's own session (kept when a recovery code ends the others)
+ * and where its events are logged.
+ */
+export interface Claimant {
+  knownDevice: { username: string; device: string } | null
+  session: { userId: string; handle: string } | null
+  log: FastifyBaseLogger
+}
+
+/** What a ceremony proved: the account as read when its password was checked, and the second factor if one was due. */
+export interface Proved {
+  account: Account
+  secondFactor: SecondFactor | null
+}
+
+/** The proof ceremonies: login, its second step, re-authentication, two-factor changes, account deletion, a reset. */
 export interface CredentialChecks {
   /**
    * Checks the password of the account named `username` as one attempt admitted by the account lock (see
@@ -28,18 +44,29 @@ export interface CredentialChecks {
    * counted toward the lock. 429 ACCOUNT_LOCKED with Retry-After, and no check, while the name is locked or its
    * allowance of attempts is in flight; the same for every name, existing or not, so that a lock reveals nothing.
    */
-  provePassword(request: FastifyRequest, reply: FastifyReply, username: string, password: string, userId?: string): Promise<Account | null>
+  provePassword(claimant: Claimant, username: string, password: string, userId?: string): Promise<Account | null>
   /**
-   * A login (or re-authentication) completed: the failure count it was judged by starts again, and the client is
-   * remembered as a known device of the account (credentials/device-cookies.ts).
+   * The password, then the code when two-factor login is on (401 MFA_CODE_REQUIRED without one): the one ceremony of
+   * re-authentication and of every change that asks for both. 401 INVALID_CREDENTIALS after `onWrongPassword`.
    */
-  loginCompleted(request: FastifyRequest, reply: FastifyReply, user: UserRef): Promise<void>
+  proveAccount(
+    claimant: Claimant,
+    user: UserRef,
+    credentials: { password: string; code?: string | undefined },
+    step: SecondFactorStep,
+    onWrongPassword?: () => void,
+  ): Promise<Proved>
+  /**
+   * A login (or re-authentication) completed: the failure count it was judged by starts again. The binding then
+   * remembers the client as a known device of the account (http.ts).
+   */
+  loginCompleted(claimant: Claimant, user: UserRef): Promise<void>
   /**
    * 403 ACCOUNT_DISABLED for a disabled account; with REQUIRE_VERIFIED_EMAIL, 403 EMAIL_NOT_VERIFIED for an account
    * without a verified address (admins excepted: operators make them). Asked only once the password was right, so
    * that the answer tells nothing to whoever does not know it.
    */
-  assertMayLogIn(request: FastifyRequest, account: Account): void
+  assertMayLogIn(claimant: Claimant, account: Account): void
   /**
    * Checks a second-factor code of the account (TOTP or recovery code), spending it, as one admitted attempt like
    * provePassword: 429 ACCOUNT_LOCKED without a check; a wrong, replayed or unknown code counts toward the lock and answers 401
@@ -47,8 +74,7 @@ export interface CredentialChecks {
    * other session of the user (ASVS 7.4.3).
    */
   proveSecondFactor(
-    request: FastifyRequest,
-    reply: FastifyReply,
+    claimant: Claimant,
     account: Account,
     code: string,
     step: SecondFactorStep,
@@ -58,25 +84,27 @@ export interface CredentialChecks {
 
 export default fp<{ requireVerifiedEmail: boolean }>(
   async function credentialsPlugin(app, { requireVerifiedEmail }) {
-    const attempterOf = (request: FastifyRequest, username: string) => ({ username, device: app.deviceCookies.deviceOf(request, username) })
+    /** The attempter the lock counts: the name, with the client's device when the cookie vouches for it at that name. */
+    const attempterOf = ({ knownDevice }: Claimant, username: string) => ({
+      username,
+      device: knownDevice !== null && knownDevice.username === username.toLowerCase() ? knownDevice.device : null,
+    })
 
     /**
      * Runs `judge` as one attempt the account lock admitted (counted with the client's device when it is a known one),
      * and settles it with its outcome.
      */
     async function admitted<T>(
-      request: FastifyRequest,
-      reply: FastifyReply,
+      claimant: Claimant,
       username: string,
       judge: (startBy: number) => Promise<T>,
       failed: (outcome: T) => boolean,
     ): Promise<T> {
-      const attempter = attempterOf(request, username)
+      const attempter = attempterOf(claimant, username)
       const admission = await app.accountLock.admit(attempter)
       if ('retryAfterMs' in admission) {
-        app.recordEvent(request.log, 'login_locked', { username, knownDevice: attempter.device !== null })
-        reply.header('retry-after', Math.ceil(admission.retryAfterMs / 1000))
-        throw new AccountLocked()
+        app.recordEvent(claimant.log, 'login_locked', { username, knownDevice: attempter.device !== null })
+        throw new AccountLockedFor(Math.ceil(admission.retryAfterMs / 1000))
       }
       let outcome: T
       try {
@@ -90,50 +118,62 @@ export default fp<{ requireVerifiedEmail: boolean }>(
       return outcome
     }
 
-    app.decorate('credentials', {
-      provePassword(request, reply, username, password, userId) {
+    const checks: CredentialChecks = {
+      provePassword(claimant, username, password, userId) {
         const matches = (account: Account | null) => account !== null && (userId === undefined || account.user.id === userId)
-        return admitted(request, reply, username, async (startBy) => {
+        return admitted(claimant, username, async (startBy) => {
           const account = await app.users.authenticate(username, password, startBy)
           return matches(account) ? account : null
         }, (account) => account === null)
       },
 
-      async loginCompleted(request, reply, user) {
-        await Promise.all([app.accountLock.reset(attempterOf(request, user.username)), app.users.recordLogin(user)])
-        app.deviceCookies.remember(request, reply, user.username)
+      async proveAccount(claimant, user, { password, code }, step, onWrongPassword) {
+        const account = await checks.provePassword(claimant, user.username, password, user.id)
+        if (account === null) {
+          onWrongPassword?.()
+          throw new InvalidCredentials()
+        }
+        if (account.mfa === null) return { account, secondFactor: null }
+        if (code === undefined) throw new MfaCodeRequired()
+        return { account, secondFactor: (await checks.proveSecondFactor(claimant, account, code, step)).factor }
       },
 
-      assertMayLogIn(request, { user, disabled, email }) {
+      async loginCompleted(claimant, user) {
+        await Promise.all([app.accountLock.reset(attempterOf(claimant, user.username)), app.users.recordLogin(user)])
+      },
+
+      assertMayLogIn({ log }, { user, disabled, email }) {
         if (disabled !== null) {
-          app.recordEvent(request.log, 'login_disabled', { userId: user.id })
+          app.recordEvent(log, 'login_disabled', { userId: user.id })
           throw new AccountDisabled()
         }
         if (requireVerifiedEmail && !email?.verified && !user.roles.includes('admin')) {
-          app.recordEvent(request.log, 'login_failed', { userId: user.id, reason: 'email not verified' })
+          app.recordEvent(log, 'login_failed', { userId: user.id, reason: 'email not verified' })
           throw new EmailNotVerified()
         }
       },
 
-      async proveSecondFactor(request, reply, account, code, step, hooks = {}) {
+      async proveSecondFactor(claimant, account, code, step, hooks = {}) {
         const { user } = account
-        const check = await admitted(request, reply, user.username, () => app.mfa.verify(account, code), (outcome) => !outcome.passed)
+        const { log } = claimant
+        const check = await admitted(claimant, user.username, () => app.mfa.verify(account, code), (outcome) => !outcome.passed)
         if (!check.passed) {
           await hooks.onFailure?.()
-          app.recordEvent(request.log, 'mfa_failed', { userId: user.id, reason: check.reason, step })
+          app.recordEvent(log, 'mfa_failed', { userId: user.id, reason: check.reason, step })
           throw new InvalidMfaCode()
         }
         await hooks.onPass?.()
         if (check.factor === 'recovery_code') {
-          // The request's own session, when it is the user's (re-authentication, two-factor changes), stays; a login
+          // The claimant's own session, when it is the user's (re-authentication, two-factor changes), stays; a login
           // spending the code has none yet. That request is itself a login in flight: it must not void itself.
-          const keep = request.session?.user?.id === user.id ? sessionHandle(request.session) : undefined
+          const keep = claimant.session?.userId === user.id ? claimant.session.handle : undefined
           const ended = await app.sessions.endAll(user, { keep, keepLoginsInFlight: true })
-          app.recordEvent(request.log, 'recovery_code_used', { userId: user.id, step, recoveryCodesLeft: check.recoveryCodesLeft, revokedSessions: ended }, ended)
+          app.recordEvent(log, 'recovery_code_used', { userId: user.id, step, recoveryCodesLeft: check.recoveryCodesLeft, revokedSessions: ended }, ended)
         }
         return check
       },
-    } satisfies CredentialChecks)
+    }
+    app.decorate('credentials', checks)
   },
-  { name: 'credentials', dependencies: ['account-lock', 'device-cookies', 'users', 'mfa', 'sessions', 'metrics'] },
+  { name: 'credentials', dependencies: ['account-lock', 'users', 'mfa', 'sessions', 'metrics'] },
 )

@@ -18,7 +18,7 @@ export type Admission = { attempt: string; startBy: number } | { retryAfterMs: n
 
 /**
  * Whose failures an attempt counts with: every client without a device cookie for the account shares one count; a
- * known device (credentials/device-cookies.ts) has its own, so that strangers cannot lock it out.
+ * known device (credentials/http.ts) has its own, so that strangers cannot lock it out.
  */
 export interface Attempter {
   username: string

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
 import fp from 'fastify-plugin'
-import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Result } from 'ioredis'
 import { handleOf, type RedisKeys } from '../lib/keys.js'
 import { defineScripts, scanKeys, type RedisClient } from '../platform/redis/client.js'
@@ -33,18 +32,10 @@ export interface PendingLogins {
   claim(id: string): Promise<boolean>
   /** Ends every pending login of the user: for a deleted account (a pending login is found by its ID, not its user). */
   forgetUser(userId: string): Promise<void>
-  /** The ID of the pending login this request's cookie names, or null. */
-  cookieId(request: FastifyRequest): string | null
-  setCookie(reply: FastifyReply, id: string, expiresAt: number): void
-  /** Clears the pending login's cookie, if the request came with one. */
-  clearCookie(request: FastifyRequest, reply: FastifyReply): void
 }
 
 export interface PendingLoginsOptions {
   keys: RedisKeys
-  /** The session cookie's name: the pending login's cookie is named after it. */
-  sessionCookieName: string
-  cookieSecure: boolean
 }
 
 /** Long enough to open an authenticator app, short enough that a stolen pending ID is soon worthless. */
@@ -74,12 +65,8 @@ declare module 'ioredis' {
  * found it goes on to create the session.
  */
 export function createPendingLogins(redis: RedisClient, options: PendingLoginsOptions): PendingLogins {
-  const { keys, cookieSecure } = options
+  const { keys } = options
   const keyOf = (id: string) => keys.pendingLogin(handleOf(id))
-  // The same prefix rules as the session cookie (`__Host-sid` → `__Host-sid-mfa`).
-  const cookieName = `${options.sessionCookieName}-mfa`
-  // Sent only to our own login route's requests from our own pages; never readable by scripts.
-  const cookieAttributes = { path: '/', httpOnly: true, sameSite: 'strict', secure: cookieSecure } as const
   defineScripts(redis, { recordPendingLoginFailure: { numberOfKeys: 1, lua: RECORD_FAILURE_SCRIPT } })
 
   return {
@@ -105,15 +92,6 @@ export function createPendingLogins(redis: RedisClient, options: PendingLoginsOp
       for await (const { key, node } of scanKeys(redis, keys.pendingLogin('*'), 'hash')) {
         if ((await node.hget(key, 'userId')) === userId) await node.del(key)
       }
-    },
-    cookieId(request) {
-      return request.cookies[cookieName] ?? null
-    },
-    setCookie(reply, id, expiresAt) {
-      reply.setCookie(cookieName, id, { ...cookieAttributes, expires: new Date(expiresAt), maxAge: PENDING_LOGIN_TTL_MS / 1000 })
-    },
-    clearCookie(request, reply) {
-      if (request.cookies[cookieName] !== undefined) reply.clearCookie(cookieName, cookieAttributes)
     },
   }
 }

@@ -31,7 +31,7 @@ export function redisKeys(prefix: string) {
     pendingLogin: (handle: string) => `${prefix}pending-login:${handle}`,
     /** Failed logins of one account name (existing or not), case-insensitive, from clients without a device cookie. */
     loginFailures: (username: string) => `${prefix}login-failures:${username.toLowerCase()}`,
-    /** Failed logins of one account name from one known device (credentials/device-cookies.ts). */
+    /** Failed logins of one account name from one known device (credentials/http.ts). */
     deviceLoginFailures: (username: string, device: string) => `${prefix}login-failures:${username.toLowerCase()}:device:${device}`,
   }
 }

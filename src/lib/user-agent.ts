@@ -1,10 +1,8 @@
-import type { FastifyRequest } from 'fastify'
-
 const USER_AGENT_MAX_LENGTH = 256
 
-/** The client's User-Agent as sessions and tokens keep it (shown in their lists), at most 256 characters. */
-export function userAgentOf(request: FastifyRequest): string {
-  return (request.headers['user-agent'] ?? '').slice(0, USER_AGENT_MAX_LENGTH)
+/** A User-Agent header as sessions and tokens keep it (shown in their lists), at most 256 characters. */
+export function keptUserAgent(header: string | undefined): string {
+  return (header ?? '').slice(0, USER_AGENT_MAX_LENGTH)
 }
 
 /**

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Claimant } from '../credentials/ceremonies.js'
 import type { MailConfig } from '../config.js'
 import { INTENT_QUEUE, queueConnection, retryOptions, startWorkers, type Workers } from '../platform/job-queue/queue.js'
 import type { Database } from '../platform/database/connection.js'
@@ -56,7 +56,7 @@ export interface AccountRecovery {
   /** Spends a verification token. Throws InvalidAccountToken, or EmailTaken when another account verified it first. */
   verify(token: string): Promise<TokenHolder>
   /** Throws InvalidAccountToken, MfaCodeRequired, or the second factor's errors; logs no one in. */
-  resetPassword(request: FastifyRequest, reply: FastifyReply, reset: PasswordReset): Promise<{ user: UserRef; ended: Ended }>
+  resetPassword(claimant: Claimant, reset: PasswordReset): Promise<{ user: UserRef; ended: Ended }>
 }
 
 /** Addresses are compared in any letter case (they are kept as typed). */
@@ -203,14 +203,14 @@ export default fp<{ mail: MailConfig }>(
         })
       },
 
-      async resetPassword(request, reply, { token, newPassword, code }) {
+      async resetPassword(claimant, { token, newPassword, code }) {
         const tokens = accountTokenRecords(app.db)
         const holder = await tokens.find(token, 'reset_password')
         const account = holder && (await records.findById(holder.userId))
         if (!holder || !account) throw new InvalidAccountToken()
         if (account.mfa !== null) {
           if (code === undefined) throw new MfaCodeRequired()
-          await app.credentials.proveSecondFactor(request, reply, account, code, 'password_reset', { onFailure: () => tokens.countFailedTry(token) })
+          await app.credentials.proveSecondFactor(claimant, account, code, 'password_reset', { onFailure: () => tokens.countFailedTry(token) })
         }
         const passwordHash = await app.users.hashPassword(newPassword)
         const { user } = account

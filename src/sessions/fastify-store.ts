@@ -6,7 +6,7 @@ import { handleOf, type RedisKeys } from '../lib/keys.js'
 import type { RedisClient } from '../platform/redis/client.js'
 import { changesBetween, decodeFields, encodeFields, hasChanges } from './records.js'
 import type { SessionStore } from './store.js'
-import { expiryAfter, pastAbsoluteLimit, type SessionTimeouts, type SessionTiming } from './timeouts.js'
+import { expiryAfter, pastAbsoluteLimit, type SessionTimeouts, type SessionTiming } from '../lib/session-timeouts.js'
 
 /**
  * The @fastify/session store, on the per-field records of sessions/records.ts (whose opening comment states the

@@ -11,7 +11,7 @@ import { memoizedSigner } from '../lib/memoized-signer.js'
 import type { RedisKeys } from '../lib/keys.js'
 import { createFastifySessionStore, sessionHandle } from './fastify-store.js'
 import type { SessionStore } from './store.js'
-import { expiryAfter, slidExpiry, type SessionTimeouts } from './timeouts.js'
+import { expiryAfter, slidExpiry, type SessionTimeouts } from '../lib/session-timeouts.js'
 
 export interface SessionUser {
   id: string

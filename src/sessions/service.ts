@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import type { FastifyRequest, Session } from 'fastify'
 import { LoginInterrupted, SessionExpired } from '../errors.js'
 import { sessionHandle, storedFieldNames } from './fastify-store.js'
-import { userAgentOf } from '../lib/user-agent.js'
+import { keptUserAgent } from '../lib/user-agent.js'
 import type { LoginTransport } from '../schemas/auth.js'
 import { authMethodOf, type SecondFactor } from '../schemas/mfa.js'
 import { authMethod } from './proof.js'
@@ -146,7 +146,7 @@ export default fp(
         session.createdAt = Date.now()
         recordProof(session, secondFactor)
         session.ip = request.ip
-        session.userAgent = userAgentOf(request)
+        session.userAgent = keptUserAgent(request.headers['user-agent'])
         // Stored only when set: every field is repeated in every session.
         if (remember) session.remember = true
         const ended = await index.makeRoom(user.id)

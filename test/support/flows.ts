@@ -6,9 +6,6 @@ import { steadyStep, totpCode } from './totp.js'
 
 export const PASSWORD = 'correct horse battery'
 
-/** What a desktop browser sends (117 characters): what sessions store and list, at its realistic size. */
-export const BROWSER_USER_AGENT = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36'
-
 function fail(what: string, reply: HttpReply): never {
   throw new Error(`${what}: ${reply.status} ${JSON.stringify(reply.body)}`)
 }

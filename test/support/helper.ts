@@ -17,7 +17,8 @@ import { PASSWORD } from './flows.js'
 export { freePort, RedisServer } from '../../scripts/redis-server.js'
 export { PostgresServer } from '../../scripts/postgres-server.js'
 export { linkOf, MailServer } from '../../scripts/mail-server.js'
-export { BROWSER_USER_AGENT, PASSWORD } from './flows.js'
+export { BROWSER_USER_AGENT } from '../../scripts/browser.js'
+export { PASSWORD } from './flows.js'
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long'
 

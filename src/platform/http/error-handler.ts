@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyError } from 'fastify'
-import { PasswordChecksBusy, STORE_RETRY_AFTER_SECONDS, errorBody, toErrorBody } from '../../errors.js'
+import { STORE_RETRY_AFTER_SECONDS, errorBody, toErrorBody } from '../../errors.js'
 import { isDatabaseOutage } from '../database/connection.js'
 import { isStoreOutage } from '../redis/client.js'
 import { declareErrors } from '../../schemas/error.js'
@@ -23,8 +23,9 @@ export default fp(
       const body = toErrorBody(error, storeDown)
       if (body.statusCode >= 500) request.log.error({ err: error }, 'request failed')
       if (body.code === 'STORE_UNAVAILABLE') reply.header('retry-after', STORE_RETRY_AFTER_SECONDS)
-      // Not instanceof: @fastify/error's classes match any error of their code (Overloaded from load shedding too).
-      const { retryAfterSeconds } = error as Partial<PasswordChecksBusy>
+      // An error that knows when to retry (PasswordChecksBusy, AccountLockedFor) says so. Not instanceof: @fastify/error's
+      // classes match any error of their code (Overloaded from load shedding too).
+      const { retryAfterSeconds } = error as { retryAfterSeconds?: unknown }
       if (typeof retryAfterSeconds === 'number') reply.header('retry-after', retryAfterSeconds)
       return reply.code(body.statusCode).send(body)
     })

@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { InvalidCredentials, MfaCodeRequired, SessionExpired } from '../../errors.js'
+import { InvalidCredentials, SessionExpired } from '../../errors.js'
 import { sessionHandle, authenticatedAt, authMethod } from '../../sessions/index.js'
 import { AccountDeletion } from '../../schemas/accounts.js'
 import { NewTokenResponse, PasswordChange } from '../../schemas/auth.js'
 import { errorResponses, NoContent } from '../../schemas/error.js'
-import { Reauthentication, ReauthResponse, type SecondFactor } from '../../schemas/mfa.js'
+import { Reauthentication, ReauthResponse } from '../../schemas/mfa.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
 import type { CredentialRateLimit } from './index.js'
 
@@ -33,7 +33,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
     async (request, reply) => {
       app.sessionCookie.assertDeliverable(request)
       const { user } = request
-      const account = await app.credentials.provePassword(request, reply, user.username, request.body.currentPassword, user.id)
+      const account = await app.credentials.provePassword(app.claimantOf(request), user.username, request.body.currentPassword, user.id)
       if (account === null) {
         app.recordEvent(request.log, 'password_change_failed', { userId: user.id })
         throw new InvalidCredentials()
@@ -66,18 +66,10 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
     },
     async (request, reply) => {
       app.sessionCookie.assertDeliverable(request)
-      const { id, username } = request.user
-      const account = await app.credentials.provePassword(request, reply, username, request.body.password, id)
-      if (account === null) {
-        app.recordEvent(request.log, 'reauth_failed', { userId: id, reason: 'password' })
-        throw new InvalidCredentials()
-      }
-      let secondFactor: SecondFactor | null = null
-      if (account.mfa !== null) {
-        if (request.body.code === undefined) throw new MfaCodeRequired()
-        secondFactor = (await app.credentials.proveSecondFactor(request, reply, account, request.body.code, 'reauth')).factor
-      }
-      await app.credentials.loginCompleted(request, reply, account.user)
+      const { id } = request.user
+      const wrongPassword = () => app.recordEvent(request.log, 'reauth_failed', { userId: id, reason: 'password' })
+      const { account, secondFactor } = await app.credentials.proveAccount(app.claimantOf(request), request.user, request.body, 'reauth', wrongPassword)
+      await app.loginCompleted(request, reply, account.user)
       // A new ID with every proof of credentials (ASVS 7.2.4): whoever held the old one is out.
       await app.sessions.rotate(request, { loginEpoch: account.loginEpoch, reauthenticated: { secondFactor } })
       const fresh = request.session
@@ -105,13 +97,8 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
       },
     },
     async (request, reply) => {
-      const { id, username } = request.user
-      const account = await app.credentials.provePassword(request, reply, username, request.body.password, id)
-      if (account === null) throw new InvalidCredentials()
-      if (account.mfa !== null) {
-        if (request.body.code === undefined) throw new MfaCodeRequired()
-        await app.credentials.proveSecondFactor(request, reply, account, request.body.code, 'delete_account')
-      }
+      const { id } = request.user
+      const { account } = await app.credentials.proveAccount(app.claimantOf(request), request.user, request.body, 'delete_account')
       const ended = await app.accountLifecycle.remove(account.user)
       await app.sessions.end(request)
       app.sessionCookie.clear(reply)

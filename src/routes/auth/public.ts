@@ -76,15 +76,16 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
     async (request, reply) => {
       assertCanLogIn(request)
       const { username, password, remember = false, transport = 'cookie' } = request.body
-      const account = await app.credentials.provePassword(request, reply, username, password)
+      const claimant = app.claimantOf(request)
+      const account = await app.credentials.provePassword(claimant, username, password)
       if (!account) {
         app.recordEvent(request.log, 'login_failed', { username })
         throw new InvalidCredentials()
       }
-      app.credentials.assertMayLogIn(request, account)
+      app.credentials.assertMayLogIn(claimant, account)
       if (account.mfa === null) {
         await app.sessions.start(request, { account, secondFactor: null, remember, transport })
-        await app.credentials.loginCompleted(request, reply, account.user)
+        await app.loginCompleted(request, reply, account.user)
         return loggedIn(request, account.user, transport)
       }
       // A second factor is due: no session yet, and the failure count stays until the login completes, so that
@@ -100,7 +101,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
       app.recordEvent(request.log, 'mfa_challenge', { userId: user.id, transport })
       const expiresAt = new Date(pending.expiresAt).toISOString()
       if (transport === 'token') return { mfaRequired: true as const, mfaToken: pending.id, expiresAt }
-      app.pendingLogins.setCookie(reply, pending.id, pending.expiresAt)
+      app.pendingLoginCookie.set(reply, pending.id, pending.expiresAt)
       return { mfaRequired: true as const, expiresAt }
     },
   )
@@ -118,29 +119,29 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
     },
     async (request, reply) => {
       assertCanLogIn(request)
-      const id = request.body.mfaToken ?? app.pendingLogins.cookieId(request)
+      const id = request.body.mfaToken ?? app.pendingLoginCookie.idOf(request)
       const pending = id === null ? null : await app.pendingLogins.find(id)
       if (id === null || pending === null) {
-        app.pendingLogins.clearCookie(request, reply)
+        app.pendingLoginCookie.clear(request, reply)
         throw new PendingLoginNotFound()
       }
       const account = await app.users.accountOf({ id: pending.userId, username: pending.username })
       if (account === null || account.loginEpoch !== pending.loginEpoch) {
         await app.pendingLogins.claim(id)
-        app.pendingLogins.clearCookie(request, reply)
+        app.pendingLoginCookie.clear(request, reply)
         throw new LoginInterrupted()
       }
-      const { factor, recoveryCodesLeft } = await app.credentials.proveSecondFactor(request, reply, account, request.body.code, 'login', {
+      const { factor, recoveryCodesLeft } = await app.credentials.proveSecondFactor(app.claimantOf(request), account, request.body.code, 'login', {
         onFailure: () => app.pendingLogins.recordFailure(id),
         // Of two requests completing one login (two right codes at once), only the one that ends it goes on.
         onPass: async () => {
           if (!(await app.pendingLogins.claim(id))) throw new PendingLoginNotFound()
         },
       })
-      app.pendingLogins.clearCookie(request, reply)
+      app.pendingLoginCookie.clear(request, reply)
       const { remember, transport } = pending
       await app.sessions.start(request, { account, secondFactor: factor, remember, transport })
-      await app.credentials.loginCompleted(request, reply, account.user)
+      await app.loginCompleted(request, reply, account.user)
       const answer = loggedIn(request, account.user, transport)
       return recoveryCodesLeft === null ? answer : { ...answer, recoveryCodesLeft }
     },

@@ -70,7 +70,7 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
     },
     async (request, reply) => {
       try {
-        const { user, ended } = await app.accountRecovery.resetPassword(request, reply, request.body)
+        const { user, ended } = await app.accountRecovery.resetPassword(app.claimantOf(request), request.body)
         app.recordEvent(request.log, 'password_reset', { userId: user.id, ...ended }, ended.sessions)
       } catch (error) {
         app.recordEvent(request.log, 'password_reset_failed', { reason: (error as { code?: string }).code })

@@ -25,7 +25,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
   async function provedAccount(request: FastifyRequest, reply: FastifyReply, code: string, step: SecondFactorStep): Promise<Account> {
     const account = await app.currentAccount(request)
     if (account.mfa === null) throw new MfaNotEnabled()
-    await app.credentials.proveSecondFactor(request, reply, account, code, step)
+    await app.credentials.proveSecondFactor(app.claimantOf(request), account, code, step)
     return account
   }
 

@@ -3,7 +3,7 @@ import { SessionExpired, TokenNotFound } from '../../../errors.js'
 import { SESSION_SECURITY } from '../../../schemas/security.js'
 import { errorResponses, NoContent } from '../../../schemas/error.js'
 import { CreatedToken, DEFAULT_TOKEN_DAYS, NewToken, TokenParams, TokensResponse } from '../../../schemas/tokens.js'
-import { userAgentOf } from '../../../lib/user-agent.js'
+import { keptUserAgent } from '../../../lib/user-agent.js'
 
 /** Personal access tokens of the logged-in user: /auth/tokens. Managing them takes a login, never a token. */
 const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -25,7 +25,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const { name, scopes, expiresInDays = DEFAULT_TOKEN_DAYS } = request.body
       const { user } = request
-      const userAgent = userAgentOf(request)
+      const userAgent = keptUserAgent(request.headers['user-agent'])
       const created = await app.accessTokens.create(user, { name, scopes, expiresInDays }, { ip: request.ip, userAgent })
       // Made while its session was being ended (a disable, a delete, logging out everywhere): it must not outlive it.
       if (!(await app.sessions.isLive(request))) {

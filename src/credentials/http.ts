@@ -1,12 +1,27 @@
 import { randomBytes } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { sessionHandle } from '../sessions/index.js'
+import type { UserRef } from '../accounts/index.js'
+import type { Claimant } from './ceremonies.js'
+import { PENDING_LOGIN_TTL_MS } from './pending-logins.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     deviceCookies: DeviceCookies
+    /** The claimant a request stands for, as the credential ceremonies take it (plain data). */
+    claimantOf(request: FastifyRequest): Claimant
+    /** The cookie that carries a pending login's ID to a browser (a token client gets it as mfaToken instead). */
+    pendingLoginCookie: PendingLoginCookie
+    /** A login or re-authentication completed: the ceremonies' bookkeeping, then the device cookie. */
+    loginCompleted(request: FastifyRequest, reply: FastifyReply, user: UserRef): Promise<void>
   }
 }
+
+/*
+ * The HTTP side of credentials: what the ceremonies (ceremonies.ts, plain data in and out) need of a request, and the
+ * one cookie they leave behind.
+ */
 
 /**
  * Device cookies (OWASP, "Slow Brute Force Attack Protection"): a client that completed a login to an account gets a
@@ -20,6 +35,14 @@ export interface DeviceCookies {
   deviceOf(request: FastifyRequest, username: string): string | null
   /** Sets (or renews) the cookie for `username` after a completed login, keeping the device id it had for that account. */
   remember(request: FastifyRequest, reply: FastifyReply, username: string): void
+}
+
+export interface PendingLoginCookie {
+  /** The ID of the pending login this request's cookie names, or null. */
+  idOf(request: FastifyRequest): string | null
+  set(reply: FastifyReply, id: string, expiresAt: number): void
+  /** Clears the cookie, if the request came with one. */
+  clear(request: FastifyRequest, reply: FastifyReply): void
 }
 
 export interface DeviceCookiesOptions {
@@ -48,27 +71,59 @@ export function decodeDeviceCookie(value: string): { username: string; device: s
 }
 
 export default fp<DeviceCookiesOptions>(
-  async function deviceCookiesPlugin(app, { sessionCookieName, cookieSecure }) {
+  async function credentialsHttpPlugin(app, { sessionCookieName, cookieSecure }) {
     const cookieName = `${sessionCookieName}-device`
     const attributes = { path: '/', httpOnly: true, sameSite: 'strict', secure: cookieSecure, signed: true, maxAge: DEVICE_COOKIE_MAX_AGE_SECONDS } as const
 
-    function deviceOf(request: FastifyRequest, username: string): string | null {
+    function knownDevice(request: FastifyRequest): { username: string; device: string } | null {
       const cookie = request.cookies[cookieName]
       if (cookie === undefined) return null
       const { valid, value } = request.unsignCookie(cookie)
-      if (!valid || value === null) return null
-      const named = decodeDeviceCookie(value)
+      return valid && value !== null ? decodeDeviceCookie(value) : null
+    }
+
+    function deviceOf(request: FastifyRequest, username: string): string | null {
+      const named = knownDevice(request)
       return named !== null && named.username === username.toLowerCase() ? named.device : null
     }
 
-    app.decorate('deviceCookies', {
+    app.decorate('claimantOf', (request: FastifyRequest): Claimant => {
+      const { user } = request.session
+      return {
+        knownDevice: knownDevice(request),
+        session: user ? { userId: user.id, handle: sessionHandle(request.session) } : null,
+        log: request.log,
+      }
+    })
+
+    const deviceCookies: DeviceCookies = {
       deviceOf,
       remember(request, reply, username) {
         if (request.bearer) return
         const device = deviceOf(request, username) ?? randomBytes(16).toString('base64url')
         reply.setCookie(cookieName, encode(username, device), attributes)
       },
-    } satisfies DeviceCookies)
+    }
+    app.decorate('deviceCookies', deviceCookies)
+
+    // The same prefix rules as the session cookie (`__Host-sid` → `__Host-sid-mfa`).
+    const pendingName = `${sessionCookieName}-mfa`
+    // Sent only to our own login route's requests from our own pages; never readable by scripts.
+    const pendingAttributes = { path: '/', httpOnly: true, sameSite: 'strict', secure: cookieSecure } as const
+    app.decorate('pendingLoginCookie', {
+      idOf: (request) => request.cookies[pendingName] ?? null,
+      set(reply, id, expiresAt) {
+        reply.setCookie(pendingName, id, { ...pendingAttributes, expires: new Date(expiresAt), maxAge: PENDING_LOGIN_TTL_MS / 1000 })
+      },
+      clear(request, reply) {
+        if (request.cookies[pendingName] !== undefined) reply.clearCookie(pendingName, pendingAttributes)
+      },
+    } satisfies PendingLoginCookie)
+
+    app.decorate('loginCompleted', async (request: FastifyRequest, reply: FastifyReply, user: UserRef) => {
+      await app.credentials.loginCompleted(app.claimantOf(request), user)
+      deviceCookies.remember(request, reply, user.username)
+    })
   },
-  { name: 'device-cookies', dependencies: ['session'] },
+  { name: 'credentials-http', dependencies: ['session', 'credentials'] },
 )
