@@ -1,6 +1,7 @@
 import t from 'tap'
 import { startInstance, startServer, type Instance } from './support/app-process.js'
 import { PASSWORD, TEST_SECRET, testRedis, uniquePrefix } from './support/helper.js'
+import { redisKeys } from '../src/lib/keys.js'
 
 // The service as an operator starts it with NODE_ENV=production: a real process, requests over real (plain) HTTP.
 const METRICS_TOKEN = 'metrics-token-for-the-tests'
@@ -32,7 +33,7 @@ async function send(instance: Instance, method: string, path: string, { body, he
 
 const credentials = (username: string, password = PASSWORD) => ({ username, password })
 /** What the service keeps in Redis under a prefix, but for rate-limit counters (which count every attempt). */
-const storedUnder = async (prefix: string) => (await redis.client(t).keys(`${prefix}*`)).filter((key) => !key.startsWith(`${prefix}rl:`)).sort()
+const storedUnder = async (prefix: string) => (await redis.client(t).keys(`${prefix}*`)).filter((key) => !key.startsWith(redisKeys(prefix).rateLimitPrefix)).sort()
 const warningsIn = (instance: Instance, pattern: RegExp) =>
   instance.server.stdout().split('\n').filter((line) => line.includes('"level":40') && pattern.test(line))
 

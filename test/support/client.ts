@@ -43,6 +43,13 @@ export async function call(baseUrl: string, method: string, path: string, option
   return replyOf(response.status, await response.text(), response.headers.getSetCookie())
 }
 
+/** What the flows take: an app (reached through inject) or a client of running instances. */
+export type Target = FastifyInstance | Client
+
+export function clientOf(target: Target): Client {
+  return 'call' in target ? target : injected(target)
+}
+
 /** An app, reached through inject. */
 export function injected(app: FastifyInstance): Client {
   return {

@@ -6,19 +6,17 @@ import { Redis } from 'ioredis'
 import { buildApp } from '../../src/app.js'
 import { loadConfig, type EnvSource } from '../../src/config.js'
 import type { UsersTable } from '../../src/platform/database/schema.js'
-import { handleOf } from '../../src/lib/keys.js'
+import { handleOf, redisKeys } from '../../src/lib/keys.js'
 import { MailServer } from '../../scripts/mail-server.js'
 import { PostgresServer } from '../../scripts/postgres-server.js'
 import { RedisServer } from '../../scripts/redis-server.js'
-import { injected } from './client.js'
-import * as flows from './flows.js'
 import { PASSWORD } from './flows.js'
 
 export { freePort, RedisServer } from '../../scripts/redis-server.js'
 export { PostgresServer } from '../../scripts/postgres-server.js'
 export { linkOf, MailServer } from '../../scripts/mail-server.js'
 export { BROWSER_USER_AGENT } from '../../scripts/browser.js'
-export { PASSWORD } from './flows.js'
+export { loggedIn, logIn, PASSWORD, register } from './flows.js'
 
 export const TEST_SECRET = 'test-secret-that-is-at-least-32-characters-long'
 
@@ -125,17 +123,16 @@ export function sessionCookie(response: LightMyRequestResponse, name = 'sid'): s
   return `${name}=${cookie.value}`
 }
 
-export function register(app: FastifyInstance, username: string, password = PASSWORD) {
+/** Sends POST /auth/register: the answer, whatever it is (flows.ts' register expects success). */
+export function postRegister(app: FastifyInstance, username: string, password = PASSWORD) {
   return app.inject({ method: 'POST', url: '/auth/register', ...json({ username, password }) })
 }
 
-export function login(app: FastifyInstance, username: string, password = PASSWORD, headers: Record<string, string> = {}) {
+/** Sends POST /auth/login: the answer, whatever it is (flows.ts' logIn expects a session). */
+export function postLogin(app: FastifyInstance, username: string, password = PASSWORD, headers: Record<string, string> = {}) {
   const request = json({ username, password })
   return app.inject({ method: 'POST', url: '/auth/login', ...request, headers: { ...request.headers, ...headers } })
 }
-
-/** Registers a user and logs in; returns the Cookie header value of the new session. */
-export const loggedIn = (app: FastifyInstance, username: string) => flows.loggedIn(injected(app), username)
 
 /** The session ID inside a signed `sid=<id>.<signature>` cookie. */
 export function sessionIdOf(cookie: string): string {
@@ -145,7 +142,7 @@ export function sessionIdOf(cookie: string): string {
 
 /** The Redis key of the session a cookie names (sessions are stored under a hash of their ID). */
 export function sessionKey(prefix: string, cookie: string): string {
-  return `${prefix}sess:${handleOf(sessionIdOf(cookie))}`
+  return redisKeys(prefix).session(handleOf(sessionIdOf(cookie)))
 }
 
 /** Every command Redis runs while `during` runs, as seen by MONITOR (scripts' inner commands included). */

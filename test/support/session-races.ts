@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
-import { handleOf } from '../../src/lib/keys.js'
+import { handleOf, redisKeys } from '../../src/lib/keys.js'
 import type { RedisClient } from '../../src/platform/redis/client.js'
 import type { Instance, InstancePairs } from './app-process.js'
 import { call, type CallOptions } from './client.js'
@@ -22,7 +22,7 @@ export const ADMIN = { ADMIN_USERNAME: 'race-admin', ADMIN_PASSWORD: PASSWORD }
 export const RACE_ENV = {
   // The races log in hundreds of times to set up what they race; the windows were tuned at 0.3.0's key-derivation cost,
   // and OWASP's would make these files four times slower without racing anything more (its own races:
-  // test/credential-change-races.test.ts).
+  // test/credentials/change-races.test.ts).
   PASSWORD_HASH_COST: '15',
   RATE_LIMIT_MAX: '1000000',
   CREDENTIAL_RATE_LIMIT_MAX: '1000000',
@@ -180,7 +180,7 @@ export function endings(keyPrefix: string): Ending[] {
       name: 'expiry',
       env: { SESSION_ABSOLUTE_TTL: '1' },
       async end({ victim }, _via, redis) {
-        while ((await redis.exists(`${keyPrefix}sess:${handleOfCookie(victim)}`)) === 1) await sleep(5)
+        while ((await redis.exists(redisKeys(keyPrefix).session(handleOfCookie(victim)))) === 1) await sleep(5)
       },
     },
   ]
@@ -210,7 +210,7 @@ async function revivals(
     if (me.status !== 401) found.push(`GET /auth/me answered ${me.status}`)
   }
   const handle = handleOfCookie(scenario.victim)
-  if ((await redis.exists(`${keyPrefix}sess:${handle}`)) !== 0) found.push('the session is back in Redis')
+  if ((await redis.exists(redisKeys(keyPrefix).session(handle))) !== 0) found.push('the session is back in Redis')
   const list = async () => call(admin.url, 'GET', `/admin/users/${scenario.username}/sessions`, { cookie: await adminOn(admin) })
   let listed = await list()
   if (listed.status === 401) {
@@ -358,7 +358,7 @@ export function raceTokenRevocation(t: Test, { redis, keyPrefix, trials, instanc
           const me = await call(instance.url, 'GET', '/auth/me', credential)
           if (me.status !== 401) found.push(`GET /auth/me answered ${me.status}`)
         }
-        if ((await redis.exists(`${keyPrefix}sess:${id}`)) !== 0) found.push('the token is back in Redis')
+        if ((await redis.exists(redisKeys(keyPrefix).session(id))) !== 0) found.push('the token is back in Redis')
         if (ending.endsOwner) owner.cookie = await logIn(first, username)
         const listed = await call(second.url, 'GET', `/admin/users/${username}/tokens`, { cookie: await adminOn(admin) })
         if ((listed.body.tokens as Array<{ id: string }>).some((listedToken) => listedToken.id === id)) found.push('the token is listed')

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
-import { build, login, register, sessionCookie, type App } from './helper.js'
+import { build, postLogin, postRegister, sessionCookie, type App } from './helper.js'
 import { waitFor, type TopologyEnv } from './redis-topologies.js'
 
 /** What the Cluster and Sentinel suites run against their topology. */
@@ -11,15 +11,15 @@ export const dashboard = (app: App, cookie: string) => app.inject({ url: '/api/d
 export async function exerciseApi(t: Test, env: TopologyEnv) {
   // Two logins below, then three failures within the limit of five, then one over it.
   const app = await build(t, { ...env, LOGIN_RATE_LIMIT_MAX: '5', RATE_LIMIT_MAX: '1000' })
-  t.equal((await register(app, 'ada')).statusCode, 201, 'register')
-  t.equal((await register(app, 'ADA')).statusCode, 409, 'usernames stay unique')
-  const cookie = sessionCookie(await login(app, 'ada'))
+  t.equal((await postRegister(app, 'ada')).statusCode, 201, 'register')
+  t.equal((await postRegister(app, 'ADA')).statusCode, 409, 'usernames stay unique')
+  const cookie = sessionCookie(await postLogin(app, 'ada'))
   const me = await app.inject({ url: '/auth/me', headers: { cookie } })
   t.equal(me.json().user.username, 'ada', 'me')
   for (const views of [1, 2]) {
     t.same((await app.inject({ method: 'POST', url: '/api/count', headers: { cookie } })).json(), { views }, 'count')
   }
-  const other = sessionCookie(await login(app, 'ada'))
+  const other = sessionCookie(await postLogin(app, 'ada'))
   const { sessions } = (await app.inject({ url: '/auth/sessions', headers: { cookie } })).json()
   t.equal(sessions.length, 2, 'sessions: both listed')
   t.same((await app.inject({ method: 'DELETE', url: '/auth/sessions', headers: { cookie } })).json(), { revoked: 1 })
@@ -28,7 +28,7 @@ export async function exerciseApi(t: Test, env: TopologyEnv) {
   t.equal((await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie } })).statusCode, 204, 'logout')
   t.equal((await dashboard(app, cookie)).statusCode, 401)
   const attempts = []
-  for (let i = 0; i < 4; i++) attempts.push((await login(app, 'ada', 'wrong password')).statusCode)
+  for (let i = 0; i < 4; i++) attempts.push((await postLogin(app, 'ada', 'wrong password')).statusCode)
   t.same(attempts, [401, 401, 401, 429], 'the login rate limit counts in this Redis too')
 }
 
