@@ -14,6 +14,12 @@ const PURE = ['lib', 'schemas', 'errors.ts', 'config.ts']
 const files = (dir: string): string[] =>
   readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? files(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : []))
 const sources = files(SRC).map((path) => ({ path: relative(SRC, path), text: readFileSync(path, 'utf8') }))
+/** The sources not among `allowed` (a path, or a folder ending in /) that match `pattern`. */
+const outside = (allowed: string[], pattern: RegExp) =>
+  sources
+    .filter(({ path }) => !allowed.some((entry) => path === entry || (entry.endsWith('/') && path.startsWith(entry))))
+    .filter(({ text }) => pattern.test(text))
+    .map(({ path }) => path)
 const folderOf = (path: string) => path.split('/')[0]!
 const importsOf = (path: string, text: string) =>
   [...text.matchAll(/from '(\.[^']+)'/g)].map((match) => relative(SRC, resolve(SRC, dirname(path), match[1]!)).replace(/\.js$/, '.ts'))
@@ -50,20 +56,12 @@ t.test('pure folders use no Redis, PostgreSQL or Fastify (their types aside)', a
 
 t.test('stores and ceremonies take plain data: only bindings, guards and routes see a request', async (t) => {
   const SEES_REQUESTS = ['app.ts', 'platform/', 'routes/', 'sessions/http.ts', 'sessions/service.ts', 'credentials/http.ts', 'credentials/guard.ts', 'credentials/rate-limit.ts']
-  const seeing = sources
-    .filter(({ path }) => !SEES_REQUESTS.some((allowed) => path === allowed || (allowed.endsWith('/') && path.startsWith(allowed))))
-    .filter(({ text }) => /\bFastify(Request|Reply)\b/.test(text))
-    .map(({ path }) => path)
-  t.same(seeing, [])
+  t.same(outside(SEES_REQUESTS, /\bFastify(Request|Reply)\b/), [])
 })
 
 t.test('only stores and the platform reach Redis through app.redis', async (t) => {
   const STORES = ['platform/', 'sessions/user-sessions.ts', 'sessions/access-tokens.ts', 'sessions/http.ts', 'credentials/lock.ts', 'credentials/pending-logins.ts', 'credentials/rate-limit.ts', 'app.ts']
-  const reaching = sources
-    .filter(({ path }) => !STORES.some((store) => path === store || (store.endsWith('/') && path.startsWith(store))))
-    .filter(({ text }) => /\bapp\.redis\b/.test(text))
-    .map(({ path }) => path)
-  t.same(reaching, [])
+  t.same(outside(STORES, /\bapp\.redis\b/), [])
 })
 
 t.test('no source file over 400 lines but config.ts, the one list of every setting', async (t) => {
