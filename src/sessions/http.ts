@@ -28,7 +28,7 @@ declare module 'fastify' {
     /**
      * Epoch milliseconds of the last proof of a credential in this session (POST /auth/reauth), and what was proved
      * beyond the password; unset, the login's createdAt and the password alone (read them through authenticatedAt()
-     * and authMethod() of sessions/guard.ts).
+     * and authMethod() of sessions/proof.ts).
      */
     authenticatedAt?: number
     authMethod?: AuthMethod
