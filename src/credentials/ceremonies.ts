@@ -1,8 +1,9 @@
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger } from 'fastify'
 import { AccountDisabled, AccountLockedFor, EmailNotVerified, InvalidCredentials, InvalidMfaCode, MfaCodeRequired } from '../errors.js'
+import type { Proof } from '../sessions/index.js'
 import type { SecondFactor } from '../schemas/mfa.js'
-import type { Account, UserRef } from '../accounts/users.js'
+import type { Account, UserRef } from '../accounts/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -30,12 +31,6 @@ export interface Claimant {
   log: FastifyBaseLogger
 }
 
-/** What a ceremony proved: the account as read when its password was checked, and the second factor if one was due. */
-export interface Proved {
-  account: Account
-  secondFactor: SecondFactor | null
-}
-
 /** The proof ceremonies: login, its second step, re-authentication, two-factor changes, account deletion, a reset. */
 export interface CredentialChecks {
   /**
@@ -55,7 +50,7 @@ export interface CredentialChecks {
     credentials: { password: string; code?: string | undefined },
     step: SecondFactorStep,
     onWrongPassword?: () => void,
-  ): Promise<Proved>
+  ): Promise<Proof>
   /**
    * A login (or re-authentication) completed: the failure count it was judged by starts again. The binding then
    * remembers the client as a known device of the account (http.ts).

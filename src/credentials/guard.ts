@@ -6,7 +6,7 @@ import { declareErrors } from '../schemas/error.js'
 import type { TokenScope } from '../schemas/tokens.js'
 import type { SessionUser } from '../sessions/http.js'
 import { authenticatedAt } from '../sessions/proof.js'
-import type { Account } from '../accounts/users.js'
+import type { Account } from '../accounts/index.js'
 
 /** A preHandler that lets only some requests through, with the error codes it answers the others. */
 type Guard = ((request: FastifyRequest, reply: FastifyReply) => Promise<void>) & { errors: readonly string[] }

@@ -4,7 +4,7 @@ import { LastAdmin, UserNotFound } from '../errors.js'
 import { shutsOutLogins, type AccountChange, type GuardedOutcome } from '../accounts/account.js'
 import { userRecords } from '../accounts/records.js'
 import type { Ended as EndedSchema } from '../schemas/accounts.js'
-import type { UserRef } from '../accounts/users.js'
+import type { UserRef } from '../accounts/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -8,7 +8,7 @@ import { EmailTaken, InvalidAccountToken, MfaCodeRequired } from '../errors.js'
 import { accountTokenRecords, newToken, type TokenHolder } from '../accounts/mail-tokens.js'
 import { userRecords } from '../accounts/records.js'
 import type { Ended } from './account-lifecycle.js'
-import type { Account, UserRef } from '../accounts/users.js'
+import type { Account, UserRef } from '../accounts/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

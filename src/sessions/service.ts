@@ -7,7 +7,7 @@ import type { LoginTransport } from '../schemas/auth.js'
 import { authMethodOf, type SecondFactor } from '../schemas/mfa.js'
 import { authMethod } from './proof.js'
 import type { IndexedSession } from './user-sessions.js'
-import type { Account, UserRef } from '../accounts/users.js'
+import type { Account, UserRef } from '../accounts/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
