@@ -8,7 +8,6 @@ import { PENDING_LOGIN_TTL_MS } from './pending-logins.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    deviceCookies: DeviceCookies
     /** The claimant a request stands for, as the credential ceremonies take it (plain data). */
     claimantOf(request: FastifyRequest): Claimant
     /** The cookie that carries a pending login's ID to a browser (a token client gets it as mfaToken instead). */
@@ -20,22 +19,14 @@ declare module 'fastify' {
 
 /*
  * The HTTP side of credentials: what the ceremonies (ceremonies.ts, plain data in and out) need of a request, and the
- * one cookie they leave behind.
- */
-
-/**
+ * cookies they leave behind: the device cookie and the pending login's.
+ *
  * Device cookies (OWASP, "Slow Brute Force Attack Protection"): a client that completed a login to an account gets a
  * signed cookie naming the account and a random device id. Its later attempts at that account are judged by the
  * device's own failure count (credentials/lock.ts), so strangers who lock the account out do not lock out its owner's
  * browsers. The cookie proves nothing by itself: a password (and a code) is still checked, and a stolen one only
  * gives its thief the device's own allowance of guesses. Kept across logout; one account per client (the latest).
  */
-export interface DeviceCookies {
-  /** The device id the request's cookie vouches for at `username` (any letter case), or null. */
-  deviceOf(request: FastifyRequest, username: string): string | null
-  /** Sets (or renews) the cookie for `username` after a completed login, keeping the device id it had for that account. */
-  remember(request: FastifyRequest, reply: FastifyReply, username: string): void
-}
 
 export interface PendingLoginCookie {
   /** The ID of the pending login this request's cookie names, or null. */
@@ -45,7 +36,7 @@ export interface PendingLoginCookie {
   clear(request: FastifyRequest, reply: FastifyReply): void
 }
 
-export interface DeviceCookiesOptions {
+export interface CredentialsHttpOptions {
   /** The session cookie's name: the device cookie is named after it (`__Host-sid` → `__Host-sid-device`). */
   sessionCookieName: string
   cookieSecure: boolean
@@ -70,7 +61,7 @@ export function decodeDeviceCookie(value: string): { username: string; device: s
   return { username: parts[0], device: parts[1] }
 }
 
-export default fp<DeviceCookiesOptions>(
+export default fp<CredentialsHttpOptions>(
   async function credentialsHttpPlugin(app, { sessionCookieName, cookieSecure }) {
     const cookieName = `${sessionCookieName}-device`
     const attributes = { path: '/', httpOnly: true, sameSite: 'strict', secure: cookieSecure, signed: true, maxAge: DEVICE_COOKIE_MAX_AGE_SECONDS } as const
@@ -82,9 +73,17 @@ export default fp<DeviceCookiesOptions>(
       return valid && value !== null ? decodeDeviceCookie(value) : null
     }
 
+    /** The device id the request's cookie vouches for at `username` (any letter case), or null. */
     function deviceOf(request: FastifyRequest, username: string): string | null {
       const named = knownDevice(request)
       return named !== null && named.username === username.toLowerCase() ? named.device : null
+    }
+
+    /** Sets (or renews) the cookie for `username` after a completed login, keeping the device id it had for that account. */
+    function rememberDevice(request: FastifyRequest, reply: FastifyReply, username: string): void {
+      if (request.bearer) return
+      const device = deviceOf(request, username) ?? randomBytes(16).toString('base64url')
+      reply.setCookie(cookieName, encode(username, device), attributes)
     }
 
     app.decorate('claimantOf', (request: FastifyRequest): Claimant => {
@@ -95,16 +94,6 @@ export default fp<DeviceCookiesOptions>(
         log: request.log,
       }
     })
-
-    const deviceCookies: DeviceCookies = {
-      deviceOf,
-      remember(request, reply, username) {
-        if (request.bearer) return
-        const device = deviceOf(request, username) ?? randomBytes(16).toString('base64url')
-        reply.setCookie(cookieName, encode(username, device), attributes)
-      },
-    }
-    app.decorate('deviceCookies', deviceCookies)
 
     // The same prefix rules as the session cookie (`__Host-sid` → `__Host-sid-mfa`).
     const pendingName = `${sessionCookieName}-mfa`
@@ -122,7 +111,7 @@ export default fp<DeviceCookiesOptions>(
 
     app.decorate('loginCompleted', async (request: FastifyRequest, reply: FastifyReply, user: UserRef) => {
       await app.credentials.loginCompleted(app.claimantOf(request), user)
-      deviceCookies.remember(request, reply, user.username)
+      rememberDevice(request, reply, user.username)
     })
   },
   { name: 'credentials-http', dependencies: ['session', 'credentials'] },
