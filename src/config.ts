@@ -12,12 +12,16 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 export type LogLevelName = (typeof LOG_LEVELS)[number]
 const LogLevel = Type.Unsafe<LogLevelName>({ type: 'string', enum: [...LOG_LEVELS], default: 'info' })
 
+const MODES = ['development', 'production', 'test'] as const
+/** A typo (`prod`) must not start the service in development mode: only these are accepted. */
+const NodeEnv = Type.Unsafe<(typeof MODES)[number]>({ type: 'string', enum: [...MODES], default: 'development' })
+
 const Seconds = (defaultValue: number) => Type.Integer({ minimum: 1, default: defaultValue })
 const DEFAULT_SESSION_IDLE_SECONDS = 1800
 
 /** Every variable the service reads, with its default. docs/configuration.md and .env.example mirror this list. */
 const EnvSchema = Type.Object({
-  NODE_ENV: Type.String({ default: 'development' }),
+  NODE_ENV: NodeEnv,
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: '0.0.0.0' }),
   LOG_LEVEL: LogLevel,
@@ -33,7 +37,8 @@ const EnvSchema = Type.Object({
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
   DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 2000 }),
   DATABASE_MIGRATE: Type.Boolean({ default: true }),
-  SESSION_SECRET: Type.String({ minLength: 1 }),
+  // Its length is checked with a message of its own (parseSecrets).
+  SESSION_SECRET: Type.String(),
   COOKIE_NAME: Type.Optional(Type.String({ pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$" })),
   COOKIE_SECURE: Type.Optional(Type.Boolean()),
   // SESSION_TTL is the name the idle timeout had before absolute timeouts existed; still accepted.
@@ -230,29 +235,47 @@ function toDatabaseConfig(env: Static<typeof DatabaseEnvSchema>): DatabaseConfig
   }
 }
 
+/** What Ajv says of one variable (env-schema reports every one at once). */
+interface SchemaProblem {
+  instancePath: string
+  keyword: string
+  params: { allowedValues?: unknown[]; missingProperty?: string }
+  message?: string
+}
+
+/** Every problem env-schema found, one line each, an enum with the values it accepts. */
 function describeEnvError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error)
-  // env-schema reports e.g. "env/PORT must be <= 65535" or "env must have required property 'SESSION_SECRET'"
-  return message.replace(/^env\//, '').replace(/^env /, '')
+  const problems = (error as { errors?: SchemaProblem[] }).errors
+  if (!Array.isArray(problems)) return error instanceof Error ? error.message : String(error)
+  return problems
+    .map(({ instancePath, keyword, params, message = 'is invalid' }) => {
+      const name = instancePath.replace(/^\//, '')
+      if (keyword === 'enum') return `${name} must be one of: ${(params.allowedValues ?? []).join(', ')}`
+      if (keyword === 'required') return `${params.missingProperty} is required`
+      return name === '' ? message : `${name} ${message}`
+    })
+    .join('\n')
 }
 
 function toAppConfig(env: Env): AppConfig {
   const production = env.NODE_ENV === 'production'
   const connection = parseRedisConnection(env)
-  const secrets = parseSecrets(env.SESSION_SECRET, production)
+  const secrets = parseSecrets(env.SESSION_SECRET)
   const cookieSecure = env.COOKIE_SECURE ?? production
   const metricsToken = env.METRICS_TOKEN ?? null
-  if (production && metricsToken === null && !env.METRICS_PUBLIC) {
-    throw new ConfigError('METRICS_TOKEN is required in production (GET /metrics would be open to anyone); set METRICS_PUBLIC=true only if the port is not public')
-  }
   const trustProxy = parseTrustProxy(env.TRUST_PROXY)
-  // The service speaks plain HTTP: only a proxy's X-Forwarded-Proto can make a request HTTPS, and Secure cookies
-  // are set on HTTPS requests only. Without a trusted proxy every login would be refused: say so at start.
-  if (cookieSecure && trustProxy === false) {
-    throw new ConfigError(
-      'COOKIE_SECURE is on but TRUST_PROXY is unset: this service does not terminate TLS, so no request would count as HTTPS and every login would be refused; set TRUST_PROXY to your TLS-terminating proxy (COOKIE_SECURE=false only for plain-HTTP development)',
-    )
-  }
+  // What production needs set is reported all at once: one start names every setting to add.
+  const missing = [
+    production && secrets.includes(EXAMPLE_SESSION_SECRET) && 'SESSION_SECRET is the example value from .env.example; set a random secret in production',
+    production && metricsToken === null && !env.METRICS_PUBLIC
+    && 'METRICS_TOKEN is required in production (GET /metrics would be open to anyone); set METRICS_PUBLIC=true only if the port is not public',
+    // The service speaks plain HTTP: only a proxy's X-Forwarded-Proto can make a request HTTPS, and Secure cookies
+    // are set on HTTPS requests only. Without a trusted proxy every login would be refused: say so at start.
+    cookieSecure && trustProxy === false
+    && 'COOKIE_SECURE is on but TRUST_PROXY is unset: this service does not terminate TLS, so no request would count as HTTPS and every login would be refused; set TRUST_PROXY to your TLS-terminating proxy (COOKIE_SECURE=false only for plain-HTTP development)',
+    production && env.PUBLIC_URL === undefined && 'PUBLIC_URL is required in production: the links in verification and password-reset mails point at it',
+  ].filter((problem) => typeof problem === 'string')
+  if (missing.length > 0) throw new ConfigError(missing.join('\n'))
   return {
     production,
     port: env.PORT,
@@ -269,7 +292,7 @@ function toAppConfig(env: Env): AppConfig {
     },
     maxTokensPerUser: env.MAX_TOKENS_PER_USER,
     trustProxy,
-    corsOrigins: parseList(env.CORS_ORIGINS),
+    corsOrigins: parseOrigins(env.CORS_ORIGINS),
     rateLimit: {
       max: env.RATE_LIMIT_MAX,
       windowSeconds: env.RATE_LIMIT_WINDOW,
@@ -311,10 +334,8 @@ function toAppConfig(env: Env): AppConfig {
  * itself in development.
  */
 function parsePublicUrl(value: string | undefined, production: boolean, port: number): string {
-  if (value === undefined) {
-    if (production) throw new ConfigError('PUBLIC_URL is required in production: the links in verification and password-reset mails point at it')
-    return `http://localhost:${port}`
-  }
+  // Required in production: toAppConfig says so with the other settings production needs.
+  if (value === undefined) return `http://localhost:${port}`
   // A mailed link carries a token that opens the account: over http:// any network on the way could read it.
   if (production && !value.startsWith('https://')) throw new ConfigError('PUBLIC_URL must be https:// in production: the mailed links carry tokens that open accounts')
   return parseUrl('PUBLIC_URL', value).replace(/\/+$/, '')
@@ -335,14 +356,11 @@ function parseCookieName(name: string | undefined, secure: boolean): string {
   return name
 }
 
-function parseSecrets(value: string, production: boolean): string[] {
+function parseSecrets(value: string): string[] {
   const secrets = parseList(value)
-  if (secrets.length === 0) throw new ConfigError('SESSION_SECRET must hold at least one secret')
+  if (secrets.length === 0) throw new ConfigError(`SESSION_SECRET is empty: set it to ${MIN_SECRET_LENGTH} or more random characters (openssl rand -base64 32)`)
   if (secrets.some((secret) => secret.length < MIN_SECRET_LENGTH)) {
     throw new ConfigError(`SESSION_SECRET: every comma-separated value must be at least ${MIN_SECRET_LENGTH} characters`)
-  }
-  if (production && secrets.includes(EXAMPLE_SESSION_SECRET)) {
-    throw new ConfigError('SESSION_SECRET is the example value from .env.example; set a random secret in production')
   }
   return secrets
 }
@@ -378,6 +396,21 @@ function parseRedisConnection(env: Env): RedisConnection {
 function parseUrl(name: string, value: string): string {
   if (!URL.canParse(value)) throw new ConfigError(`${name} is not a valid URL (check the host, the port and that a password's special characters are percent-encoded)`)
   return value
+}
+
+/**
+ * CORS_ORIGINS as browsers send an Origin (`scheme://host[:port]`, never a slash after it): a trailing slash is
+ * dropped, since it could never match; a path or anything that is not an origin is refused.
+ */
+function parseOrigins(value: string): string[] {
+  return parseList(value).map((entry) => {
+    const trimmed = entry.replace(/\/+$/, '')
+    const url = URL.canParse(trimmed) ? new URL(trimmed) : null
+    if (url === null || !/^https?:$/.test(url.protocol) || url.origin !== trimmed) {
+      throw new ConfigError(`CORS_ORIGINS: "${entry}" is not an origin (scheme://host[:port], as a browser sends it)`)
+    }
+    return trimmed
+  })
 }
 
 /** `host:port,host:port` (IPv6 in brackets: `[::1]:26379`). */

@@ -169,10 +169,13 @@ t.test('Secure cookies start only with a trusted proxy to say which requests are
 for (const [name, env, message] of [
   ['a missing SESSION_SECRET', {}, /SESSION_SECRET/],
   ['a short SESSION_SECRET', { SESSION_SECRET: 'too-short' }, /SESSION_SECRET.*32/],
+  ['an empty SESSION_SECRET', { SESSION_SECRET: '' }, /SESSION_SECRET is empty: set it to 32 or more random characters/],
+  ['a NODE_ENV that is not a mode (a typo)', { ...valid, NODE_ENV: 'prod' }, /NODE_ENV must be one of: development, production, test/],
+  ['a CORS_ORIGINS entry with a path', { ...valid, CORS_ORIGINS: 'https://app.example/login' }, /CORS_ORIGINS: "https:\/\/app.example\/login" is not an origin/],
   ['one short value in a SESSION_SECRET list', { SESSION_SECRET: `${TEST_SECRET},short` }, /SESSION_SECRET.*32/],
-  ['the example secret in production', { SESSION_SECRET: EXAMPLE_SESSION_SECRET, NODE_ENV: 'production' }, /SESSION_SECRET.*example/],
-  ['production without METRICS_TOKEN or METRICS_PUBLIC', { ...valid, NODE_ENV: 'production' }, /METRICS_TOKEN is required in production/],
-  ['Secure cookies without TRUST_PROXY', { ...valid, NODE_ENV: 'production', METRICS_PUBLIC: 'true' }, /COOKIE_SECURE is on but TRUST_PROXY is unset/],
+  ['the example secret in production', { ...production, SESSION_SECRET: EXAMPLE_SESSION_SECRET }, /SESSION_SECRET.*example/],
+  ['production without METRICS_TOKEN or METRICS_PUBLIC', { ...production, METRICS_TOKEN: undefined }, /METRICS_TOKEN is required in production/],
+  ['Secure cookies without TRUST_PROXY', { ...production, TRUST_PROXY: undefined }, /COOKIE_SECURE is on but TRUST_PROXY is unset/],
   ['production without PUBLIC_URL', { ...valid, NODE_ENV: 'production', METRICS_PUBLIC: 'true', TRUST_PROXY: '1' }, /PUBLIC_URL is required in production/],
   ['a PUBLIC_URL that is not http(s)', { ...valid, PUBLIC_URL: 'app.example.com' }, /PUBLIC_URL/],
   ['an http:// PUBLIC_URL in production', { ...production, PUBLIC_URL: 'http://app.example.com' }, /PUBLIC_URL must be https:\/\/ in production/],
@@ -196,7 +199,7 @@ for (const [name, env, message] of [
   ['a RATE_LIMIT_MAX that is not a number', { ...valid, RATE_LIMIT_MAX: 'lots' }, /RATE_LIMIT_MAX/],
   ['a COOKIE_SECURE that is not a boolean', { ...valid, COOKIE_SECURE: 'maybe' }, /COOKIE_SECURE/],
   ['a COOKIE_NAME with a space', { ...valid, COOKIE_NAME: 'my sid' }, /COOKIE_NAME/],
-  ['an unknown LOG_LEVEL', { ...valid, LOG_LEVEL: 'loud' }, /LOG_LEVEL/],
+  ['an unknown LOG_LEVEL', { ...valid, LOG_LEVEL: 'loud' }, /LOG_LEVEL must be one of: fatal, error, warn, info, debug, trace, silent/],
   ['ADMIN_USERNAME without ADMIN_PASSWORD', { ...valid, ADMIN_USERNAME: 'root' }, /ADMIN_USERNAME and ADMIN_PASSWORD/],
   ['an ADMIN_USERNAME the API would refuse', { ...valid, ADMIN_USERNAME: 'no spaces allowed', ADMIN_PASSWORD: 'admin-password' }, /ADMIN_USERNAME/],
   ['a short ADMIN_PASSWORD', { ...valid, ADMIN_USERNAME: 'root', ADMIN_PASSWORD: 'short' }, /ADMIN_PASSWORD/],
@@ -211,6 +214,18 @@ for (const [name, env, message] of [
     }
   })
 }
+
+t.test("production's missing settings are named all at once, one line each, so one start lists them all", async (t) => {
+  const error = t.throws(() => loadConfig({ ...valid, NODE_ENV: 'production' })) as Error
+  t.same(error.message.split('\n').map((line) => line.split(' ')[0]), ['METRICS_TOKEN', 'COOKIE_SECURE', 'PUBLIC_URL'])
+  const several = t.throws(() => loadConfig({ SESSION_SECRET: TEST_SECRET, PORT: 'eighty', LOG_LEVEL: 'loud' })) as Error
+  t.same(several.message.split('\n'), ['PORT must be integer', 'LOG_LEVEL must be one of: fatal, error, warn, info, debug, trace, silent'], 'every variable env-schema refuses, too')
+  t.throws(() => loadConfig({}), { message: 'SESSION_SECRET is required' })
+})
+
+t.test('a CORS origin with a trailing slash is the origin a browser sends', async (t) => {
+  t.same(loadConfig({ ...valid, CORS_ORIGINS: 'https://app.example/, http://localhost:5173' }).corsOrigins, ['https://app.example', 'http://localhost:5173'])
+})
 
 t.test('.env.example lists every variable and carries the secret production refuses', async (t) => {
   const example = await readFile(new URL('../.env.example', import.meta.url), 'utf8')
