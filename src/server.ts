@@ -1,4 +1,5 @@
 import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance } from 'fastify'
 import { buildApp, LOG_SERIALIZERS, REDACTED_LOG_PATHS } from './app.js'
 import { ConfigError, EXAMPLE_SESSION_SECRET, loadConfig, type AppConfig } from './config.js'
 import { SchemaMismatchError } from './platform/database/migrate.js'
@@ -50,19 +51,28 @@ function explainStartFailure(error: unknown, config: AppConfig | undefined): str
 
 async function start(): Promise<void> {
   let config: AppConfig | undefined
+  let app: FastifyInstance | undefined
+  // Signals are handled from the first line: a stop while the app is still connecting and migrating must end the
+  // process at once, and node as PID 1 (in a container) ignores a signal it has no handler for.
+  closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
+    if (app === undefined) {
+      // Not started yet: nothing to close, and no logger to say why.
+      if (err) console.error(err)
+      return
+    }
+    if (err) app.log.error({ err }, 'shutting down after an error')
+    else app.log.info({ signal }, 'shutting down')
+    // close() reaps the keep-alive connections idle at that moment; one serving an in-flight request becomes
+    // idle only after its response, so keep reaping until every in-flight request has finished.
+    const serving = app
+    const reaper = setInterval(() => serving.server.closeIdleConnections(), IDLE_REAP_INTERVAL_MS)
+    await serving.close()
+    clearInterval(reaper)
+  })
   try {
     config = loadConfig(process.env, { dotenv: true })
-    const app = await buildApp(config, {
+    app = await buildApp(config, {
       logger: { level: config.logLevel, redact: REDACTED_LOG_PATHS, serializers: LOG_SERIALIZERS, ...prettyOnTerminal() },
-    })
-    closeWithGrace({ delay: SHUTDOWN_GRACE_MS }, async ({ signal, err }) => {
-      if (err) app.log.error({ err }, 'shutting down after an error')
-      else app.log.info({ signal }, 'shutting down')
-      // close() reaps the keep-alive connections idle at that moment; one serving an in-flight request becomes
-      // idle only after its response, so keep reaping until every in-flight request has finished.
-      const reaper = setInterval(() => app.server.closeIdleConnections(), IDLE_REAP_INTERVAL_MS)
-      await app.close()
-      clearInterval(reaper)
     })
     // Below OWASP's minimum: for benchmarks and development, never for accounts that matter; said at every start.
     if (config.passwordHashCost.costLog2 < OWASP_SCRYPT_COST_LOG2) {

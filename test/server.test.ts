@@ -1,4 +1,9 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { readFile } from 'node:fs/promises'
 import { request } from 'node:http'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
 import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -266,4 +271,32 @@ t.test('a row PostgreSQL refuses is logged without the columns it quotes', async
   t.match(failure, /violates check constraint/, 'the failure is logged with what PostgreSQL said')
   t.match(failure, '"detail":"[Redacted]"', 'without its detail')
   t.notMatch(server.stdout(), /scrypt\$/, 'so without the password hash the row held')
+})
+
+t.test('a stop while the server is still starting ends it at once, as PID 1 in a container too', async (t) => {
+  // A Redis that takes connections and never answers: the start is waiting on it when the stop comes (it would give
+  // up about a second later and exit 1, "Cannot start").
+  const silentRedis = createServer()
+  const port = await freePort()
+  await new Promise<void>((resolve) => silentRedis.listen(port, '127.0.0.1', resolve))
+  t.teardown(() => silentRedis.close())
+  const waiting = once(silentRedis, 'connection')
+  // PID 1 of a PID namespace, as in a container, where node ignores a signal it has no handler for; a user
+  // namespace lets unshare run without root.
+  const container = spawn('unshare', ['--user', '--map-root-user', '--pid', '--fork', '--kill-child', process.execPath, '--import', 'tsx', 'src/server.ts'], {
+    env: { PATH: process.env.PATH ?? '', SESSION_SECRET: TEST_SECRET, REDIS_URL: `redis://127.0.0.1:${port}`, DATABASE_URL: await databaseFor(uniquePrefix()) },
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+    stdio: 'ignore',
+  })
+  t.teardown(() => container.kill('SIGKILL'))
+  const exited = once(container, 'exit') as Promise<[number | null]>
+  await waiting
+  // unshare ignores SIGTERM itself: the signal goes to its child, the namespace's PID 1.
+  const pid1 = Number((await readFile(`/proc/${container.pid}/task/${container.pid}/children`, 'utf8')).trim())
+  const stoppedAt = Date.now()
+  process.kill(pid1, 'SIGTERM')
+  const [code] = await exited
+  const took = Date.now() - stoppedAt
+  t.equal(code, 0, 'ended by the stop, not by the start giving up')
+  t.ok(took < 3000, `within ${took} ms of SIGTERM`)
 })
