@@ -11,7 +11,7 @@ import { sql } from 'kysely'
 import PinoPretty from 'pino-pretty'
 import { createDatabase } from '../src/platform/database/connection.js'
 import { closeRedis, connectRedis } from '../src/platform/redis/plugin.js'
-import { MailServer } from './mail-server.js'
+import { MailServer, mailForTerminal } from './mail-server.js'
 import { PostgresServer } from './postgres-server.js'
 import { RedisServer } from './redis-server.js'
 
@@ -79,7 +79,7 @@ await ensureLocal(
   async () => {
     const catcher = await MailServer.start({
       port: Number(smtpUrl.port || 25),
-      onMail: (mail) => console.log(`\n--- mail to ${[mail.to].flat().map((to) => to?.text).join(', ')}: ${mail.subject ?? ''}\n${mail.text ?? ''}---\n`),
+      onMail: (mail) => console.log(mailForTerminal(mail)),
     })
     return { dir: 'memory', stop: () => catcher.stop() }
   },

@@ -86,6 +86,15 @@ function addressesOf(mail: ParsedMail): string[] {
   return to.flatMap((group) => group.value.map((entry) => (entry.address ?? '').toLowerCase()))
 }
 
+/**
+ * A caught mail as `npm run dev` prints it: a header line, the plain-text body on lines of its own, a closing line. A
+ * token may end in `-`, so nothing is ever printed against the body's last line: a copied link is the whole link.
+ */
+export function mailForTerminal(mail: ParsedMail): string {
+  const to = addressesOf(mail).join(', ')
+  return `\n--- mail to ${to}: ${mail.subject ?? ''}\n${(mail.text ?? '').trimEnd()}\n---\n`
+}
+
 /** The link a mail leads to (its plain-text part), and the token it carries. */
 export function linkOf(mail: ParsedMail): { url: URL; token: string } {
   const match = /https?:\/\/\S+\?token=[\w-]+/.exec(mail.text ?? '')
