@@ -31,8 +31,10 @@ const DATABASE_HINTS = {
 function explainStartFailure(error: unknown, config: AppConfig | undefined): string | null {
   if (error instanceof ConfigError) return `Invalid configuration: ${error.message}`
   if (error instanceof RedisUnreachableError) {
+    // A single server's password is in REDIS_URL; Sentinels' and a Cluster's servers take REDIS_PASSWORD.
+    const single = config?.redis.connection.topology === 'single'
     const hint = error.credentialsRefused
-      ? 'Check the password (or ACL user) in REDIS_URL, or REDIS_PASSWORD.'
+      ? `Check the password (or ACL user) in ${single ? 'REDIS_URL' : 'REDIS_PASSWORD'}.`
       : 'Start Redis (e.g. "redis-server" or "docker compose up -d redis") or set REDIS_URL.'
     return `Cannot start: ${error.message}. ${hint}`
   }

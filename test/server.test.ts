@@ -80,7 +80,8 @@ t.test('start-up errors say what to fix in one line', async (t) => {
   await admin.config('SET', 'requirepass', 'the-right-one')
   admin.disconnect()
   const refused = await failedStart(t, { REDIS_URL: `redis://:a-wrong-one@127.0.0.1:${guarded.port}`, DATABASE_URL: databaseUrl })
-  t.match(refused, /^Cannot start: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/? refused the credentials \(WRONGPASS.*Check the password/, 'reached, and refused: not "unreachable"')
+  t.match(refused, /^Cannot start: Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:\d+\/? refused the credentials \(WRONGPASS.*Check the password \(or ACL user\) in REDIS_URL\.$/, 'reached, and refused: not "unreachable"')
+  t.notMatch(refused, 'REDIS_PASSWORD', 'a REDIS_URL carries its own password: REDIS_PASSWORD would not be read')
   t.notMatch(refused, 'a-wrong-one')
 
   const missing = await failedStart(t, { REDIS_URL: redis.url, DATABASE_URL: (await testPostgres()).url('no_such_database') })
