@@ -15,9 +15,17 @@ import { MailServer, mailForTerminal } from './mail-server.js'
 import { PostgresServer } from './postgres-server.js'
 import { RedisServer } from './redis-server.js'
 
-const redisUrl = new URL(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379')
-const databaseUrl = new URL(process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres')
-const smtpUrl = new URL(process.env.SMTP_URL ?? 'smtp://127.0.0.1:1025')
+/** A URL setting, or one line naming it and an exit, as the server's own start says it (no stack trace). */
+function urlSetting(name: string, fallback: string): URL {
+  const value = process.env[name] ?? fallback
+  if (URL.canParse(value)) return new URL(value)
+  console.error(`Invalid configuration: ${name} is not a valid URL (check the host, the port and that a password's special characters are percent-encoded)`)
+  process.exit(1)
+}
+
+const redisUrl = urlSetting('REDIS_URL', 'redis://127.0.0.1:6379')
+const databaseUrl = urlSetting('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/postgres')
+const smtpUrl = urlSetting('SMTP_URL', 'smtp://127.0.0.1:1025')
 const LOCAL_HOSTS = ['127.0.0.1', 'localhost', '[::1]']
 
 interface Throwaway {
