@@ -24,7 +24,7 @@ function urlSetting(name: string, fallback: string): URL {
 }
 
 const redisUrl = urlSetting('REDIS_URL', 'redis://127.0.0.1:6379')
-const databaseUrl = urlSetting('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/postgres')
+const databaseUrl = urlSetting('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/redis_session_api')
 const smtpUrl = urlSetting('SMTP_URL', 'smtp://127.0.0.1:1025')
 const LOCAL_HOSTS = ['127.0.0.1', 'localhost', '[::1]']
 
@@ -58,13 +58,31 @@ await ensureLocal(
   async () => closeRedis(await connectRedis({ topology: 'single', url: redisUrl.href })),
   () => RedisServer.start({ port: Number(redisUrl.port || 6379) }),
 )
+/** SQLSTATE invalid_catalog_name: the server answered, and has no such database. */
+const NO_SUCH_DATABASE = '3D000'
+
+/** Answers `SELECT 1`; when the server answers but lacks the database, creates it (the project's own, by default). */
+async function databaseAnswers(): Promise<void> {
+  const query = async (url: URL, statement: ReturnType<typeof sql.raw>) => {
+    const { db } = createDatabase({ url: url.href, poolSize: 1, statementTimeoutMs: 0 })
+    await statement.execute(db).finally(() => db.destroy())
+  }
+  try {
+    await query(databaseUrl, sql.raw('SELECT 1'))
+  } catch (error) {
+    if ((error as { code?: string }).code !== NO_SUCH_DATABASE) throw error
+    const name = decodeURIComponent(databaseUrl.pathname.slice(1))
+    const maintenance = new URL(databaseUrl)
+    maintenance.pathname = '/postgres'
+    await query(maintenance, sql.raw(`CREATE DATABASE "${name.replaceAll('"', '""')}"`))
+    console.log(`Created the database "${name}" on ${databaseUrl.host} for this project`)
+  }
+}
+
 await ensureLocal(
   'PostgreSQL',
   databaseUrl,
-  async () => {
-    const { db } = createDatabase({ url: databaseUrl.href, poolSize: 1, statementTimeoutMs: 0 })
-    await sql`SELECT 1`.execute(db).finally(() => db.destroy())
-  },
+  databaseAnswers,
   async () => {
     const postgres = await PostgresServer.start({ port: Number(databaseUrl.port || 5432) })
     // The user and database DATABASE_URL names (any password does: the throwaway server trusts local connections).
