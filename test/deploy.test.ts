@@ -35,6 +35,9 @@ t.test('compose.yaml: Redis and PostgreSQL keep their data, the API waits for bo
   t.same(api!.depends_on, { redis: { condition: 'service_healthy' }, postgres: { condition: 'service_healthy' } }, 'the API starts once both are healthy')
   t.equal(api!.build, '.', 'built from the Dockerfile')
   t.match(api!.environment?.SESSION_SECRET, /^\$\{SESSION_SECRET:\?/, 'SESSION_SECRET must come from the environment or .env')
+  // .env is also npm run dev's: its localhost URLs and PORT must not reach a container.
+  t.same([api!.environment?.PORT, api!.environment?.HOST], ['3000', '0.0.0.0'], 'a container listens where its mapping and the proxy expect')
+  t.equal(api!.environment?.SMTP_URL, '${CONTAINER_SMTP_URL:-smtp://mailpit:1025}', "mail goes to Mailpit, not to .env's SMTP_URL (the host's)")
 })
 
 t.test('compose.yaml: the default service is a plain-HTTP trial, not a production setup', async (t) => {
@@ -49,7 +52,7 @@ t.test('compose.yaml: the scale profile is the production setup, replicas behind
   t.same(replica.profiles, ['scale'])
   t.same(proxy.profiles, ['scale'])
   t.ok(replica.deploy!.replicas >= 2, `${replica.deploy!.replicas} replicas`)
-  t.notOk('NODE_ENV' in replica.environment!, "the replicas keep the image's NODE_ENV=production")
+  t.equal(replica.environment?.NODE_ENV, 'production', 'the replicas run in production, whatever a .env copied from .env.example says')
   t.notOk('COOKIE_SECURE' in replica.environment!, 'and its Secure cookies')
   t.equal(replica.environment?.TRUST_PROXY, '1', 'the replicas trust the one proxy hop')
   t.ok('METRICS_TOKEN' in replica.environment! && replica.environment.METRICS_TOKEN === null, 'METRICS_TOKEN comes from the shell or .env')
