@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises'
 import SwaggerParser from '@apidevtools/swagger-parser'
+import { createConfig, lintFromString } from '@redocly/openapi-core'
 import t from 'tap'
 import { build, type App } from './support/helper.js'
 
 interface Operation {
+  operationId?: string
   summary?: string
   tags?: string[]
   security?: Array<Record<string, string[]>>
@@ -44,6 +46,19 @@ t.test('GET /docs/json is a valid OpenAPI 3.1 document that lists every route of
     t.ok(operation?.tags?.length, `${route} has tags`)
     t.ok(Object.keys(operation?.responses ?? {}).some((status) => status.startsWith('2')), `${route} documents its success`)
   }
+})
+
+t.test("the document passes Redocly's recommended rules, with a unique operationId and a security requirement on every operation", async (t) => {
+  const app = await build(t)
+  const source = (await app.inject({ url: '/docs/json' })).body
+  const problems = await lintFromString({ source, absoluteRef: 'openapi.json', config: await createConfig({ extends: ['recommended'] }) })
+  const errors = problems.filter((problem) => problem.severity === 'error').map((problem) => `${problem.ruleId}: ${problem.message} (${problem.location[0]?.pointer})`)
+  t.same(errors, [], 'no error')
+  t.same(problems.filter((problem) => problem.ruleId === 'operation-operationId').length, 0, 'no operation without an operationId')
+  const operations = Object.values((JSON.parse(source) as OpenApi).paths).flatMap((methods) => Object.values(methods))
+  const ids = operations.map((operation) => operation.operationId)
+  t.equal(new Set(ids).size, operations.length, `${operations.length} operations, each its own operationId, for generated clients' method names`)
+  t.ok(operations.every((operation) => Array.isArray(operation.security)), 'public ones say so (security: [])')
 })
 
 t.test('every error answer in the document has the error shape and names the codes it can carry', async (t) => {

@@ -4,6 +4,7 @@ import { sql } from 'kysely'
 import { StoreUnavailable } from '../errors.js'
 import { ALWAYS_ANSWER } from './http/load-shedding.js'
 import { errorResponses } from '../schemas/error.js'
+import { PUBLIC } from '../schemas/security.js'
 
 const Status = Type.Object({ status: Type.Literal('ok') })
 // Probes must work whatever the traffic: no rate limit, no session.
@@ -43,7 +44,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       // Alive even when overloaded: shedding load is no reason to restart the process.
       config: { ...probeConfig, ...ALWAYS_ANSWER },
-      schema: { summary: 'Liveness: 200 while the process runs', tags: ['operations'], response: { 200: Status } },
+      schema: { operationId: 'checkLiveness', summary: 'Liveness: 200 while the process runs', tags: ['operations'], security: PUBLIC, response: { 200: Status } },
     },
     async () => ({ status: 'ok' as const }),
   )
@@ -53,6 +54,8 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       config: probeConfig,
       schema: {
+        operationId: 'checkReadiness',
+        security: PUBLIC,
         summary: 'Readiness: 200 when Redis answers PING and PostgreSQL SELECT 1 (each checked at most once a second) and the instance is not overloaded, else 503',
         tags: ['operations'],
         response: { 200: Status, ...errorResponses('STORE_UNAVAILABLE', 'OVERLOADED') },

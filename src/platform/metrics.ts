@@ -6,7 +6,7 @@ import { COUNT_SAMPLES, EXACT_COUNT_LIMIT, onCommandSettled, type RedisClient } 
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { MetricsUnauthorized } from '../errors.js'
 import { errorResponses } from '../schemas/error.js'
-import { METRICS_SECURITY } from '../schemas/security.js'
+import { METRICS_SECURITY, PUBLIC } from '../schemas/security.js'
 import { ALWAYS_ANSWER } from './http/load-shedding.js'
 
 // A CommonJS module whose plugin is its `default` export.
@@ -273,9 +273,10 @@ export default fp<MetricsPluginOptions>(
         // before the token is checked (preHandler below), in Redis; skipped while Redis is down, when metrics matter most.
         config: { rateLimit: { max: METRICS_REQUESTS_PER_MINUTE, timeWindow: 60_000, skipOnError: true }, ...ALWAYS_ANSWER },
         schema: {
+          operationId: 'getMetrics',
           summary: 'Prometheus metrics',
           tags: ['operations'],
-          ...(token ? { security: METRICS_SECURITY } : {}),
+          security: token ? METRICS_SECURITY : PUBLIC,
           response: { 200: { type: 'string', description: 'Prometheus text exposition format' }, ...(token ? errorResponses('UNAUTHENTICATED') : {}) },
         },
         preHandler: async (request: FastifyRequest) => {

@@ -6,3 +6,5 @@ type SecurityRequirement = Record<string, string[]>
 /** A session as a cookie or as a bearer token: either one. */
 export const SESSION_SECURITY: SecurityRequirement[] = [{ sessionCookie: [] }, { bearerAuth: [] }]
 export const METRICS_SECURITY = [{ metricsToken: [] }]
+/** No credential at all: said explicitly, so that a route without a security requirement is a mistake, not a default. */
+export const PUBLIC: SecurityRequirement[] = []

@@ -23,6 +23,8 @@ export default fp<DocsPluginOptions>(
       openapi: {
         openapi: '3.1.0',
         info: { title: 'redis-session-api', version, description },
+        // Relative: the document describes the service that serves it, wherever it is deployed.
+        servers: [{ url: '/', description: 'This service (the origin the document was fetched from)' }],
         tags: [
           { name: 'auth', description: 'Accounts, login and logout' },
           { name: 'recovery', description: 'Email verification and password reset, by mailed links' },

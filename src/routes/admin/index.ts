@@ -69,6 +69,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users',
     {
       schema: {
+        operationId: 'listUsers',
         summary: 'Users, sorted by name, a page at a time: search by name prefix, filter by role or state; nextCursor fetches the next page',
         tags: ['admin'],
         security: SESSION_SECURITY,
@@ -87,6 +88,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users/:username',
     {
       schema: {
+        operationId: 'getUser',
         summary: 'One user: roles, state, creation, last login, two-factor login, live sessions and access tokens',
         tags: ['admin'],
         security: SESSION_SECURITY,
@@ -106,6 +108,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       preHandler: app.requireFresh(),
       schema: {
+        operationId: 'changeUser',
         summary: 'Change roles, or disable (for good, or until a time) or enable a user (fresh session). A disable or new roles end every session and access token of the user at once',
         tags: ['admin'],
         security: SESSION_SECURITY,
@@ -140,6 +143,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       preHandler: app.requireFresh(),
       schema: {
+        operationId: 'deleteUser',
         summary: 'Delete a user and everything stored for them, in PostgreSQL and Redis (fresh session); the name is free again',
         tags: ['admin'],
         security: SESSION_SECURITY,
@@ -159,6 +163,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users/:username/tokens',
     {
       schema: {
+        operationId: 'listUserTokens',
         summary: "A user's personal access tokens (never their secrets)",
         tags: ['admin'],
         security: SESSION_SECURITY,
@@ -175,6 +180,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // Ending another user's access, like every admin change: a stale admin cookie must not cut users off.
       preHandler: app.requireFresh(),
       schema: {
+        operationId: 'revokeUserToken',
         summary: "Revoke one of a user's personal access tokens, on every instance (fresh session)",
         tags: ['admin'],
         security: SESSION_SECURITY,
@@ -194,6 +200,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users/:username/sessions',
     {
       schema: {
+        operationId: 'listUserSessions',
         summary: "A user's live sessions",
         tags: ['admin'],
         security: SESSION_SECURITY,
@@ -212,6 +219,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       preHandler: app.requireFresh(),
       schema: {
+        operationId: 'endUserSessions',
         summary: 'End every session of a user (fresh session); with ?tokens=true, every personal access token too (tokens: null says they were left alone)',
         tags: ['admin'],
         security: SESSION_SECURITY,
@@ -232,6 +240,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/users/:username/mfa',
     {
       schema: {
+        operationId: 'getUserMfa',
         summary: 'Whether a user has two-factor login, since when, and how many recovery codes are left',
         tags: ['admin'],
         security: SESSION_SECURITY,
@@ -248,6 +257,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // Taking a user's second factor away is as sensitive as changing one's own.
       preHandler: app.requireFresh(),
       schema: {
+        operationId: 'resetUserMfa',
         summary: "Reset a user's two-factor login (a lost authenticator): turns it off and ends every session of the user (fresh session)",
         tags: ['admin'],
         security: SESSION_SECURITY,

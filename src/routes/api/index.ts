@@ -10,6 +10,7 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/dashboard',
     {
       schema: {
+        operationId: 'getDashboard',
         summary: 'A greeting for the logged-in user',
         tags: ['api'],
         security: SESSION_SECURITY,
@@ -23,6 +24,7 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/count',
     {
       schema: {
+        operationId: 'countCall',
         summary: 'Count my calls in the session (1 on the first)',
         tags: ['api'],
         security: SESSION_SECURITY,
@@ -37,6 +39,7 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/preferences',
     {
       schema: {
+        operationId: 'getPreferences',
         summary: 'My display preferences in this session',
         tags: ['api'],
         security: SESSION_SECURITY,
@@ -50,6 +53,7 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/preferences',
     {
       schema: {
+        operationId: 'updatePreferences',
         summary: 'Change my display preferences in this session (the fields given; the others stay)',
         tags: ['api'],
         security: SESSION_SECURITY,

@@ -23,6 +23,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
       config: { rateLimit: options.credentialRateLimit },
       preHandler: app.requireFresh(),
       schema: {
+        operationId: 'changePassword',
         summary: 'Change my password (fresh session): this session gets a new ID (a bearer client gets its new token), every other one ends',
         tags: ['auth'],
         security: SESSION_SECURITY,
@@ -57,6 +58,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
     {
       config: { rateLimit: options.credentialRateLimit },
       schema: {
+        operationId: 'reauthenticate',
         summary: 'Prove my credentials again (password, and code when two-factor login is on): the session is fresh again and gets a new ID',
         tags: ['auth'],
         security: SESSION_SECURITY,
@@ -89,6 +91,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
       config: { rateLimit: options.credentialRateLimit },
       preHandler: app.requireFresh(),
       schema: {
+        operationId: 'deleteMyAccount',
         summary: 'Delete my account and everything stored for me (fresh session, my password, and my code when two-factor login is on): every session and token ends, the cookie is cleared',
         tags: ['auth'],
         security: SESSION_SECURITY,

@@ -17,6 +17,7 @@ const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       preHandler: app.requireFresh(),
       schema: {
+        operationId: 'changeEmail',
         summary: 'Change my email address (fresh session): a confirmation link goes to the new one, a notice to the verified one; it changes once confirmed',
         tags: ['recovery'],
         security: SESSION_SECURITY,
@@ -41,6 +42,7 @@ const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/email/pending',
     {
       schema: {
+        operationId: 'cancelEmailChange',
         summary: 'Take back a change of my email address not yet confirmed: every link mailed for it stops working (an unconfirmed address is removed; a confirmed one stays)',
         tags: ['recovery'],
         security: SESSION_SECURITY,

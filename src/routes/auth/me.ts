@@ -11,6 +11,7 @@ const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
     '/me',
     {
       schema: {
+        operationId: 'getMe',
         summary: 'The logged-in user and the session times',
         tags: ['auth'],
         security: SESSION_SECURITY,

@@ -7,7 +7,7 @@ import { DEFAULT_ROLES } from '../../accounts/index.js'
 import { LoggedIn, Login, LoginResponse, LogoutBody, type LoginTransport } from '../../schemas/auth.js'
 import { errorResponses, NoContent } from '../../schemas/error.js'
 import { LoginSecondFactor } from '../../schemas/mfa.js'
-import { SESSION_SECURITY } from '../../schemas/security.js'
+import { PUBLIC, SESSION_SECURITY } from '../../schemas/security.js'
 import { Registration } from '../../schemas/recovery.js'
 import { UserResponse, type User } from '../../schemas/user.js'
 import type { CredentialRateLimit } from './index.js'
@@ -42,6 +42,8 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
     {
       config: credentialLimit,
       schema: {
+        operationId: 'register',
+        security: PUBLIC,
         summary: 'Create an account',
         tags: ['auth'],
         body: Registration,
@@ -67,6 +69,8 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
     {
       config: credentialLimit,
       schema: {
+        operationId: 'logIn',
+        security: PUBLIC,
         summary: 'Log in: sets the session cookie (persistent with remember: true), or answers a bearer token with transport: "token"',
         tags: ['auth'],
         body: Login,
@@ -111,6 +115,8 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
     {
       config: credentialLimit,
       schema: {
+        operationId: 'completeLogin',
+        security: PUBLIC,
         summary: 'Complete a login that answered mfaRequired: a TOTP code or a recovery code; only now is the session created',
         tags: ['auth'],
         body: LoginSecondFactor,
@@ -151,6 +157,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
     '/logout',
     {
       schema: {
+        operationId: 'logOut',
         summary: 'Log out; everywhere: true (from a fresh session) ends every session of mine. The cookie is cleared',
         tags: ['auth'],
         // The cookie is optional: logging out without a session still answers 204.

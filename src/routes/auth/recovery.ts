@@ -4,6 +4,7 @@ import { errorResponses, NoContent } from '../../schemas/error.js'
 import type { Static, TObject } from '@sinclair/typebox'
 import { Email, EmailBody, EmailVerification, EmailVerifiedResponse, MailQueuedResponse, PasswordResetBody, ResendBody } from '../../schemas/recovery.js'
 import type { CredentialRateLimit } from './index.js'
+import { PUBLIC } from '../../schemas/security.js'
 
 /** The one answer of every request that may queue a mail to an address, known or not. */
 const MAIL_QUEUED = { message: 'If an account has this address, a mail is on its way.' }
@@ -24,13 +25,14 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
   /** A request that may queue a mail to the address in its body: limited per address, the same answer whatever it is. */
   function mailRequestRoute<Body extends TObject<{ email: typeof Email }>>(
     url: string,
+    operationId: string,
     summary: string,
     body: Body,
     queue: (request: FastifyRequest, body: Static<Body>) => Promise<void>,
   ) {
     app.post(
       url,
-      { config: credentialLimit, schema: { summary, tags: ['recovery'], body, response: { 202: MailQueuedResponse } } },
+      { config: credentialLimit, schema: { operationId, summary, tags: ['recovery'], security: PUBLIC, body, response: { 202: MailQueuedResponse } } },
       async (request, reply) => {
         const fields = request.body as Static<Body>
         await app.limitMailAddress(request, reply, fields.email)
@@ -42,6 +44,7 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
 
   mailRequestRoute(
     '/password/forgot',
+    'requestPasswordReset',
     'Ask for a password-reset link: mailed to the address if an account has it verified. The same answer, in the same time, whatever the address',
     EmailBody,
     async (request, { email }) => {
@@ -52,6 +55,7 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
 
   mailRequestRoute(
     '/email/resend',
+    'resendVerification',
     'Mail a new confirmation link to an address not yet verified: to the newest accounts that gave it, or to the one named by username. The same answer whatever the address',
     ResendBody,
     (_request, { email, username }) => app.accountRecovery.requestResend(email, username),
@@ -62,6 +66,8 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
     {
       config: credentialLimit,
       schema: {
+        operationId: 'resetPassword',
+        security: PUBLIC,
         summary: 'Choose a new password with a mailed reset link (and a code when two-factor login is on): every session and access token ends; no one is logged in',
         tags: ['recovery'],
         body: PasswordResetBody,
@@ -85,6 +91,8 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
     {
       config: credentialLimit,
       schema: {
+        operationId: 'verifyEmail',
+        security: PUBLIC,
         summary: 'Confirm an email address with the mailed link: it becomes the account\'s verified address',
         tags: ['recovery'],
         body: EmailVerification,

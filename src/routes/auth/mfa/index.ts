@@ -38,6 +38,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
       preHandler: fresh,
       schema: {
         ...documented,
+        operationId: 'startTotpEnrolment',
         summary: 'Start enrolling an authenticator app (fresh session): a new secret, its otpauth:// URI and QR code; nothing changes until confirmed',
         response: { 200: EnrolmentResponse, ...errorResponses('REAUTH_REQUIRED', 'MFA_ALREADY_ENABLED') },
       },
@@ -58,6 +59,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         ...documented,
+        operationId: 'confirmTotp',
         summary: "Turn two-factor login on with the app's current code: answers the recovery codes (shown once); every other session ends",
         body: TotpConfirmation,
         response: { 200: MfaEnabledResponse, ...errorResponses('MFA_ENROLMENT_NOT_STARTED', 'MFA_ALREADY_ENABLED', 'INVALID_MFA_CODE') },
@@ -84,6 +86,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
       preHandler: fresh,
       schema: {
         ...documented,
+        operationId: 'disableTotp',
         summary: 'Turn two-factor login off (fresh session and a current code); every other session ends',
         body: MfaCode,
         response: { 200: MfaDisabledResponse, ...errorResponses('REAUTH_REQUIRED', 'MFA_NOT_ENABLED', 'INVALID_MFA_CODE', 'ACCOUNT_LOCKED') },
@@ -104,6 +107,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
       preHandler: fresh,
       schema: {
         ...documented,
+        operationId: 'replaceRecoveryCodes',
         summary: 'New recovery codes in place of the old ones (fresh session and a current code); shown once',
         body: MfaCode,
         response: { 200: RecoveryCodesResponse, ...errorResponses('REAUTH_REQUIRED', 'MFA_NOT_ENABLED', 'INVALID_MFA_CODE', 'ACCOUNT_LOCKED') },

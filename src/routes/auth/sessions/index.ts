@@ -15,6 +15,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         ...documented,
+        operationId: 'listMySessions',
         summary: 'My live sessions, newest first',
         response: { 200: SessionsResponse },
       },
@@ -30,6 +31,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         ...documented,
+        operationId: 'endMySession',
         summary: 'End one of my sessions, on every instance (another than this one: from a fresh session)',
         params: SessionParams,
         response: { 204: NoContent, ...errorResponses('REAUTH_REQUIRED', 'SESSION_NOT_FOUND') },
@@ -55,6 +57,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       preHandler: app.requireFresh(),
       schema: {
         ...documented,
+        operationId: 'endMyOtherSessions',
         summary: 'End all my other sessions, keep this one (fresh session)',
         response: { 200: RevokedResponse, ...errorResponses('REAUTH_REQUIRED') },
       },

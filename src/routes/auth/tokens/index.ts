@@ -17,6 +17,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
       preHandler: app.requireFresh(),
       schema: {
         ...documented,
+        operationId: 'createAccessToken',
         summary: 'Create a personal access token (fresh session; its secret is in this answer only)',
         body: NewToken,
         response: { 201: CreatedToken, ...errorResponses('REAUTH_REQUIRED', 'TOKEN_LIMIT_REACHED') },
@@ -42,6 +43,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         ...documented,
+        operationId: 'listAccessTokens',
         summary: 'My personal access tokens (never their secrets), newest first',
         response: { 200: TokensResponse },
       },
@@ -54,6 +56,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         ...documented,
+        operationId: 'revokeAccessToken',
         summary: 'Revoke one of my personal access tokens, on every instance',
         params: TokenParams,
         response: { 204: NoContent, ...errorResponses('TOKEN_NOT_FOUND') },
