@@ -31,6 +31,11 @@ export interface Claimant {
   log: FastifyBaseLogger
 }
 
+/** The device id a device cookie vouches for at `username` (any letter case), or null: it names one account only. */
+export function deviceAt(knownDevice: Claimant['knownDevice'], username: string): string | null {
+  return knownDevice !== null && knownDevice.username === username.toLowerCase() ? knownDevice.device : null
+}
+
 /** The proof ceremonies: login, its second step, re-authentication, two-factor changes, account deletion, a reset. */
 export interface CredentialChecks {
   /**
@@ -80,10 +85,7 @@ export interface CredentialChecks {
 export default fp<{ requireVerifiedEmail: boolean }>(
   async function credentialsPlugin(app, { requireVerifiedEmail }) {
     /** The attempter the lock counts: the name, with the client's device when the cookie vouches for it at that name. */
-    const attempterOf = ({ knownDevice }: Claimant, username: string) => ({
-      username,
-      device: knownDevice !== null && knownDevice.username === username.toLowerCase() ? knownDevice.device : null,
-    })
+    const attempterOf = ({ knownDevice }: Claimant, username: string) => ({ username, device: deviceAt(knownDevice, username) })
 
     /**
      * Runs `judge` as one attempt the account lock admitted (counted with the client's device when it is a known one),

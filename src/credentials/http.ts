@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { sessionHandle } from '../sessions/index.js'
 import type { UserRef } from '../accounts/index.js'
-import type { Claimant } from './ceremonies.js'
+import { deviceAt, type Claimant } from './ceremonies.js'
 import { PENDING_LOGIN_TTL_MS } from './pending-logins.js'
 
 declare module 'fastify' {
@@ -73,16 +73,10 @@ export default fp<CredentialsHttpOptions>(
       return valid && value !== null ? decodeDeviceCookie(value) : null
     }
 
-    /** The device id the request's cookie vouches for at `username` (any letter case), or null. */
-    function deviceOf(request: FastifyRequest, username: string): string | null {
-      const named = knownDevice(request)
-      return named !== null && named.username === username.toLowerCase() ? named.device : null
-    }
-
     /** Sets (or renews) the cookie for `username` after a completed login, keeping the device id it had for that account. */
     function rememberDevice(request: FastifyRequest, reply: FastifyReply, username: string): void {
       if (request.bearer) return
-      const device = deviceOf(request, username) ?? randomBytes(16).toString('base64url')
+      const device = deviceAt(knownDevice(request), username) ?? randomBytes(16).toString('base64url')
       reply.setCookie(cookieName, encode(username, device), attributes)
     }
 
