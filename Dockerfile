@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# Node LTS line of the image; the project itself supports Node 20 and later.
+# Node LTS line of the image, the line CI tests; the project supports Node 22.12 and later (package.json engines).
 ARG NODE_VERSION=24
 
 FROM node:${NODE_VERSION}-slim AS build

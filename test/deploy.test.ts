@@ -84,3 +84,23 @@ t.test('Dockerfile: multi-stage on a slim LTS image, production dependencies onl
   t.equal(runtime.at(-1), 'CMD ["node", "dist/server.js"]', 'node is PID 1 (exec form, no shell): it gets SIGTERM itself')
   t.notMatch(dockerfile, /SESSION_SECRET|ENV .*PASSWORD/, 'no secret in the image')
 })
+
+t.test('Node: the image, CI and .nvmrc run one LTS line that engines allows; ended lines are refused', async (t) => {
+  const pkg = JSON.parse(await read('package.json')) as { engines: { node: string } }
+  const floor = /^>=(\d+)\.(\d+)$/.exec(pkg.engines.node)
+  t.ok(floor, `engines.node is a plain floor (${pkg.engines.node})`)
+  const floorMajor = Number(floor?.[1])
+  t.ok(floorMajor >= 22, 'Node 20 (end of life 2026-04-30) and older are outside engines')
+
+  const imageLine = Number(/^ARG NODE_VERSION=(\d+)$/m.exec(await read('Dockerfile'))?.[1])
+  const ciLine = Number(/^ci_node_line=(\d+)$/m.exec(await read('.ci/run'))?.[1])
+  const ciVersion = /^ci_node_version=(\d+)\.\d+\.\d+$/m.exec(await read('.ci/run'))?.[1]
+  const nvmLine = Number((await read('.nvmrc')).trim())
+  t.equal(ciLine, imageLine, 'CI tests the line the image runs')
+  t.equal(Number(ciVersion), ciLine, "CI's pinned binary is of that line")
+  t.equal(nvmLine, imageLine, '.nvmrc names it for nvm and fnm')
+  t.ok(imageLine >= floorMajor && imageLine % 2 === 0, `Node ${imageLine} is an LTS line within engines`)
+  if (process.env.CI) {
+    t.equal(Number(process.versions.node.split('.')[0]), ciLine, `CI runs the suite on Node ${ciLine}`)
+  }
+})
