@@ -3,7 +3,7 @@ import stylistic from '@stylistic/eslint-plugin'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'bench/results/', 'coverage/', '.tap/'] },
+  { ignores: ['dist/', 'node_modules/', 'bench/results/', 'coverage/', '.tap/', 'test/openapi-client/generated/'] },
   ...tseslint.configs.recommended,
   stylistic.configs.customize({ semi: false, quotes: 'single', indent: 2, commaDangle: 'always-multiline', braceStyle: '1tbs', arrowParens: true }),
   {

@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerO
 import type { AppConfig } from './config.js'
 import { redisKeys } from './lib/keys.js'
 import { withoutSecrets } from './lib/url-secrets.js'
+import { NAMED_SCHEMAS } from './schemas/named.js'
 import databasePlugin from './platform/database/plugin.js'
 import answerContractPlugin from './platform/http/answer-contract.js'
 import { clientErrorHandler } from './platform/http/client-error.js'
@@ -111,6 +112,8 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     reply.header('x-request-id', request.id)
     done()
   })
+  // The schemas routes refer to by name: one definition each, for validation, serialization and the OpenAPI document.
+  for (const schema of NAMED_SCHEMAS) app.addSchema(schema)
   // Bodies are JSON only: anything else is refused with 415 rather than half-parsed.
   app.removeContentTypeParser('text/plain')
   const keys = redisKeys(config.redis.prefix)
@@ -123,7 +126,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(loadSheddingPlugin, { maxEventLoopDelayMs: config.maxEventLoopDelayMs })
   await app.register(securityHeadersPlugin)
   // Before every route, so the OpenAPI document lists them all.
-  if (config.docsEnabled) await app.register(docsPlugin, { cookieName: session.cookieName })
+  if (config.docsEnabled) await app.register(docsPlugin, { cookieName: session.cookieName, metricsTokenRequired: config.metricsToken !== null })
   // Without allowed origins there is nothing to answer: skip the per-request CORS hook altogether.
   if (config.corsOrigins.length > 0) await app.register(corsPlugin, { origins: config.corsOrigins })
   const counting = { windowSeconds: rateLimit.windowSeconds, syncIntervalMs: rateLimit.syncIntervalMs }

@@ -5,6 +5,7 @@ import { StoreUnavailable } from '../errors.js'
 import { ALWAYS_ANSWER } from './http/load-shedding.js'
 import { errorResponses } from '../schemas/error.js'
 import { PUBLIC } from '../schemas/security.js'
+import { answer } from '../schemas/components.js'
 
 const Status = Type.Object({ status: Type.Literal('ok') })
 // Probes must work whatever the traffic: no rate limit, no session.
@@ -44,7 +45,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       // Alive even when overloaded: shedding load is no reason to restart the process.
       config: { ...probeConfig, ...ALWAYS_ANSWER },
-      schema: { operationId: 'checkLiveness', summary: 'Liveness: 200 while the process runs', tags: ['operations'], security: PUBLIC, response: { 200: Status } },
+      schema: { operationId: 'checkLiveness', summary: 'Liveness: 200 while the process runs', tags: ['operations'], security: PUBLIC, response: { 200: answer('The process runs', Status) } },
     },
     async () => ({ status: 'ok' as const }),
   )
@@ -58,7 +59,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security: PUBLIC,
         summary: 'Readiness: 200 when Redis answers PING and PostgreSQL SELECT 1 (each checked at most once a second) and the instance is not overloaded, else 503',
         tags: ['operations'],
-        response: { 200: Status, ...errorResponses('STORE_UNAVAILABLE', 'OVERLOADED') },
+        response: { 200: answer('Redis and PostgreSQL answer, and the process is not overloaded', Status), ...errorResponses('STORE_UNAVAILABLE', 'OVERLOADED') },
       },
     },
     async () => {

@@ -1,18 +1,19 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { named, ref } from './components.js'
 import { CurrentPassword, Username, USERNAME_PATTERN } from './user.js'
 
 const Role = Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z][a-z0-9_-]*$' })
 export const AccountState = Type.Union([Type.Literal('active'), Type.Literal('disabled')])
 
-export const DisableView = Type.Object(
+export const DisableView = named('AccountDisable', Type.Object(
   {
     since: Type.String({ format: 'date-time' }),
     until: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
     reason: Type.Union([Type.String(), Type.Null()]),
     by: Type.Union([Type.String(), Type.Null()]),
   },
-  { additionalProperties: false },
-)
+  { additionalProperties: false, description: 'Since when an account is disabled, until when (null: until enabled), why and by whom' },
+))
 
 const AccountFields = {
   id: Type.String(),
@@ -20,11 +21,11 @@ const AccountFields = {
   roles: Type.Array(Type.String()),
   createdAt: Type.String({ format: 'date-time' }),
   state: AccountState,
-  disabled: Type.Union([DisableView, Type.Null()]),
+  disabled: Type.Union([ref(DisableView), Type.Null()]),
   lastLoginAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   mfa: Type.Boolean(),
 }
-export const AccountView = Type.Object(AccountFields, { additionalProperties: false })
+export const AccountView = named('Account', Type.Object(AccountFields, { additionalProperties: false, description: 'An account as admins see it' }))
 export type AccountView = Static<typeof AccountView>
 export const AccountDetail = Type.Object(
   { ...AccountFields, sessions: Type.Integer({ minimum: 0 }), tokens: Type.Integer({ minimum: 0 }) },
@@ -47,7 +48,7 @@ export const AccountsQuery = Type.Object(
   { additionalProperties: false },
 )
 export const AccountsPage = Type.Object(
-  { users: Type.Array(AccountView), nextCursor: Type.Union([Type.String(), Type.Null()]) },
+  { users: Type.Array(ref(AccountView)), nextCursor: Type.Union([Type.String(), Type.Null()]) },
   { additionalProperties: false },
 )
 
@@ -63,12 +64,12 @@ export const AccountChange = Type.Object(
 )
 export type AccountChange = Static<typeof AccountChange>
 
-export const Ended = Type.Object(
+export const Ended = named('Ended', Type.Object(
   { sessions: Type.Integer({ minimum: 0 }), tokens: Type.Integer({ minimum: 0 }) },
   { additionalProperties: false, description: 'What the change ended: sessions (bearer ones included) and personal access tokens' },
-)
-export const AccountChanged = Type.Object({ user: AccountView, ended: Ended }, { additionalProperties: false })
-export const AccountDeleted = Type.Object({ deleted: Type.Literal(true), ended: Ended }, { additionalProperties: false })
+))
+export const AccountChanged = Type.Object({ user: ref(AccountView), ended: ref(Ended) }, { additionalProperties: false })
+export const AccountDeleted = Type.Object({ deleted: Type.Literal(true), ended: ref(Ended) }, { additionalProperties: false })
 
 export const AccountDeletion = Type.Object(
   { password: CurrentPassword, code: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })) },

@@ -1,10 +1,11 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { named, ref } from './components.js'
 import { AuthMethod, MfaStatus } from './mfa.js'
 import { CurrentPassword, Password, User, Username } from './user.js'
 
 export const MeResponse = Type.Object(
   {
-    user: User,
+    user: ref(User),
     session: Type.Object(
       {
         createdAt: Type.String({ format: 'date-time' }),
@@ -15,7 +16,7 @@ export const MeResponse = Type.Object(
       },
       { additionalProperties: false },
     ),
-    mfa: MfaStatus,
+    mfa: ref(MfaStatus),
     email: Type.Union([Type.String(), Type.Null()], { description: 'The account\'s address (null: none); a new address replaces a verified one only once it is verified too' }),
     emailVerified: Type.Boolean(),
     pendingEmail: Type.Union([Type.String(), Type.Null()], {
@@ -28,25 +29,20 @@ export const MeResponse = Type.Object(
 /** A session's public handle: the SHA-256 (base64url) it is stored under, which cannot be used as a cookie. */
 export const SessionHandle = Type.String({ minLength: 43, maxLength: 43, pattern: '^[A-Za-z0-9_-]+$' })
 
-export const SessionsResponse = Type.Object(
+export const Session = named('Session', Type.Object(
   {
-    sessions: Type.Array(
-      Type.Object(
-        {
-          id: SessionHandle,
-          createdAt: Type.String({ format: 'date-time' }),
-          lastSeenAt: Type.String({ format: 'date-time' }),
-          ip: Type.String(),
-          userAgent: Type.String(),
-          remember: Type.Boolean(),
-          current: Type.Boolean(),
-        },
-        { additionalProperties: false },
-      ),
-    ),
+    id: SessionHandle,
+    createdAt: Type.String({ format: 'date-time' }),
+    lastSeenAt: Type.String({ format: 'date-time' }),
+    ip: Type.String(),
+    userAgent: Type.String(),
+    remember: Type.Boolean(),
+    current: Type.Boolean({ description: 'The session this request came with' }),
   },
-  { additionalProperties: false },
-)
+  { additionalProperties: false, description: 'A signed-in device or client; id is its handle, never its cookie or token' },
+))
+
+export const SessionsResponse = Type.Object({ sessions: Type.Array(ref(Session)) }, { additionalProperties: false })
 
 export const SessionParams = Type.Object({ id: SessionHandle }, { additionalProperties: false })
 export const RevokedResponse = Type.Object({ revoked: Type.Integer({ minimum: 0 }) }, { additionalProperties: false })
@@ -92,29 +88,29 @@ const BearerToken = {
   expiresAt: Type.String({ format: 'date-time' }),
 }
 
-export const LoggedIn = Type.Object(
+export const LoggedIn = named('LoggedIn', Type.Object(
   {
-    user: User,
+    user: ref(User),
     ...Type.Partial(Type.Object(BearerToken)).properties,
     recoveryCodesLeft: Type.Optional(Type.Integer({ minimum: 0, description: 'After a login with a recovery code: how many are left' })),
   },
-  { additionalProperties: false },
-)
+  { additionalProperties: false, description: 'Signed in: the user, and for transport "token" the bearer token' },
+))
 
 /**
  * The password was right and the account has a second factor: no session yet. POST /auth/login/mfa completes the
  * login with a code, before expiresAt; the pending login travels in a cookie, or as mfaToken for transport "token".
  */
-export const SecondFactorRequired = Type.Object(
+export const SecondFactorRequired = named('SecondFactorRequired', Type.Object(
   {
     mfaRequired: Type.Literal(true),
     expiresAt: Type.String({ format: 'date-time' }),
     mfaToken: Type.Optional(Type.String({ description: 'Send back as mfaToken to POST /auth/login/mfa (transport "token" only)' })),
   },
-  { additionalProperties: false },
-)
+  { additionalProperties: false, description: 'The password was right; a second factor is needed (POST /auth/login/mfa)' },
+))
 
-export const LoginResponse = Type.Union([LoggedIn, SecondFactorRequired])
+export const LoginResponse = Type.Union([ref(LoggedIn), ref(SecondFactorRequired)])
 
 /** What a password change answers a bearer client: the session's new token (the old one is ended). */
 export const NewTokenResponse = Type.Object(BearerToken, { additionalProperties: false })

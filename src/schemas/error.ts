@@ -1,31 +1,35 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import type { RouteOptions } from 'fastify'
 import { statusOfCode } from '../errors.js'
+import { named, ref } from './components.js'
 
-export const ErrorResponse = Type.Object(
+export const ErrorResponse = named('Error', Type.Object(
   {
     statusCode: Type.Integer(),
     error: Type.String(),
     message: Type.String(),
     code: Type.String({ description: 'A stable, machine-readable error code such as VALIDATION or SESSION_EXPIRED' }),
   },
-  { title: 'Error', additionalProperties: false },
-)
+  { additionalProperties: false, description: 'Every error answer has this shape' },
+))
 export type ErrorResponse = Static<typeof ErrorResponse>
 
 /** The error shape for one status, with the codes a route answers under it. */
 function errorsOfStatus(codes: string[]): TSchema {
   const sorted = [...new Set(codes)].sort()
-  return Type.Object(
-    { ...ErrorResponse.properties, code: Type.Unsafe<string>({ type: 'string', enum: sorted, description: 'One of the codes this route answers with this status' }) },
-    { additionalProperties: false, description: sorted.join(', ') },
+  return Type.Intersect(
+    [
+      ref(ErrorResponse),
+      Type.Object({ code: Type.Unsafe<string>({ type: 'string', enum: sorted, description: 'One of the codes this route answers with this status' }) }),
+    ],
+    { description: sorted.join(', ') },
   )
 }
 
 /** The codes a route's response schema lists for `status` (none when it lists no error there). */
 export function documentedCodes(response: Record<string, unknown> | undefined, status: number): string[] {
-  const code = (response?.[status] as { properties?: { code?: { enum?: string[] } } } | undefined)?.properties?.code
-  return code?.enum ?? []
+  const parts = (response?.[status] as { allOf?: Array<{ properties?: { code?: { enum?: string[] } } }> } | undefined)?.allOf
+  return parts?.flatMap((part) => part.properties?.code?.enum ?? []) ?? []
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { named } from './components.js'
 import { CurrentPassword } from './user.js'
 
 /** The second factors: a TOTP code from an authenticator app, or a single-use recovery code. */
@@ -19,14 +20,14 @@ const TotpCode = Type.String({ pattern: '^[0-9]{6}$', description: 'The 6-digit 
 export const MfaCode = Type.Object({ code: Code }, { additionalProperties: false })
 export const TotpConfirmation = Type.Object({ code: TotpCode }, { additionalProperties: false })
 
-export const MfaStatus = Type.Object(
+export const MfaStatus = named('MfaStatus', Type.Object(
   {
     enabled: Type.Boolean(),
     enabledAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
     recoveryCodesLeft: Type.Integer({ minimum: 0 }),
   },
-  { additionalProperties: false },
-)
+  { additionalProperties: false, description: 'Whether two-factor login is on, since when, and how many recovery codes are left' },
+))
 export type MfaStatus = Static<typeof MfaStatus>
 
 const EnrolmentFields = {

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { SessionHandle } from './auth.js'
+import { named, ref } from './components.js'
 
 /** `read` lets an access token call GET routes, `write` the others. */
 export const TokenScope = Type.Union([Type.Literal('read'), Type.Literal('write')])
@@ -36,7 +37,7 @@ const TokenFields = {
   lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
 }
 
-export const TokenView = Type.Object(TokenFields, { additionalProperties: false })
+export const TokenView = named('AccessToken', Type.Object(TokenFields, { additionalProperties: false, description: 'A personal access token, without its secret' }))
 export type TokenView = Static<typeof TokenView>
 
 export const CreatedToken = Type.Object(
@@ -44,5 +45,5 @@ export const CreatedToken = Type.Object(
   { additionalProperties: false },
 )
 
-export const TokensResponse = Type.Object({ tokens: Type.Array(TokenView) }, { additionalProperties: false })
+export const TokensResponse = Type.Object({ tokens: Type.Array(ref(TokenView)) }, { additionalProperties: false })
 export const TokenParams = Type.Object({ id: SessionHandle }, { additionalProperties: false })

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { named, ref } from './components.js'
 
 export const USERNAME_PATTERN = '^[A-Za-z0-9_.-]+$'
 
@@ -11,15 +12,15 @@ export const CurrentPassword = Type.String({ minLength: 1, maxLength: 256 })
 export const Credentials = Type.Object({ username: Username, password: Password }, { additionalProperties: false })
 export type Credentials = Static<typeof Credentials>
 
-export const User = Type.Object(
+export const User = named('User', Type.Object(
   {
     id: Type.String(),
     username: Type.String(),
     roles: Type.Array(Type.String()),
     createdAt: Type.String({ format: 'date-time' }),
   },
-  { additionalProperties: false },
-)
+  { additionalProperties: false, description: 'An account: its id, name, roles and creation time' },
+))
 export type User = Static<typeof User>
 
-export const UserResponse = Type.Object({ user: User }, { additionalProperties: false })
+export const UserResponse = Type.Object({ user: ref(User) }, { additionalProperties: false })

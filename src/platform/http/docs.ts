@@ -6,6 +6,8 @@ import { htmlSecurityHeaders } from './security-headers.js'
 
 export interface DocsPluginOptions {
   cookieName: string
+  /** Whether GET /metrics asks for METRICS_TOKEN: its security scheme is defined only then. */
+  metricsTokenRequired: boolean
 }
 
 const { version, description } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {
@@ -18,7 +20,7 @@ const { version, description } = JSON.parse(readFileSync(new URL('../../../packa
  * /docs (@fastify/swagger-ui). Registered before every route, so that it sees them all.
  */
 export default fp<DocsPluginOptions>(
-  async function docsPlugin(app, { cookieName }) {
+  async function docsPlugin(app, { cookieName, metricsTokenRequired }) {
     await app.register(fastifySwagger, {
       openapi: {
         openapi: '3.1.0',
@@ -38,10 +40,12 @@ export default fp<DocsPluginOptions>(
           securitySchemes: {
             sessionCookie: { type: 'apiKey', in: 'cookie', name: cookieName, description: 'Set by POST /auth/login' },
             bearerAuth: { type: 'http', scheme: 'bearer', description: 'The token of POST /auth/login with "transport": "token"' },
-            metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, when it is set' },
+            ...(metricsTokenRequired ? { metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN' } } : {}),
           },
         },
       },
+      // Named schemas (app.addSchema) appear under components.schemas by their own names, not def-0, def-1...
+      refResolver: { buildLocalReference: (schema, _baseUri, _fragment, index) => (typeof schema.$id === 'string' ? schema.$id : `def-${index}`) },
     })
     // Pages a browser renders: helmet's full set (its strict CSP suits the UI, which runs no inline script).
     const htmlHeaders = htmlSecurityHeaders()

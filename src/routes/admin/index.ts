@@ -20,6 +20,7 @@ import { errorResponses, NoContent } from '../../schemas/error.js'
 import { MfaStatus } from '../../schemas/mfa.js'
 import { TokenParams, TokensResponse } from '../../schemas/tokens.js'
 import { USERNAME_PATTERN } from '../../schemas/user.js'
+import { answer, ref } from '../../schemas/components.js'
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
 
@@ -74,7 +75,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: SESSION_SECURITY,
         querystring: AccountsQuery,
-        response: { 200: AccountsPage },
+        response: { 200: answer('A page of accounts, and the cursor of the next (null: the last page)', AccountsPage) },
       },
     },
     async (request) => {
@@ -93,7 +94,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UsernameParams,
-        response: { 200: AccountDetail, ...errorResponses('USER_NOT_FOUND') },
+        response: { 200: answer('The account, with how many sessions and access tokens it has', AccountDetail), ...errorResponses('USER_NOT_FOUND') },
       },
     },
     async (request) => {
@@ -114,7 +115,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security: SESSION_SECURITY,
         params: UsernameParams,
         body: AccountChange,
-        response: { 200: AccountChanged, ...errorResponses('REAUTH_REQUIRED', 'USER_NOT_FOUND', 'LAST_ADMIN') },
+        response: { 200: answer('The account as changed, and what the change ended', AccountChanged), ...errorResponses('REAUTH_REQUIRED', 'USER_NOT_FOUND', 'LAST_ADMIN') },
       },
     },
     async (request) => {
@@ -148,7 +149,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UsernameParams,
-        response: { 200: AccountDeleted, ...errorResponses('REAUTH_REQUIRED', 'USER_NOT_FOUND', 'LAST_ADMIN') },
+        response: { 200: answer('Deleted, with what it ended', AccountDeleted), ...errorResponses('REAUTH_REQUIRED', 'USER_NOT_FOUND', 'LAST_ADMIN') },
       },
     },
     async (request) => {
@@ -168,7 +169,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UsernameParams,
-        response: { 200: TokensResponse, ...errorResponses('USER_NOT_FOUND') },
+        response: { 200: answer("The account's personal access tokens", TokensResponse), ...errorResponses('USER_NOT_FOUND') },
       },
     },
     async (request) => ({ tokens: await app.accessTokens.list(await userIdOf(request.params.username)) }),
@@ -205,7 +206,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UsernameParams,
-        response: { 200: SessionsResponse, ...errorResponses('USER_NOT_FOUND') },
+        response: { 200: answer("The account's live sessions, bearer ones included", SessionsResponse), ...errorResponses('USER_NOT_FOUND') },
       },
     },
     async (request) => {
@@ -225,7 +226,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security: SESSION_SECURITY,
         params: UsernameParams,
         querystring: EndSessionsQuery,
-        response: { 200: RevokedWithTokens, ...errorResponses('REAUTH_REQUIRED', 'USER_NOT_FOUND') },
+        response: { 200: answer('How many sessions and access tokens were ended', RevokedWithTokens), ...errorResponses('REAUTH_REQUIRED', 'USER_NOT_FOUND') },
       },
     },
     async (request) => {
@@ -245,7 +246,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UsernameParams,
-        response: { 200: MfaStatus, ...errorResponses('USER_NOT_FOUND') },
+        response: { 200: answer('Whether two-factor login is on for the account', ref(MfaStatus)), ...errorResponses('USER_NOT_FOUND') },
       },
     },
     async (request) => app.mfa.status(await accountOf(request.params.username)),
@@ -262,7 +263,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UsernameParams,
-        response: { 200: RevokedResponse, ...errorResponses('REAUTH_REQUIRED', 'USER_NOT_FOUND', 'MFA_NOT_ENABLED') },
+        response: { 200: answer('Two-factor login is off; how many sessions were ended', RevokedResponse), ...errorResponses('REAUTH_REQUIRED', 'USER_NOT_FOUND', 'MFA_NOT_ENABLED') },
       },
     },
     async (request) => {

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { CountResponse, DashboardResponse, PreferencesChange, PreferencesResponse } from '../../schemas/api.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
+import { answer } from '../../schemas/components.js'
 
 /** Everything under /api needs a logged-in session: the guard runs before every handler of this prefix. */
 const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -14,7 +15,7 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'A greeting for the logged-in user',
         tags: ['api'],
         security: SESSION_SECURITY,
-        response: { 200: DashboardResponse },
+        response: { 200: answer('A greeting for the signed-in user', DashboardResponse) },
       },
     },
     async (request) => ({ message: `Welcome ${request.user.username}` }),
@@ -28,7 +29,7 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Count my calls in the session (1 on the first)',
         tags: ['api'],
         security: SESSION_SECURITY,
-        response: { 200: CountResponse },
+        response: { 200: answer("This session's count of calls, this one included", CountResponse) },
       },
     },
     // An atomic increment in Redis: exact however many requests of this session run at once, on any instance.
@@ -43,7 +44,7 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'My display preferences in this session',
         tags: ['api'],
         security: SESSION_SECURITY,
-        response: { 200: PreferencesResponse },
+        response: { 200: answer("This session's preferences", PreferencesResponse) },
       },
     },
     async ({ session: { theme, language } }) => ({ preferences: { theme, language } }),
@@ -58,7 +59,7 @@ const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['api'],
         security: SESSION_SECURITY,
         body: PreferencesChange,
-        response: { 200: PreferencesResponse },
+        response: { 200: answer('The preferences as changed', PreferencesResponse) },
       },
     },
     // Each preference is a session field of its own: saved per field, so concurrent changes to different ones

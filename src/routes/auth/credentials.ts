@@ -7,6 +7,7 @@ import { errorResponses, NoContent } from '../../schemas/error.js'
 import { Reauthentication, ReauthResponse } from '../../schemas/mfa.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
 import type { CredentialRateLimit } from './index.js'
+import { answer } from '../../schemas/components.js'
 
 /**
  * What takes my password: PUT /auth/password and POST /auth/reauth, which give the session a new ID (hence a new
@@ -28,7 +29,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
         tags: ['auth'],
         security: SESSION_SECURITY,
         body: PasswordChange,
-        response: { 200: NewTokenResponse, 204: NoContent, ...errorResponses('REAUTH_REQUIRED', 'INSECURE_TRANSPORT', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'OVERLOADED') },
+        response: { 200: answer("Changed; a bearer session's new token (the old one is ended)", NewTokenResponse), 204: NoContent, ...errorResponses('REAUTH_REQUIRED', 'INSECURE_TRANSPORT', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'OVERLOADED') },
       },
     },
     async (request, reply) => {
@@ -63,7 +64,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
         tags: ['auth'],
         security: SESSION_SECURITY,
         body: Reauthentication,
-        response: { 200: ReauthResponse, ...errorResponses('INSECURE_TRANSPORT', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'MFA_CODE_REQUIRED', 'INVALID_MFA_CODE', 'LOGIN_INTERRUPTED', 'OVERLOADED') },
+        response: { 200: answer('The session is fresh: when, how, and until when', ReauthResponse), ...errorResponses('INSECURE_TRANSPORT', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'MFA_CODE_REQUIRED', 'INVALID_MFA_CODE', 'LOGIN_INTERRUPTED', 'OVERLOADED') },
       },
     },
     async (request, reply) => {

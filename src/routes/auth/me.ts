@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { authenticatedAt, authMethod } from '../../sessions/index.js'
 import { MeResponse } from '../../schemas/auth.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
+import { answer } from '../../schemas/components.js'
 
 /** GET /auth/me: a session or an access token (read scope). */
 const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -15,7 +16,7 @@ const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'The logged-in user and the session times',
         tags: ['auth'],
         security: SESSION_SECURITY,
-        response: { 200: MeResponse },
+        response: { 200: answer('The signed-in user, this session, two-factor state and email', MeResponse) },
       },
     },
     async (request) => {

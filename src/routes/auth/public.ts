@@ -11,6 +11,7 @@ import { PUBLIC, SESSION_SECURITY } from '../../schemas/security.js'
 import { Registration } from '../../schemas/recovery.js'
 import { UserResponse, type User } from '../../schemas/user.js'
 import type { CredentialRateLimit } from './index.js'
+import { answer, ref } from '../../schemas/components.js'
 
 export interface PublicAuthOptions {
   allowRegistration: boolean
@@ -47,7 +48,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
         summary: 'Create an account',
         tags: ['auth'],
         body: Registration,
-        response: { 201: UserResponse, ...errorResponses('REGISTRATION_CLOSED', 'EMAIL_REQUIRED', 'USERNAME_TAKEN', 'RATE_LIMITED', 'OVERLOADED') },
+        response: { 201: answer('The new account (not signed in: POST /auth/login)', UserResponse), ...errorResponses('REGISTRATION_CLOSED', 'EMAIL_REQUIRED', 'USERNAME_TAKEN', 'RATE_LIMITED', 'OVERLOADED') },
       },
     },
     async (request, reply) => {
@@ -74,7 +75,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
         summary: 'Log in: sets the session cookie (persistent with remember: true), or answers a bearer token with transport: "token"',
         tags: ['auth'],
         body: Login,
-        response: { 200: LoginResponse, ...errorResponses('INSECURE_TRANSPORT', 'TOKEN_NOT_ALLOWED', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'ACCOUNT_DISABLED', 'EMAIL_NOT_VERIFIED', 'LOGIN_INTERRUPTED', 'OVERLOADED') },
+        response: { 200: answer('Signed in, or a second factor is needed (mfaRequired)', LoginResponse), ...errorResponses('INSECURE_TRANSPORT', 'TOKEN_NOT_ALLOWED', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'ACCOUNT_DISABLED', 'EMAIL_NOT_VERIFIED', 'LOGIN_INTERRUPTED', 'OVERLOADED') },
       },
     },
     async (request, reply) => {
@@ -120,7 +121,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
         summary: 'Complete a login that answered mfaRequired: a TOTP code or a recovery code; only now is the session created',
         tags: ['auth'],
         body: LoginSecondFactor,
-        response: { 200: LoggedIn, ...errorResponses('INSECURE_TRANSPORT', 'TOKEN_NOT_ALLOWED', 'MFA_LOGIN_EXPIRED', 'LOGIN_INTERRUPTED', 'INVALID_MFA_CODE', 'ACCOUNT_LOCKED') },
+        response: { 200: answer('Signed in', ref(LoggedIn)), ...errorResponses('INSECURE_TRANSPORT', 'TOKEN_NOT_ALLOWED', 'MFA_LOGIN_EXPIRED', 'LOGIN_INTERRUPTED', 'INVALID_MFA_CODE', 'ACCOUNT_LOCKED') },
       },
     },
     async (request, reply) => {

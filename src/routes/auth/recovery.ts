@@ -5,6 +5,7 @@ import type { Static, TObject } from '@sinclair/typebox'
 import { Email, EmailBody, EmailVerification, EmailVerifiedResponse, MailQueuedResponse, PasswordResetBody, ResendBody } from '../../schemas/recovery.js'
 import type { CredentialRateLimit } from './index.js'
 import { PUBLIC } from '../../schemas/security.js'
+import { answer } from '../../schemas/components.js'
 
 /** The one answer of every request that may queue a mail to an address, known or not. */
 const MAIL_QUEUED = { message: 'If an account has this address, a mail is on its way.' }
@@ -32,7 +33,7 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
   ) {
     app.post(
       url,
-      { config: credentialLimit, schema: { operationId, summary, tags: ['recovery'], security: PUBLIC, body, response: { 202: MailQueuedResponse } } },
+      { config: credentialLimit, schema: { operationId, summary, tags: ['recovery'], security: PUBLIC, body, response: { 202: answer('Queued: a link is mailed if an account matches (the answer is the same either way)', MailQueuedResponse) } } },
       async (request, reply) => {
         const fields = request.body as Static<Body>
         await app.limitMailAddress(request, reply, fields.email)
@@ -96,7 +97,7 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
         summary: 'Confirm an email address with the mailed link: it becomes the account\'s verified address',
         tags: ['recovery'],
         body: EmailVerification,
-        response: { 200: EmailVerifiedResponse, ...errorResponses('INVALID_TOKEN', 'EMAIL_TAKEN') },
+        response: { 200: answer('The address is verified', EmailVerifiedResponse), ...errorResponses('INVALID_TOKEN', 'EMAIL_TAKEN') },
       },
     },
     async (request) => {

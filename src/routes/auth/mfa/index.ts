@@ -7,6 +7,7 @@ import type { Account } from '../../../accounts/index.js'
 import { errorResponses } from '../../../schemas/error.js'
 import { EnrolmentResponse, MfaCode, MfaDisabledResponse, MfaEnabledResponse, RecoveryCodesResponse, TotpConfirmation } from '../../../schemas/mfa.js'
 import { SESSION_SECURITY } from '../../../schemas/security.js'
+import { answer } from '../../../schemas/components.js'
 
 /** An enrolment must be confirmed within this time of its start, by the session that started it. */
 export const ENROLMENT_TTL_MS = 10 * 60_000
@@ -40,7 +41,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...documented,
         operationId: 'startTotpEnrolment',
         summary: 'Start enrolling an authenticator app (fresh session): a new secret, its otpauth:// URI and QR code; nothing changes until confirmed',
-        response: { 200: EnrolmentResponse, ...errorResponses('REAUTH_REQUIRED', 'MFA_ALREADY_ENABLED') },
+        response: { 200: answer('A new secret to scan or type; confirm it with a code before expiresAt', EnrolmentResponse), ...errorResponses('REAUTH_REQUIRED', 'MFA_ALREADY_ENABLED') },
       },
     },
     async (request) => {
@@ -62,7 +63,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'confirmTotp',
         summary: "Turn two-factor login on with the app's current code: answers the recovery codes (shown once); every other session ends",
         body: TotpConfirmation,
-        response: { 200: MfaEnabledResponse, ...errorResponses('MFA_ENROLMENT_NOT_STARTED', 'MFA_ALREADY_ENABLED', 'INVALID_MFA_CODE') },
+        response: { 200: answer('Two-factor login is on: the recovery codes, shown only here', MfaEnabledResponse), ...errorResponses('MFA_ENROLMENT_NOT_STARTED', 'MFA_ALREADY_ENABLED', 'INVALID_MFA_CODE') },
       },
     },
     async (request) => {
@@ -89,7 +90,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'disableTotp',
         summary: 'Turn two-factor login off (fresh session and a current code); every other session ends',
         body: MfaCode,
-        response: { 200: MfaDisabledResponse, ...errorResponses('REAUTH_REQUIRED', 'MFA_NOT_ENABLED', 'INVALID_MFA_CODE', 'ACCOUNT_LOCKED') },
+        response: { 200: answer('Two-factor login is off', MfaDisabledResponse), ...errorResponses('REAUTH_REQUIRED', 'MFA_NOT_ENABLED', 'INVALID_MFA_CODE', 'ACCOUNT_LOCKED') },
       },
     },
     async (request, reply) => {
@@ -110,7 +111,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'replaceRecoveryCodes',
         summary: 'New recovery codes in place of the old ones (fresh session and a current code); shown once',
         body: MfaCode,
-        response: { 200: RecoveryCodesResponse, ...errorResponses('REAUTH_REQUIRED', 'MFA_NOT_ENABLED', 'INVALID_MFA_CODE', 'ACCOUNT_LOCKED') },
+        response: { 200: answer('New recovery codes, shown only here; the old ones no longer work', RecoveryCodesResponse), ...errorResponses('REAUTH_REQUIRED', 'MFA_NOT_ENABLED', 'INVALID_MFA_CODE', 'ACCOUNT_LOCKED') },
       },
     },
     async (request, reply) => {

@@ -4,6 +4,7 @@ import { sessionHandle, toSessionView } from '../../../sessions/index.js'
 import { RevokedResponse, SessionParams, SessionsResponse } from '../../../schemas/auth.js'
 import { errorResponses, NoContent } from '../../../schemas/error.js'
 import { SESSION_SECURITY } from '../../../schemas/security.js'
+import { answer } from '../../../schemas/components.js'
 
 /** My sessions: /auth/sessions. Every route takes a login, never an access token. */
 const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -17,7 +18,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...documented,
         operationId: 'listMySessions',
         summary: 'My live sessions, newest first',
-        response: { 200: SessionsResponse },
+        response: { 200: answer('My live sessions, bearer ones included', SessionsResponse) },
       },
     },
     async (request) => {
@@ -59,7 +60,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...documented,
         operationId: 'endMyOtherSessions',
         summary: 'End all my other sessions, keep this one (fresh session)',
-        response: { 200: RevokedResponse, ...errorResponses('REAUTH_REQUIRED') },
+        response: { 200: answer('How many of my other sessions were ended', RevokedResponse), ...errorResponses('REAUTH_REQUIRED') },
       },
     },
     async (request) => {

@@ -4,6 +4,7 @@ import { SESSION_SECURITY } from '../../../schemas/security.js'
 import { errorResponses, NoContent } from '../../../schemas/error.js'
 import { CreatedToken, DEFAULT_TOKEN_DAYS, NewToken, TokenParams, TokensResponse } from '../../../schemas/tokens.js'
 import { keptUserAgent } from '../../../lib/user-agent.js'
+import { answer } from '../../../schemas/components.js'
 
 /** Personal access tokens of the logged-in user: /auth/tokens. Managing them takes a login, never a token. */
 const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -20,7 +21,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'createAccessToken',
         summary: 'Create a personal access token (fresh session; its secret is in this answer only)',
         body: NewToken,
-        response: { 201: CreatedToken, ...errorResponses('REAUTH_REQUIRED', 'TOKEN_LIMIT_REACHED') },
+        response: { 201: answer('The new token, its secret shown only here', CreatedToken), ...errorResponses('REAUTH_REQUIRED', 'TOKEN_LIMIT_REACHED') },
       },
     },
     async (request, reply) => {
@@ -45,7 +46,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...documented,
         operationId: 'listAccessTokens',
         summary: 'My personal access tokens (never their secrets), newest first',
-        response: { 200: TokensResponse },
+        response: { 200: answer('My personal access tokens', TokensResponse) },
       },
     },
     async (request) => ({ tokens: await app.accessTokens.list(request.user.id) }),

@@ -1,0 +1,21 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+
+/**
+ * A schema with a name: the app registers it once (app.addSchema) and routes refer to it by `ref`, so the OpenAPI
+ * document lists it under components.schemas and a generated client gets one type for it, not a copy per route.
+ */
+export type Named<T extends TSchema = TSchema> = T & { $id: string }
+
+export function named<T extends TSchema>(name: string, schema: T): Named<T> {
+  return { ...schema, $id: name }
+}
+
+/** A reference to a named schema, typed as the schema itself. Never embed a named schema directly: ids must be unique. */
+export function ref<T extends TSchema>(schema: Named<T>) {
+  return Type.Unsafe<Static<T>>(Type.Ref(schema.$id))
+}
+
+/** A route's answer: its schema and what it means (the response's description in the OpenAPI document). */
+export function answer<T extends TSchema>(description: string, schema: T): T {
+  return { ...schema, description }
+}
