@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, readdirSync } from 'node:fs'
-import { chown, mkdtemp, rm } from 'node:fs/promises'
+import { chown, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -55,6 +55,14 @@ export class PostgresServer {
   /** A URL for one of its databases (the superuser `postgres`, no password: trust on loopback). */
   url(database = 'postgres'): string {
     return `postgres://postgres@127.0.0.1:${this.port}/${database}`
+  }
+
+  /** A role that logs in only with its password (SCRAM), as a managed or packaged PostgreSQL asks of everyone. */
+  async addPasswordRole(role: string, password: string): Promise<void> {
+    await this.query(`CREATE ROLE "${role}" LOGIN PASSWORD '${password.replaceAll("'", "''")}'`)
+    const hba = join(this.dataDir, 'pg_hba.conf')
+    await writeFile(hba, `host all ${role} 127.0.0.1/32 scram-sha-256\n${await readFile(hba, 'utf8')}`)
+    await this.query('SELECT pg_reload_conf()')
   }
 
   /** `logStatements`: every statement is logged, for onStatement() (slower: for tests that watch the queries). */

@@ -24,6 +24,7 @@ function prettyOnTerminal() {
 
 const DATABASE_HINTS = {
   credentials: 'Check the user and password in DATABASE_URL.',
+  passwordMissing: 'Put it in the URL: postgres://user:password@host:port/database (special characters percent-encoded).',
   noDatabase: 'Create the database (e.g. "createdb <name>") or fix its name in DATABASE_URL.',
 } as const
 

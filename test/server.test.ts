@@ -86,6 +86,15 @@ t.test('start-up errors say what to fix in one line', async (t) => {
 
   const missing = await failedStart(t, { REDIS_URL: redis.url, DATABASE_URL: (await testPostgres()).url('no_such_database') })
   t.match(missing, /^Cannot start: PostgreSQL at .* refused the connection \(database "no_such_database" does not exist\)\. Create the database/)
+  const postgres = await testPostgres()
+  await postgres.addPasswordRole('needs_password', 'its-password')
+  const withoutPassword = new URL(postgres.url())
+  withoutPassword.username = 'needs_password'
+  t.equal(
+    await failedStart(t, { REDIS_URL: redis.url, DATABASE_URL: withoutPassword.href }),
+    `Cannot start: PostgreSQL at ${withoutPassword.href} asks for a password, and DATABASE_URL has none. Put it in the URL: postgres://user:password@host:port/database (special characters percent-encoded).`,
+    'a server that wants a password the URL lacks is reached, not "unreachable"',
+  )
 
   const port = await freePort()
   const first = startServer(t, { SESSION_SECRET: TEST_SECRET, REDIS_URL: redis.url, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1' })

@@ -13,7 +13,7 @@ declare module 'fastify' {
 }
 
 /** Why the first connection failed, when PostgreSQL answered: its SQLSTATE says what to fix. */
-export type DatabaseRefusal = 'credentials' | 'noDatabase' | null
+export type DatabaseRefusal = 'credentials' | 'passwordMissing' | 'noDatabase' | null
 
 export class DatabaseUnreachableError extends Error {
   override name = 'DatabaseUnreachableError'
@@ -25,11 +25,20 @@ export class DatabaseUnreachableError extends Error {
   }
 }
 
-// invalid_authorization_specification (28000), invalid_password (28P01), invalid_catalog_name (3D000).
+// invalid_authorization_specification (28000), invalid_password (28P01), invalid_catalog_name (3D000). A server that
+// asks for a password the URL lacks gets no answer at all: node-postgres gives up before sending one (SCRAM or MD5).
 function refusalOf(error: unknown): DatabaseRefusal {
-  const code = (error as { code?: unknown }).code
+  const { code, message } = error as { code?: unknown; message?: unknown }
+  if (typeof message === 'string' && /client password must be a string|^Password must be a string/i.test(message)) return 'passwordMissing'
   if (code === '28P01' || code === '28000') return 'credentials'
   return code === '3D000' ? 'noDatabase' : null
+}
+
+/** The start's one line for a first connection that failed. */
+function failureOf(refusal: DatabaseRefusal, where: string, reason: string): string {
+  if (refusal === null) return `cannot reach PostgreSQL at ${where} (${reason})`
+  if (refusal === 'passwordMissing') return `PostgreSQL at ${where} asks for a password, and DATABASE_URL has none`
+  return `PostgreSQL at ${where} refused the connection (${reason})`
 }
 
 export interface DatabasePluginOptions {
@@ -52,8 +61,7 @@ export default fp<DatabasePluginOptions>(
       const reason = error instanceof Error ? error.message : String(error)
       const where = redactUrl(database.url, 'DATABASE_URL')
       const refusal = refusalOf(error)
-      const what = refusal === null ? `cannot reach PostgreSQL at ${where}` : `PostgreSQL at ${where} refused the connection`
-      throw new DatabaseUnreachableError(`${what} (${reason})`, refusal)
+      throw new DatabaseUnreachableError(failureOf(refusal, where, reason), refusal)
     }
     // Migrations may run longer than the statement timeout of requests: their own connection, without it.
     const { db: migrations } = createDatabase({ ...database, poolSize: 1, statementTimeoutMs: 0 })
