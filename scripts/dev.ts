@@ -2,7 +2,8 @@
  * `npm run dev`: the server with reload on change and readable logs. When nothing answers at REDIS_URL or
  * DATABASE_URL on this machine and the server binaries are installed, it starts a throwaway redis-server or
  * PostgreSQL for the session (nothing kept) and stops it after; when nothing answers at SMTP_URL, a mail catcher
- * that prints each mail (links included) to this terminal.
+ * that prints each mail (links included) to this terminal and answers Mailpit's read API on DEV_MAIL_API_PORT (8025,
+ * Mailpit's port), so that the README's mail block runs as written. One line then says which servers it uses.
  */
 import { spawn } from 'node:child_process'
 import { connect } from 'node:net'
@@ -11,7 +12,7 @@ import { sql } from 'kysely'
 import PinoPretty from 'pino-pretty'
 import { createDatabase } from '../src/platform/database/connection.js'
 import { closeRedis, connectRedis } from '../src/platform/redis/plugin.js'
-import { MailServer, mailForTerminal } from './mail-server.js'
+import { MailServer, mailForTerminal, serveMailpitApi } from './mail-server.js'
 import { PostgresServer } from './postgres-server.js'
 import { RedisServer } from './redis-server.js'
 
@@ -26,12 +27,17 @@ function urlSetting(name: string, fallback: string): URL {
 const redisUrl = urlSetting('REDIS_URL', 'redis://127.0.0.1:6379')
 const databaseUrl = urlSetting('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/redis_session_api')
 const smtpUrl = urlSetting('SMTP_URL', 'smtp://127.0.0.1:1025')
+const mailApiPort = Number(process.env.DEV_MAIL_API_PORT ?? 8025)
 const LOCAL_HOSTS = ['127.0.0.1', 'localhost', '[::1]']
 
 interface Throwaway {
   dir: string
   stop(): Promise<void>
+  /** Where to read what it holds, when that is not in this terminal alone. */
+  readAt?: string
 }
+/** What dev found at a URL: a server already there (shared), one it started, or none. */
+type Found = { kind: 'running' } | { kind: 'started'; server: Throwaway } | { kind: 'missing' }
 const started: Throwaway[] = []
 
 async function answers(check: () => Promise<unknown>): Promise<boolean> {
@@ -39,20 +45,32 @@ async function answers(check: () => Promise<unknown>): Promise<boolean> {
 }
 
 /** Starts a throwaway server for `url` when nothing answers there and it is on this machine. */
-async function ensureLocal(name: string, url: URL, check: () => Promise<unknown>, start: () => Promise<Throwaway>): Promise<void> {
-  if (await answers(check)) return
+async function ensureLocal(name: string, url: URL, check: () => Promise<unknown>, start: () => Promise<Throwaway>): Promise<Found> {
+  if (await answers(check)) return { kind: 'running' }
   const cannot = `Nothing answers at ${url.host} and no local ${name} can be started`
-  if (!LOCAL_HOSTS.includes(url.hostname)) return console.error(`${cannot}; the server will say why.`)
+  if (!LOCAL_HOSTS.includes(url.hostname)) {
+    console.error(`${cannot}; the server will say why.`)
+    return { kind: 'missing' }
+  }
   try {
     const server = await start()
     started.push(server)
     console.log(`Started ${name} on ${url.host} for this session (data in ${server.dir}, not kept)`)
+    return { kind: 'started', server }
   } catch (error) {
     console.error(`${cannot} (${error instanceof Error ? error.message : String(error)}); the server will say why.`)
+    return { kind: 'missing' }
   }
 }
 
-await ensureLocal(
+/** One part of the start line: where a server is, and whether it is this session's own or shared. */
+function describe(name: string, where: string, found: Found): string {
+  if (found.kind === 'started') return `${name} at ${where} (started for this session)`
+  if (found.kind === 'running') return `${name} at ${where} (already running: shared with whatever else uses it)`
+  return `${name} at ${where} (not reachable)`
+}
+
+const redis = await ensureLocal(
   'redis-server',
   redisUrl,
   async () => closeRedis(await connectRedis({ topology: 'single', url: redisUrl.href })),
@@ -79,7 +97,7 @@ async function databaseAnswers(): Promise<void> {
   }
 }
 
-await ensureLocal(
+const postgres = await ensureLocal(
   'PostgreSQL',
   databaseUrl,
   databaseAnswers,
@@ -94,7 +112,7 @@ await ensureLocal(
   },
 )
 
-await ensureLocal(
+const mail = await ensureLocal(
   'mail catcher',
   smtpUrl,
   () =>
@@ -107,9 +125,22 @@ await ensureLocal(
       port: Number(smtpUrl.port || 25),
       onMail: (mail) => console.log(mailForTerminal(mail)),
     })
-    return { dir: 'memory', stop: () => catcher.stop() }
+    const api = await serveMailpitApi(catcher, mailApiPort).catch((error: unknown) => {
+      console.error(`Mailpit's read API not served: port ${mailApiPort} is taken (${error instanceof Error ? error.message : String(error)}); set DEV_MAIL_API_PORT`)
+      return null
+    })
+    return {
+      dir: 'memory',
+      stop: () => Promise.all([catcher.stop(), api?.stop()]).then(() => undefined),
+      ...(api && { readAt: `${api.url}/api/v1/message/latest` }),
+    }
   },
 )
+
+const database = `${databaseUrl.host}${decodeURIComponent(databaseUrl.pathname)}`
+const mailPart
+  = mail.kind === 'started' ? `mail caught here (printed below${mail.server.readAt ? `, and at ${mail.server.readAt}` : ''})` : describe('mail to SMTP', smtpUrl.host, mail)
+console.log(`Using ${describe('Redis', `${redisUrl.host} (keys under ${process.env.REDIS_PREFIX ?? 'app:'})`, redis)}, ${describe('PostgreSQL', database, postgres)}, ${mailPart}`)
 
 const server = spawn(process.execPath, ['--import', 'tsx', '--watch', 'src/server.ts'], {
   stdio: ['inherit', 'pipe', 'inherit'],

@@ -1,3 +1,4 @@
+import Fastify from 'fastify'
 import { simpleParser, type ParsedMail } from 'mailparser'
 import { SMTPServer } from 'smtp-server'
 import { freePort } from './redis-server.js'
@@ -81,9 +82,44 @@ export class MailServer {
   }
 }
 
-function addressesOf(mail: ParsedMail): string[] {
+/** A mail's recipients as Mailpit lists them. */
+function recipientsOf(mail: ParsedMail): Array<{ Name: string; Address: string }> {
   const to = Array.isArray(mail.to) ? mail.to : mail.to ? [mail.to] : []
-  return to.flatMap((group) => group.value.map((entry) => (entry.address ?? '').toLowerCase()))
+  return to.flatMap((group) => group.value.map((entry) => ({ Name: entry.name, Address: entry.address ?? '' })))
+}
+
+/**
+ * Mailpit's read API over the mails `catcher` holds: GET /api/v1/messages (newest first) and GET /api/v1/message/{ID}
+ * (`latest` for the newest), with Mailpit's field names, so that what reads Mailpit (the README's mail block, a
+ * script) reads `npm run dev`'s catcher too. Only those fields: it is a stand-in for reading, not a mail client.
+ */
+export async function serveMailpitApi(catcher: MailServer, port: number): Promise<{ url: string; stop(): Promise<void> }> {
+  const app = Fastify()
+  const summaryOf = (mail: ParsedMail, index: number) => ({
+    ID: String(index + 1),
+    MessageID: mail.messageId ?? '',
+    From: { Name: mail.from?.value[0]?.name ?? '', Address: mail.from?.value[0]?.address ?? '' },
+    To: recipientsOf(mail),
+    Subject: mail.subject ?? '',
+    Created: (mail.date ?? new Date()).toISOString(),
+  })
+  app.get('/api/v1/messages', async () => {
+    const messages = catcher.mails.map(summaryOf).reverse()
+    return { total: messages.length, count: messages.length, start: 0, messages }
+  })
+  app.get<{ Params: { id: string } }>('/api/v1/message/:id', async (request, reply) => {
+    const index = request.params.id === 'latest' ? catcher.mails.length - 1 : Number(request.params.id) - 1
+    const mail = catcher.mails[index]
+    if (!mail) return reply.code(404).type('text/plain').send('message not found')
+    const { Created, ...summary } = summaryOf(mail, index)
+    return { ...summary, Date: Created, Text: mail.text ?? '', HTML: typeof mail.html === 'string' ? mail.html : '' }
+  })
+  await app.listen({ port, host: '127.0.0.1' })
+  return { url: `http://127.0.0.1:${port}`, stop: () => app.close() }
+}
+
+function addressesOf(mail: ParsedMail): string[] {
+  return recipientsOf(mail).map((recipient) => recipient.Address.toLowerCase())
 }
 
 /**

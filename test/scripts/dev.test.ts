@@ -1,4 +1,8 @@
+import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { promisify } from 'node:util'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { startServer } from '../support/app-process.js'
@@ -29,4 +33,34 @@ t.test('npm run dev creates the project\'s own database when the server answers 
   t.equal((await postgres.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount, 1)
   dev.child.kill('SIGTERM')
   await dev.exited
+})
+
+t.test("the README's mail block runs as written under npm run dev, whose catcher answers Mailpit's read API", async (t) => {
+  const [port, smtpPort, mailApiPort] = [await freePort(), await freePort(), await freePort()]
+  const dev = startServer(t, {
+    SESSION_SECRET: TEST_SECRET,
+    REDIS_URL: (await testRedis()).url,
+    REDIS_PREFIX: `readme-${randomUUID().slice(0, 8)}:`,
+    DATABASE_URL: (await testPostgres()).url(`dev_${randomUUID().slice(0, 8)}`),
+    // Nothing answers here: dev catches the mails itself.
+    SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
+    DEV_MAIL_API_PORT: String(mailApiPort),
+    PORT: String(port),
+    HOST: '127.0.0.1',
+  }, 'scripts/dev.ts')
+  t.teardown(async () => {
+    dev.child.kill('SIGTERM')
+    await dev.exited
+  })
+  for (let i = 0; i < 600 && !dev.stdout().includes('Server listening'); i++) await sleep(50)
+  t.match(dev.stdout(), new RegExp(`Using Redis at 127\\.0\\.0\\.1:\\d+ \\(keys under readme-\\w+:\\) \\(already running: shared with whatever else uses it\\), PostgreSQL at 127\\.0\\.0\\.1:\\d+/dev_\\w+ \\(already running: shared with whatever else uses it\\), mail caught here \\(printed below, and at http://127\\.0\\.0\\.1:${mailApiPort}/api/v1/message/latest\\)`), 'one line says which servers it uses')
+
+  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
+  const block = /A way back in:[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1]
+  t.ok(block, 'the README has the block')
+  const asWritten = block!.replaceAll('localhost:3000', `127.0.0.1:${port}`).replaceAll('localhost:8025', `127.0.0.1:${mailApiPort}`)
+  const run = await promisify(execFile)('bash', ['-e', '-c', asWritten], { encoding: 'utf8', cwd: tmpdir(), timeout: 60_000 })
+  const statuses = [...run.stdout.matchAll(/HTTP\/1\.1 (\d+)/g)].map((match) => Number(match[1]))
+  t.same(statuses, [201, 200, 202, 204], 'registered, verified, reset asked, reset done: each with the token read from the catcher')
+  t.match(dev.stdout(), /--- mail to bob@example\.com: /, 'and the mails are printed in the terminal too')
 })

@@ -1,7 +1,7 @@
 import t from 'tap'
-import { mailForTerminal } from '../../scripts/mail-server.js'
+import { mailForTerminal, serveMailpitApi } from '../../scripts/mail-server.js'
 import { registerWithEmail } from '../support/flows.js'
-import { build, linkOf, testMail } from '../support/helper.js'
+import { build, freePort, linkOf, testMail } from '../support/helper.js'
 
 // What `npm run dev` prints of a caught mail, when no mail server answers at SMTP_URL.
 
@@ -15,4 +15,22 @@ t.test('a mail printed for the terminal keeps its link on a line of its own: cop
   const copied = printed.split(/\s+/).find((word) => word.startsWith(`${url.origin}${url.pathname}`))
   t.equal(copied, url.href, 'what a double-click copies is the link, nothing glued to it')
   t.match(printed, /^\n--- mail to printed@example\.test: /)
+})
+
+t.test("the catcher answers Mailpit's read API: the latest mail, one by its ID, and the list", async (t) => {
+  const app = await build(t)
+  const catcher = await testMail()
+  const api = await serveMailpitApi(catcher, await freePort())
+  t.teardown(() => api.stop())
+  await registerWithEmail(app, 'mailpit', 'mailpit@example.test')
+  const [mail] = await catcher.waitFor('mailpit@example.test')
+  const latest = (await (await fetch(`${api.url}/api/v1/message/latest`)).json()) as Record<string, unknown>
+  t.match(latest, { To: [{ Address: 'mailpit@example.test' }], Subject: mail!.subject, Text: mail!.text }, 'the latest, with Mailpit\'s field names')
+  t.match(String(latest.Text), linkOf(mail!).url.href, 'its text carries the link')
+  const byId = (await (await fetch(`${api.url}/api/v1/message/${String(latest.ID)}`)).json()) as Record<string, unknown>
+  t.same(byId, latest, 'the same mail by its ID')
+  const list = (await (await fetch(`${api.url}/api/v1/messages`)).json()) as { total: number; messages: Array<{ ID: string }> }
+  t.equal(list.total, catcher.mails.length)
+  t.equal(list.messages[0]?.ID, latest.ID, 'newest first')
+  t.equal((await fetch(`${api.url}/api/v1/message/9999`)).status, 404, 'an unknown ID: 404')
 })
