@@ -20,6 +20,7 @@ import metricsPlugin from './platform/metrics.js'
 import redisPlugin from './platform/redis/plugin.js'
 import { replicationCheck } from './platform/redis/replication.js'
 import mailPlugin from './accounts/mail.js'
+import accountSnapshotsPlugin from './accounts/snapshots.js'
 import mfaPlugin from './accounts/two-factor.js'
 import usersPlugin from './accounts/users.js'
 import accessTokensPlugin from './sessions/access-tokens.js'
@@ -137,14 +138,16 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
   await app.register(jobQueuePlugin)
   await app.register(healthRoutes, { prefix: '/health' })
 
-  // Accounts: what an account is, in PostgreSQL.
+  // Accounts: what an account is, in PostgreSQL, and what reads need of it, in Redis.
+  const confirmReplicated = replicationCheck(app.redis, config.redis.waitReplicas)
+  await app.register(accountSnapshotsPlugin, { keys, confirmWritten: confirmReplicated })
   await app.register(usersPlugin, { admin: config.admin, hashCost: config.passwordHashCost })
   await app.register(mfaPlugin, { secrets: session.secrets, issuer: config.mfaIssuer })
   await app.register(mailPlugin, { mail: config.mail, secrets: session.secrets, service: config.mfaIssuer })
 
   // Sessions: one store owns their keys and every ending.
   const { timeouts } = session
-  const sessionStore = createSessionStore(app.redis, { keys, confirmEnded: replicationCheck(app.redis, config.redis.waitReplicas) })
+  const sessionStore = createSessionStore(app.redis, { keys, confirmEnded: confirmReplicated })
   await app.register(sessionIndexPlugin, {
     keys,
     store: sessionStore,

@@ -35,6 +35,8 @@ export interface Account {
   email: { address: string; verified: boolean } | null
   /** A new address asked for in place of a verified one: it replaces it once its link is followed. */
   pendingEmail: string | null
+  /** Raised by every change (records.ts): what the snapshot in Redis was filled at (snapshots.ts). */
+  version: number
 }
 
 /** A page of accounts, ordered by lower-cased name. */
@@ -98,6 +100,7 @@ export const ACCOUNT_COLUMNS = [
   'email',
   'emailVerifiedAt',
   'pendingEmail',
+  'version',
 ] as const
 export type AccountRow = Pick<Selectable<UsersTable>, (typeof ACCOUNT_COLUMNS)[number]> & { recoveryCodesLeft: number }
 
@@ -113,7 +116,7 @@ export function toAccount(row: AccountRow): Account {
   const mfa = totpSecret === null || totpEnabledAt === null ? null : { secret: totpSecret, enabledAt: totpEnabledAt.getTime(), recoveryCodesLeft }
   const user = { id, username, roles, createdAt: createdAt.toISOString() }
   const email = row.email === null ? null : { address: row.email, verified: row.emailVerifiedAt !== null }
-  return { user, passwordHash, loginEpoch, mfa, disabled: toDisable(row, Date.now()), lastLoginAt: time(lastLoginAt), email, pendingEmail: row.pendingEmail }
+  return { user, passwordHash, loginEpoch, mfa, disabled: toDisable(row, Date.now()), lastLoginAt: time(lastLoginAt), email, pendingEmail: row.pendingEmail, version: row.version }
 }
 
 /** Everything stored about an account, as the import from Redis (cli/import-redis-accounts.ts) copies it. */

@@ -109,7 +109,8 @@ export interface UserRecords {
   remove(userId: string): Promise<GuardedOutcome>
 }
 
-const changed = { updatedAt: sql<Date>`now()` }
+// Every change that can show in the account snapshot goes through here: the version orders the snapshot's writes.
+const changed = { updatedAt: sql<Date>`now()`, version: sql<number>`version + 1` }
 const raisedEpoch = { loginEpoch: sql<number>`login_epoch + 1` }
 
 export function userRecords(db: Database): UserRecords {

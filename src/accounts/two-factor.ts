@@ -6,6 +6,7 @@ import { secretBox } from '../lib/secret-box.js'
 import { matchingStep, newTotpSecret, otpauthUri, qrCodeDataUrl, TOTP_CODE } from '../lib/totp.js'
 import type { Account } from './account.js'
 import { userRecords } from './records.js'
+import { snapshotOf, type AccountSnapshots } from './snapshots.js'
 import type { MfaStatus, SecondFactor, TotpEnrolment } from '../schemas/mfa.js'
 import type { User } from '../schemas/user.js'
 
@@ -49,8 +50,13 @@ export interface MfaOptions {
  * TOTP (RFC 6238) and recovery codes, kept on the account (see accounts/records.ts for what is atomic). The secret
  * never leaves the server after enrolment and is stored sealed (secret-box.ts); recovery codes only as hashes.
  */
-export function createMfa(db: Database, { secrets, issuer }: MfaOptions): Mfa {
+export function createMfa(db: Database, snapshots: AccountSnapshots, { secrets, issuer }: MfaOptions): Mfa {
   const records = userRecords(db)
+  /** `changed`, once the snapshot shows it: a change is answered only then. */
+  const refreshed = async <T>(userId: string, changed: T): Promise<T> => {
+    await snapshots.refresh(userId)
+    return changed
+  }
   const box = secretBox(secrets, 'totp secrets')
 
   return {
@@ -68,7 +74,8 @@ export function createMfa(db: Database, { secrets, issuer }: MfaOptions): Mfa {
       }
       const normalized = normalizeRecoveryCode(code)
       const left = normalized === null ? null : await records.useRecoveryCode(user.id, recoveryCodeHash(normalized))
-      return left === null ? { passed: false, reason: 'wrong' } : { passed: true, factor: 'recovery_code', recoveryCodesLeft: left }
+      if (left === null) return { passed: false, reason: 'wrong' }
+      return refreshed(user.id, { passed: true, factor: 'recovery_code', recoveryCodesLeft: left })
     },
 
     async newEnrolment(username) {
@@ -84,29 +91,26 @@ export function createMfa(db: Database, { secrets, issuer }: MfaOptions): Mfa {
       const codes = newRecoveryCodes()
       // The confirming code's step counts as used: it cannot log in a second time.
       if (!(await records.enableTotp(user.id, box.seal(secret!), step, recoveryCodeHashes(codes)))) throw new MfaAlreadyEnabled()
-      return codes
+      return refreshed(user.id, codes)
     },
 
-    disable(user) {
-      return records.disableTotp(user.id)
+    async disable(user) {
+      return refreshed(user.id, await records.disableTotp(user.id))
     },
 
     async replaceRecoveryCodes({ user, mfa }) {
       if (mfa === null) return null
       const codes = newRecoveryCodes()
-      return (await records.replaceRecoveryCodes(user.id, mfa.secret, recoveryCodeHashes(codes))) ? codes : null
+      return (await records.replaceRecoveryCodes(user.id, mfa.secret, recoveryCodeHashes(codes))) ? refreshed(user.id, codes) : null
     },
 
-    status({ mfa }) {
-      if (mfa === null) return { enabled: false, enabledAt: null, recoveryCodesLeft: 0 }
-      return { enabled: true, enabledAt: new Date(mfa.enabledAt).toISOString(), recoveryCodesLeft: mfa.recoveryCodesLeft }
-    },
+    status: (account) => snapshotOf(account).mfa,
   }
 }
 
 export default fp<MfaOptions>(
   async function mfaPlugin(app, options) {
-    app.decorate('mfa', createMfa(app.db, options))
+    app.decorate('mfa', createMfa(app.db, app.accountSnapshots, options))
   },
-  { name: 'mfa', dependencies: ['database'] },
+  { name: 'mfa', dependencies: ['database', 'account-snapshots'] },
 )

@@ -62,15 +62,18 @@ export default fp(
       endEverything: (user) => endEverything(user),
       async change(user, change) {
         settled(await records.change(user.id, change))
+        await app.accountSnapshots.refresh(user.id)
         return shutsOutLogins(change) ? endEverything(user, { epochRaised: true }) : { sessions: 0, tokens: 0 }
       },
       async remove(user) {
         settled(await records.remove(user.id))
+        // A tombstone: no read that raced the deletion can fill the snapshot back.
+        await app.accountSnapshots.refresh(user.id)
         const ended = await endEverything(user)
         await forget(user)
         return ended
       },
     } satisfies AccountLifecycle)
   },
-  { name: 'account-lifecycle', dependencies: ['database', 'sessions', 'access-tokens', 'account-lock', 'pending-logins'] },
+  { name: 'account-lifecycle', dependencies: ['database', 'sessions', 'access-tokens', 'account-lock', 'pending-logins', 'account-snapshots'] },
 )

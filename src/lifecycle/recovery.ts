@@ -176,6 +176,7 @@ export default fp<{ mail: MailConfig }>(
           }
           await queue({ kind: 'verify', userId: user.id, email: change.toVerify }, trx)
         })
+        await app.accountSnapshots.refresh(user.id)
         workers?.wake()
         app.mail.wake()
       },
@@ -185,10 +186,11 @@ export default fp<{ mail: MailConfig }>(
           await userRecords(trx).cancelEmailChange(user.id)
           await accountTokenRecords(trx).endAll(user.id, 'verify_email')
         })
+        await app.accountSnapshots.refresh(user.id)
       },
 
-      verify(token) {
-        return app.db.transaction().execute(async (trx) => {
+      async verify(token) {
+        const holder = await app.db.transaction().execute(async (trx) => {
           const tokens = accountTokenRecords(trx)
           const holder = await tokens.spend(token, 'verify_email')
           if (holder === null) throw new InvalidAccountToken()
@@ -201,6 +203,8 @@ export default fp<{ mail: MailConfig }>(
           if (outcome === 'taken') throw new EmailTaken()
           return holder
         })
+        await app.accountSnapshots.refresh(holder.userId)
+        return holder
       },
 
       async resetPassword(claimant, { token, newPassword, code }) {
@@ -226,9 +230,10 @@ export default fp<{ mail: MailConfig }>(
           await app.mail.enqueue({ template: 'password-changed', to, username: user.username }, trx)
         })
         app.mail.wake()
+        await app.accountSnapshots.refresh(user.id)
         return { user, ended: await app.accountLifecycle.endEverything(user) }
       },
     } satisfies AccountRecovery)
   },
-  { name: 'account-recovery', dependencies: ['job-queue', 'mail', 'credentials', 'account-lifecycle', 'credential-rate-limit'] },
+  { name: 'account-recovery', dependencies: ['job-queue', 'mail', 'credentials', 'account-lifecycle', 'credential-rate-limit', 'account-snapshots'] },
 )

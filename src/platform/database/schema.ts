@@ -29,6 +29,8 @@ export interface UsersTable {
   emailVerifiedAt: Date | null
   /** A new address asked for while `email` is verified: it replaces `email` once its link is followed. */
   pendingEmail: string | null
+  /** Raised by every change of the row (accounts/records.ts); the account snapshot in Redis compares it. */
+  version: Generated<number>
 }
 
 export type AccountTokenPurpose = 'verify_email' | 'reset_password'

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { SessionExpired } from '../../errors.js'
 import { authenticatedAt, authMethod } from '../../sessions/index.js'
 import { MeResponse } from '../../schemas/auth.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
@@ -21,7 +22,9 @@ const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { session } = request
-      const account = await app.currentAccount(request)
+      // From Redis alone: the account's snapshot (accounts/snapshots.ts), filled from PostgreSQL only on a miss.
+      const account = await app.accountSnapshots.read(request.user.id)
+      if (account === null) throw new SessionExpired()
       const iso = (ms: number) => new Date(ms).toISOString()
       return {
         user: account.user,
@@ -32,7 +35,7 @@ const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
           authenticatedAt: iso(authenticatedAt(session)),
           authMethod: authMethod(session),
         },
-        mfa: app.mfa.status(account),
+        mfa: account.mfa,
         email: account.email?.address ?? null,
         emailVerified: account.email?.verified ?? false,
         pendingEmail: account.pendingEmail,

@@ -3,6 +3,7 @@ import * as accounts from './0001-accounts.js'
 import * as accountState from './0002-account-state.js'
 import * as email from './0003-email.js'
 import * as pendingEmail from './0004-pending-email.js'
+import * as accountVersion from './0005-account-version.js'
 
 /**
  * Every migration, in order, under the name the database records it by. Listed here rather than read from a folder,
@@ -14,4 +15,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0002-account-state': accountState,
   '0003-email': email,
   '0004-pending-email': pendingEmail,
+  '0005-account-version': accountVersion,
 }

@@ -1,0 +1,127 @@
+import t, { type Test } from 'tap'
+import { instancePairs, type Instance } from '../support/app-process.js'
+import { loggedIn } from '../support/flows.js'
+import { build, ownPostgres, testMail, testRedis, uniquePrefix, type App } from '../support/helper.js'
+import { steadyStep, totpCode } from '../support/totp.js'
+
+// GET /auth/me answers from the account's snapshot in Redis (accounts/snapshots.ts): no PostgreSQL query once it is
+// filled, and never the account as it was before a change that has been answered.
+
+/** PostgreSQL queries the app has sent so far (its own metric, which counts every query of its pool). */
+async function queriesSoFar(app: App): Promise<number> {
+  const metrics = (await app.inject({ url: '/metrics' })).body
+  return Number(/^database_query_duration_seconds_count (\d+)/m.exec(metrics)?.[1] ?? Number.NaN)
+}
+
+const me = async (app: App, cookie: string) => (await app.inject({ url: '/auth/me', headers: { cookie } })).json() as Record<string, unknown>
+
+t.test('GET /auth/me sends no PostgreSQL query once the snapshot is filled', async (t) => {
+  const app = await build(t)
+  const cookie = await loggedIn(app, 'reader')
+  const first = await me(app, cookie)
+  const before = await queriesSoFar(app)
+  for (let i = 0; i < 20; i++) t.same(await me(app, cookie), first)
+  t.equal((await queriesSoFar(app)) - before, 0, '20 reads, 0 queries')
+})
+
+t.test('while PostgreSQL is down, GET /auth/me answers from the snapshot; a miss answers 503 with Retry-After', async (t) => {
+  const postgres = await ownPostgres(t)
+  const prefix = uniquePrefix()
+  const app = await build(t, { DATABASE_URL: await postgres.createDatabase('snapshots_down'), REDIS_PREFIX: prefix })
+  const filled = await loggedIn(app, 'filled')
+  const unfilled = await loggedIn(app, 'unfilled')
+  const before = await me(app, filled)
+  const unfilledId = ((await me(app, unfilled)).user as { id: string }).id
+  // Its snapshot gone (as after its TTL), that user's next read must go to PostgreSQL.
+  await app.redis.del(`${prefix}account:${unfilledId}`)
+
+  await postgres.halt()
+  t.teardown(() => postgres.resume())
+  const during = await app.inject({ url: '/auth/me', headers: { cookie: filled } })
+  t.equal(during.statusCode, 200, 'a filled snapshot answers')
+  t.same(during.json(), before, 'the same account')
+  const miss = await app.inject({ url: '/auth/me', headers: { cookie: unfilled } })
+  t.equal(miss.statusCode, 503)
+  t.equal(miss.json().code, 'STORE_UNAVAILABLE')
+  t.ok(Number(miss.headers['retry-after']) > 0, 'with Retry-After')
+})
+
+t.test('a fill that read PostgreSQL before a change and writes after it changes nothing', async (t) => {
+  const prefix = uniquePrefix()
+  const app = await build(t, { REDIS_PREFIX: prefix })
+  const cookie = await loggedIn(app, 'late_fill')
+  const old = await me(app, cookie)
+  const key = `${prefix}account:${(old.user as { id: string }).id}`
+  const [oldVersion, oldData] = (await app.redis.hmget(key, 'v', 'd')) as [string, string]
+
+  const changed = await app.inject({ method: 'PUT', url: '/auth/email', headers: { cookie }, payload: { email: 'late@example.test' } })
+  t.equal(changed.statusCode, 202)
+  // The late fill: the version and data it read before the change, written now.
+  const kept = await app.redis.writeAccountSnapshot(key, Number(oldVersion), oldData, 3600)
+  t.match(kept, '"late@example.test"', 'the script answers what the key holds: the newer version')
+  t.match(await me(app, cookie), { email: 'late@example.test' }, 'and reads show it')
+
+  const deleted = await app.inject({ method: 'DELETE', url: '/auth/account', headers: { cookie }, payload: { password: 'correct horse battery' } })
+  t.equal(deleted.statusCode, 204)
+  t.equal(await app.redis.writeAccountSnapshot(key, Number(oldVersion) + 1, oldData, 3600), '', 'a deleted account keeps its tombstone')
+})
+
+/** Two instances as processes over real HTTP, one user logged in on both (one Redis, one PostgreSQL). */
+async function pair(t: Test) {
+  const prefix = uniquePrefix()
+  const [changer, reader] = await instancePairs(t, {
+    REDIS_URL: (await testRedis()).url,
+    REDIS_PREFIX: prefix,
+    SMTP_URL: (await testMail()).url,
+    LOGIN_RATE_LIMIT_MAX: '1000',
+    CREDENTIAL_RATE_LIMIT_MAX: '10000',
+    RATE_LIMIT_MAX: '10000',
+  })()
+  return { changer: changer!, reader: reader!, prefix }
+}
+
+const meOn = async (instance: Instance, cookie: string) => (await instance.call('GET', '/auth/me', { cookie })).body
+
+t.test('every change is on the other instance at once: the read right after its answer never shows the old value', async (t) => {
+  const { changer, reader } = await pair(t)
+  const cookie = await loggedIn(changer, 'two_nodes')
+  t.match(await meOn(reader, cookie), { email: null, mfa: { enabled: false } }, 'filled on the reader')
+
+  const steps: Array<[string, () => Promise<number>, Record<string, unknown>]> = [
+    ['an address asked for', async () => (await changer.call('PUT', '/auth/email', { cookie, body: { email: 'first@example.test' } })).status, { email: 'first@example.test', emailVerified: false }],
+    ['the address taken back', async () => (await changer.call('DELETE', '/auth/email/pending', { cookie })).status, { email: null }],
+  ]
+  for (const [what, change, expected] of steps) {
+    t.ok((await change()) < 300, `${what}: answered`)
+    t.match(await meOn(reader, cookie), expected, `${what}: shown at once on the other instance`)
+  }
+
+  const started = await changer.call('POST', '/auth/mfa/totp', { cookie })
+  const secret = started.body.secret as string
+  const confirmed = await changer.call('POST', '/auth/mfa/totp/confirm', { cookie, body: { code: totpCode(secret, await steadyStep()) } })
+  t.equal(confirmed.status, 200)
+  t.match(await meOn(reader, cookie), { mfa: { enabled: true, recoveryCodesLeft: 10 } }, 'two-factor on: shown at once')
+  const recoveryCodes = confirmed.body.recoveryCodes as string[]
+  const offWithCode = await changer.call('DELETE', '/auth/mfa/totp', { cookie, body: { code: recoveryCodes[0] } })
+  t.equal(offWithCode.status, 200)
+  t.match(await meOn(reader, cookie), { mfa: { enabled: false, recoveryCodesLeft: 0 } }, 'two-factor off: shown at once')
+})
+
+t.test('a change raced against 50 reads that miss, in rounds: never the old value once it is answered', async (t) => {
+  const { changer, reader, prefix } = await pair(t)
+  const cookie = await loggedIn(changer, 'raced')
+  const userId = ((await meOn(reader, cookie)).user as { id: string }).id
+  const redis = (await testRedis()).connect()
+  t.teardown(() => redis.disconnect())
+  for (let round = 0; round < 8; round++) {
+    const email = `round${round}@example.test`
+    await redis.del(`${prefix}account:${userId}`)
+    const misses = Array.from({ length: 50 }, () => meOn(reader, cookie))
+    const change = changer.call('PUT', '/auth/email', { cookie, body: { email } })
+    t.equal((await change).status, 202, `round ${round}: the change answered`)
+    const afterAnswer = await Promise.all([meOn(reader, cookie), meOn(changer, cookie)])
+    await Promise.all(misses)
+    const settled = await Promise.all([meOn(reader, cookie), meOn(changer, cookie)])
+    t.same([...afterAnswer, ...settled].map((answer) => answer.email), [email, email, email, email], `round ${round}: the new address on both, at once and after the misses`)
+  }
+})
