@@ -18,7 +18,7 @@ export function redisKeys(prefix: string) {
     mailAddressRateLimitPrefix: `${prefix}rl:mail:`,
     /** Where versions before PostgreSQL kept each account (a hash under the lower-cased name); read only by the import. */
     user: (username: string) => `${prefix}user:${username.toLowerCase()}`,
-    /** What reads need of an account, kept from PostgreSQL (accounts/snapshots.ts): a hash of its version and data. */
+    /** What reads need of an account, kept from PostgreSQL (accounts/snapshots.ts): a string, its version and data. */
     accountSnapshot: (userId: string) => `${prefix}account:${userId}`,
     /** A user's sessions: a sorted set of session handles, scored by when each was last seen. */
     userSessions: (userId: string) => `${prefix}user-sessions:${userId}`,
