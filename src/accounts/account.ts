@@ -116,7 +116,8 @@ export function toAccount(row: AccountRow): Account {
   const mfa = totpSecret === null || totpEnabledAt === null ? null : { secret: totpSecret, enabledAt: totpEnabledAt.getTime(), recoveryCodesLeft }
   const user = { id, username, roles, createdAt: createdAt.toISOString() }
   const email = row.email === null ? null : { address: row.email, verified: row.emailVerifiedAt !== null }
-  return { user, passwordHash, loginEpoch, mfa, disabled: toDisable(row, Date.now()), lastLoginAt: time(lastLoginAt), email, pendingEmail: row.pendingEmail, version: row.version }
+  const disabled = toDisable(row, Date.now())
+  return { user, passwordHash, loginEpoch, mfa, disabled, lastLoginAt: time(lastLoginAt), email, pendingEmail: row.pendingEmail, version: row.version }
 }
 
 /** Everything stored about an account, as the import from Redis (cli/import-redis-accounts.ts) copies it. */

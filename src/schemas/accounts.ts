@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { named, ref } from './components.js'
+import { named, nullable, ref } from './components.js'
 import { CurrentPassword, Username, USERNAME_PATTERN } from './user.js'
 
 const Role = Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z][a-z0-9_-]*$' })
@@ -8,9 +8,9 @@ export const AccountState = Type.Union([Type.Literal('active'), Type.Literal('di
 export const DisableView = named('AccountDisable', Type.Object(
   {
     since: Type.String({ format: 'date-time' }),
-    until: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-    reason: Type.Union([Type.String(), Type.Null()]),
-    by: Type.Union([Type.String(), Type.Null()]),
+    until: nullable(Type.String({ format: 'date-time' })),
+    reason: nullable(Type.String()),
+    by: nullable(Type.String()),
   },
   { additionalProperties: false, description: 'Since when an account is disabled, until when (null: until enabled), why and by whom' },
 ))
@@ -22,7 +22,7 @@ const AccountFields = {
   createdAt: Type.String({ format: 'date-time' }),
   state: AccountState,
   disabled: Type.Union([ref(DisableView), Type.Null()]),
-  lastLoginAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  lastLoginAt: nullable(Type.String({ format: 'date-time' })),
   mfa: Type.Boolean(),
 }
 export const AccountView = named('Account', Type.Object(AccountFields, { additionalProperties: false, description: 'An account as admins see it' }))
@@ -48,7 +48,7 @@ export const AccountsQuery = Type.Object(
   { additionalProperties: false },
 )
 export const AccountsPage = Type.Object(
-  { users: Type.Array(ref(AccountView)), nextCursor: Type.Union([Type.String(), Type.Null()]) },
+  { users: Type.Array(ref(AccountView)), nextCursor: nullable(Type.String()) },
   { additionalProperties: false },
 )
 

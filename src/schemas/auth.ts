@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { named, ref } from './components.js'
+import { named, nullable, ref } from './components.js'
 import { AuthMethod, MfaStatus } from './mfa.js'
 import { CurrentPassword, Password, User, Username } from './user.js'
 
@@ -17,11 +17,11 @@ export const MeResponse = Type.Object(
       { additionalProperties: false },
     ),
     mfa: ref(MfaStatus),
-    email: Type.Union([Type.String(), Type.Null()], { description: 'The account\'s address (null: none); a new address replaces a verified one only once it is verified too' }),
+    email: nullable(Type.String({ description: 'The account\'s address (null: none); a new address replaces a verified one only once it is verified too' })),
     emailVerified: Type.Boolean(),
-    pendingEmail: Type.Union([Type.String(), Type.Null()], {
+    pendingEmail: nullable(Type.String({
       description: 'A new address asked for and not yet confirmed (null: none): it replaces the verified one once confirmed; DELETE /auth/email/pending takes it back',
-    }),
+    })),
   },
   { additionalProperties: false },
 )

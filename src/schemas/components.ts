@@ -1,4 +1,4 @@
-import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Type, type Static, type TSchema, type TString } from '@sinclair/typebox'
 
 /**
  * A schema with a name: the app registers it once (app.addSchema) and routes refer to it by `ref`, so the OpenAPI
@@ -18,4 +18,17 @@ export function ref<T extends TSchema>(schema: Named<T>) {
 /** A route's answer: its schema and what it means (the response's description in the OpenAPI document). */
 export function answer<T extends TSchema>(description: string, schema: T): T {
   return { ...schema, description }
+}
+
+/**
+ * A string or null, as one JSON Schema type (`type: ['string', 'null']`): where TypeBox's union of the two gives
+ * `anyOf`, which the serializer can only resolve by validating the value against each branch on every answer.
+ */
+export function nullable<T extends TString>(schema: T) {
+  return Type.Unsafe<Static<T> | null>({ ...schema, type: ['string', 'null'] })
+}
+
+/** One of some strings, as one `enum` (not an `anyOf` of constants: see nullable). */
+export function oneOfStrings<const T extends readonly string[]>(values: T, options: { description?: string } = {}) {
+  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options })
 }

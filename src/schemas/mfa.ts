@@ -1,12 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox'
-import { named } from './components.js'
+import { named, nullable, oneOfStrings } from './components.js'
 import { CurrentPassword } from './user.js'
 
 /** The second factors: a TOTP code from an authenticator app, or a single-use recovery code. */
 export type SecondFactor = 'totp' | 'recovery_code'
 
 /** What a session's user last proved, and with what: its assurance level. */
-export const AuthMethod = Type.Union([Type.Literal('password'), Type.Literal('password+totp'), Type.Literal('password+recovery_code')])
+export const AuthMethod = oneOfStrings(['password', 'password+totp', 'password+recovery_code'])
 export type AuthMethod = Static<typeof AuthMethod>
 
 export function authMethodOf(factor: SecondFactor | null): AuthMethod {
@@ -23,7 +23,7 @@ export const TotpConfirmation = Type.Object({ code: TotpCode }, { additionalProp
 export const MfaStatus = named('MfaStatus', Type.Object(
   {
     enabled: Type.Boolean(),
-    enabledAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    enabledAt: nullable(Type.String({ format: 'date-time' })),
     recoveryCodesLeft: Type.Integer({ minimum: 0 }),
   },
   { additionalProperties: false, description: 'Whether two-factor login is on, since when, and how many recovery codes are left' },

@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
 import { SessionHandle } from './auth.js'
-import { named, ref } from './components.js'
+import { named, nullable, ref } from './components.js'
 
 /** `read` lets an access token call GET routes, `write` the others. */
 export const TokenScope = Type.Union([Type.Literal('read'), Type.Literal('write')])
@@ -34,7 +34,7 @@ const TokenFields = {
   scopes: Type.Array(TokenScope),
   createdAt: Type.String({ format: 'date-time' }),
   expiresAt: Type.String({ format: 'date-time' }),
-  lastUsedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  lastUsedAt: nullable(Type.String({ format: 'date-time' })),
 }
 
 export const TokenView = named('AccessToken', Type.Object(TokenFields, { additionalProperties: false, description: 'A personal access token, without its secret' }))
