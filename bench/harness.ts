@@ -1,11 +1,16 @@
 /**
- * What the benchmarks share: a server under test as its own Node process (with the probe preloaded), autocannon
- * loads against it, and the bench user's login.
+ * What the benchmarks share: a server under test as its own Node process (with the probe preloaded), the loads
+ * against it (wrk, or autocannon where wrk is missing or a fixed number of requests is asked), and the bench user's
+ * login.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { promisify } from 'node:util'
 import autocannon from 'autocannon'
 import { PostgresServer } from '../scripts/postgres-server.js'
 import { freePort, RedisServer } from '../scripts/redis-server.js'
@@ -92,16 +97,87 @@ export interface Load {
   body?: string
   connections?: number
   duration?: number
+  /** A fixed number of requests (autocannon), in place of a duration. */
   amount?: number
   userAgent?: string
-  /** A body per request, in place of `body`. */
+  /** A body per request, in place of `body` (autocannon only: for loads of a fixed number of requests). */
   nextBody?: () => string
-  /** A cookie per request, in place of `cookie`. */
-  nextCookie?: () => string
+  /** These cookies in turn, one per request, in place of `cookie` (read when the load starts). */
+  cookiesInTurn?: string[]
 }
 
-export function load(server: ServerProcess, options: Load) {
-  const { method = 'GET', path, cookie, body, connections = CONNECTIONS, duration = DURATION, amount, userAgent, nextBody, nextCookie } = options
+/** What a load measured. */
+export interface LoadResult {
+  requests: { total: number; average: number }
+  latency: { p50: number; p99: number }
+  non2xx: number
+  errors: number
+}
+
+/**
+ * The load generator: wrk (C, one thread) where it is on PATH, so that the servers under test keep the CPU a Node
+ * generator on the same cores would take (autocannon caps the fastest rows well below what they serve). Installed
+ * by the bench where the machine lets it (ensureWrk).
+ */
+export let driver: 'wrk' | 'autocannon' = spawnSync('wrk', ['--version']).error ? 'autocannon' : 'wrk'
+
+/** Installs wrk from the distribution's packages when it is missing and this process may (root with apt-get). */
+export function ensureWrk(): void {
+  if (driver === 'wrk' || process.getuid?.() !== 0 || spawnSync('apt-get', ['--version']).error) return
+  console.error('installing wrk (apt-get install wrk) to drive the loads')
+  const installed = spawnSync('apt-get', ['install', '-y', '-qq', 'wrk'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
+  if (installed.status === 0 && !spawnSync('wrk', ['--version']).error) driver = 'wrk'
+}
+
+export function load(server: ServerProcess, options: Load): Promise<LoadResult> {
+  return options.amount === undefined && options.nextBody === undefined && driver === 'wrk' ? loadWithWrk(server, options) : loadWithAutocannon(server, options)
+}
+
+/** A Lua string literal. */
+const lua = (value: string) => JSON.stringify(value)
+
+async function loadWithWrk(server: ServerProcess, options: Load): Promise<LoadResult> {
+  const { method = 'GET', path, cookie, body, connections = CONNECTIONS, duration = DURATION, userAgent, cookiesInTurn } = options
+  const dir = await mkdtemp(join(tmpdir(), 'bench-wrk-'))
+  try {
+    const script = [
+      `wrk.method = ${lua(method)}`,
+      ...(body ? [`wrk.body = ${lua(body)}`, 'wrk.headers["content-type"] = "application/json"'] : []),
+      ...(cookie ? [`wrk.headers["cookie"] = ${lua(cookie)}`] : []),
+      ...(userAgent ? [`wrk.headers["user-agent"] = ${lua(userAgent)}`] : []),
+    ]
+    if (cookiesInTurn) {
+      await writeFile(join(dir, 'cookies'), cookiesInTurn.join('\n'))
+      script.push(
+        'local cookies = {}',
+        `for line in io.lines(${lua(join(dir, 'cookies'))}) do cookies[#cookies + 1] = line end`,
+        'local next = 0',
+        'request = function()',
+        '  next = next % #cookies + 1',
+        '  wrk.headers["cookie"] = cookies[next]',
+        '  return wrk.format()',
+        'end',
+      )
+    }
+    script.push(
+      'done = function(summary, latency)',
+      '  local e = summary.errors',
+      '  io.write(string.format("WRK_RESULT %d %d %d %d %d %d\\n", summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))',
+      'end',
+    )
+    await writeFile(join(dir, 'load.lua'), script.join('\n'))
+    const { stdout } = await promisify(execFile)('wrk', ['-t1', `-c${connections}`, `-d${duration}s`, '-s', join(dir, 'load.lua'), `${server.url}${path}`])
+    const [total, micros, non2xx, errors, p50, p99] = /WRK_RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(stdout)!.slice(1).map(Number) as number[]
+    return { requests: { total: total!, average: total! / (micros! / 1e6) }, latency: { p50: p50! / 1000, p99: p99! / 1000 }, non2xx: non2xx!, errors: errors! }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+async function loadWithAutocannon(server: ServerProcess, options: Load): Promise<LoadResult> {
+  const { method = 'GET', path, cookie, body, connections = CONNECTIONS, duration = DURATION, amount, userAgent, nextBody, cookiesInTurn } = options
+  let turn = 0
+  const nextCookie = cookiesInTurn && (() => cookiesInTurn[turn++ % cookiesInTurn.length]!)
   return autocannon({
     url: `${server.url}${path}`,
     method,

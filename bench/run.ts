@@ -1,11 +1,11 @@
 /**
  * `npm run bench`: every server under test runs as its own process against one redis-server started here, and is
- * loaded by autocannon from this process with the same connections. The hot-path rows are all started first and
+ * loaded by wrk (installed when missing and possible; autocannon otherwise) with the same connections. The hot-path rows are all started first and
  * measured in alternating rounds (medians reported), so that a noisy moment of the shared machine hits every row
  * alike. Figures are only comparable within one run: read the ratios, not the absolute numbers. CPU µs/req (the
  * server process's CPU time per request) moves much less with the machine's noise than req/s does.
  *
- * BENCH_ROUNDS (alternating rounds of the hot path, default 3), BENCH_ROUND_SECONDS (seconds per row and round,
+ * BENCH_ROUNDS (alternating rounds of the hot path, default 7), BENCH_ROUND_SECONDS (seconds per row and round,
  * default 5), BENCH_DURATION (seconds per login-storm measurement, default 10), BENCH_CONNECTIONS (default 50),
  * BENCH_SESSIONS (sessions created in the memory scenario, five per user, default 100000), BENCH_BASELINE_TREE (another
  * checkout whose GET /api/dashboard is measured beside this one's, in the same rounds).
@@ -21,6 +21,8 @@ import { BROWSER_USER_AGENT } from '../scripts/browser.js'
 import {
   comparisonEnv,
   CONNECTIONS,
+  driver,
+  ensureWrk,
   credentials,
   DURATION,
   load,
@@ -37,7 +39,7 @@ import {
   type Stores,
 } from './harness.js'
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7)
 const ROUND_SECONDS = Number(process.env.BENCH_ROUND_SECONDS ?? 5)
 const WARMUP = Math.max(1, Math.round(DURATION / 3))
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 100_000)
@@ -208,12 +210,6 @@ const SLIDES_ROW = 'this service: GET /api/dashboard, 20,000 sessions in turn, a
 const MANY_SESSIONS_ROW = 'GET /api/dashboard, 20,000 sessions in turn'
 const SLIDING_SESSIONS = 20_000
 
-/** Each of the cookies in turn, one per request. */
-function inTurn(cookies: string[]): () => string {
-  let next = 0
-  return () => cookies[next++ % cookies.length]!
-}
-
 /**
  * Sessions of many users (SLIDING_SESSIONS, five per user), as cookies: read in turn, each comes back after more than
  * the slides row's touch interval (1 s) at any rate this machine reaches, so each of its reads slides the expiry.
@@ -271,11 +267,11 @@ async function hotPath(stores: Stores, redis: Redis): Promise<Row[]> {
     // The same sessions (same prefix) are read by the service's own rows too, where they slide once a minute.
     ['slides', 'src/server.ts', serviceEnv(stores, { SESSION_TOUCH_INTERVAL: '1', ...CHEAP_HASH_ENV }), async (s) => {
       manySessions.push(...(await sessionsOfMany(s, stores)))
-      return [[SLIDES_ROW, { path: '/api/dashboard', nextCookie: inTurn(manySessions) }]]
+      return [[SLIDES_ROW, { path: '/api/dashboard', cookiesInTurn: manySessions }]]
     }],
     serviceCase('this service', serviceEnv(stores), [
       ['GET /api/dashboard', { path: '/api/dashboard' }],
-      [MANY_SESSIONS_ROW, { path: '/api/dashboard', nextCookie: inTurn(manySessions) }],
+      [MANY_SESSIONS_ROW, { path: '/api/dashboard', cookiesInTurn: manySessions }],
       ['GET /auth/me', { path: '/auth/me' }],
       // The write path: every request changes the session (an atomic increment).
       ['POST /api/count', { method: 'POST', path: '/api/count' }],
@@ -469,6 +465,30 @@ function hotPathTable(rows: Row[]): string {
   return lines.join('\n')
 }
 
+/**
+ * The comparisons the targets are stated in, as ratios of req/s taken round by round (rows of one round run next to
+ * each other, so each ratio sees one moment of the machine): the spread over the rounds, not one number.
+ */
+const COMPARISONS: Array<[string, string, string]> = [
+  ['GET /auth/me vs GET /api/dashboard', 'this service: GET /auth/me', 'this service: GET /api/dashboard'],
+  ["GET /auth/me vs better-auth's getSession (with the user)", 'this service: GET /auth/me', 'peer: better-auth'],
+  ['GET /api/dashboard vs @fastify/session tuned', 'this service: GET /api/dashboard', 'baseline B tuned'],
+  ['GET /api/dashboard vs the one-round-trip limit', 'this service: GET /api/dashboard', 'limit'],
+]
+
+function ratioTable(rows: Row[]): string {
+  // A row by its exact name, else by its label (the part before its description): "this service: GET /api/dashboard"
+  // must not find the rows whose names continue it.
+  const find = (name: string) => rows.find((row) => row.name === name) ?? rows.find((row) => row.name.startsWith(`${name}:`) || row.name.startsWith(`${name} (`))!
+  const lines = ['| ratio of req/s, round by round | min | median | max |', '|---|---:|---:|---:|']
+  for (const [label, of, to] of COMPARISONS) {
+    const [a, b] = [find(of), find(to)]
+    const ratios = a.rounds.map((rate, round) => rate / b.rounds[round]!).sort((x, y) => x - y)
+    lines.push(`| ${label} | ${fixed(ratios[0]!, 2)}x | ${fixed(median(ratios), 2)}x | ${fixed(ratios.at(-1)!, 2)}x |`)
+  }
+  return lines.join('\n')
+}
+
 function stormTable(storm: StormReport): string {
   return [
     '| login storm | reads alone | reads during storm | ratio |',
@@ -488,6 +508,7 @@ function memoryTable(report: MemoryReport): string {
   ].join('\n')
 }
 
+ensureWrk()
 const stores = await startStores()
 const redis = stores.redis.connect()
 try {
@@ -497,9 +518,9 @@ try {
   const memoryReport = await memory(stores, redis)
   const settings
     = `${CONNECTIONS} connections; hot path: ${WARMUP} s warm-up, then ${ROUNDS} alternating rounds of ${ROUND_SECONDS} s per row (medians); `
-      + `login storm: ${DURATION} s; Node ${process.version}, ${new Date().toISOString()}`
+      + `login storm: ${DURATION} s; load from ${driver === 'wrk' ? 'wrk (one thread)' : 'autocannon (wrk missing)'}; Node ${process.version}, ${new Date().toISOString()}`
   const costs = measuredCosts(rows, memoryReport)
-  const report = [hotPathTable(rows), stormTable(storm), memoryTable(memoryReport), capacityTables(costs), `_${settings}; run took ${fixed((Date.now() - started) / 1000, 0)} s_`]
+  const report = [hotPathTable(rows), ratioTable(rows), stormTable(storm), memoryTable(memoryReport), capacityTables(costs), `_${settings}; run took ${fixed((Date.now() - started) / 1000, 0)} s_`]
     .join('\n\n')
   console.log(report)
   await mkdir(new URL('results/', import.meta.url), { recursive: true })
