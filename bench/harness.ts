@@ -166,7 +166,8 @@ async function loadWithWrk(server: ServerProcess, options: Load): Promise<LoadRe
       'end',
     )
     await writeFile(join(dir, 'load.lua'), script.join('\n'))
-    const { stdout } = await promisify(execFile)('wrk', ['-t1', `-c${connections}`, `-d${duration}s`, '-s', join(dir, 'load.lua'), `${server.url}${path}`])
+    // A login at OWASP's cost on a busy machine can take seconds: wrk's default 2 s timeout would count it as failed.
+    const { stdout } = await promisify(execFile)('wrk', ['-t1', `-c${connections}`, `-d${duration}s`, '--timeout', '60s', '-s', join(dir, 'load.lua'), `${server.url}${path}`])
     const [total, micros, non2xx, errors, p50, p99] = /WRK_RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(stdout)!.slice(1).map(Number) as number[]
     return { requests: { total: total!, average: total! / (micros! / 1e6) }, latency: { p50: p50! / 1000, p99: p99! / 1000 }, non2xx: non2xx!, errors: errors! }
   } finally {
