@@ -5,17 +5,11 @@ import type { Database } from '../platform/database/connection.js'
 import { defineScripts, type RedisClient } from '../platform/redis/client.js'
 import type { ReplicationCheck } from '../platform/redis/replication.js'
 import type { MfaStatus } from '../schemas/mfa.js'
-import type { User } from '../schemas/user.js'
 import type { Account } from './account.js'
 import { userRecords } from './records.js'
 
 /** What a read shows of an account: GET /auth/me answers from it, with no PostgreSQL query. */
-export interface AccountSnapshot {
-  user: User
-  email: { address: string; verified: boolean } | null
-  pendingEmail: string | null
-  mfa: MfaStatus
-}
+export type AccountSnapshot = Pick<Account, 'user' | 'email' | 'pendingEmail'> & { mfa: MfaStatus }
 
 /**
  * How long a snapshot lives after its fill: reads go on from snapshots while PostgreSQL is down for up to this long,
@@ -53,7 +47,8 @@ declare module 'ioredis' {
  * The account snapshot: what reads need of an account (AccountSnapshot), once per user in Redis, so that a read
  * answers from Redis alone. This module owns the key (`accountSnapshot`); PostgreSQL stays the truth.
  *
- * Invariant: after a change of an account is answered, no read shows the account as it was before the change.
+ * Invariant: after a change of an account is answered, no read shows the account as it was before the change. (A
+ * password change or reset touches nothing a snapshot holds, so it writes none.)
  * - Every change raises the row's version in its UPDATE (records.ts); the row lock orders the versions.
  * - A change refreshes the snapshot from PostgreSQL after it commits and before it answers (refresh), and waits for
  *   the replicas as a session end does; a deletion leaves a tombstone.

@@ -5,7 +5,6 @@ import type { Database } from '../platform/database/connection.js'
 import { DEFAULT_SCRYPT_COST, hashPassword, needsRehash, verifyPassword, type ScryptCost } from '../lib/password.js'
 import type { Account, AccountPage, AccountQuery } from './account.js'
 import { userRecords } from './records.js'
-import type { AccountSnapshots } from './snapshots.js'
 import type { User } from '../schemas/user.js'
 
 declare module 'fastify' {
@@ -62,7 +61,7 @@ export interface Users {
   list(query: AccountQuery): Promise<AccountPage>
 }
 
-export function createUsers(db: Database, snapshots: AccountSnapshots, hashCost: ScryptCost = DEFAULT_SCRYPT_COST): Users {
+export function createUsers(db: Database, hashCost: ScryptCost = DEFAULT_SCRYPT_COST): Users {
   const hash = (password: string) => hashPassword(password, hashCost)
   // Hashed once: verifying an unknown username against it costs what a wrong password costs.
   const decoyHash = hash(randomUUID())
@@ -89,9 +88,7 @@ export function createUsers(db: Database, snapshots: AccountSnapshots, hashCost:
     },
 
     async changePassword({ user, loginEpoch }, password) {
-      const epoch = await records.setPassword(user.id, await hash(password), loginEpoch)
-      if (epoch !== null) await snapshots.refresh(user.id)
-      return epoch
+      return records.setPassword(user.id, await hash(password), loginEpoch)
     },
 
     async authenticate(username, password, startBy) {
@@ -130,7 +127,7 @@ export interface UsersPluginOptions {
 
 export default fp<UsersPluginOptions>(
   async function usersPlugin(app, { admin, hashCost }) {
-    const users = createUsers(app.db, app.accountSnapshots, hashCost)
+    const users = createUsers(app.db, hashCost)
     app.decorate('users', users)
     if (admin) {
       try {
@@ -141,5 +138,5 @@ export default fp<UsersPluginOptions>(
       }
     }
   },
-  { name: 'users', dependencies: ['database', 'account-snapshots'] },
+  { name: 'users', dependencies: ['database'] },
 )

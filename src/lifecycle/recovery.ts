@@ -230,7 +230,6 @@ export default fp<{ mail: MailConfig }>(
           await app.mail.enqueue({ template: 'password-changed', to, username: user.username }, trx)
         })
         app.mail.wake()
-        await app.accountSnapshots.refresh(user.id)
         return { user, ended: await app.accountLifecycle.endEverything(user) }
       },
     } satisfies AccountRecovery)

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { instancePairs, type Instance } from '../support/app-process.js'
-import { loggedIn } from '../support/flows.js'
-import { build, ownPostgres, testMail, testRedis, uniquePrefix, type App } from '../support/helper.js'
+import { loggedIn, logIn, passwordStep, PASSWORD } from '../support/flows.js'
+import { build, linkOf, ownPostgres, testMail, testRedis, uniquePrefix, type App } from '../support/helper.js'
 import { steadyStep, totpCode } from '../support/totp.js'
 
 // GET /auth/me answers from the account's snapshot in Redis (accounts/snapshots.ts): no PostgreSQL query once it is
@@ -67,6 +67,8 @@ t.test('a fill that read PostgreSQL before a change and writes after it changes 
   t.match(await app.redis.writeAccountSnapshot(key, Number(oldVersion) + 1, oldData, 3600), /^\d+\|$/, 'a deleted account keeps its tombstone')
 })
 
+const ADMIN = { username: 'root', password: 'an admin passphrase' }
+
 /** Two instances as processes over real HTTP, one user logged in on both (one Redis, one PostgreSQL). */
 async function pair(t: Test) {
   const prefix = uniquePrefix()
@@ -80,6 +82,8 @@ async function pair(t: Test) {
     // What is tested is the snapshot, not the hash or load shedding: on a busy machine neither may refuse a step.
     PASSWORD_HASH_COST: '10',
     MAX_EVENT_LOOP_DELAY_MS: '0',
+    ADMIN_USERNAME: ADMIN.username,
+    ADMIN_PASSWORD: ADMIN.password,
   })()
   return { changer: changer!, reader: reader!, prefix }
 }
@@ -91,9 +95,16 @@ t.test('every change is on the other instance at once: the read right after its 
   const cookie = await loggedIn(changer, 'two_nodes')
   t.match(await meOn(reader, cookie), { email: null, mfa: { enabled: false } }, 'filled on the reader')
 
+  const mail = await testMail()
+  const verify = async () => {
+    const [link] = await mail.waitFor('second@example.test')
+    return (await changer.call('POST', '/auth/email/verify', { body: { token: linkOf(link!).token } })).status
+  }
   const steps: Array<[string, () => Promise<number>, Record<string, unknown>]> = [
     ['an address asked for', async () => (await changer.call('PUT', '/auth/email', { cookie, body: { email: 'first@example.test' } })).status, { email: 'first@example.test', emailVerified: false }],
     ['the address taken back', async () => (await changer.call('DELETE', '/auth/email/pending', { cookie })).status, { email: null }],
+    ['another asked for', async () => (await changer.call('PUT', '/auth/email', { cookie, body: { email: 'second@example.test' } })).status, { email: 'second@example.test', emailVerified: false }],
+    ['its link followed', verify, { email: 'second@example.test', emailVerified: true }],
   ]
   for (const [what, change, expected] of steps) {
     t.ok((await change()) < 300, `${what}: answered`)
@@ -106,9 +117,26 @@ t.test('every change is on the other instance at once: the read right after its 
   t.equal(confirmed.status, 200)
   t.match(await meOn(reader, cookie), { mfa: { enabled: true, recoveryCodesLeft: 10 } }, 'two-factor on: shown at once')
   const recoveryCodes = confirmed.body.recoveryCodes as string[]
-  const offWithCode = await changer.call('DELETE', '/auth/mfa/totp', { cookie, body: { code: recoveryCodes[0] } })
+  const pending = await passwordStep(changer, 'two_nodes')
+  const withCode = await changer.call('POST', '/auth/login/mfa', { cookie: pending, body: { code: recoveryCodes[1] } })
+  t.equal(withCode.status, 200, 'a login with a recovery code')
+  // That login's session from here on (a login with a recovery code ends the others).
+  const session = withCode.cookie!
+  t.match(await meOn(reader, session), { mfa: { recoveryCodesLeft: 9 } }, 'a recovery code used: shown at once')
+  const replaced = await changer.call('POST', '/auth/mfa/recovery-codes', { cookie: session, body: { code: recoveryCodes[2] } })
+  t.equal(replaced.status, 200)
+  t.match(await meOn(reader, session), { mfa: { recoveryCodesLeft: 10 } }, 'the codes replaced: shown at once')
+  const fresh = replaced.body.recoveryCodes as string[]
+  const offWithCode = await changer.call('DELETE', '/auth/mfa/totp', { cookie: session, body: { code: fresh[0] } })
   t.equal(offWithCode.status, 200)
-  t.match(await meOn(reader, cookie), { mfa: { enabled: false, recoveryCodesLeft: 0 } }, 'two-factor off: shown at once')
+  t.match(await meOn(reader, session), { mfa: { enabled: false, recoveryCodesLeft: 0 } }, 'two-factor off: shown at once')
+
+  // An admin's change of roles ends the user's sessions; the next login, read on the other instance, has the new ones.
+  const admin = await logIn(changer, ADMIN.username, ADMIN.password)
+  const changed = await changer.call('PATCH', '/admin/users/two_nodes', { cookie: admin, body: { roles: ['user', 'editor'] } })
+  t.equal(changed.status, 200)
+  const again = await logIn(changer, 'two_nodes', PASSWORD)
+  t.match(await meOn(reader, again), { user: { roles: ['user', 'editor'] } }, 'new roles: shown at once')
 })
 
 t.test('a change raced against 50 reads that miss, in rounds: never the old value once it is answered', async (t) => {
