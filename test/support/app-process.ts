@@ -48,12 +48,22 @@ export interface Instance extends Client {
 
 /**
  * Starts an instance on a free port (logging warnings only) and waits until it answers. Instances with the same
- * REDIS_PREFIX share a database unless DATABASE_URL is given.
+ * REDIS_PREFIX share a database unless DATABASE_URL is given. Load shedding is off unless `env` sets
+ * MAX_EVENT_LOOP_DELAY_MS: instances start beside other test files on two cores, where an event loop's lag alone
+ * (a start compiling its sources) would answer a step 503 OVERLOADED; load shedding has tests of its own.
  */
 export async function startInstance(t: Test, env: Record<string, string>): Promise<Instance> {
   const port = await freePort()
   const databaseUrl = env.DATABASE_URL ?? (await databaseFor(env.REDIS_PREFIX ?? 'app:'))
-  const server = startServer(t, { SESSION_SECRET: TEST_SECRET, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: databaseUrl, ...env })
+  const server = startServer(t, {
+    SESSION_SECRET: TEST_SECRET,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    MAX_EVENT_LOOP_DELAY_MS: '0',
+    DATABASE_URL: databaseUrl,
+    ...env,
+  })
   const url = `http://127.0.0.1:${port}`
   for (let attempt = 0; attempt < 200 && server.child.exitCode === null; attempt++) {
     if (await fetch(`${url}/health/live`).then((response) => response.ok, () => false)) {
