@@ -40,6 +40,7 @@ import adminRoutes from './routes/admin/index.js'
 import apiRoutes from './routes/api/index.js'
 import authRoutes from './routes/auth/index.js'
 import healthRoutes from './platform/health.js'
+import { deferredChildLogger } from './platform/logging.js'
 
 export const BODY_LIMIT_BYTES = 1024 * 1024
 
@@ -104,6 +105,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     bodyLimit: BODY_LIMIT_BYTES,
     clientErrorHandler,
     genReqId: requestIdOf,
+    childLoggerFactory: deferredChildLogger,
     ajv: {
       // Reject what the schema does not describe instead of silently dropping or converting it.
       customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false },
