@@ -2,3 +2,4 @@
 // these are its types and constants. Nothing outside accounts/ imports its stores.
 export type { Account, AccountChange } from './account.js'
 export { DEFAULT_ROLES, type UserRef } from './users.js'
+export type { AccountSnapshot } from './snapshots.js'

@@ -2,6 +2,8 @@ import fp from 'fastify-plugin'
 import fastifyCookie from '@fastify/cookie'
 import fastifySession from '@fastify/session'
 import type { FastifyReply, FastifyRequest, Session } from 'fastify'
+import { LRUCache } from 'lru-cache'
+import type { AccountSnapshot } from '../accounts/index.js'
 import { AmbiguousCredentials, InsecureTransport, SessionExpired } from '../errors.js'
 import { declareErrors } from '../schemas/error.js'
 import type { Preferences } from '../schemas/api.js'
@@ -52,6 +54,10 @@ declare module 'fastify' {
     /** The hash the session is stored under (its handle), set on load; never stored. */
     handle?: string
   }
+  interface FastifyContextConfig {
+    /** The route reads the user's account (request.accountSnapshot()): it is asked for beside the session. */
+    readsAccount?: boolean
+  }
   interface FastifyInstance {
     sessionCookie: SessionCookie
     /** When a session written now ends: its idle period from now, capped by its absolute limit. */
@@ -63,6 +69,8 @@ declare module 'fastify' {
      * token): no cookie is ever set on the response, and CSRF checks do not apply (no ambient credential).
      */
     bearer: boolean
+    /** The account read started beside the session's (sessionPlugin), for the user the cookie was remembered as. */
+    accountRead: { userId: string; snapshot: Promise<AccountSnapshot | null> } | null
     /** When this request's logged-in session ends, after any slide of its idle expiry; null without one. */
     sessionExpiresAt: number | null
     /**
@@ -71,6 +79,12 @@ declare module 'fastify' {
      * SESSION_EXPIRED when the session was ended meanwhile.
      */
     incrementSessionField(field: NumericSessionField, by?: number): Promise<number>
+    /**
+     * The account of the session's user, from its snapshot in Redis (accounts/snapshots.ts); null when the account is
+     * gone. On a route with `config.readsAccount`, read in the same round trip as the session where this process
+     * has seen the session before.
+     */
+    accountSnapshot(): Promise<AccountSnapshot | null>
   }
 }
 
@@ -178,6 +192,33 @@ export default fp<SessionPluginOptions>(
       }
       done()
     })
+    // A route that reads the account asks Redis for it beside the session, in the same tick, so that both travel in
+    // one round trip (one write and one read of the connection instead of two of each, and half the wait), when this
+    // process knows whose session the cookie is: a session's user never changes, so that is remembered, per cookie,
+    // from an earlier request; the account itself is read afresh every time. A cookie not (or no longer) remembered
+    // reads the account after the session, as any request would.
+    const usersOfCookies = new LRUCache<string, string>({ max: SIGNER_MEMO_SIZE })
+    app.decorateRequest('accountRead', null)
+    app.addHook('onRequest', (request, _reply, done) => {
+      const cookie = request.routeOptions.config.readsAccount ? request.cookies[cookieName] : undefined
+      const userId = cookie === undefined ? undefined : usersOfCookies.get(cookie)
+      if (userId !== undefined) {
+        const snapshot = app.accountSnapshots.read(userId)
+        // Awaited by the handler; a request refused before it (its session ended) must not leave a rejection unhandled.
+        snapshot.catch(() => {})
+        request.accountRead = { userId, snapshot }
+      }
+      done()
+    })
+    app.decorateRequest('accountSnapshot', function accountSnapshot(this: FastifyRequest) {
+      const userId = this.session.user?.id
+      if (userId === undefined) return Promise.resolve(null)
+      if (this.accountRead?.userId === userId) return this.accountRead.snapshot
+      const cookie = this.cookies[cookieName]
+      if (cookie !== undefined && this.routeOptions.config.readsAccount) usersOfCookies.set(cookie, userId)
+      return app.accountSnapshots.read(userId)
+    })
+
     await app.register(fastifySession, {
       secret: signer,
       cookieName,
@@ -285,5 +326,5 @@ export default fp<SessionPluginOptions>(
       },
     } satisfies SessionCookie)
   },
-  { name: 'session', dependencies: ['session-index'] },
+  { name: 'session', dependencies: ['session-index', 'account-snapshots'] },
 )

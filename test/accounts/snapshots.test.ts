@@ -59,6 +59,47 @@ t.test('while PostgreSQL is down, GET /auth/me answers from the snapshot; a miss
   t.ok(Number(miss.headers['retry-after']) > 0, 'with Retry-After')
 })
 
+t.test('once an instance has seen a session, GET /auth/me reads it and the account in one round trip to Redis', async (t) => {
+  const app = await build(t, { REDIS_PREFIX: uniquePrefix() })
+  await loggedIn(app, 'one_trip')
+  const cookies = [await logIn(app, 'one_trip'), await logIn(app, 'one_trip'), await logIn(app, 'one_trip'), await logIn(app, 'one_trip')]
+  // Redis counts the reads of its connections (each a batch of commands that arrived together); INFO is one more.
+  const readsOfRedis = async () => Number(/total_reads_processed:(\d+)/.exec(await app.redis.info('stats'))![1])
+  async function readsPerRequest(): Promise<{ reads: number; answers: unknown[] }> {
+    const before = await readsOfRedis()
+    const answers = []
+    for (const cookie of cookies) answers.push(await me(app, cookie))
+    return { reads: (await readsOfRedis() - before - 1) / cookies.length, answers }
+  }
+  const firstUse = await readsPerRequest()
+  const known = await readsPerRequest()
+  t.ok(firstUse.reads >= 2, `a cookie the instance has not seen: the session, then the account (${firstUse.reads} reads a request)`)
+  t.ok(known.reads < 1.5, `a cookie it has seen: both at once (${known.reads} reads a request)`)
+  t.same(known.answers, firstUse.answers, 'the same answers')
+})
+
+t.test('an account read started beside a session that has ended answers 401 and leaves nothing unhandled', async (t) => {
+  const postgres = await ownPostgres(t)
+  const prefix = uniquePrefix()
+  const app = await build(t, { DATABASE_URL: await postgres.createDatabase('ended_beside'), REDIS_PREFIX: prefix })
+  const ending = await loggedIn(app, 'ended_beside')
+  const other = await logIn(app, 'ended_beside')
+  const { id } = (await me(app, ending)).user as { id: string }
+  t.equal((await app.inject({ method: 'POST', url: '/auth/logout', headers: { cookie: ending } })).statusCode, 204)
+  // The read started beside the session must go to PostgreSQL, and fail there.
+  await app.redis.del(`${prefix}account:${id}`)
+  await postgres.halt()
+  t.teardown(() => postgres.resume())
+  const refused = await app.inject({ url: '/auth/me', headers: { cookie: ending } })
+  t.equal(refused.statusCode, 401)
+  t.equal(refused.json().code, 'SESSION_EXPIRED')
+  // The same fill for a live session: by its answer the one above has failed too, and the process is still here.
+  t.equal((await app.inject({ url: '/auth/me', headers: { cookie: other } })).statusCode, 503)
+  await sleep(100)
+  await postgres.resume()
+  t.equal((await app.inject({ url: '/auth/me', headers: { cookie: other } })).statusCode, 200, 'and answers once PostgreSQL is back')
+})
+
 t.test('a fill that read PostgreSQL before a change and writes after it changes nothing', async (t) => {
   const prefix = uniquePrefix()
   const app = await build(t, { REDIS_PREFIX: prefix })

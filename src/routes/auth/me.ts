@@ -19,11 +19,12 @@ const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security: SESSION_SECURITY,
         response: { 200: answer('The signed-in user, this session, two-factor state and email', MeResponse) },
       },
+      config: { readsAccount: true },
     },
     async (request) => {
       const { session } = request
       // From Redis alone: the account's snapshot (accounts/snapshots.ts), filled from PostgreSQL only on a miss.
-      const account = await app.accountSnapshots.read(request.user.id)
+      const account = await request.accountSnapshot()
       if (account === null) throw new SessionExpired()
       const iso = (ms: number) => new Date(ms).toISOString()
       return {
