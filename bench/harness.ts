@@ -69,8 +69,18 @@ export class ServerProcess {
     return (await this.ask<{ cpuMicros: number }>('cpu')).cpuMicros
   }
 
+  /** Starts V8's CPU profiler in the server (the probe's inspector session). */
+  async startProfile(): Promise<void> {
+    await this.ask('profile:start')
+  }
+
+  /** Stops the profiler; the profile is in the file named. */
+  async stopProfile(): Promise<string> {
+    return (await this.ask<{ path: string }>('profile:stop')).path
+  }
+
   private async ask<T>(question: string): Promise<T> {
-    const answer = once(this.child, 'message', { signal: AbortSignal.timeout(5000) })
+    const answer = once(this.child, 'message', { signal: AbortSignal.timeout(30_000) })
     this.child.send(question)
     const [report] = await answer
     return report as T

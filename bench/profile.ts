@@ -1,6 +1,7 @@
 /**
  * `npm run bench:profile`: where the CPU time of one kind of request goes. Runs the service (its real configuration,
- * as in `npm run bench`) under autocannon load with V8's CPU profiler on, then prints the busy time by area (each
+ * as in `npm run bench`) under the bench's load, warms it up, profiles the steady state with V8's CPU profiler (started
+ * and stopped over the probe's IPC: start-up's compiling and loading stay out), then prints the busy time by area (each
  * dependency, each file of ours, Node's own modules, GC), in µs per request and as a share, and the top functions.
  * A profile attributes time to the function running, so the areas add up to the whole: the table to read before
  * cutting anything on the hot path.
@@ -9,7 +10,7 @@
  * BENCH_PROFILE_BASELINE=true profiles baseline "B tuned" (bare @fastify/session, GET /dashboard) instead: the floor
  * to compare the service's areas with.
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { comparisonEnv, DURATION, load, loginCookie, PASSWORD, registerBenchUser, ServerProcess, serviceEnv, startStores, stopStores, USERNAME } from './harness.js'
@@ -19,6 +20,7 @@ const PATH = BASELINE ? '/dashboard' : (process.env.BENCH_PROFILE_PATH ?? '/api/
 const METHOD = process.env.BENCH_PROFILE_METHOD === 'POST' ? 'POST' : 'GET'
 const TOP_AREAS = 45
 const TOP_FUNCTIONS = 60
+const WARM_UP_SECONDS = 5
 
 interface CallFrame {
   functionName: string
@@ -68,26 +70,30 @@ function table(title: string, totals: Map<string, number>, requests: number, row
 const stores = await startStores()
 const profiles = await mkdtemp(join(tmpdir(), 'bench-profile-'))
 try {
-  const profiler = ['--cpu-prof', `--cpu-prof-dir=${profiles}`]
+  const env = { BENCH_PROFILE_FILE: join(profiles, 'steady') }
   const server = BASELINE
-    ? await ServerProcess.start('bench/servers/fastify-session.ts', comparisonEnv(stores, { BENCH_TUNED: 'true' }), profiler)
-    : await ServerProcess.start('src/server.ts', serviceEnv(stores), profiler)
+    ? await ServerProcess.start('bench/servers/fastify-session.ts', comparisonEnv(stores, { BENCH_TUNED: 'true', ...env }))
+    : await ServerProcess.start('src/server.ts', serviceEnv(stores, env))
   let requests = 0
+  let path: string
   try {
     if (!BASELINE) await registerBenchUser(server)
     const cookie = BASELINE ? await loginCookie(server, '/login') : await loginCookie(server, '/auth/login', { username: USERNAME, password: PASSWORD })
+    const request = { method: METHOD, path: PATH, cookie } as const
+    // Warmed up first, so that the profile holds what every request costs, not compiling and loading.
+    await load(server, { ...request, duration: WARM_UP_SECONDS })
     console.error(`profiling ${METHOD} ${PATH} for ${DURATION} s`)
-    const result = await load(server, { method: METHOD, path: PATH, cookie })
+    await server.startProfile()
+    const result = await load(server, request)
+    path = await server.stopProfile()
     requests = result.requests.total
     if (result.non2xx > 0) console.error(`warning: ${result.non2xx} answers were not 2xx`)
   } finally {
-    await server.terminate()
+    await server.stop()
   }
-  // The main thread's profile is the largest (worker threads, if any, write their own).
-  const files = await Promise.all((await readdir(profiles)).map(async (name) => readFile(join(profiles, name), 'utf8')))
-  const profile = JSON.parse(files.sort((a, b) => b.length - a.length)[0]!) as CpuProfile
+  const profile = JSON.parse(await readFile(path, 'utf8')) as CpuProfile
   const functionKey = (frame: CallFrame) => `${frame.functionName || '(anonymous)'} ${areaOf(frame)}:${frame.lineNumber + 1}`
-  console.log(`${METHOD} ${PATH}: ${requests} requests profiled (start-up and shutdown included, so the smallest rows are noise)\n`)
+  console.log(`${METHOD} ${PATH}: ${requests} requests profiled after a ${WARM_UP_SECONDS} s warm-up\n`)
   console.log(table('area', selfTime(profile, areaOf), requests, TOP_AREAS))
   console.log()
   console.log(table('function', selfTime(profile, functionKey), requests, TOP_FUNCTIONS))
