@@ -99,7 +99,11 @@ export interface UserRecords {
   /** Writes an account kept elsewhere, with its id, times and login epoch, unless it or its name is here already. */
   copyIn(account: AccountCopy): Promise<CopyOutcome>
   list(query: AccountQuery): Promise<AccountPage>
-  recordLogin(userId: string): Promise<void>
+  /**
+   * Notes a completed login that proved the account at `provenEpoch`, in the statement that checks the epoch still
+   * holds: false, noting nothing, when it moved (or the account is gone), and the login is void.
+   */
+  recordLogin(userId: string, provenEpoch: number): Promise<boolean>
   /**
    * Changes roles and state in one statement, raising the epoch once when logins must be shut out (new roles, a
    * disable); refused, changing nothing, when it would take the last active admin's role or access.
@@ -282,8 +286,8 @@ export function userRecords(db: Database): UserRecords {
       const accounts = rows.slice(0, limit).map(toAccount)
       return { accounts, next: rows.length > limit ? accounts.at(-1)!.user.username.toLowerCase() : null }
     },
-    async recordLogin(userId) {
-      await update(userId).set({ lastLoginAt: sql<Date>`now()` }).execute()
+    async recordLogin(userId, provenEpoch) {
+      return updatedOne(await update(userId).set({ lastLoginAt: sql<Date>`now()` }).where('loginEpoch', '=', provenEpoch).executeTakeFirst())
     },
     change(userId, change) {
       const { roles, disable, enable } = change

@@ -55,8 +55,12 @@ export interface Users {
   voidLoginsInFlight(user: UserRef): Promise<void>
   /** A new password's hash, at the configured cost (for a change made elsewhere: a reset). */
   hashPassword(password: string): Promise<string>
-  /** Notes a completed login (shown to admins). */
-  recordLogin(user: UserRef): Promise<void>
+  /**
+   * Notes a completed login (shown to admins) that proved the account at login epoch `epoch`, and checks in the same
+   * statement that the epoch still holds: false, noting nothing, when it moved since (the login is void, as for
+   * loginEpochMovedSince). One query where the check and the note took two.
+   */
+  recordLogin(user: UserRef, epoch: number): Promise<boolean>
   /** A page of accounts, by lower-cased name. */
   list(query: AccountQuery): Promise<AccountPage>
 }
@@ -113,7 +117,7 @@ export function createUsers(db: Database, hashCost: ScryptCost = DEFAULT_SCRYPT_
 
     hashPassword: hash,
 
-    recordLogin: ({ id }) => records.recordLogin(id),
+    recordLogin: ({ id }, epoch) => records.recordLogin(id, epoch),
 
     list: (query) => records.list(query),
   }

@@ -136,7 +136,7 @@ export default fp<{ requireVerifiedEmail: boolean }>(
       },
 
       async loginCompleted(claimant, user) {
-        await Promise.all([app.accountLock.reset(attempterOf(claimant, user.username)), app.users.recordLogin(user)])
+        await app.accountLock.reset(attempterOf(claimant, user.username))
       },
 
       assertMayLogIn({ log }, { user, disabled, email }) {

@@ -112,10 +112,12 @@ export default fp(
 
     /**
      * Invariant 2, for a session just written by a request that proved (or set) the user's login epoch: false, once
-     * the session is ended again, when the epoch moved since.
+     * the session is ended again, when the epoch moved since. A login (or re-authentication) is noted on the account
+     * by the same statement that checks the epoch.
      */
-    async function stillValid(request: FastifyRequest, user: UserRef, loginEpoch: number): Promise<boolean> {
-      if (!(await app.users.loginEpochMovedSince(user, loginEpoch))) return true
+    async function stillValid(request: FastifyRequest, user: UserRef, loginEpoch: number, { isLogin }: { isLogin: boolean }): Promise<boolean> {
+      const holds = isLogin ? await app.users.recordLogin(user, loginEpoch) : !(await app.users.loginEpochMovedSince(user, loginEpoch))
+      if (holds) return true
       await end(request)
       app.recordEvent(request.log, 'login_failed', { username: user.username, reason: 'interrupted by a credential change or the end of every session' })
       return false
@@ -152,7 +154,7 @@ export default fp(
         const ended = await index.makeRoom(user.id)
         if (ended > 0) app.recordEvent(request.log, 'revoke', { userId: user.id, sessions: ended, reason: 'too many sessions' }, ended)
         await session.save()
-        if (!(await stillValid(request, user, account.loginEpoch))) throw new LoginInterrupted()
+        if (!(await stillValid(request, user, account.loginEpoch, { isLogin: true }))) throw new LoginInterrupted()
         // Lifecycle events name the session by its handle, never by its ID.
         app.recordEvent(request.log, 'login', { userId: user.id, session: sessionHandle(session), remember, transport, authMethod: authMethod(session) })
         // A token client gets no cookie (see the session plugin's onSend).
@@ -166,7 +168,8 @@ export default fp(
           recordProof(request.session, reauthenticated.secondFactor)
         }
         await regenerate(request, { keep: storedFieldNames(request.session), requireLive: true })
-        if (!(await stillValid(request, user, loginEpoch))) throw reauthenticated ? new LoginInterrupted() : new SessionExpired()
+        const isLogin = reauthenticated !== undefined
+        if (!(await stillValid(request, user, loginEpoch, { isLogin }))) throw isLogin ? new LoginInterrupted() : new SessionExpired()
       },
 
       end,
