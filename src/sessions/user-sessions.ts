@@ -108,6 +108,9 @@ export function createSessionIndex(redis: RedisClient, options: SessionIndexOpti
 
     async makeRoom(userId) {
       if (maxSessionsPerUser <= 0) return 0
+      // The index lists every live session and maybe some gone since (pruned when read): under the cap with them
+      // all, a login needs no room, and reads one number instead of every session.
+      if ((await redis.zcard(keys.userSessions(userId))) < maxSessionsPerUser) return 0
       const live = await liveSessions(userId)
       const excess = live.length + 1 - maxSessionsPerUser
       return excess > 0 ? end(userId, live.slice(0, excess).map((session) => session.handle)) : 0
