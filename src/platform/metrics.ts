@@ -235,7 +235,7 @@ function observeRouteDurations(app: FastifyInstance, registry: Registry): void {
   const series = new Map<string, Histogram.Internal<'method' | 'route' | 'status_code'>>()
   app.addHook('onResponse', (request, reply, done) => {
     const route = request.routeOptions.url
-    // An unknown URL has no route: counted by status alone, it would let any client mint series.
+    // An unknown URL has no route: counted by status alone, it would let every client mint series.
     if (route === undefined || route === METRICS_URL || UNMEASURED_METHODS.has(request.method)) return done()
     const key = `${request.method} ${reply.statusCode} ${route}`
     let observed = series.get(key)

@@ -196,7 +196,7 @@ export default fp<SessionPluginOptions>(
     // one round trip (one write and one read of the connection instead of two of each, and half the wait), when this
     // process knows whose session the cookie is: a session's user never changes, so that is remembered, per cookie,
     // from an earlier request; the account itself is read afresh every time. A cookie not (or no longer) remembered
-    // reads the account after the session, as any request would.
+    // reads the account after the session, as every other request does.
     const usersOfCookies = new LRUCache<string, string>({ max: SIGNER_MEMO_SIZE })
     app.decorateRequest('accountRead', null)
     app.addHook('onRequest', (request, _reply, done) => {
