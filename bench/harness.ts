@@ -22,6 +22,9 @@ export const USERNAME = 'benchuser'
 export const PASSWORD = 'bench password'
 export const PREFIX = 'bench:'
 const root = fileURLToPath(new URL('..', import.meta.url))
+const SETTLE_INTERVAL_MS = 250
+const SETTLE_LIMIT_MS = 15_000
+const IDLE_SHARE = 0.02
 
 export interface ProbeReport {
   eventLoopDelayP99Ms: number
@@ -70,6 +73,22 @@ export class ServerProcess {
   }
 
   /** Starts V8's CPU profiler in the server (the probe's inspector session). */
+  /**
+   * Resolves once the process has been idle (under 2% of a core) for a quarter of a second, or after 15 s: work a load
+   * left queued (logins waiting for a key derivation go on after the load stops) must not be counted in the next
+   * row measured on this process, nor slow the next row of another.
+   */
+  async settle(): Promise<void> {
+    const deadline = performance.now() + SETTLE_LIMIT_MS
+    let before = await this.cpuMicros()
+    while (performance.now() < deadline) {
+      await sleep(SETTLE_INTERVAL_MS)
+      const now = await this.cpuMicros()
+      if (now - before < SETTLE_INTERVAL_MS * 1000 * IDLE_SHARE) return
+      before = now
+    }
+  }
+
   async startProfile(): Promise<void> {
     await this.ask('profile:start')
   }

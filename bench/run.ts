@@ -294,13 +294,17 @@ async function hotPath(stores: Stores, redis: Redis): Promise<Row[]> {
     for (const { name, server, request } of measured) {
       console.error(`warming up ${name}`)
       await load(server, { ...request, duration: WARMUP })
+      await server.settle()
     }
     const redisIdleCpuPerSecond = await redisIdleCpu(redis)
     const order = samplingOrder(measured)
     for (let round = 1; round <= ROUNDS; round++) {
       console.error(`round ${round} of ${ROUNDS}`)
       // Every other round backwards: a machine getting slower or faster during a round favours neither row of a pair.
-      for (const row of round % 2 ? order : order.toReversed()) row.samples.push(await sample(row.server, redis, row.request, redisIdleCpuPerSecond))
+      for (const row of round % 2 ? order : order.toReversed()) {
+        row.samples.push(await sample(row.server, redis, row.request, redisIdleCpuPerSecond))
+        await row.server.settle()
+      }
     }
     return measured.map(({ name, samples }) => summarize(name, samples))
   } finally {
