@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { AppConfig } from './config.js'
 import { redisKeys } from './lib/keys.js'
 import { withoutSecrets } from './lib/url-secrets.js'
@@ -49,6 +49,11 @@ export interface BuildOptions {
   logger?: FastifyServerOptions['logger']
   /** Told of every answer the OpenAPI document does not list for its route (the test suite fails the test). */
   onUndocumentedAnswer?: (problem: string) => void
+  /**
+   * Your own routes, mounted after the service's where sessions are loaded: the guards (`app.requireUser`,
+   * `app.requireRole('admin')`, ...), `request.user` and the services are theirs to use.
+   */
+  routes?: FastifyPluginAsync
 }
 
 /** Headers and fields that must never reach a log line. */
@@ -187,6 +192,7 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     await scope.register(authRoutes, { prefix: '/auth', allowRegistration, requireVerifiedEmail, credentialRateLimit })
     await scope.register(apiRoutes, { prefix: '/api' })
     await scope.register(adminRoutes, { prefix: '/admin' })
+    if (options.routes) await scope.register(options.routes)
   })
 
   return app

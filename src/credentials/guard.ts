@@ -9,23 +9,25 @@ import { authenticatedAt } from '../sessions/proof.js'
 import type { Account } from '../accounts/index.js'
 
 /** A preHandler that lets only some requests through, with the error codes it answers the others. */
-type Guard = ((request: FastifyRequest, reply: FastifyReply) => Promise<void>) & { errors: readonly string[] }
+export type Guard = ((request: FastifyRequest, reply: FastifyReply) => Promise<void>) & { errors: readonly string[] }
 
 declare module 'fastify' {
   interface FastifyInstance {
     /** Puts `guard` in front of every route this instance (a route folder) registers, and documents its errors there. */
     guardRoutes(guard: Guard): void
     /** Guard: a live, logged-in session, or a personal access token with the scope the method needs. */
-    requireSession: Guard
+    requireUser: Guard
     /** Guard: a login session (cookie or bearer); a personal access token gets 403 TOKEN_NOT_ALLOWED. */
     requireLogin: Guard
     /** Guard: a login session whose user has every one of `roles`, else 403 FORBIDDEN. */
-    authorize: (...roles: string[]) => Guard
+    requireRole: (...roles: string[]) => Guard
+    /** Guard: a session, or a personal access token that carries `scope` whatever the method, else 403 INSUFFICIENT_SCOPE. */
+    requireScope: (scope: TokenScope) => Guard
     /**
-     * preHandler, after a guard: the session's user must have proved a credential (logged in or re-authenticated)
-     * within `maxAgeSeconds` (default REAUTH_MAX_AGE_SECONDS), else 403 REAUTH_REQUIRED.
+     * Guard: a session whose user proved a credential (logged in or re-authenticated) within `maxAgeSeconds` (default
+     * REAUTH_MAX_AGE_SECONDS), else 403 REAUTH_REQUIRED; an access token is never fresh.
      */
-    requireFresh: (maxAgeSeconds?: number) => (request: FastifyRequest) => Promise<void>
+    requireFresh: (maxAgeSeconds?: number) => Guard
     /** The check requireFresh makes, for a handler that needs it only in some cases. */
     assertFresh(request: FastifyRequest, maxAgeSeconds?: number): void
     /** Until when (epoch milliseconds) a session counts as fresh by default. */
@@ -52,54 +54,67 @@ export function scopeFor(method: string): TokenScope {
 }
 
 /**
- * The guards a route folder puts in front of all its routes (one `preHandler` hook in its index.ts), and the checks a
- * single route adds (freshness). A guard sets `request.user`, so handlers never reach into the session for it.
+ * The guards: one preHandler each, in front of a route folder (`app.guardRoutes`, one line in its index.ts) or of one
+ * route (`preHandler: app.requireRole('admin')`), their error codes documented on the routes they guard either way. A
+ * guard sets `request.user`, so handlers never reach into the session for it. Guards combine: each checks what it
+ * names, and the credential's own rate limit counts a request once, however many guards it passes.
  */
 export default fp<AuthGuardOptions>(
   async function authGuardPlugin(app, { freshnessSeconds }) {
     app.decorateRequest('user')
 
     // The credential's own rate limit (limitCredential) answers RATE_LIMITED.
-    const sessionErrors = ['UNAUTHENTICATED', 'SESSION_EXPIRED', 'RATE_LIMITED']
+    const identityErrors = ['UNAUTHENTICATED', 'SESSION_EXPIRED', 'RATE_LIMITED']
+    const counted = new WeakSet<FastifyRequest>()
 
-    function guard(tokens: 'accepted' | 'refused'): Guard {
-      const errors = [...sessionErrors, tokens === 'refused' ? 'TOKEN_NOT_ALLOWED' : 'INSUFFICIENT_SCOPE']
-      return Object.assign(async function requireSession(request: FastifyRequest, reply: FastifyReply) {
-        const { user, token } = request.session
-        if (user) {
-          if (token !== undefined) {
-            // Changing credentials or sessions, or acting with a role, takes a login: a leaked token must not do it.
-            if (tokens === 'refused') throw new TokenNotAllowed()
-            const needed = scopeFor(request.method)
-            if (!token.scopes.includes(needed)) throw new InsufficientScope(needed)
+    /**
+     * A guard that admits a live session's request when `check` (which throws the guard's refusal) passes. Every guarded
+     * request counts against its credential's limit before it is checked, refused or not, and only once.
+     */
+    function guard(errors: readonly string[], check: (request: FastifyRequest, user: SessionUser, token: Session['token']) => void): Guard {
+      return Object.assign(async function admit(request: FastifyRequest, reply: FastifyReply) {
+        const { session } = request
+        const { user } = session
+        if (!user) {
+          // A validly signed cookie whose session is gone: tell the client why (the session plugin drops the cookie).
+          const goneSessionId = app.sessionCookie.signedId(request)
+          if (goneSessionId !== null) {
+            app.recordEvent(request.log, 'session_expired', { session: handleOf(goneSessionId), reason: 'gone' })
+            throw new SessionExpired()
           }
-          request.user = user
-          return app.limitCredential(request, reply)
+          throw new Unauthenticated()
         }
-        // A validly signed cookie whose session is gone: tell the client why (the session plugin drops the cookie).
-        const goneSessionId = app.sessionCookie.signedId(request)
-        if (goneSessionId !== null) {
-          app.recordEvent(request.log, 'session_expired', { session: handleOf(goneSessionId), reason: 'gone' })
-          throw new SessionExpired()
+        if (!counted.has(request)) {
+          counted.add(request)
+          await app.limitCredential(request, reply)
         }
-        throw new Unauthenticated()
-      }, { errors })
+        check(request, user, session.token)
+        request.user = user
+      }, { errors: [...identityErrors, ...errors] })
     }
-    const requireLogin = guard('refused')
-    app.decorate('requireSession', guard('accepted'))
-    app.decorate('requireLogin', requireLogin)
 
-    app.decorate('authorize', (...roles: string[]): Guard => {
-      const authorize = async (request: FastifyRequest, reply: FastifyReply) => {
-        await requireLogin(request, reply)
-        if (!roles.every((role) => request.user.roles.includes(role))) throw new Forbidden()
-      }
-      return Object.assign(authorize, { errors: [...requireLogin.errors, 'FORBIDDEN'] })
-    })
+    const needsScope = (token: Session['token'], scope: TokenScope) => {
+      if (token !== undefined && !token.scopes.includes(scope)) throw new InsufficientScope(scope)
+    }
+    // Changing credentials or sessions, or acting with a role, takes a login: a leaked token must not do it.
+    const refuseTokens = (token: Session['token']) => {
+      if (token !== undefined) throw new TokenNotAllowed()
+    }
+    app.decorate('requireUser', guard(['INSUFFICIENT_SCOPE'], (request, _user, token) => needsScope(token, scopeFor(request.method))))
+    app.decorate('requireScope', (scope: TokenScope) => guard(['INSUFFICIENT_SCOPE'], (_request, _user, token) => needsScope(token, scope)))
+    app.decorate('requireLogin', guard(['TOKEN_NOT_ALLOWED'], (_request, _user, token) => refuseTokens(token)))
+    app.decorate('requireRole', (...roles: string[]) => guard(['TOKEN_NOT_ALLOWED', 'FORBIDDEN'], (_request, user, token) => {
+      refuseTokens(token)
+      if (!roles.every((role) => user.roles.includes(role))) throw new Forbidden()
+    }))
 
     app.decorate('guardRoutes', function guardRoutes(this: FastifyInstance, guard: Guard) {
       this.addHook('onRoute', (route) => declareErrors(route, guard.errors))
       this.addHook('preHandler', guard)
+    })
+    // A guard on one route documents its codes there too.
+    app.addHook('onRoute', (route) => {
+      for (const handler of [route.preHandler ?? []].flat()) if (isGuard(handler)) declareErrors(route, handler.errors)
     })
 
     function assertFresh(request: FastifyRequest, maxAgeSeconds = freshnessSeconds): void {
@@ -107,7 +122,7 @@ export default fp<AuthGuardOptions>(
       if (request.session.token || Date.now() - authenticatedAt(request.session) > maxAgeSeconds * 1000) throw new ReauthRequired(String(maxAgeSeconds))
     }
     app.decorate('assertFresh', assertFresh)
-    app.decorate('requireFresh', (maxAgeSeconds = freshnessSeconds) => async (request: FastifyRequest) => assertFresh(request, maxAgeSeconds))
+    app.decorate('requireFresh', (maxAgeSeconds = freshnessSeconds) => guard(['REAUTH_REQUIRED'], (request) => assertFresh(request, maxAgeSeconds)))
     app.decorate('freshUntil', (session: Session) => authenticatedAt(session) + freshnessSeconds * 1000)
 
     app.decorate('currentAccount', async (request: FastifyRequest) => {
@@ -118,3 +133,7 @@ export default fp<AuthGuardOptions>(
   },
   { name: 'auth-guard', dependencies: ['session', 'credential-rate-limit', 'users'] },
 )
+
+function isGuard(handler: unknown): handler is Guard {
+  return typeof handler === 'function' && Array.isArray((handler as Partial<Guard>).errors)
+}

@@ -1,3 +1,3 @@
 // The credentials concern as routes see it: the services are `app.credentials`, `app.pendingLogins`, `app.accountLock`
-// and the guards (`app.requireSession`, ...); these are its types.
+// and the guards (`app.requireUser`, ...); these are its types.
 export type { SecondFactorStep } from './ceremonies.js'

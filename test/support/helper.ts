@@ -3,7 +3,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { sql, type Selectable } from 'kysely'
 import tap, { type Test } from 'tap'
 import { Redis } from 'ioredis'
-import { buildApp } from '../../src/app.js'
+import { buildApp, type BuildOptions } from '../../src/app.js'
 import { loadConfig, type EnvSource } from '../../src/config.js'
 import type { UsersTable } from '../../src/platform/database/schema.js'
 import { handleOf, redisKeys } from '../../src/lib/keys.js'
@@ -80,7 +80,7 @@ export function uniquePrefix(): string {
  */
 export type App = FastifyInstance
 
-export async function build(t: Test, env: EnvSource = {}, redis?: RedisServer): Promise<FastifyInstance> {
+export async function build(t: Test, env: EnvSource = {}, redis?: RedisServer, options: Pick<BuildOptions, 'routes'> = {}): Promise<FastifyInstance> {
   // A Cluster or Sentinels named in env replace the file's Redis.
   const elsewhere = env.REDIS_CLUSTER_NODES !== undefined || env.REDIS_SENTINELS !== undefined
   const url = redis?.url ?? (elsewhere ? undefined : (await testRedis()).url)
@@ -96,7 +96,7 @@ export async function build(t: Test, env: EnvSource = {}, redis?: RedisServer): 
     ...env,
   })
   // Every answer a test provokes must be one the OpenAPI document lists for its route.
-  const app = await buildApp(config, { onUndocumentedAnswer: (problem) => t.fail(problem) })
+  const app = await buildApp(config, { ...options, onUndocumentedAnswer: (problem) => t.fail(problem) })
   t.teardown(() => app.close())
   await app.ready()
   return app

@@ -57,7 +57,7 @@ const UserTokenParams = Type.Object({ ...UsernameParams.properties, ...TokenPara
 
 /** Everything under /admin needs the admin role. */
 const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.guardRoutes(app.authorize('admin'))
+  app.guardRoutes(app.requireRole('admin'))
 
   async function accountOf(username: string) {
     const account = await app.users.findAccount(username)
@@ -115,7 +115,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security: SESSION_SECURITY,
         params: UsernameParams,
         body: AccountChange,
-        response: { 200: answer('The account as changed, and what the change ended', AccountChanged), ...errorResponses('REAUTH_REQUIRED', 'USER_NOT_FOUND', 'LAST_ADMIN') },
+        response: { 200: answer('The account as changed, and what the change ended', AccountChanged), ...errorResponses('USER_NOT_FOUND', 'LAST_ADMIN') },
       },
     },
     async (request) => {
@@ -149,7 +149,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UsernameParams,
-        response: { 200: answer('Deleted, with what it ended', AccountDeleted), ...errorResponses('REAUTH_REQUIRED', 'USER_NOT_FOUND', 'LAST_ADMIN') },
+        response: { 200: answer('Deleted, with what it ended', AccountDeleted), ...errorResponses('USER_NOT_FOUND', 'LAST_ADMIN') },
       },
     },
     async (request) => {
@@ -186,7 +186,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UserTokenParams,
-        response: { 204: NoContent, ...errorResponses('REAUTH_REQUIRED', 'USER_NOT_FOUND', 'TOKEN_NOT_FOUND') },
+        response: { 204: NoContent, ...errorResponses('USER_NOT_FOUND', 'TOKEN_NOT_FOUND') },
       },
     },
     async (request, reply) => {
@@ -226,7 +226,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         security: SESSION_SECURITY,
         params: UsernameParams,
         querystring: EndSessionsQuery,
-        response: { 200: answer('How many sessions and access tokens were ended', RevokedWithTokens), ...errorResponses('REAUTH_REQUIRED', 'USER_NOT_FOUND') },
+        response: { 200: answer('How many sessions and access tokens were ended', RevokedWithTokens), ...errorResponses('USER_NOT_FOUND') },
       },
     },
     async (request) => {
@@ -263,7 +263,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['admin'],
         security: SESSION_SECURITY,
         params: UsernameParams,
-        response: { 200: answer('Two-factor login is off; how many sessions were ended', RevokedResponse), ...errorResponses('REAUTH_REQUIRED', 'USER_NOT_FOUND', 'MFA_NOT_ENABLED') },
+        response: { 200: answer('Two-factor login is off; how many sessions were ended', RevokedResponse), ...errorResponses('USER_NOT_FOUND', 'MFA_NOT_ENABLED') },
       },
     },
     async (request) => {

@@ -5,7 +5,7 @@ import { answer } from '../../schemas/components.js'
 
 /** Everything under /api needs a logged-in session: the guard runs before every handler of this prefix. */
 const apiRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.guardRoutes(app.requireSession)
+  app.guardRoutes(app.requireUser)
 
   app.get(
     '/dashboard',

@@ -29,7 +29,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
         tags: ['auth'],
         security: SESSION_SECURITY,
         body: PasswordChange,
-        response: { 200: answer("Changed; a bearer session's new token (the old one is ended)", NewTokenResponse), 204: NoContent, ...errorResponses('REAUTH_REQUIRED', 'INSECURE_TRANSPORT', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'OVERLOADED') },
+        response: { 200: answer("Changed; a bearer session's new token (the old one is ended)", NewTokenResponse), 204: NoContent, ...errorResponses('INSECURE_TRANSPORT', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'OVERLOADED') },
       },
     },
     async (request, reply) => {
@@ -97,7 +97,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
         tags: ['auth'],
         security: SESSION_SECURITY,
         body: AccountDeletion,
-        response: { 204: NoContent, ...errorResponses('REAUTH_REQUIRED', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'MFA_CODE_REQUIRED', 'INVALID_MFA_CODE', 'LAST_ADMIN', 'OVERLOADED') },
+        response: { 204: NoContent, ...errorResponses('INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'MFA_CODE_REQUIRED', 'INVALID_MFA_CODE', 'LAST_ADMIN', 'OVERLOADED') },
       },
     },
     async (request, reply) => {

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { sameAddress } from '../../lifecycle/index.js'
-import { errorResponses, NoContent } from '../../schemas/error.js'
+import { NoContent } from '../../schemas/error.js'
 import { EmailBody, MailQueuedResponse } from '../../schemas/recovery.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
 import { answer } from '../../schemas/components.js'
@@ -23,7 +23,7 @@ const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['recovery'],
         security: SESSION_SECURITY,
         body: EmailBody,
-        response: { 202: answer('A link to confirm the new address is on its way', MailQueuedResponse), ...errorResponses('REAUTH_REQUIRED') },
+        response: { 202: answer('A link to confirm the new address is on its way', MailQueuedResponse) },
       },
     },
     async (request, reply) => {

@@ -23,7 +23,7 @@ export interface AuthRoutesOptions {
 /**
  * /auth: each part is a plugin of its own with its guard at its top, so a route's guard is the one of its file or
  * folder: none for public.ts (register, login, logout) and recovery.ts (forgot and reset password, verify email),
- * requireSession for me.ts, requireLogin for credentials.ts, email.ts and the sessions/, mfa/ and tokens/ folders.
+ * requireUser for me.ts, requireLogin for credentials.ts, email.ts and the sessions/, mfa/ and tokens/ folders.
  */
 const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, { allowRegistration, requireVerifiedEmail, credentialRateLimit }) => {
   await app.register(publicAuthRoutes, { allowRegistration, requireVerifiedEmail, credentialRateLimit })

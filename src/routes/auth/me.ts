@@ -7,7 +7,7 @@ import { answer } from '../../schemas/components.js'
 
 /** GET /auth/me: a session or an access token (read scope). */
 const meRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  app.guardRoutes(app.requireSession)
+  app.guardRoutes(app.requireUser)
 
   app.get(
     '/me',

@@ -41,7 +41,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...documented,
         operationId: 'startTotpEnrolment',
         summary: 'Start enrolling an authenticator app (fresh session): a new secret, its otpauth:// URI and QR code; nothing changes until confirmed',
-        response: { 200: answer('A new secret to scan or type; confirm it with a code before expiresAt', EnrolmentResponse), ...errorResponses('REAUTH_REQUIRED', 'MFA_ALREADY_ENABLED') },
+        response: { 200: answer('A new secret to scan or type; confirm it with a code before expiresAt', EnrolmentResponse), ...errorResponses('MFA_ALREADY_ENABLED') },
       },
     },
     async (request) => {
@@ -90,7 +90,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'disableTotp',
         summary: 'Turn two-factor login off (fresh session and a current code); every other session ends',
         body: MfaCode,
-        response: { 200: answer('Two-factor login is off', MfaDisabledResponse), ...errorResponses('REAUTH_REQUIRED', 'MFA_NOT_ENABLED', 'INVALID_MFA_CODE', 'ACCOUNT_LOCKED') },
+        response: { 200: answer('Two-factor login is off', MfaDisabledResponse), ...errorResponses('MFA_NOT_ENABLED', 'INVALID_MFA_CODE', 'ACCOUNT_LOCKED') },
       },
     },
     async (request, reply) => {
@@ -111,7 +111,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'replaceRecoveryCodes',
         summary: 'New recovery codes in place of the old ones (fresh session and a current code); shown once',
         body: MfaCode,
-        response: { 200: answer('New recovery codes, shown only here; the old ones no longer work', RecoveryCodesResponse), ...errorResponses('REAUTH_REQUIRED', 'MFA_NOT_ENABLED', 'INVALID_MFA_CODE', 'ACCOUNT_LOCKED') },
+        response: { 200: answer('New recovery codes, shown only here; the old ones no longer work', RecoveryCodesResponse), ...errorResponses('MFA_NOT_ENABLED', 'INVALID_MFA_CODE', 'ACCOUNT_LOCKED') },
       },
     },
     async (request, reply) => {

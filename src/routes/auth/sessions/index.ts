@@ -60,7 +60,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
         ...documented,
         operationId: 'endMyOtherSessions',
         summary: 'End all my other sessions, keep this one (fresh session)',
-        response: { 200: answer('How many of my other sessions were ended', RevokedResponse), ...errorResponses('REAUTH_REQUIRED') },
+        response: { 200: answer('How many of my other sessions were ended', RevokedResponse) },
       },
     },
     async (request) => {

@@ -21,7 +21,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
         operationId: 'createAccessToken',
         summary: 'Create a personal access token (fresh session; its secret is in this answer only)',
         body: NewToken,
-        response: { 201: answer('The new token, its secret shown only here', CreatedToken), ...errorResponses('REAUTH_REQUIRED', 'TOKEN_LIMIT_REACHED') },
+        response: { 201: answer('The new token, its secret shown only here', CreatedToken), ...errorResponses('TOKEN_LIMIT_REACHED') },
       },
     },
     async (request, reply) => {
