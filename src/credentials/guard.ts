@@ -65,7 +65,6 @@ export default fp<AuthGuardOptions>(
 
     // The credential's own rate limit (limitCredential) answers RATE_LIMITED.
     const identityErrors = ['UNAUTHENTICATED', 'SESSION_EXPIRED', 'RATE_LIMITED']
-    const counted = new WeakSet<FastifyRequest>()
 
     /**
      * A guard that admits a live session's request when `check` (which throws the guard's refusal) passes. Every guarded
@@ -84,10 +83,8 @@ export default fp<AuthGuardOptions>(
           }
           throw new Unauthenticated()
         }
-        if (!counted.has(request)) {
-          counted.add(request)
-          await app.limitCredential(request, reply)
-        }
+        // A request an earlier guard admitted (it set request.user) has been counted.
+        if (request.user === undefined) await app.limitCredential(request, reply)
         check(request, user, session.token)
         request.user = user
       }, { errors: [...identityErrors, ...errors] })
