@@ -1,59 +1,17 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { AppConfig } from './config.js'
-import { redisKeys } from './lib/keys.js'
 import { withoutSecrets } from './lib/url-secrets.js'
-import { NAMED_SCHEMAS } from './schemas/named.js'
-import databasePlugin from './platform/database/plugin.js'
-import answerContractPlugin from './platform/http/answer-contract.js'
 import { clientErrorHandler } from './platform/http/client-error.js'
-import corsPlugin from './platform/http/cors.js'
-import csrfPlugin from './platform/http/csrf.js'
-import docsPlugin from './platform/http/docs.js'
-import errorsPlugin from './platform/http/error-handler.js'
-import rateLimitPlugin from './platform/http/global-rate-limit.js'
-import loadSheddingPlugin from './platform/http/load-shedding.js'
-import securityHeadersPlugin from './platform/http/security-headers.js'
-import jobQueuePlugin from './platform/job-queue/plugin.js'
-import metricsPlugin from './platform/metrics.js'
-import redisPlugin from './platform/redis/plugin.js'
-import { replicationCheck } from './platform/redis/replication.js'
-import mailPlugin from './accounts/mail.js'
-import accountSnapshotsPlugin from './accounts/snapshots.js'
-import mfaPlugin from './accounts/two-factor.js'
-import usersPlugin from './accounts/users.js'
-import accessTokensPlugin from './sessions/access-tokens.js'
-import sessionPlugin from './sessions/http.js'
-import sessionIndexPlugin from './sessions/user-sessions.js'
-import sessionsPlugin from './sessions/service.js'
-import { createSessionStore } from './sessions/store.js'
-import credentialsPlugin from './credentials/ceremonies.js'
-import credentialsHttpPlugin from './credentials/http.js'
-import authGuardPlugin from './credentials/guard.js'
-import accountLockPlugin from './credentials/lock.js'
-import pendingLoginsPlugin from './credentials/pending-logins.js'
-import credentialRateLimitPlugin from './credentials/rate-limit.js'
-import accountLifecyclePlugin from './lifecycle/account-lifecycle.js'
-import accountRecoveryPlugin from './lifecycle/recovery.js'
-import adminRoutes from './routes/admin/index.js'
-import apiRoutes from './routes/api/index.js'
-import authRoutes from './routes/auth/index.js'
-import healthRoutes from './platform/health.js'
+import sessionService, { type SessionServiceOptions } from './plugin.js'
 import { deferredChildLogger } from './platform/logging.js'
 
 export const BODY_LIMIT_BYTES = 1024 * 1024
 
-export interface BuildOptions {
+export interface BuildOptions extends Omit<SessionServiceOptions, 'config'> {
   /** Pino options, or false for none (the default: tests and tools stay quiet). */
   logger?: FastifyServerOptions['logger']
-  /** Told of every answer the OpenAPI document does not list for its route (the test suite fails the test). */
-  onUndocumentedAnswer?: (problem: string) => void
-  /**
-   * Your own routes, mounted after the service's where sessions are loaded: the guards (`app.requireUser`,
-   * `app.requireRole('admin')`, ...), `request.user` and the services are theirs to use.
-   */
-  routes?: FastifyPluginAsync
 }
 
 /** Headers and fields that must never reach a log line. */
@@ -100,8 +58,10 @@ export function requestIdOf(request: IncomingMessage): string {
 }
 
 /**
- * Composes the service from its plugins. Resolves once Redis and PostgreSQL are connected and the schema is current;
- * rejects with RedisUnreachableError, DatabaseUnreachableError or SchemaMismatchError otherwise.
+ * The standalone server: a Fastify instance with the server's own options (logging, proxies, request ids), and the
+ * service registered in it as a plugin (src/plugin.ts), as a host would. Resolves once Redis and PostgreSQL are
+ * connected and the schema is current; rejects with RedisUnreachableError, DatabaseUnreachableError or
+ * SchemaMismatchError otherwise.
  */
 export async function buildApp(config: AppConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
@@ -111,89 +71,12 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     clientErrorHandler,
     genReqId: requestIdOf,
     childLoggerFactory: deferredChildLogger,
-    ajv: {
-      // Reject what the schema does not describe instead of silently dropping or converting it.
-      customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false },
-    },
   })
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
     done()
   })
-  // The schemas routes refer to by name: one definition each, for validation, serialization and the OpenAPI document.
-  for (const schema of NAMED_SCHEMAS) app.addSchema(schema)
-  // Bodies are JSON only: anything else is refused with 415 rather than half-parsed.
-  app.removeContentTypeParser('text/plain')
-  const keys = redisKeys(config.redis.prefix)
-  const { rateLimit, session } = config
-
-  // Platform: connections, errors, HTTP hardening, the global limit, metrics. It knows no concern.
-  await app.register(redisPlugin, { connection: config.redis.connection })
-  await app.register(errorsPlugin)
-  if (options.onUndocumentedAnswer) await app.register(answerContractPlugin, { onUndocumented: options.onUndocumentedAnswer })
-  await app.register(loadSheddingPlugin, { maxEventLoopDelayMs: config.maxEventLoopDelayMs })
-  await app.register(securityHeadersPlugin)
-  // Before every route, so the OpenAPI document lists them all.
-  if (config.docsEnabled) await app.register(docsPlugin, { cookieName: session.cookieName, metricsTokenRequired: config.metricsToken !== null })
-  // Without allowed origins there is nothing to answer: skip the per-request CORS hook altogether.
-  if (config.corsOrigins.length > 0) await app.register(corsPlugin, { origins: config.corsOrigins })
-  const counting = { windowSeconds: rateLimit.windowSeconds, syncIntervalMs: rateLimit.syncIntervalMs }
-  // Before metrics, so that its limit applies to GET /metrics too.
-  await app.register(rateLimitPlugin, { keys, max: rateLimit.max, ...counting })
-  await app.register(metricsPlugin, { token: config.metricsToken, liveSessions: () => app.sessionIndex.countLive() })
-  await app.register(databasePlugin, { database: config.database, onQuery: app.observeDatabaseQuery })
-  await app.register(jobQueuePlugin)
-  await app.register(healthRoutes, { prefix: '/health' })
-
-  // Accounts: what an account is, in PostgreSQL, and what reads need of it, in Redis.
-  const confirmReplicated = replicationCheck(app.redis, config.redis.waitReplicas)
-  await app.register(accountSnapshotsPlugin, { keys, confirmWritten: confirmReplicated })
-  await app.register(usersPlugin, { admin: config.admin, hashCost: config.passwordHashCost })
-  await app.register(mfaPlugin, { secrets: session.secrets, issuer: config.mfaIssuer })
-  await app.register(mailPlugin, { mail: config.mail, secrets: session.secrets, service: config.mfaIssuer })
-
-  // Sessions: one store owns their keys and every ending.
-  const { timeouts } = session
-  const sessionStore = createSessionStore(app.redis, { keys, confirmEnded: confirmReplicated })
-  await app.register(sessionIndexPlugin, {
-    keys,
-    store: sessionStore,
-    maxSessionsPerUser: session.maxPerUser,
-    longestSessionMs: Math.max(timeouts.standard.absoluteMs, timeouts.remember.absoluteMs),
-  })
-  // Credentials that need no session: per-credential limits and the account lock.
-  await app.register(credentialRateLimitPlugin, {
-    keys,
-    perCredential: { max: rateLimit.credentialMax, ...counting },
-    perMailAddress: { max: config.mail.perAddressMax, windowSeconds: config.mail.perAddressWindowSeconds },
-  })
-  await app.register(accountLockPlugin, { keys, ...config.accountLock })
-
-  // Only the routes below parse cookies and load sessions.
-  await app.register(async function sessionScope(scope) {
-    await scope.register(sessionPlugin, { keys, ...session, store: sessionStore })
-    await scope.register(sessionsPlugin)
-    await scope.register(accessTokensPlugin, { keys, maxPerUser: config.maxTokensPerUser, store: sessionStore })
-    await scope.register(csrfPlugin, { allowedOrigins: config.corsOrigins })
-
-    const cookieSecure = session.cookieSecure
-    await scope.register(pendingLoginsPlugin, { keys })
-    await scope.register(credentialsPlugin, { requireVerifiedEmail: config.requireVerifiedEmail })
-    // The binding: what the ceremonies take of a request, and the device cookie they leave.
-    await scope.register(credentialsHttpPlugin, { sessionCookieName: session.cookieName, cookieSecure })
-    await scope.register(authGuardPlugin, { freshnessSeconds: config.reauthMaxAgeSeconds })
-
-    // Lifecycle: changes that end what an account holds.
-    await scope.register(accountLifecyclePlugin)
-    await scope.register(accountRecoveryPlugin, { mail: config.mail })
-
-    const credentialRateLimit = { max: rateLimit.loginMax, timeWindow: rateLimit.loginWindowSeconds * 1000 }
-    const { allowRegistration, requireVerifiedEmail } = config
-    await scope.register(authRoutes, { prefix: '/auth', allowRegistration, requireVerifiedEmail, credentialRateLimit })
-    await scope.register(apiRoutes, { prefix: '/api' })
-    await scope.register(adminRoutes, { prefix: '/admin' })
-    if (options.routes) await scope.register(options.routes)
-  })
-
+  const { logger: _logger, ...service } = options
+  await app.register(sessionService, { config, ...service })
   return app
 }

@@ -11,7 +11,7 @@ const OUR_CODES = new Map<string, number>()
  * Defines an error the API answers with, under a stable code that clients branch on; the error handler answers every
  * defined code as it is, so the list of codes cannot drift from the definitions.
  */
-function define<Args extends unknown[] = []>(code: string, message: string, statusCode: number) {
+export function define<Args extends unknown[] = []>(code: string, message: string, statusCode: number) {
   OUR_CODES.set(code, statusCode)
   return createError<Args>(code, message, statusCode)
 }

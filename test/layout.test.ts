@@ -60,7 +60,7 @@ t.test('stores and ceremonies take plain data: only bindings, guards and routes 
 })
 
 t.test('only stores and the platform reach Redis through app.redis', async (t) => {
-  const STORES = ['platform/', 'sessions/user-sessions.ts', 'sessions/access-tokens.ts', 'sessions/http.ts', 'credentials/lock.ts', 'credentials/pending-logins.ts', 'credentials/rate-limit.ts', 'accounts/snapshots.ts', 'app.ts']
+  const STORES = ['platform/', 'sessions/user-sessions.ts', 'sessions/access-tokens.ts', 'sessions/http.ts', 'credentials/lock.ts', 'credentials/pending-logins.ts', 'credentials/rate-limit.ts', 'accounts/snapshots.ts', 'plugin.ts']
   t.same(outside(STORES, /\bapp\.redis\b/), [])
 })
 

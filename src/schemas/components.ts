@@ -15,9 +15,17 @@ export function ref<T extends TSchema>(schema: Named<T>) {
   return Type.Unsafe<Static<T>>(Type.Ref(schema.$id))
 }
 
+/**
+ * `schema` with a description of its own: a field that says more where it is used than its shared definition does.
+ * Typed as the schema itself, so that the declarations the package ships can name it.
+ */
+export function described<T extends TSchema>(schema: T, description: string): T {
+  return { ...schema, description }
+}
+
 /** A route's answer: its schema and what it means (the response's description in the OpenAPI document). */
 export function answer<T extends TSchema>(description: string, schema: T): T {
-  return { ...schema, description }
+  return described(schema, description)
 }
 
 /**

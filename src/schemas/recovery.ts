@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox'
+import { described } from './components.js'
 import { Code } from './mfa.js'
 import { Credentials, Password, Username } from './user.js'
 
@@ -11,7 +12,7 @@ const LinkToken = Type.String({ minLength: 1, maxLength: 128, description: 'The 
 export const Registration = Type.Object(
   {
     ...Credentials.properties,
-    email: Type.Optional({ ...Email, description: 'Optional (required with REQUIRE_VERIFIED_EMAIL): a link to confirm it is mailed there' }),
+    email: Type.Optional(described(Email, 'Optional (required with REQUIRE_VERIFIED_EMAIL): a link to confirm it is mailed there')),
   },
   { additionalProperties: false },
 )
@@ -21,10 +22,10 @@ export const EmailBody = Type.Object({ email: Email }, { additionalProperties: f
 export const ResendBody = Type.Object(
   {
     email: Email,
-    username: Type.Optional({
-      ...Username,
-      description: 'Only the account of this name gets a link (if it holds the address unconfirmed): the way to your own link when other accounts gave your address too',
-    }),
+    username: Type.Optional(described(
+      Username,
+      'Only the account of this name gets a link (if it holds the address unconfirmed): the way to your own link when other accounts gave your address too',
+    )),
   },
   { additionalProperties: false },
 )
@@ -35,7 +36,7 @@ export const PasswordResetBody = Type.Object(
   {
     token: LinkToken,
     newPassword: Password,
-    code: Type.Optional({ ...Code, description: 'Required when two-factor login is on: a code from the authenticator app, or a recovery code' }),
+    code: Type.Optional(described(Code, 'Required when two-factor login is on: a code from the authenticator app, or a recovery code')),
   },
   { additionalProperties: false },
 )

@@ -4,7 +4,7 @@ import { sql, type Selectable } from 'kysely'
 import tap, { type Test } from 'tap'
 import { Redis } from 'ioredis'
 import { buildApp, type BuildOptions } from '../../src/app.js'
-import { loadConfig, type EnvSource } from '../../src/config.js'
+import { loadConfig, type AppConfig, type EnvSource } from '../../src/config.js'
 import type { UsersTable } from '../../src/platform/database/schema.js'
 import { handleOf, redisKeys } from '../../src/lib/keys.js'
 import { MailServer } from '../../scripts/mail-server.js'
@@ -80,12 +80,16 @@ export function uniquePrefix(): string {
  */
 export type App = FastifyInstance
 
-export async function build(t: Test, env: EnvSource = {}, redis?: RedisServer, options: Pick<BuildOptions, 'routes'> = {}): Promise<FastifyInstance> {
+/**
+ * The settings of a test's service: the file's Redis (or `redis`, or the Cluster or Sentinels `env` names), a
+ * database and key prefix of its own, the file's mail server, and `env` over them.
+ */
+export async function testConfig(env: EnvSource = {}, redis?: RedisServer): Promise<AppConfig> {
   // A Cluster or Sentinels named in env replace the file's Redis.
   const elsewhere = env.REDIS_CLUSTER_NODES !== undefined || env.REDIS_SENTINELS !== undefined
   const url = redis?.url ?? (elsewhere ? undefined : (await testRedis()).url)
   const prefix = env.REDIS_PREFIX ?? uniquePrefix()
-  const config = loadConfig({
+  return loadConfig({
     SESSION_SECRET: TEST_SECRET,
     ...(url && { REDIS_URL: url }),
     REDIS_PREFIX: prefix,
@@ -95,6 +99,11 @@ export async function build(t: Test, env: EnvSource = {}, redis?: RedisServer, o
     MAIL_RETRY_DELAY_SECONDS: '1',
     ...env,
   })
+}
+
+/** The standalone app on testConfig's settings, ready, closed when the test ends. */
+export async function build(t: Test, env: EnvSource = {}, redis?: RedisServer, options: Pick<BuildOptions, 'routes'> = {}): Promise<FastifyInstance> {
+  const config = await testConfig(env, redis)
   // Every answer a test provokes must be one the OpenAPI document lists for its route.
   const app = await buildApp(config, { ...options, onUndocumentedAnswer: (problem) => t.fail(problem) })
   t.teardown(() => app.close())

@@ -1,0 +1,16 @@
+/**
+ * The package's public API: what a host app imports (`import { sessionService } from 'redis-session-api'`). Everything not
+ * exported here is internal and may change in any release; what is here changes only as CHANGELOG.md says, by semver.
+ * The guards (`app.requireUser`, `app.requireRole(...)`, ...) and `request.user` are typed by the declarations these
+ * types bring along.
+ */
+export { default as sessionService, type SessionServiceOptions } from './plugin.js'
+export { buildApp, type BuildOptions } from './app.js'
+export { ConfigError, loadConfig, type AppConfig, type EnvSource } from './config.js'
+export type { Guard } from './credentials/guard.js'
+export type { SessionUser } from './sessions/http.js'
+/** Errors in the service's shape (`{statusCode, error, message, code}`), and their place in the OpenAPI document. */
+export { define as defineError } from './errors.js'
+export { errorResponses, NoContent } from './schemas/error.js'
+export { answer } from './schemas/components.js'
+export { PUBLIC, SESSION_SECURITY } from './schemas/security.js'
