@@ -12,8 +12,8 @@ import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import autocannon from 'autocannon'
-import { PostgresServer } from '../scripts/postgres-server.js'
-import { freePort, RedisServer } from '../scripts/redis-server.js'
+import { PostgresServer } from '../src/testing/postgres-server.js'
+import { freePort, RedisServer } from '../src/testing/redis-server.js'
 
 export const DURATION = Number(process.env.BENCH_DURATION ?? 10)
 export const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)

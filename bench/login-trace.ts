@@ -8,8 +8,8 @@
  */
 import { scryptSync, randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { PostgresServer } from '../scripts/postgres-server.js'
-import { RedisServer } from '../scripts/redis-server.js'
+import { PostgresServer } from '../src/testing/postgres-server.js'
+import { RedisServer } from '../src/testing/redis-server.js'
 import { OWASP_SCRYPT_COST_LOG2 } from '../src/lib/password.js'
 import { PASSWORD, registerBenchUser, ServerProcess, serviceEnv, USERNAME } from './harness.js'
 

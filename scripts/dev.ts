@@ -12,9 +12,9 @@ import { sql } from 'kysely'
 import PinoPretty from 'pino-pretty'
 import { createDatabase } from '../src/platform/database/connection.js'
 import { closeRedis, connectRedis } from '../src/platform/redis/plugin.js'
-import { MailServer, mailForTerminal, serveMailpitApi } from './mail-server.js'
-import { PostgresServer } from './postgres-server.js'
-import { RedisServer } from './redis-server.js'
+import { MailServer, mailForTerminal, serveMailpitApi } from '../src/testing/mail-server.js'
+import { PostgresServer } from '../src/testing/postgres-server.js'
+import { RedisServer } from '../src/testing/redis-server.js'
 
 /** A URL setting, or one line naming it and an exit, as the server's own start says it (no stack trace). */
 function urlSetting(name: string, fallback: string): URL {

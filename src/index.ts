@@ -4,11 +4,16 @@
  * The guards (`app.requireUser`, `app.requireRole(...)`, ...) and `request.user` are typed by the declarations these
  * types bring along.
  */
+// The OpenAPI fields a route's schema may carry (operationId, summary, tags, security) come with @fastify/swagger's types.
+/// <reference types="@fastify/swagger" preserve="true" />
 export { default as sessionService, type SessionServiceOptions } from './plugin.js'
+export type { AccountControl, ChangedBy, SessionControl, SessionInfo } from './public-api.js'
 export { buildApp, type BuildOptions } from './app.js'
 export { ConfigError, loadConfig, type AppConfig, type EnvSource } from './config.js'
 export type { Guard } from './credentials/guard.js'
 export type { SessionUser } from './sessions/http.js'
+export type { AccountView } from './schemas/accounts.js'
+export type { User } from './schemas/user.js'
 /** Errors in the service's shape (`{statusCode, error, message, code}`), and their place in the OpenAPI document. */
 export { define as defineError } from './errors.js'
 export { errorResponses, NoContent } from './schemas/error.js'

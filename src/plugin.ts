@@ -1,5 +1,5 @@
 import ajvCompiler from '@fastify/ajv-compiler'
-import type { FastifyPluginAsync, FastifySchemaCompiler } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifySchemaCompiler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { AppConfig } from './config.js'
 import { redisKeys } from './lib/keys.js'
@@ -38,6 +38,7 @@ import adminRoutes from './routes/admin/index.js'
 import apiRoutes from './routes/api/index.js'
 import authRoutes from './routes/auth/index.js'
 import healthRoutes from './platform/health.js'
+import { hostApi } from './public-api.js'
 
 export interface SessionServiceOptions {
   /** The settings, validated: `loadConfig(settings)`. */
@@ -120,7 +121,8 @@ export default fp<SessionServiceOptions>(
     await app.register(accountLockPlugin, { keys, ...config.accountLock })
 
     // Only the routes below parse cookies and load sessions.
-    await app.register(async function sessionScope(scope) {
+    let sessionScope: FastifyInstance | undefined
+    await app.register(async function sessionScopePlugin(scope) {
       // Whatever the host's Fastify validates with, these routes refuse what their schemas do not describe.
       scope.setValidatorCompiler(strictValidation(scope.getSchemas()))
       await scope.register(sessionPlugin, { keys, ...session, store: sessionStore })
@@ -145,7 +147,12 @@ export default fp<SessionServiceOptions>(
       await scope.register(apiRoutes, { prefix: '/api' })
       await scope.register(adminRoutes, { prefix: '/admin' })
       if (routes) await scope.register(routes)
+      sessionScope = scope
     })
+    // The host's API over the services of that scope, on the host's own instance.
+    const { sessions, accounts } = hostApi(sessionScope!)
+    app.decorate('sessions', sessions)
+    app.decorate('accounts', accounts)
   },
   { name: 'redis-session-api', fastify: '5.x' },
 )

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import { promisify } from 'node:util'
 import t from 'tap'
@@ -32,8 +34,23 @@ t.test('the package name resolves to the public entry, and nothing but it', asyn
   t.match(refused, /ERR_PACKAGE_PATH_NOT_EXPORTED|not defined by "exports"/, 'internal modules are not reachable by the name')
 })
 
-t.test("a host's file type-checks against the declarations: typed guards, request.user, errors in the service's shape", async (t) => {
-  // test/package/host.ts imports only by the package's name, and holds a @ts-expect-error that must stay an error.
-  const checked = await run(process.execPath, [tsc, '-p', 'test/package/tsconfig.json'], { cwd: root }).then(() => '', (error: { stdout?: string }) => String(error.stdout))
-  t.equal(checked, '', 'no type error')
+t.test('the example host app, installed from the packed tarball, type-checks and passes its own tests', async (t) => {
+  // As a host gets it: the tarball npm pack makes (already built above), installed into a copy of examples/host-app.
+  const dir = await mkdtemp(join(tmpdir(), 'host-app-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: root })
+  const tarball = join(dir, (JSON.parse(stdout) as Array<{ filename: string }>)[0]!.filename)
+  const app = join(dir, 'host-app')
+  await cp(join(root, 'examples/host-app'), app, { recursive: true, filter: (path) => !path.includes('node_modules') })
+  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', tarball], { cwd: app })
+
+  const checked = await run(process.execPath, [tsc, '--noEmit', '-p', app]).then(() => '', (error: { stdout?: string }) => String(error.stdout))
+  t.equal(checked, '', 'no type error against the declarations')
+  const tested = await run(process.execPath, ['--test', '--test-reporter=tap', 'test/*.test.ts'], { cwd: app }).then(
+    ({ stdout }) => ({ passed: true, output: stdout }),
+    (error: { stdout?: string; stderr?: string }) => ({ passed: false, output: `${error.stdout ?? ''}${error.stderr ?? ''}` }),
+  )
+  t.ok(tested.passed, tested.passed ? 'its tests pass' : tested.output)
+  t.match(tested.output, /# pass [1-9]/, 'and they ran')
+  t.match(tested.output, /# fail 0/)
 })

@@ -1,5 +1,6 @@
 import type { Selectable } from 'kysely'
 import type { UsersTable } from '../platform/database/schema.js'
+import type { AccountView } from '../schemas/accounts.js'
 import type { User } from '../schemas/user.js'
 
 /** An account as the services see it, and how a row of the users table becomes one (records.ts reads the rows). */
@@ -76,7 +77,7 @@ export type GuardedOutcome = 'done' | 'gone' | 'lastAdmin'
 /** What an admin changes of an account: each part optional; `disable` and `enable` exclude each other. */
 export interface AccountChange {
   roles?: string[]
-  disable?: { until: Date | null; reason: string | null; by: string }
+  disable?: { until: Date | null; reason: string | null; by: string | null }
   enable?: true
 }
 
@@ -134,3 +135,16 @@ export interface AccountCopy {
  * the name. Only `copied` wrote anything: an account here is never overwritten.
  */
 export type CopyOutcome = 'copied' | 'present' | 'changed' | 'nameTaken'
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
+
+/** An account as admins (and a host's code) see it: never a credential. */
+export function toAccountView({ user, disabled, lastLoginAt, mfa }: Account): AccountView {
+  return {
+    ...user,
+    state: disabled === null ? 'active' : 'disabled',
+    disabled: disabled && { since: iso(disabled.since)!, until: iso(disabled.until), reason: disabled.reason, by: disabled.by },
+    lastLoginAt: iso(lastLoginAt),
+    mfa: mfa !== null,
+  }
+}

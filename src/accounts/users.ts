@@ -38,7 +38,7 @@ export interface Users {
   /** The user with their credentials (second factor included), or null. */
   findAccount(username: string): Promise<Account | null>
   /** The account of `user` as it is now; null when it is gone. */
-  accountOf(user: UserRef): Promise<Account | null>
+  accountOf(user: Pick<UserRef, 'id'>): Promise<Account | null>
   /**
    * A new password for a request that proved `account` (its old password, at its login epoch): the new login epoch,
    * or null when the account changed since (see accounts/records.ts setPassword). Ends logins in flight.

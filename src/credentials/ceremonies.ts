@@ -164,7 +164,7 @@ export default fp<{ requireVerifiedEmail: boolean }>(
           // The claimant's own session, when it is the user's (re-authentication, two-factor changes), stays; a login
           // spending the code has none yet. That request is itself a login in flight: it must not void itself.
           const keep = claimant.session?.userId === user.id ? claimant.session.handle : undefined
-          const ended = await app.sessions.endAll(user, { keep, keepLoginsInFlight: true })
+          const ended = await app.sessionLifecycle.endAll(user, { keep, keepLoginsInFlight: true })
           app.recordEvent(log, 'recovery_code_used', { userId: user.id, step, recoveryCodesLeft: check.recoveryCodesLeft, revokedSessions: ended }, ended)
         }
         return check

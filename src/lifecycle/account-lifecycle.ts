@@ -48,7 +48,7 @@ export default fp(
 
     /** `epochRaised`: the change that calls it raised the login epoch itself, which shut out the logins in flight. */
     async function endEverything(user: UserRef, { epochRaised = false } = {}): Promise<Ended> {
-      const sessions = await app.sessions.endAll(user, { keepLoginsInFlight: epochRaised })
+      const sessions = await app.sessionLifecycle.endAll(user, { keepLoginsInFlight: epochRaised })
       const tokens = await app.accessTokens.revokeAll(user.id)
       return { sessions, tokens }
     }

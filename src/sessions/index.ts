@@ -1,4 +1,4 @@
-// The sessions concern as routes and later concerns see it: the service is `app.sessions` (service.ts); these are the
+// The sessions concern as routes and later concerns see it: the service is `app.sessionLifecycle` (service.ts); these are the
 // pure pieces they may use. Nothing outside sessions/ imports its stores.
 export { sessionHandle } from './fastify-store.js'
 export { authenticatedAt, authMethod } from './proof.js'

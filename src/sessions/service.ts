@@ -11,7 +11,7 @@ import type { Account, UserRef } from '../accounts/index.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    sessions: Sessions
+    sessionLifecycle: Sessions
   }
 }
 
@@ -189,7 +189,7 @@ export default fp(
         return { token: session.encryptedSessionId, expiresAt: new Date(app.sessionEndsAt(session)).toISOString() }
       },
     }
-    app.decorate('sessions', sessions)
+    app.decorate('sessionLifecycle', sessions)
   },
   { name: 'sessions', dependencies: ['session', 'session-index', 'users', 'metrics'] },
 )

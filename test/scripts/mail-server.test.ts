@@ -1,5 +1,5 @@
 import t from 'tap'
-import { mailForTerminal, serveMailpitApi } from '../../scripts/mail-server.js'
+import { mailForTerminal, serveMailpitApi } from '../../src/testing/mail-server.js'
 import { registerWithEmail } from '../support/flows.js'
 import { build, freePort, linkOf, testMail } from '../support/helper.js'
 

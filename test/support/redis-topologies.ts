@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Redis } from 'ioredis'
-import { RedisServer, freePort } from '../../scripts/redis-server.js'
+import { RedisServer, freePort } from '../../src/testing/redis-server.js'
 
 /** What the app needs to reach a topology. */
 export type TopologyEnv = Record<string, string>

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { Type } from '@sinclair/typebox'
 import { InvalidAccountChange, InvalidQuery, MfaNotEnabled, TokenNotFound, UserNotFound } from '../../errors.js'
-import type { Account } from '../../accounts/index.js'
+import { toAccountView } from '../../accounts/index.js'
 import { toSessionView } from '../../sessions/index.js'
 import {
   AccountChange,
@@ -12,7 +12,6 @@ import {
   AccountsQuery,
   DEFAULT_PAGE,
   QueryFlag,
-  type AccountView,
 } from '../../schemas/accounts.js'
 import { RevokedResponse, SessionsResponse, UsernameParams } from '../../schemas/auth.js'
 import { SESSION_SECURITY } from '../../schemas/security.js'
@@ -21,19 +20,6 @@ import { MfaStatus } from '../../schemas/mfa.js'
 import { TokenParams, TokensResponse } from '../../schemas/tokens.js'
 import { USERNAME_PATTERN } from '../../schemas/user.js'
 import { answer, ref } from '../../schemas/components.js'
-
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
-
-/** An account as admins see it: never a credential. */
-function toAccountView({ user, disabled, lastLoginAt, mfa }: Account): AccountView {
-  return {
-    ...user,
-    state: disabled === null ? 'active' : 'disabled',
-    disabled: disabled && { since: iso(disabled.since)!, until: iso(disabled.until), reason: disabled.reason, by: disabled.by },
-    lastLoginAt: iso(lastLoginAt),
-    mfa: mfa !== null,
-  }
-}
 
 // The cursor is the last name of a page, lower-cased, in base64url: opaque to clients, and stable while users are added.
 const toCursor = (name: string) => Buffer.from(name).toString('base64url')
@@ -99,7 +85,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const account = await accountOf(request.params.username)
-      const [sessions, tokens] = await Promise.all([app.sessions.list(account.user.id), app.accessTokens.list(account.user.id)])
+      const [sessions, tokens] = await Promise.all([app.sessionLifecycle.list(account.user.id), app.accessTokens.list(account.user.id)])
       return { ...toAccountView(account), sessions: sessions.length, tokens: tokens.length }
     },
   )
@@ -210,7 +196,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const sessions = await app.sessions.list(await userIdOf(request.params.username))
+      const sessions = await app.sessionLifecycle.list(await userIdOf(request.params.username))
       return { sessions: sessions.map((session) => toSessionView(session, null)) }
     },
   )
@@ -231,7 +217,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { user } = await accountOf(request.params.username)
-      const ended = request.query.tokens === 'true' ? await app.accountLifecycle.endEverything(user) : { sessions: await app.sessions.endAll(user), tokens: null }
+      const ended = request.query.tokens === 'true' ? await app.accountLifecycle.endEverything(user) : { sessions: await app.sessionLifecycle.endAll(user), tokens: null }
       app.recordEvent(request.log, 'revoke', { userId: user.id, sessions: ended.sessions, tokens: ended.tokens, by: request.user.id }, ended.sessions)
       return { revoked: ended.sessions, tokens: ended.tokens }
     },
@@ -269,7 +255,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const { user } = await accountOf(request.params.username)
       if (!(await app.mfa.disable(user))) throw new MfaNotEnabled()
-      const revoked = await app.sessions.endAll(user)
+      const revoked = await app.sessionLifecycle.endAll(user)
       app.recordEvent(request.log, 'mfa_reset', { userId: user.id, sessions: revoked, by: request.user.id }, revoked)
       return { revoked }
     },

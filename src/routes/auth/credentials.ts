@@ -45,12 +45,12 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
       const loginEpoch = await app.users.changePassword(account, request.body.newPassword)
       if (loginEpoch === null) throw new SessionExpired()
       // The change raised the epoch already (logins in flight are void): only the sessions are left to end.
-      const revoked = await app.sessions.endAll(user, { keep: sessionHandle(request.session), keepLoginsInFlight: true })
+      const revoked = await app.sessionLifecycle.endAll(user, { keep: sessionHandle(request.session), keepLoginsInFlight: true })
       // A new ID for this session too: whoever knew the old one is out. It lives only while the epoch stays ours.
-      await app.sessions.rotate(request, { loginEpoch })
+      await app.sessionLifecycle.rotate(request, { loginEpoch })
       app.recordEvent(request.log, 'password_change', { userId: user.id, revokedSessions: revoked }, revoked)
       // A cookie client gets its new cookie with the answer; a bearer client has no other way to learn its token.
-      return request.bearer ? app.sessions.bearerToken(request) : reply.code(204).send()
+      return request.bearer ? app.sessionLifecycle.bearerToken(request) : reply.code(204).send()
     },
   )
 
@@ -74,14 +74,14 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
       const { account, secondFactor } = await app.credentials.proveAccount(app.claimantOf(request), request.user, request.body, 'reauth', wrongPassword)
       await app.loginCompleted(request, reply, account.user)
       // A new ID with every proof of credentials (ASVS 7.2.4): whoever held the old one is out.
-      await app.sessions.rotate(request, { loginEpoch: account.loginEpoch, reauthenticated: { secondFactor } })
+      await app.sessionLifecycle.rotate(request, { loginEpoch: account.loginEpoch, reauthenticated: { secondFactor } })
       const fresh = request.session
       app.recordEvent(request.log, 'reauth', { userId: id, authMethod: authMethod(fresh) })
       return {
         authenticatedAt: new Date(authenticatedAt(fresh)).toISOString(),
         authMethod: authMethod(fresh),
         freshUntil: new Date(app.freshUntil(fresh)).toISOString(),
-        ...(request.bearer ? app.sessions.bearerToken(request) : {}),
+        ...(request.bearer ? app.sessionLifecycle.bearerToken(request) : {}),
       }
     },
   )
@@ -104,7 +104,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
       const { id } = request.user
       const { account } = await app.credentials.proveAccount(app.claimantOf(request), request.user, request.body, 'delete_account')
       const ended = await app.accountLifecycle.remove(account.user)
-      await app.sessions.end(request)
+      await app.sessionLifecycle.end(request)
       app.sessionCookie.clear(reply)
       app.recordEvent(request.log, 'account_deleted', { userId: id, by: id, ...ended }, ended.sessions)
       return reply.code(204).send()

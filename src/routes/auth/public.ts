@@ -28,7 +28,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
 
   /** What a login answers: the user, and for transport "token" the bearer token. */
   function loggedIn(request: FastifyRequest, user: User, transport: LoginTransport) {
-    return transport === 'cookie' ? { user } : { user, ...app.sessions.bearerToken(request) }
+    return transport === 'cookie' ? { user } : { user, ...app.sessionLifecycle.bearerToken(request) }
   }
 
   /** Before anything else: a client that cannot get the cookie must not cost a session, a lock count or a hash. */
@@ -89,7 +89,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
       }
       app.credentials.assertMayLogIn(claimant, account)
       if (account.mfa === null) {
-        await app.sessions.start(request, { account, secondFactor: null, remember, transport })
+        await app.sessionLifecycle.start(request, { account, secondFactor: null, remember, transport })
         await app.loginCompleted(request, reply, account.user)
         return loggedIn(request, account.user, transport)
       }
@@ -132,7 +132,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
         app.pendingLoginCookie.clear(request, reply)
         throw new PendingLoginNotFound()
       }
-      const account = await app.users.accountOf({ id: pending.userId, username: pending.username })
+      const account = await app.users.accountOf({ id: pending.userId })
       if (account === null || account.loginEpoch !== pending.loginEpoch) {
         await app.pendingLogins.claim(id)
         app.pendingLoginCookie.clear(request, reply)
@@ -147,7 +147,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
       })
       app.pendingLoginCookie.clear(request, reply)
       const { remember, transport } = pending
-      await app.sessions.start(request, { account, secondFactor: factor, remember, transport })
+      await app.sessionLifecycle.start(request, { account, secondFactor: factor, remember, transport })
       await app.loginCompleted(request, reply, account.user)
       const answer = loggedIn(request, account.user, transport)
       return recoveryCodesLeft === null ? answer : { ...answer, recoveryCodesLeft }
@@ -176,8 +176,8 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
         const everywhere = request.body?.everywhere === true
         // Ending every session is a sensitive action too: a stolen, stale cookie must not lock the owner out everywhere.
         if (everywhere) app.assertFresh(request)
-        const others = everywhere ? await app.sessions.endAll(user, { keep: handle }) : 0
-        await app.sessions.end(request)
+        const others = everywhere ? await app.sessionLifecycle.endAll(user, { keep: handle }) : 0
+        await app.sessionLifecycle.end(request)
         const event = everywhere ? 'logout_everywhere' : 'logout'
         app.recordEvent(request.log, event, { userId: user.id, session: handle, sessions: 1 + others }, 1 + others)
       }

@@ -31,7 +31,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }
 
   /** Ends every session of the user but this one; how many. */
-  const endOtherSessions = (request: FastifyRequest) => app.sessions.endAll(request.user, { keep: sessionHandle(request.session) })
+  const endOtherSessions = (request: FastifyRequest) => app.sessionLifecycle.endAll(request.user, { keep: sessionHandle(request.session) })
 
   app.post(
     '/totp',

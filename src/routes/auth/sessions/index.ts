@@ -22,7 +22,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
-      const sessions = await app.sessions.list(request.user.id)
+      const sessions = await app.sessionLifecycle.list(request.user.id)
       return { sessions: sessions.map((session) => toSessionView(session, sessionHandle(request.session))) }
     },
   )
@@ -45,7 +45,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // handle is looked up so that a stale session learns nothing of it.
       if (!current) app.assertFresh(request)
       // Another user's session is "not found" too: the answer must not confirm that a handle exists.
-      if (!(await app.sessions.endOne(userId, request.params.id))) throw new SessionNotFound()
+      if (!(await app.sessionLifecycle.endOne(userId, request.params.id))) throw new SessionNotFound()
       app.recordEvent(request.log, 'revoke', { userId, session: request.params.id })
       if (current) app.sessionCookie.clear(reply)
       return reply.code(204).send()
@@ -65,7 +65,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request) => {
       const { user } = request
-      const revoked = await app.sessions.endAll(user, { keep: sessionHandle(request.session) })
+      const revoked = await app.sessionLifecycle.endAll(user, { keep: sessionHandle(request.session) })
       app.recordEvent(request.log, 'revoke', { userId: user.id, sessions: revoked, reason: 'other sessions' }, revoked)
       return { revoked }
     },

@@ -30,7 +30,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const userAgent = keptUserAgent(request.headers['user-agent'])
       const created = await app.accessTokens.create(user, { name, scopes, expiresInDays }, { ip: request.ip, userAgent })
       // Made while its session was being ended (a disable, a delete, logging out everywhere): it must not outlive it.
-      if (!(await app.sessions.isLive(request))) {
+      if (!(await app.sessionLifecycle.isLive(request))) {
         await app.accessTokens.revoke(user.id, created.id)
         throw new SessionExpired()
       }
