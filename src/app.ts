@@ -77,6 +77,12 @@ export async function buildApp(config: AppConfig, options: BuildOptions = {}): P
     done()
   })
   const { logger: _logger, ...service } = options
-  await app.register(sessionService, { config, ...service })
+  try {
+    await app.register(sessionService, { config, ...service })
+  } catch (error) {
+    // What started before the failure (the Redis connection) must not keep the process alive.
+    await app.close().catch(() => {})
+    throw error
+  }
   return app
 }

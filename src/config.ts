@@ -37,6 +37,8 @@ const EnvSchema = Type.Object({
   DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
   DATABASE_STATEMENT_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 2000 }),
   DATABASE_MIGRATE: Type.Boolean({ default: true }),
+  // An unquoted PostgreSQL identifier: it goes into DDL as the name of the service's own schema.
+  DATABASE_SCHEMA: Type.String({ pattern: '^[a-z_][a-z0-9_]{0,62}$', default: 'redis_session_api' }),
   // Its length is checked with a message of its own (parseSecrets).
   SESSION_SECRET: Type.String(),
   COOKIE_NAME: Type.Optional(Type.String({ pattern: "^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$" })),
@@ -170,6 +172,8 @@ export interface DatabaseConfig {
   statementTimeoutMs: number
   /** Apply pending migrations at start; off: the start refuses a schema that is behind (run npm run migrate). */
   migrateOnStart: boolean
+  /** The PostgreSQL schema that holds the service's tables and its record of migrations: none of them is in a host's. */
+  schema: string
 }
 
 export interface HostPort {
@@ -213,7 +217,7 @@ export function loadConfig(env: EnvSource = process.env, { dotenv = false } = {}
   return toAppConfig(parsed)
 }
 
-const DatabaseEnvSchema = Type.Pick(EnvSchema, ['DATABASE_URL', 'DATABASE_POOL_SIZE', 'DATABASE_STATEMENT_TIMEOUT_MS', 'DATABASE_MIGRATE'])
+const DatabaseEnvSchema = Type.Pick(EnvSchema, ['DATABASE_URL', 'DATABASE_POOL_SIZE', 'DATABASE_STATEMENT_TIMEOUT_MS', 'DATABASE_MIGRATE', 'DATABASE_SCHEMA'])
 
 /** Only the DATABASE_* variables, for tools that need nothing else (npm run migrate). */
 export function loadDatabaseConfig(env: EnvSource = process.env, { dotenv = false } = {}): DatabaseConfig {
@@ -232,6 +236,7 @@ function toDatabaseConfig(env: Static<typeof DatabaseEnvSchema>): DatabaseConfig
     poolSize: env.DATABASE_POOL_SIZE,
     statementTimeoutMs: env.DATABASE_STATEMENT_TIMEOUT_MS,
     migrateOnStart: env.DATABASE_MIGRATE,
+    schema: env.DATABASE_SCHEMA,
   }
 }
 

@@ -273,7 +273,7 @@ t.test('a row PostgreSQL refuses is logged without the columns it quotes', async
   const server = startServer(t, { SESSION_SECRET: TEST_SECRET, REDIS_URL: redis.url, REDIS_PREFIX: prefix, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1' })
   await waitForListening(server)
   // A constraint no new row meets: PostgreSQL's error then carries the whole row in its detail.
-  await (await testPostgres()).query('ALTER TABLE users ADD CONSTRAINT refuse_all CHECK (false) NOT VALID', [], new URL(databaseUrl).pathname.slice(1))
+  await (await testPostgres()).query('ALTER TABLE redis_session_api.users ADD CONSTRAINT refuse_all CHECK (false) NOT VALID', [], new URL(databaseUrl).pathname.slice(1))
   const refused = await post(port, '/auth/register', { username: 'refused', password: PASSWORD })
   t.equal(refused.status, 500)
   await sleep(100)

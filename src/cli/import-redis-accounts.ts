@@ -9,7 +9,7 @@
  * accounts it could not copy: a name now held by another account, or an account changed on one side since.
  */
 import { loadConfig } from '../config.js'
-import { createDatabase } from '../platform/database/connection.js'
+import { createDatabase, createMigrationDatabase } from '../platform/database/connection.js'
 import { prepareSchema } from '../platform/database/migrate.js'
 import { redisKeys } from '../lib/keys.js'
 import { scanKeys } from '../platform/redis/client.js'
@@ -40,8 +40,9 @@ async function main(): Promise<void> {
   const config = loadConfig(process.env, { dotenv: true })
   const redis = await connectRedis(config.redis.connection)
   const { db } = createDatabase({ ...config.database, poolSize: 1, statementTimeoutMs: 0 })
+  const migrations = createMigrationDatabase(config.database)
   try {
-    await prepareSchema(db, { migrate: config.database.migrateOnStart })
+    await prepareSchema(migrations, { migrate: config.database.migrateOnStart, schema: config.database.schema }).finally(() => migrations.destroy())
     const records = userRecords(db)
     const tally: Record<CopyOutcome | 'unreadable', number> = { copied: 0, present: 0, changed: 0, nameTaken: 0, unreadable: 0 }
     const notCopied: string[] = []

@@ -64,7 +64,7 @@ t.test('a hung PostgreSQL: a login is answered 503 within the statement timeout,
   const holding = await blocker.pool.connect()
   try {
     await holding.query('BEGIN')
-    await holding.query('LOCK TABLE users IN ACCESS EXCLUSIVE MODE')
+    await holding.query('LOCK TABLE redis_session_api.users IN ACCESS EXCLUSIVE MODE')
     const started = Date.now()
     const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: 'patient', password: PASSWORD } })
     const took = Date.now() - started

@@ -23,5 +23,5 @@ t.test('a login sends PostgreSQL two statements about the account: the read, and
   await sleep(500)
   t.equal(statements.length, 2, statements.join('\n'))
   t.match(statements[0], /^select /, 'the account, by name')
-  t.match(statements[1], /^update "users" set "last_login_at" = now\(\) where "id" = \$1 and "login_epoch" = \$2/, 'the epoch checked where the login is noted')
+  t.match(statements[1], /^update "redis_session_api"."users" set "last_login_at" = now\(\) where "id" = \$1 and "login_epoch" = \$2/, 'the epoch checked where the login is noted')
 })

@@ -1,8 +1,8 @@
 import { sql } from 'kysely'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { MIGRATIONS } from '../../src/platform/database/migrations/index.js'
 import { startServer, waitForListening } from '../support/app-process.js'
-import { build, freePort, TEST_SECRET, testPostgres, testRedis } from '../support/helper.js'
+import { build, freePort, TEST_SECRET, testPostgres, testRedis, type App } from '../support/helper.js'
 
 // The schema is versioned: the service migrates an empty database itself, and refuses one it does not match.
 
@@ -16,7 +16,7 @@ async function serviceEnv(databaseUrl: string, extra: Record<string, string> = {
 t.test('an empty database is migrated at start, once, even by two instances starting together', async (t) => {
   const url = await emptyDatabase()
   const [one, two] = await Promise.all([build(t, { DATABASE_URL: url }), build(t, { DATABASE_URL: url })])
-  const { rows } = await sql<{ name: string }>`SELECT name FROM kysely_migration ORDER BY name`.execute(one.db)
+  const { rows } = await sql<{ name: string }>`SELECT name FROM redis_session_api.kysely_migration ORDER BY name`.execute(one.db)
   t.same(rows.map((row) => row.name), Object.keys(MIGRATIONS), 'every migration recorded once')
   t.equal((await one.inject({ method: 'POST', url: '/auth/register', payload: { username: 'first', password: 'long enough password' } })).statusCode, 201)
   t.equal((await two.inject({ method: 'POST', url: '/auth/login', payload: { username: 'first', password: 'long enough password' } })).statusCode, 200)
@@ -46,7 +46,7 @@ t.test('with DATABASE_MIGRATE=false the start refuses a schema that is behind; n
 t.test('a database migrated by a newer version stops the start with one line', async (t) => {
   const url = await emptyDatabase()
   const app = await build(t, { DATABASE_URL: url })
-  await sql`INSERT INTO kysely_migration (name, timestamp) VALUES ('9999-from-the-future', now())`.execute(app.db)
+  await sql`INSERT INTO redis_session_api.kysely_migration (name, timestamp) VALUES ('9999-from-the-future', now())`.execute(app.db)
   const server = startServer(t, await serviceEnv(url))
   t.not(await server.exited, 0)
   t.match(server.stderr().trim(), /^Cannot start: the database schema is newer than this version of the service \(it has run 9999-from-the-future\)/)
@@ -68,4 +68,74 @@ t.test('a DATABASE_URL that is not a PostgreSQL URL is a configuration error nam
   const server = startServer(t, await serviceEnv('mysql://127.0.0.1/accounts'))
   t.not(await server.exited, 0)
   t.match(server.stderr().trim(), /^Invalid configuration: DATABASE_URL/)
+})
+
+// The service's tables live in a schema of their own (DATABASE_SCHEMA), so that a host's tables and migrations, in
+// public or elsewhere, never meet them.
+
+const OUR_TABLES = ['account_tokens', 'kysely_migration', 'kysely_migration_lock', 'users']
+
+async function tablesIn(databaseUrl: string, schema: string): Promise<string[]> {
+  const { rows } = await (await testPostgres()).query(
+    'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name', [schema], new URL(databaseUrl).pathname.slice(1),
+  )
+  return rows.map((row: { table_name: string }) => row.table_name)
+}
+const onDatabase = async (databaseUrl: string, statement: string) => (await testPostgres()).query(statement, [], new URL(databaseUrl).pathname.slice(1))
+const PASSWORD = 'long enough password'
+const login = (app: App, username: string) => app.inject({ method: 'POST', url: '/auth/login', payload: { username, password: PASSWORD } })
+
+t.test("the service's tables and its record of migrations are in its own schema; a host's in public are left alone", async (t) => {
+  const url = await emptyDatabase()
+  // A host that was there first, with a users table and a Kysely record of its own under the default names.
+  await onDatabase(url, 'CREATE TABLE users (id serial PRIMARY KEY, nickname text)')
+  await onDatabase(url, "INSERT INTO users (nickname) VALUES ('host row')")
+  await onDatabase(url, 'CREATE TABLE kysely_migration (name varchar(255) PRIMARY KEY, timestamp varchar(255) NOT NULL)')
+  await onDatabase(url, "INSERT INTO kysely_migration VALUES ('0001-host-notes', now())")
+
+  const app = await build(t, { DATABASE_URL: url })
+  t.equal((await app.inject({ method: 'POST', url: '/auth/register', payload: { username: 'beside', password: PASSWORD } })).statusCode, 201)
+  t.same(await tablesIn(url, 'redis_session_api'), OUR_TABLES)
+  t.same(await tablesIn(url, 'public'), ['kysely_migration', 'users'], 'only the host\'s tables in public')
+  t.same((await onDatabase(url, 'SELECT nickname FROM public.users')).rows, [{ nickname: 'host row' }])
+  t.same((await onDatabase(url, 'SELECT name FROM public.kysely_migration')).rows, [{ name: '0001-host-notes' }], "the host's record is the host's")
+})
+
+t.test('DATABASE_SCHEMA names the schema', async (t) => {
+  const url = await emptyDatabase()
+  const app = await build(t, { DATABASE_URL: url, DATABASE_SCHEMA: 'auth' })
+  t.equal((await app.inject({ method: 'POST', url: '/auth/register', payload: { username: 'named', password: PASSWORD } })).statusCode, 201)
+  t.same(await tablesIn(url, 'auth'), OUR_TABLES)
+  t.same(await tablesIn(url, 'redis_session_api'), [])
+})
+
+/** A database as versions before 0.5 left it: the same tables and rows, in public. */
+async function migratedBefore05(t: Test): Promise<string> {
+  const url = await emptyDatabase()
+  const app = await build(t, { DATABASE_URL: url })
+  t.equal((await app.inject({ method: 'POST', url: '/auth/register', payload: { username: 'veteran', password: PASSWORD } })).statusCode, 201)
+  await app.close()
+  for (const table of OUR_TABLES) await onDatabase(url, `ALTER TABLE redis_session_api.${table} SET SCHEMA public`)
+  await onDatabase(url, 'DROP SCHEMA redis_session_api')
+  return url
+}
+
+t.test('a database migrated before 0.5 has its tables moved into the schema at start, with their rows, by one of two instances', async (t) => {
+  const url = await migratedBefore05(t)
+  const [one, two] = await Promise.all([build(t, { DATABASE_URL: url }), build(t, { DATABASE_URL: url })])
+  t.same(await tablesIn(url, 'redis_session_api'), OUR_TABLES)
+  t.same(await tablesIn(url, 'public'), [], 'nothing of ours left in public')
+  t.equal((await login(one, 'veteran')).statusCode, 200, 'the account moved with its table')
+  t.equal((await login(two, 'veteran')).statusCode, 200)
+  t.equal((await two.inject({ method: 'POST', url: '/auth/register', payload: { username: 'VETERAN', password: PASSWORD } })).json().code, 'USERNAME_TAKEN', 'its unique index too')
+})
+
+t.test('with DATABASE_MIGRATE=false a database migrated before 0.5 is refused until npm run migrate moves it', async (t) => {
+  const url = await migratedBefore05(t)
+  await t.rejects(build(t, { DATABASE_URL: url, DATABASE_MIGRATE: 'false' }), { name: 'SchemaMismatchError', message: /still in the schema "public".*npm run migrate/ })
+  t.same(await tablesIn(url, 'redis_session_api'), [], 'nothing moved')
+  const migrate = startServer(t, { DATABASE_URL: url }, 'src/cli/migrate.ts')
+  t.equal(await migrate.exited, 0)
+  const app = await build(t, { DATABASE_URL: url, DATABASE_MIGRATE: 'false' })
+  t.equal((await login(app, 'veteran')).statusCode, 200)
 })

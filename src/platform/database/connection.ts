@@ -16,6 +16,8 @@ export interface DatabaseOptions {
   statementTimeoutMs: number
   /** Called with each query's duration and outcome (metrics). */
   onQuery?: (durationMs: number, failed: boolean) => void
+  /** The schema of the service's tables: every table a query names is qualified with it. */
+  schema?: string
 }
 
 /**
@@ -23,7 +25,7 @@ export interface DatabaseOptions {
  * connection too), a statement after the statement timeout; a dead connection is dropped and the next query opens
  * a new one, so the service recovers by itself when PostgreSQL returns.
  */
-export function createDatabase({ url, poolSize, statementTimeoutMs, onQuery }: DatabaseOptions): { db: Database; pool: pg.Pool } {
+export function createDatabase({ url, poolSize, statementTimeoutMs, onQuery, schema }: DatabaseOptions): { db: Database; pool: pg.Pool } {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
@@ -39,7 +41,20 @@ export function createDatabase({ url, poolSize, statementTimeoutMs, onQuery }: D
     plugins: [new CamelCasePlugin()],
     ...(onQuery && { log: (event) => onQuery(event.queryDurationMillis, event.level === 'error') }),
   })
-  return { db, pool }
+  // Qualified by the query builder rather than by a search_path, which a pooler in transaction mode would not keep.
+  return { db: schema === undefined ? db : db.withSchema(schema), pool }
+}
+
+/**
+ * The one connection that migrates: no statement timeout (a migration may run long), and the service's schema first
+ * on its search_path, so that the migrations' plain table names (they were written before the schema) land there.
+ */
+export function createMigrationDatabase({ url, schema }: { url: string; schema: string }): Database {
+  const { db, pool } = createDatabase({ url, poolSize: 1, statementTimeoutMs: 0 })
+  // Queued on the new connection before anything the pool hands it out for; a schema that is not there yet is
+  // skipped by PostgreSQL, and the migrator creates it before the first migration runs.
+  pool.on('connect', (client) => void client.query(`SET search_path TO "${schema}"`).catch(() => {}))
+  return db
 }
 
 /** Errors of the driver itself (refused, lost or timed-out connections), as opposed to the server's answers. */

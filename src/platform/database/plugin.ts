@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { sql } from 'kysely'
 import type { DatabaseConfig } from '../../config.js'
-import { createDatabase, type Database } from './connection.js'
+import { createDatabase, createMigrationDatabase, type Database } from './connection.js'
 import { prepareSchema } from './migrate.js'
 import { redactUrl } from '../../lib/redact-url.js'
 
@@ -64,9 +64,9 @@ export default fp<DatabasePluginOptions>(
       throw new DatabaseUnreachableError(failureOf(refusal, where, reason), refusal)
     }
     // Migrations may run longer than the statement timeout of requests: their own connection, without it.
-    const { db: migrations } = createDatabase({ ...database, poolSize: 1, statementTimeoutMs: 0 })
+    const migrations = createMigrationDatabase(database)
     try {
-      const ran = await prepareSchema(migrations, { migrate: database.migrateOnStart })
+      const ran = await prepareSchema(migrations, { migrate: database.migrateOnStart, schema: database.schema })
       if (ran.length > 0) app.log.info({ migrations: ran }, 'database schema migrated')
     } catch (error) {
       await db.destroy()
