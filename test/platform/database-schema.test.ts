@@ -77,7 +77,9 @@ const OUR_TABLES = ['account_tokens', 'kysely_migration', 'kysely_migration_lock
 
 async function tablesIn(databaseUrl: string, schema: string): Promise<string[]> {
   const { rows } = await (await testPostgres()).query(
-    'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name', [schema], new URL(databaseUrl).pathname.slice(1),
+    'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name',
+    [schema],
+    new URL(databaseUrl).pathname.slice(1),
   )
   return rows.map((row: { table_name: string }) => row.table_name)
 }
