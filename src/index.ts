@@ -6,7 +6,8 @@
  */
 // The OpenAPI fields a route's schema may carry (operationId, summary, tags, security) come with @fastify/swagger's types.
 /// <reference types="@fastify/swagger" preserve="true" />
-export { default as sessionService, type SessionServiceOptions } from './plugin.js'
+export { default as sessionService, type RouteMounts, type SessionServiceOptions } from './plugin.js'
+export type { MailTransport } from './accounts/mail.js'
 export type { AccountControl, ChangedBy, SessionControl, SessionInfo } from './public-api.js'
 export { buildApp, type BuildOptions } from './app.js'
 export { ConfigError, loadConfig, type AppConfig, type EnvSource } from './config.js'

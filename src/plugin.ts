@@ -17,7 +17,7 @@ import jobQueuePlugin from './platform/job-queue/plugin.js'
 import metricsPlugin from './platform/metrics.js'
 import redisPlugin from './platform/redis/plugin.js'
 import { replicationCheck } from './platform/redis/replication.js'
-import mailPlugin from './accounts/mail.js'
+import mailPlugin, { type MailTransport } from './accounts/mail.js'
 import accountSnapshotsPlugin from './accounts/snapshots.js'
 import mfaPlugin from './accounts/two-factor.js'
 import usersPlugin from './accounts/users.js'
@@ -40,6 +40,23 @@ import authRoutes from './routes/auth/index.js'
 import healthRoutes from './platform/health.js'
 import { hostApi } from './public-api.js'
 
+/** Where the service's route groups are mounted. */
+export interface RouteMounts {
+  /** Sign-up, login, sessions, tokens, two-factor and recovery: `/auth` unless given. */
+  auth?: string
+  /** The sample API (`/api/dashboard`, `/api/count`, `/api/preferences`): `/api` unless given; false for none. */
+  api?: string | false
+  /** The admin API: `/admin` unless given; false for none. */
+  admin?: string | false
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Where the service's auth routes are mounted (RouteMounts.auth): `/auth` unless the host chose otherwise. */
+    authPrefix: string
+  }
+}
+
 export interface SessionServiceOptions {
   /** The settings, validated: `loadConfig(settings)`. */
   config: AppConfig
@@ -50,6 +67,10 @@ export interface SessionServiceOptions {
    * `app.requireRole('admin')`, ...), `request.user` and the services are theirs to use.
    */
   routes?: FastifyPluginAsync
+  /** Where the service's route groups are mounted, and which are. */
+  mount?: RouteMounts
+  /** Sends the service's mail instead of a transport to SMTP_URL (queueing and retries stay the service's). */
+  mailTransport?: MailTransport
 }
 
 /** Ajv as Fastify runs it, but refusing what a schema does not describe instead of silently dropping or converting it. */
@@ -70,7 +91,7 @@ function strictValidation(schemas: Record<string, unknown>): FastifySchemaCompil
  * `app.db`, `app.users`, ...), its error handler and its named schemas are the host's.
  */
 export default fp<SessionServiceOptions>(
-  async function sessionService(app, { config, onUndocumentedAnswer, routes }) {
+  async function sessionService(app, { config, onUndocumentedAnswer, routes, mount = {}, mailTransport }) {
     // The schemas routes refer to by name: one definition each, for validation, serialization and the OpenAPI document.
     for (const schema of NAMED_SCHEMAS) app.addSchema(schema)
     // Bodies are JSON only: anything else is refused with 415 rather than half-parsed.
@@ -101,7 +122,7 @@ export default fp<SessionServiceOptions>(
     await app.register(accountSnapshotsPlugin, { keys, confirmWritten: confirmReplicated })
     await app.register(usersPlugin, { admin: config.admin, hashCost: config.passwordHashCost })
     await app.register(mfaPlugin, { secrets: session.secrets, issuer: config.mfaIssuer })
-    await app.register(mailPlugin, { mail: config.mail, secrets: session.secrets, service: config.mfaIssuer })
+    await app.register(mailPlugin, { mail: config.mail, secrets: session.secrets, service: config.mfaIssuer, transport: mailTransport })
 
     // Sessions: one store owns their keys and every ending.
     const { timeouts } = session
@@ -121,8 +142,8 @@ export default fp<SessionServiceOptions>(
     await app.register(accountLockPlugin, { keys, ...config.accountLock })
 
     // Only the routes below parse cookies and load sessions.
-    let sessionScope: FastifyInstance | undefined
-    await app.register(async function sessionScopePlugin(scope) {
+    let loadedScope: FastifyInstance | undefined
+    await app.register(async function sessionScope(scope) {
       // Whatever the host's Fastify validates with, these routes refuse what their schemas do not describe.
       scope.setValidatorCompiler(strictValidation(scope.getSchemas()))
       await scope.register(sessionPlugin, { keys, ...session, store: sessionStore })
@@ -143,16 +164,18 @@ export default fp<SessionServiceOptions>(
 
       const credentialRateLimit = { max: rateLimit.loginMax, timeWindow: rateLimit.loginWindowSeconds * 1000 }
       const { allowRegistration, requireVerifiedEmail } = config
-      await scope.register(authRoutes, { prefix: '/auth', allowRegistration, requireVerifiedEmail, credentialRateLimit })
-      await scope.register(apiRoutes, { prefix: '/api' })
-      await scope.register(adminRoutes, { prefix: '/admin' })
+      const { auth = '/auth', api = '/api', admin = '/admin' } = mount
+      await scope.register(authRoutes, { prefix: auth, allowRegistration, requireVerifiedEmail, credentialRateLimit })
+      if (api !== false) await scope.register(apiRoutes, { prefix: api })
+      if (admin !== false) await scope.register(adminRoutes, { prefix: admin })
       if (routes) await scope.register(routes)
-      sessionScope = scope
+      loadedScope = scope
     })
     // The host's API over the services of that scope, on the host's own instance.
-    const { sessions, accounts } = hostApi(sessionScope!)
+    const { sessions, accounts } = hostApi(loadedScope!)
     app.decorate('sessions', sessions)
     app.decorate('accounts', accounts)
+    app.decorate('authPrefix', mount.auth ?? '/auth')
   },
   { name: 'redis-session-api', fastify: '5.x' },
 )

@@ -1,7 +1,11 @@
 import { Type } from '@sinclair/typebox'
 import Fastify, { type FastifyPluginAsync } from 'fastify'
 import t, { type Test } from 'tap'
+import { setTimeout } from 'node:timers/promises'
+import nodemailer from 'nodemailer'
+import type { MailTransport } from '../src/accounts/mail.js'
 import sessionService from '../src/plugin.js'
+import { logIn, signUp } from '../src/testing/index.js'
 import { SESSION_SECURITY } from '../src/schemas/security.js'
 import { json, loggedIn, PASSWORD, testConfig } from './support/helper.js'
 
@@ -44,4 +48,39 @@ t.test("the service's routes refuse what their schemas do not describe, whatever
   const cookie = await loggedIn(app, 'strict')
   const coerced = await app.inject({ method: 'PATCH', url: '/api/preferences', ...json({ language: 123 }), headers: { 'cookie': cookie, 'content-type': 'application/json' } })
   t.equal(coerced.statusCode, 400, 'a number is not turned into the string the schema asks for')
+})
+
+t.test('mount moves the auth routes and leaves out the groups a host does not want; the test helpers follow', async (t) => {
+  const app = Fastify()
+  await app.register(sessionService, { config: await testConfig(), mount: { auth: '/identity', api: false, admin: false } })
+  t.teardown(() => app.close())
+  await app.ready()
+  const user = await signUp(app, { username: 'mounted' })
+  const { headers } = await logIn(app, { username: 'mounted' })
+  t.same((await app.inject({ url: '/identity/me', headers })).json().user.id, user.id)
+  t.equal((await app.inject({ url: '/auth/me', headers })).statusCode, 404, 'not at the default prefix')
+  t.equal((await app.inject({ url: '/api/dashboard', headers })).statusCode, 404, 'no sample API')
+  t.equal((await app.inject({ url: '/admin/users', headers })).statusCode, 404, 'no admin API')
+  const paths = Object.keys((await app.inject({ url: '/docs/json' })).json().paths as Record<string, unknown>)
+  t.ok(paths.includes('/identity/login'), 'the OpenAPI document has the routes where they are')
+  t.notOk(paths.some((path) => path.startsWith('/admin') || path.startsWith('/api')))
+})
+
+t.test("a host's own mail transport sends the service's mail", async (t) => {
+  // nodemailer's JSON transport, which builds the message and sends it nowhere: the host's transport records it.
+  const json = nodemailer.createTransport({ jsonTransport: true })
+  const sent: Array<{ to: unknown; subject: unknown }> = []
+  const transport: MailTransport = {
+    sendMail: async (message: Parameters<typeof json.sendMail>[0]) => {
+      sent.push({ to: message.to, subject: message.subject })
+      return json.sendMail(message)
+    },
+  }
+  const app = Fastify()
+  await app.register(sessionService, { config: await testConfig(), mailTransport: transport })
+  t.teardown(() => app.close())
+  await app.ready()
+  await signUp(app, { username: 'mailed', email: 'mailed@example.test' })
+  for (let waited = 0; sent.length === 0 && waited < 10_000; waited += 100) await setTimeout(100)
+  t.match(sent, [{ to: 'mailed@example.test', subject: /verify|confirm/i }])
 })

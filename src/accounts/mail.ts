@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import nodemailer from 'nodemailer'
+import nodemailer, { type Transporter } from 'nodemailer'
 import type PgBoss from 'pg-boss'
 import type { MailConfig } from '../config.js'
 import { DEAD_MAIL_QUEUE, MAIL_QUEUE, queueConnection, retryOptions, startWorkers, type Workers } from '../platform/job-queue/queue.js'
@@ -26,11 +26,16 @@ export interface Mail {
 const SMTP_TIMEOUTS = { connectionTimeout: 5000, greetingTimeout: 5000, socketTimeout: 15_000 }
 const ATTEMPT_EXPIRY_SECONDS = 60
 
+/** What sends a mail: a nodemailer transporter (SMTP, SES, a pool, ...) or anything with its sendMail. */
+export type MailTransport = Pick<Transporter, 'sendMail'>
+
 export interface MailPluginOptions {
   mail: MailConfig
   secrets: string[]
   /** The service's name, as mails call it. */
   service: string
+  /** A host's own transport, instead of one to SMTP_URL. */
+  transport?: MailTransport
 }
 
 /** The domain of MAIL_FROM's address, for Message-IDs. */
@@ -47,7 +52,7 @@ function domainOf(from: string): string {
  * cause. After the last attempt the mail moves to DEAD_MAIL_QUEUE and an error is logged.
  */
 export default fp<MailPluginOptions>(
-  async function mailPlugin(app, { mail: config, secrets, service }) {
+  async function mailPlugin(app, { mail: config, secrets, service, transport: hostTransport }) {
     const box = secretBox(secrets, 'mail links')
     const jobOptions = { ...retryOptions(config), expireInSeconds: ATTEMPT_EXPIRY_SECONDS, deadLetter: DEAD_MAIL_QUEUE }
 
@@ -64,7 +69,7 @@ export default fp<MailPluginOptions>(
 
     if (!config.worker) return
     // Not pooled: each attempt opens its own connection, so nothing is left open to close.
-    const transport = nodemailer.createTransport({ url: config.smtpUrl, requireTLS: config.requireTls, ...SMTP_TIMEOUTS })
+    const transport = hostTransport ?? nodemailer.createTransport({ url: config.smtpUrl, requireTLS: config.requireTls, ...SMTP_TIMEOUTS })
     const messageDomain = domainOf(config.from)
 
     /** The link a mail leads to; null when its token no longer opens (sealed under a secret since retired). */

@@ -82,9 +82,9 @@ async function call(app: FastifyInstance, step: string, method: 'POST', url: str
   return response
 }
 
-/** Registers an account through POST /auth/register (with `email`, a verification mail is sent): the new user. */
+/** Registers an account through POST /auth/register (wherever the auth routes are mounted) (with `email`, a verification mail is sent): the new user. */
 export async function signUp(app: FastifyInstance, { username, password = TEST_PASSWORD, email }: Credentials & { email?: string }): Promise<User> {
-  const response = await call(app, `sign up ${username}`, 'POST', '/auth/register', { username, password, ...(email !== undefined && { email }) }, 201)
+  const response = await call(app, `sign up ${username}`, 'POST', `${app.authPrefix}/register`, { username, password, ...(email !== undefined && { email }) }, 201)
   return response.json<{ user: User }>().user
 }
 
@@ -100,7 +100,7 @@ export async function logIn(
   { username, password = TEST_PASSWORD, transport = 'cookie' }: Credentials & { transport?: 'cookie' | 'token' },
 ): Promise<LoggedIn> {
   const step = `log in ${username}`
-  const response = await call(app, step, 'POST', '/auth/login', { username, password, transport }, 200)
+  const response = await call(app, step, 'POST', `${app.authPrefix}/login`, { username, password, transport }, 200)
   const body = response.json<{ user?: User; token?: string }>()
   if (body.user === undefined) throw new StepRefused(`${step} (a second factor is due)`, response.statusCode, response.body)
   if (transport === 'token') return { user: body.user, headers: { authorization: `Bearer ${body.token}` } }
