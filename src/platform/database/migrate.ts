@@ -9,6 +9,8 @@ const SCHEMA_MOVE_LOCK = 0x73636d76
 
 /** What versions before 0.5 kept in `public`: the tables migrations 0001 to 0005 created, and Kysely's record of them. */
 const TABLES_BEFORE_OWN_SCHEMA = ['kysely_migration', 'kysely_migration_lock', 'users', 'account_tokens']
+/** The tables an older instance reads and writes while it serves (its migrator ran at its start). */
+const ROLLING_DEPLOY_VIEWS = ['users', 'account_tokens']
 
 /** The database's schema does not match this version of the code; the message says what to do. */
 export class SchemaMismatchError extends Error {
@@ -54,6 +56,11 @@ async function moveOutOfPublic(db: Database, { migrate, schema }: { migrate: boo
     await db.transaction().execute(async (trx) => {
       await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(trx)
       for (const table of TABLES_BEFORE_OWN_SCHEMA) await sql`ALTER TABLE public.${sql.id(table)} SET SCHEMA ${sql.id(schema)}`.execute(trx)
+      // Instances of the older version still serving in a rolling deploy query the plain names: a view of one table
+      // takes their reads and writes to the moved one. Drop them once every instance runs this version.
+      for (const table of ROLLING_DEPLOY_VIEWS) {
+        await sql`CREATE VIEW public.${sql.id(table)} AS SELECT * FROM ${sql.id(schema)}.${sql.id(table)}`.execute(trx)
+      }
     })
   } finally {
     await sql`SELECT pg_advisory_unlock(${SCHEMA_MOVE_LOCK})`.execute(db)
