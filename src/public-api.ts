@@ -47,6 +47,8 @@ export interface AccountControl {
   disable(userId: string, options?: ChangedBy & { reason?: string; until?: Date }): Promise<Ended>
   /** Lets the account log in again. */
   enable(userId: string, options?: ChangedBy): Promise<void>
+  /** Deletes the account and everything the service holds of it (rows that refer to it with ON DELETE CASCADE go too). */
+  remove(userId: string, options?: ChangedBy): Promise<Ended>
 }
 
 /**
@@ -109,6 +111,12 @@ export function hostApi(scope: FastifyInstance): { sessions: SessionControl; acc
       const { user } = await accountOf(userId)
       await accountLifecycle.change(user, { enable: true })
       scope.recordEvent(scope.log, 'account_enabled', { userId, by: by ?? 'host' })
+    },
+    async remove(userId, { by } = {}) {
+      const { user } = await accountOf(userId)
+      const ended = await accountLifecycle.remove(user)
+      scope.recordEvent(scope.log, 'account_deleted', { userId, by: by ?? 'host', ...ended }, ended.sessions)
+      return ended
     },
   }
   return { sessions, accounts }

@@ -94,3 +94,15 @@ t.test('a host route answers an error app.accounts throws in the service\'s shap
   t.equal(response.statusCode, 404)
   t.match(response.json(), { statusCode: 404, code: 'USER_NOT_FOUND', error: 'Not Found' })
 })
+
+t.test('app.accounts.remove deletes the account and ends what it held; the last admin stays', async (t) => {
+  const app = await build(t, ADMIN)
+  const cookie = await loggedIn(app, 'goner')
+  const user = (await app.accounts.find({ username: 'goner' }))!
+  t.same(await app.accounts.remove(user.id), { sessions: 1, tokens: 0 })
+  t.equal((await app.inject({ url: '/auth/me', headers: { cookie } })).statusCode, 401)
+  t.equal(await app.accounts.find({ id: user.id }), null)
+  t.equal((await postLogin(app, 'goner')).json().code, 'INVALID_CREDENTIALS')
+  await t.rejects(app.accounts.remove(user.id), { code: 'USER_NOT_FOUND' })
+  await t.rejects(app.accounts.remove((await app.accounts.find({ username: 'root' }))!.id), { code: 'LAST_ADMIN' })
+})

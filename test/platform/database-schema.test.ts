@@ -143,7 +143,7 @@ t.test('with DATABASE_MIGRATE=false a database migrated before 0.5 is refused un
   t.equal((await login(app, 'veteran')).statusCode, 200)
 })
 
-t.test("an instance of the older version still serving in a rolling deploy reads and writes the moved tables through views", async (t) => {
+t.test('an instance of the older version still serving in a rolling deploy reads and writes the moved tables through views', async (t) => {
   const url = await migratedBefore05(t)
   const app = await build(t, { DATABASE_URL: url })
   t.same(await tablesIn(url, 'public', 'VIEW'), ['account_tokens', 'users'])

@@ -3,14 +3,17 @@ import type { FastifyPluginAsync } from 'fastify'
 import type pg from 'pg'
 import { answer, defineError, errorResponses, NoContent, SESSION_SECURITY } from 'redis-session-api'
 
-// The host's own table, created by the host's own migration: the service migrates its tables in its own schema and
-// never sees this one. A real app would run its migration tool here (node-pg-migrate, Kysely's Migrator, ...).
-export const NOTES_TABLE = `CREATE TABLE IF NOT EXISTS notes (
-  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  owner_id uuid NOT NULL,
-  text text NOT NULL,
-  created_at timestamptz NOT NULL DEFAULT now()
-)`
+// The host's own table, created by the host's own migration (a real app would run its migration tool here:
+// node-pg-migrate, Kysely's Migrator, ...). The service keeps its tables in a schema of its own and never sees this
+// one; a note refers to its owner's account there, and goes with it.
+export function notesTable(serviceSchema: string): string {
+  return `CREATE TABLE IF NOT EXISTS notes (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    owner_id uuid NOT NULL REFERENCES "${serviceSchema}".users (id) ON DELETE CASCADE,
+    text text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+  )`
+}
 
 const NoteNotFound = defineError('NOTE_NOT_FOUND', 'No such note', 404)
 

@@ -69,6 +69,19 @@ test('an account disabled through app.accounts loses its sessions at once', asyn
   assert.equal((await app.accounts.find({ id: user.id }))?.state, 'disabled')
 })
 
+test("a deleted account's notes go with it", async (t) => {
+  const config = await servers.config()
+  const app = await buildHostApp(config)
+  t.after(() => app.close())
+  const user = await signUp(app, { username: 'departing' })
+  const session = await logIn(app, { username: 'departing' })
+  await app.inject({ method: 'POST', url: '/notes', headers: session.headers, payload: { text: 'mine' } })
+
+  await app.accounts.remove(user.id)
+  const { rows } = await servers.postgres.query('SELECT count(*)::int AS notes FROM notes', [], new URL(config.database.url).pathname.slice(1))
+  assert.equal(rows[0].notes, 0)
+})
+
 test('the OpenAPI document lists the notes routes with their errors', async (t) => {
   const app = await hostApp(t)
   const document = (await app.inject({ url: '/docs/json' })).json()
