@@ -141,9 +141,14 @@ export default fp<SessionServiceOptions>(
     })
     await app.register(accountLockPlugin, { keys, ...config.accountLock })
 
-    // Only the routes below parse cookies and load sessions.
+    // Only the routes registered inside sessionScope (below) parse cookies and load sessions.
     let loadedScope: FastifyInstance | undefined
+    const loadsSessions = (instance: FastifyInstance) => loadedScope !== undefined && (instance === loadedScope || loadedScope.isPrototypeOf(instance))
+    // The guards on the host's own instance: they work in the session scope and are refused outside it.
+    await app.register(authGuardPlugin, { freshnessSeconds: config.reauthMaxAgeSeconds, loadsSessions })
+
     await app.register(async function sessionScope(scope) {
+      loadedScope = scope
       // Whatever the host's Fastify validates with, these routes refuse what their schemas do not describe.
       scope.setValidatorCompiler(strictValidation(scope.getSchemas()))
       await scope.register(sessionPlugin, { keys, ...session, store: sessionStore })
@@ -156,7 +161,6 @@ export default fp<SessionServiceOptions>(
       await scope.register(credentialsPlugin, { requireVerifiedEmail: config.requireVerifiedEmail })
       // The binding: what the ceremonies take of a request, and the device cookie they leave.
       await scope.register(credentialsHttpPlugin, { sessionCookieName: session.cookieName, cookieSecure })
-      await scope.register(authGuardPlugin, { freshnessSeconds: config.reauthMaxAgeSeconds })
 
       // Lifecycle: changes that end what an account holds.
       await scope.register(accountLifecyclePlugin)
@@ -169,7 +173,6 @@ export default fp<SessionServiceOptions>(
       if (api !== false) await scope.register(apiRoutes, { prefix: api })
       if (admin !== false) await scope.register(adminRoutes, { prefix: admin })
       if (routes) await scope.register(routes)
-      loadedScope = scope
     })
     // The host's API over the services of that scope, on the host's own instance.
     const { sessions, accounts } = hostApi(loadedScope!)

@@ -84,3 +84,21 @@ t.test("a host's own mail transport sends the service's mail", async (t) => {
   for (let waited = 0; sent.length === 0 && waited < 10_000; waited += 100) await setTimeout(100)
   t.match(sent, [{ to: 'mailed@example.test', subject: /verify|confirm/i }])
 })
+
+t.test('a guard on a host route that loads no session is refused at registration, never served unguarded', async (t) => {
+  const app = Fastify()
+  await app.register(sessionService, { config: await testConfig() })
+  t.teardown(() => app.close())
+  // Registered on the host's instance beside the plugin, not through `routes`: no cookie or session is loaded there.
+  t.throws(() => app.get('/host/secret', { preHandler: app.requireUser }, async () => 'secret'), /GET \/host\/secret is guarded, but its routes load no session.*"routes" option/)
+  t.throws(() => app.delete('/host/secret', { preHandler: [app.requireRole('admin')] }, async () => 'gone'), /DELETE \/host\/secret is guarded/)
+  t.equal((await app.inject({ url: '/host/secret' })).statusCode, 404, 'no such route was made')
+})
+
+t.test('a folder guard on a host plugin that loads no session stops the start', async (t) => {
+  const app = Fastify()
+  await app.register(sessionService, { config: await testConfig() })
+  await t.rejects(async () => app.register(async (plugin) => plugin.guardRoutes(app.requireUser)), /app.guardRoutes is guarded, but its routes load no session/)
+  // A failed start leaves Fastify closed or closing; either way nothing stays open.
+  await app.close().catch(() => {})
+})

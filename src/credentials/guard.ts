@@ -46,6 +46,16 @@ const READ_METHODS = new Set(['GET', 'HEAD'])
 export interface AuthGuardOptions {
   /** How long after a proof of credentials a session may take sensitive actions (REAUTH_MAX_AGE_SECONDS). */
   freshnessSeconds: number
+  /** Whether routes `instance` registers load sessions: the guards work there, and are refused anywhere else. */
+  loadsSessions(instance: FastifyInstance): boolean
+}
+
+/** A guard put on a route that loads no session: it could never admit anyone, and must not look as if it guarded. */
+function outsideSessions(where: string): Error {
+  return new Error(
+    `${where} is guarded, but its routes load no session: register them through the "routes" option of sessionService (where cookies and `
+    + 'sessions are loaded), not on the instance beside it.',
+  )
 }
 
 /** The scope an access token needs for a request: reading for GET and HEAD, writing for anything else. */
@@ -60,7 +70,7 @@ export function scopeFor(method: string): TokenScope {
  * names, and the credential's own rate limit counts a request once, however many guards it passes.
  */
 export default fp<AuthGuardOptions>(
-  async function authGuardPlugin(app, { freshnessSeconds }) {
+  async function authGuardPlugin(app, { freshnessSeconds, loadsSessions }) {
     app.decorateRequest('user')
 
     // The credential's own rate limit (limitCredential) answers RATE_LIMITED.
@@ -73,10 +83,13 @@ export default fp<AuthGuardOptions>(
     function guard(errors: readonly string[], check: (request: FastifyRequest, user: SessionUser, token: Session['token']) => void): Guard {
       return Object.assign(async function admit(request: FastifyRequest, reply: FastifyReply) {
         const { session } = request
+        // Refused at registration already (below); a guard called by hand on such a route fails closed.
+        if (session === undefined) throw outsideSessions(`${request.method} ${request.url}`)
         const { user } = session
         if (!user) {
           // A validly signed cookie whose session is gone: tell the client why (the session plugin drops the cookie).
-          const goneSessionId = app.sessionCookie.signedId(request)
+          // The session plugin, and its cookie, belong to the scope that serves the route.
+          const goneSessionId = request.server.sessionCookie.signedId(request)
           if (goneSessionId !== null) {
             app.recordEvent(request.log, 'session_expired', { session: handleOf(goneSessionId), reason: 'gone' })
             throw new SessionExpired()
@@ -106,12 +119,15 @@ export default fp<AuthGuardOptions>(
     }))
 
     app.decorate('guardRoutes', function guardRoutes(this: FastifyInstance, guard: Guard) {
+      if (!loadsSessions(this)) throw outsideSessions('A plugin that calls app.guardRoutes')
       this.addHook('onRoute', (route) => declareErrors(route, guard.errors))
       this.addHook('preHandler', guard)
     })
-    // A guard on one route documents its codes there too.
-    app.addHook('onRoute', (route) => {
-      for (const handler of [route.preHandler ?? []].flat()) if (isGuard(handler)) declareErrors(route, handler.errors)
+    // A guard on one route documents its codes there too; on a route that loads no session, it is refused.
+    app.addHook('onRoute', function guardedRoute(route) {
+      const guards = [route.preHandler ?? []].flat().filter(isGuard)
+      if (guards.length > 0 && !loadsSessions(this)) throw outsideSessions(`${String(route.method)} ${route.url}`)
+      for (const guard of guards) declareErrors(route, guard.errors)
     })
 
     function assertFresh(request: FastifyRequest, maxAgeSeconds = freshnessSeconds): void {
@@ -128,7 +144,9 @@ export default fp<AuthGuardOptions>(
       return account
     })
   },
-  { name: 'auth-guard', dependencies: ['session', 'credential-rate-limit', 'users'] },
+  // Registered beside the session scope, so that the guards exist on every instance (typed everywhere, refused where
+  // no session is loaded) rather than being undefined outside it: `preHandler: undefined` would serve a route unguarded.
+  { name: 'auth-guard', dependencies: ['credential-rate-limit', 'users'] },
 )
 
 function isGuard(handler: unknown): handler is Guard {

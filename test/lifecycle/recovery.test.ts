@@ -210,7 +210,7 @@ t.test('bad input: unknown and expired tokens, malformed addresses, get a clear 
   const { app, via, mail } = await setup(t)
   await verified(via, mail, 'expiry', 'expiry@example.test')
   const token = await resetToken(via, mail, 'expiry@example.test')
-  await sql`UPDATE account_tokens SET expires_at = now() - interval '1 second'`.execute(app.db)
+  await app.db.updateTable('accountTokens').set({ expiresAt: sql`now() - interval '1 second'` }).execute()
   const expired = await via.call('POST', '/auth/password/reset', { body: { token, newPassword: NEW_PASSWORD } })
   t.match(expired, { status: 400, body: { code: 'INVALID_TOKEN' } })
   t.equal(await loginStatus(via, 'expiry', PASSWORD), 200, 'the password is unchanged')
