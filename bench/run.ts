@@ -194,11 +194,11 @@ const SESSIONS_PER_USER = 5
  */
 const CHEAP_HASH_ENV = { PASSWORD_HASH_COST: '1' }
 
-/** Creates `count` accounts named `${prefix}1`... straight in PostgreSQL, with a hash at the cheapest cost. */
+/** Creates `count` accounts named `${prefix}1`... straight in PostgreSQL (the service's schema), with a hash at the cheapest cost. */
 async function seedAccounts(stores: Stores, prefix: string, count: number): Promise<string[]> {
   const cheapHash = await hashPassword(PASSWORD, { ...DEFAULT_SCRYPT_COST, costLog2: Number(CHEAP_HASH_ENV.PASSWORD_HASH_COST) })
   await stores.postgres.query(
-    "INSERT INTO users (id, username, roles, password_hash) SELECT gen_random_uuid(), $1 || i, '{user}', $2 FROM generate_series(1, $3) AS i",
+    "INSERT INTO redis_session_api.users (id, username, roles, password_hash) SELECT gen_random_uuid(), $1 || i, '{user}', $2 FROM generate_series(1, $3) AS i",
     [prefix, cheapHash, count],
     'bench',
   )
