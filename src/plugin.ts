@@ -141,6 +141,8 @@ export default fp<SessionServiceOptions>(
     })
     await app.register(accountLockPlugin, { keys, ...config.accountLock })
 
+    const { auth = '/auth', api = '/api', admin = '/admin' } = mount
+
     // Only the routes registered inside sessionScope (below) parse cookies and load sessions.
     let loadedScope: FastifyInstance | undefined
     const loadsSessions = (instance: FastifyInstance) => loadedScope !== undefined && (instance === loadedScope || loadedScope.isPrototypeOf(instance))
@@ -168,7 +170,6 @@ export default fp<SessionServiceOptions>(
 
       const credentialRateLimit = { max: rateLimit.loginMax, timeWindow: rateLimit.loginWindowSeconds * 1000 }
       const { allowRegistration, requireVerifiedEmail } = config
-      const { auth = '/auth', api = '/api', admin = '/admin' } = mount
       await scope.register(authRoutes, { prefix: auth, allowRegistration, requireVerifiedEmail, credentialRateLimit })
       if (api !== false) await scope.register(apiRoutes, { prefix: api })
       if (admin !== false) await scope.register(adminRoutes, { prefix: admin })
@@ -178,7 +179,7 @@ export default fp<SessionServiceOptions>(
     const { sessions, accounts } = hostApi(loadedScope!)
     app.decorate('sessions', sessions)
     app.decorate('accounts', accounts)
-    app.decorate('authPrefix', mount.auth ?? '/auth')
+    app.decorate('authPrefix', auth)
   },
   { name: 'redis-session-api', fastify: '5.x' },
 )

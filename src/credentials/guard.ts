@@ -83,8 +83,6 @@ export default fp<AuthGuardOptions>(
     function guard(errors: readonly string[], check: (request: FastifyRequest, user: SessionUser, token: Session['token']) => void): Guard {
       return Object.assign(async function admit(request: FastifyRequest, reply: FastifyReply) {
         const { session } = request
-        // Refused at registration already (below); a guard called by hand on such a route fails closed.
-        if (session === undefined) throw outsideSessions(`${request.method} ${request.url}`)
         const { user } = session
         if (!user) {
           // A validly signed cookie whose session is gone: tell the client why (the session plugin drops the cookie).
