@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { sql } from 'kysely'
 import t from 'tap'
 import { createDatabase } from '../../src/platform/database/connection.js'
 import { userRecords } from '../../src/accounts/records.js'
@@ -53,6 +54,26 @@ t.test('PostgreSQL down: routes that need it answer 503 with Retry-After at once
   t.equal((await app.inject({ url: '/health/ready' })).statusCode, 200, 'ready again')
   t.equal((await injected(app).call('POST', '/auth/login', { body: { username: 'steady', password: PASSWORD } })).status, 200, 'logins work again, no restart')
   t.equal((await injected(app).call('POST', '/auth/register', { body: { username: 'newcomer', password: PASSWORD } })).status, 201, 'nothing was half-written')
+})
+
+t.test('PostgreSQL gone while connections are in use: those statements fail, the process goes on', async (t) => {
+  const postgres = await ownPostgres(t)
+  const app = await build(t, { DATABASE_URL: await postgres.createDatabase('gone_in_use') })
+  await register(injected(app), 'survivor')
+  // One connection runs a statement, another sits in a transaction between two: node-postgres reports the loss of
+  // each as an 'error' event on its client as well as to the statement, and an event nobody listens to ends a process.
+  const running = t.rejects(sql`SELECT pg_sleep(5)`.execute(app.db), 'the running statement fails')
+  const between = t.rejects(app.db.transaction().execute(async (trx) => {
+    await sql`SELECT 1`.execute(trx)
+    await sleep(1000)
+    await sql`SELECT 1`.execute(trx)
+  }), 'the transaction fails')
+  await sleep(300)
+  await postgres.halt()
+  await Promise.all([running, between])
+  await postgres.resume()
+  const login = await app.inject({ method: 'POST', url: '/auth/login', payload: { username: 'survivor', password: PASSWORD } })
+  t.equal(login.statusCode, 200, 'and the same process logs in once PostgreSQL is back')
 })
 
 t.test('a hung PostgreSQL: a login is answered 503 within the statement timeout, never left waiting', async (t) => {

@@ -57,6 +57,8 @@ export function createMigrationDatabase({ url, schema }: { url: string; schema: 
   return db
 }
 
+const ignoreLostConnection = () => {}
+
 /** Errors of the driver itself (refused, lost or timed-out connections), as opposed to the server's answers. */
 const driverFailures = new WeakSet<Error>()
 
@@ -73,9 +75,16 @@ function markingFailures(pool: pg.Pool): PostgresPool {
   return {
     async connect() {
       const client = await pool.connect().catch(markDriverFailure)
+      // A connection lost while it is checked out (a statement running, a transaction between two) is reported to the
+      // statement and also as an 'error' event on the client, which the pool listens for only while it is idle: unheard,
+      // that event would end the process. The statement's failure says it all; the pool drops the broken client.
+      client.on('error', ignoreLostConnection)
       const marked = {
         query: (sql: string, parameters: readonly unknown[]) => client.query(sql, [...parameters]).catch(markDriverFailure),
-        release: (destroy?: boolean) => client.release(destroy),
+        release: (destroy?: boolean) => {
+          client.off('error', ignoreLostConnection)
+          client.release(destroy)
+        },
       }
       // Without the cursor form of query: the service never streams a result.
       return marked as unknown as PostgresPoolClient
