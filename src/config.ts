@@ -70,6 +70,7 @@ const EnvSchema = Type.Object({
   METRICS_TOKEN: Type.Optional(Type.String({ minLength: 16 })),
   METRICS_PUBLIC: Type.Boolean({ default: false }),
   DOCS_ENABLED: Type.Optional(Type.Boolean()),
+  WEB_APP: Type.Boolean({ default: true }),
   MAX_EVENT_LOOP_DELAY_MS: Type.Integer({ minimum: 0, default: 1000 }),
   // The same rules as registration, so the admin can always log in through the API.
   ADMIN_USERNAME: Type.Optional(Username),
@@ -139,6 +140,8 @@ export interface AppConfig {
   /** Bearer token GET /metrics requires; null leaves it open (keep it off the public network then). */
   metricsToken: string | null
   docsEnabled: boolean
+  /** The browser app (web/) at `/` and its page paths; off for a deployment that brings its own front end. */
+  webApp: boolean
   /** Mean event-loop delay above which requests are shed with 503; 0: never. */
   maxEventLoopDelayMs: number
   mail: MailConfig
@@ -318,6 +321,7 @@ function toAppConfig(env: Env): AppConfig {
     passwordHashCost: { ...DEFAULT_SCRYPT_COST, costLog2: env.PASSWORD_HASH_COST },
     metricsToken,
     docsEnabled: env.DOCS_ENABLED ?? !production,
+    webApp: env.WEB_APP,
     maxEventLoopDelayMs: env.MAX_EVENT_LOOP_DELAY_MS,
     mail: {
       publicUrl: parsePublicUrl(env.PUBLIC_URL, production, env.PORT),

@@ -1,7 +1,7 @@
 import ajvCompiler from '@fastify/ajv-compiler'
 import type { FastifyInstance, FastifyPluginAsync, FastifySchemaCompiler } from 'fastify'
 import fp from 'fastify-plugin'
-import type { AppConfig } from './config.js'
+import { ConfigError, type AppConfig } from './config.js'
 import { redisKeys } from './lib/keys.js'
 import { NAMED_SCHEMAS } from './schemas/named.js'
 import databasePlugin from './platform/database/plugin.js'
@@ -13,6 +13,7 @@ import errorsPlugin from './platform/http/error-handler.js'
 import rateLimitPlugin from './platform/http/global-rate-limit.js'
 import loadSheddingPlugin from './platform/http/load-shedding.js'
 import securityHeadersPlugin from './platform/http/security-headers.js'
+import webAppPlugin from './platform/http/web-app.js'
 import jobQueuePlugin from './platform/job-queue/plugin.js'
 import metricsPlugin from './platform/metrics.js'
 import redisPlugin from './platform/redis/plugin.js'
@@ -116,6 +117,14 @@ export default fp<SessionServiceOptions>(
     await app.register(databasePlugin, { database: config.database, onQuery: app.observeDatabaseQuery })
     await app.register(jobQueuePlugin)
     await app.register(healthRoutes, { prefix: '/health' })
+    const { auth = '/auth', api = '/api', admin = '/admin' } = mount
+    if (config.webApp) {
+      // Its pages call the routes where the standalone server has them.
+      if (auth !== '/auth' || api !== '/api' || admin !== '/admin') {
+        throw new ConfigError('WEB_APP needs the route groups at /auth, /api and /admin, where its pages call them: keep those mounts, or set WEB_APP=false')
+      }
+      await app.register(webAppPlugin, { secure: config.mail.publicUrl.startsWith('https:') })
+    }
 
     // Accounts: what an account is, in PostgreSQL, and what reads need of it, in Redis.
     const confirmReplicated = replicationCheck(app.redis, config.redis.waitReplicas)
@@ -140,8 +149,6 @@ export default fp<SessionServiceOptions>(
       perMailAddress: { max: config.mail.perAddressMax, windowSeconds: config.mail.perAddressWindowSeconds },
     })
     await app.register(accountLockPlugin, { keys, ...config.accountLock })
-
-    const { auth = '/auth', api = '/api', admin = '/admin' } = mount
 
     // Only the routes registered inside sessionScope (below) parse cookies and load sessions.
     let loadedScope: FastifyInstance | undefined

@@ -2,6 +2,7 @@
  * What the service mails, as pure functions from a mail's data to its subject, plain text and HTML. Links carry a
  * token and are built from PUBLIC_URL by the caller, never from a request's Host header.
  */
+import { WEB_APP_PAGES } from '../lib/web-pages.js'
 
 /** A mail as it waits in the queue; a link's token is sealed there (see accounts/mail.ts). */
 export type QueuedMail =
@@ -13,8 +14,8 @@ export type QueuedMail =
 
 export type MailTemplate = QueuedMail['template']
 
-/** Where each link-carrying mail leads, under PUBLIC_URL; the page there posts the token to the API. */
-export const LINK_PATHS = { 'verify-email': '/verify-email', 'password-reset': '/reset-password' } as const
+/** Where each link-carrying mail leads, under PUBLIC_URL: the web app's page there posts the token to the API. */
+export const LINK_PATHS = { 'verify-email': WEB_APP_PAGES.verifyEmail, 'password-reset': WEB_APP_PAGES.resetPassword } as const
 
 export interface RenderedMail {
   subject: string

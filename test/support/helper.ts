@@ -97,6 +97,8 @@ export async function testConfig(env: EnvSource = {}, redis?: RedisServer): Prom
     SMTP_URL: env.SMTP_URL ?? (await testMail()).url,
     // A failed mail is retried after a second, not half a minute.
     MAIL_RETRY_DELAY_SECONDS: '1',
+    // The web app's tests (test/web/) turn it on: the others need no build of it.
+    WEB_APP: 'false',
     ...env,
   })
 }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import fp from 'fastify-plugin'
-import helmet from 'helmet'
+import helmet, { type HelmetOptions } from 'helmet'
 
 /**
  * What a JSON API response needs (the OWASP REST Security Cheat Sheet's list): no framing, no MIME sniffing, HTTPS
@@ -19,13 +19,13 @@ export const API_SECURITY_HEADERS: Readonly<Record<string, string>> = {
  * The headers helmet's defaults set, computed once: they do not depend on the request (@fastify/helmet builds a new
  * helmet middleware per request, which measured a third of this service's throughput).
  */
-export function htmlSecurityHeaders(): Record<string, string> {
+export function htmlSecurityHeaders(options?: HelmetOptions): Record<string, string> {
   const headers: Record<string, string> = {}
   const response = {
     setHeader: (name: string, value: string | number) => (headers[name.toLowerCase()] = String(value)),
     removeHeader: () => {},
   }
-  helmet()({} as IncomingMessage, response as unknown as ServerResponse, () => {})
+  helmet(options)({} as IncomingMessage, response as unknown as ServerResponse, () => {})
   return headers
 }
 
