@@ -1,0 +1,53 @@
+import { createRequire } from 'node:module'
+import { readFile } from 'node:fs/promises'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Test } from 'tap'
+import { startInstance, type Instance } from './app-process.js'
+import { testMail, testRedis, uniquePrefix } from './helper.js'
+
+/** Debian's Chromium (package chromium): browsers cannot be downloaded here, so Playwright drives the system's. */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+
+/**
+ * Headless Chromium, closed when the test ends. Root (CI) needs --no-sandbox; the rest keep it from calling Google's
+ * services, which this machine's closed network refuses (many connections at a time, each start).
+ */
+export async function launchBrowser(t: Test): Promise<Browser> {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  })
+  t.teardown(() => browser.close())
+  return browser
+}
+
+/** The service with its web app, as `npm start` runs it (a process of its own), on the test's Redis, PostgreSQL and SMTP. */
+export async function startWebApp(t: Test, env: Record<string, string> = {}): Promise<Instance> {
+  return startInstance(t, {
+    WEB_APP: 'true',
+    REDIS_URL: (await testRedis()).url,
+    REDIS_PREFIX: uniquePrefix(),
+    SMTP_URL: (await testMail()).url,
+    MAIL_RETRY_DELAY_SECONDS: '1',
+    // What is tested is the pages: a cheap hash keeps sign-ins quick beside other test files on two cores.
+    PASSWORD_HASH_COST: '10',
+    RATE_LIMIT_MAX: '10000',
+    LOGIN_RATE_LIMIT_MAX: '1000',
+    ...env,
+  })
+}
+
+const axeSource = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+
+/** axe-core on the page as it is now: no serious or critical violation (WCAG 2.2 A and AA rules, and best practices). */
+export async function expectAccessible(t: Test, page: Page, what: string): Promise<void> {
+  // Evaluated through the DevTools protocol, which the page's CSP (no inline script) does not apply to.
+  await page.evaluate(await axeSource)
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(): Promise<{ violations: Array<{ id: string; impact: string; help: string; nodes: Array<{ target: unknown }> }> }> } }).axe
+    const { violations } = await axe.run()
+    return violations.filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
+      .map((violation) => `${violation.id} (${violation.impact}): ${violation.help} at ${JSON.stringify(violation.nodes.map((node) => node.target))}`)
+  })
+  t.same(violations, [], `${what}: no serious or critical accessibility violation`)
+}
