@@ -1,26 +1,24 @@
 import Bowser from 'bowser'
 import { useCallback, useEffect, useState } from 'react'
-import { api, describeError, type components } from '../api/client'
+import { api, type components } from '../api/client'
 import { ErrorMessage, Notice } from '../components/Form'
-import { useFreshAction } from '../components/ReauthPrompt'
+import { useChange } from '../components/ReauthPrompt'
 
 type Session = components['schemas']['Session']
 
-/** "Chrome on macOS" from a User-Agent header; the header itself when it says nothing recognisable. */
-function deviceOf(userAgent: string): string {
+/** "Chrome on Linux" from a User-Agent header; the header itself when it says nothing recognisable. */
+export function deviceOf(userAgent: string): string {
   const { browser, os } = Bowser.parse(userAgent)
   if (!browser.name) return userAgent || 'Unknown device'
   return os.name ? `${browser.name} on ${os.name}` : browser.name
 }
 
-const when = (iso: string) => new Date(iso).toLocaleString()
+export const when = (iso: string) => new Date(iso).toLocaleString()
 
 /** Every session of the user: this device, the others with "End session" each, and "Sign out everywhere else". */
 export function SessionList() {
   const [sessions, setSessions] = useState<Session[] | null>(null)
-  const [error, setError] = useState('')
-  const [notice, setNotice] = useState('')
-  const { run, prompt } = useFreshAction()
+  const { change, error, notice, prompt } = useChange()
 
   const load = useCallback(async () => {
     const { data } = await api.GET('/auth/sessions')
@@ -28,29 +26,17 @@ export function SessionList() {
   }, [])
   useEffect(() => void load(), [load])
 
-  async function end(session: Session) {
-    const outcome = await run(async () => {
-      const result = await api.DELETE('/auth/sessions/{id}', { params: { path: { id: session.id } } })
-      if (result.response.ok) {
-        setNotice(`Ended the session of ${deviceOf(session.userAgent)}.`)
-        await load()
-      }
-      return result
+  const end = (session: Session) =>
+    change(() => api.DELETE('/auth/sessions/{id}', { params: { path: { id: session.id } } }), async () => {
+      await load()
+      return `Ended the session on ${deviceOf(session.userAgent)}.`
     })
-    setError(outcome.error?.code === 'REAUTH_REQUIRED' ? '' : describeError(outcome.error, outcome.response))
-  }
 
-  async function endOthers() {
-    const outcome = await run(async () => {
-      const result = await api.DELETE('/auth/sessions')
-      if (result.data) {
-        setNotice(`Signed out ${result.data.revoked} other session${result.data.revoked === 1 ? '' : 's'}.`)
-        await load()
-      }
-      return result
+  const endOthers = () =>
+    change(() => api.DELETE('/auth/sessions'), async (data) => {
+      await load()
+      return `Signed out ${data?.revoked} other session${data?.revoked === 1 ? '' : 's'}.`
     })
-    setError(outcome.error?.code === 'REAUTH_REQUIRED' ? '' : describeError(outcome.error, outcome.response))
-  }
 
   return (
     <section aria-labelledby="sessions-title">
@@ -61,23 +47,17 @@ export function SessionList() {
       {sessions && (
         <ul className="sessions">
           {sessions.map((session) => (
-            <li key={session.id} aria-label={deviceOf(session.userAgent)}>
+            <li key={session.id}>
               <strong>{deviceOf(session.userAgent)}</strong>
               {session.current && <span className="badge"> This device</span>}
               <br />
-              <small>
-                Last seen {when(session.lastSeenAt)} from {session.ip} · signed in {when(session.createdAt)}
-              </small>
-              {!session.current && (
-                <button type="button" onClick={() => void end(session)}>End session</button>
-              )}
+              <small>Last seen {when(session.lastSeenAt)} from {session.ip} · signed in {when(session.createdAt)}</small>
+              {!session.current && <button type="button" onClick={() => void end(session)}>End session</button>}
             </li>
           ))}
         </ul>
       )}
-      {sessions && sessions.length > 1 && (
-        <button type="button" onClick={() => void endOthers()}>Sign out everywhere else</button>
-      )}
+      {sessions && sessions.length > 1 && <button type="button" onClick={() => void endOthers()}>Sign out everywhere else</button>}
     </section>
   )
 }

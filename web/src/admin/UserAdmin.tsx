@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState, type FormEvent } from 'react'
-import { api, describeError, type components } from '../api/client'
+import { api, type components } from '../api/client'
 import { ErrorMessage, Field, Notice } from '../components/Form'
-import { useFreshAction } from '../components/ReauthPrompt'
+import { useChange, type Outcome } from '../components/ReauthPrompt'
 
 type Account = components['schemas']['Account']
 
@@ -66,9 +66,7 @@ export function UserAdmin() {
 /** One user: disable or enable (with a reason), roles, end every session, delete. Each needs a fresh sign-in. */
 function ManageUser({ username, onChanged, onClose }: { username: string; onChanged: () => Promise<void>; onClose: () => void }) {
   const [account, setAccount] = useState<Account | null>(null)
-  const [error, setError] = useState('')
-  const [notice, setNotice] = useState('')
-  const { run, prompt } = useFreshAction()
+  const { change, error, notice, prompt } = useChange()
   const path = { params: { path: { username } } }
 
   const load = useCallback(async () => {
@@ -77,18 +75,11 @@ function ManageUser({ username, onChanged, onClose }: { username: string; onChan
   }, [username])
   useEffect(() => void load(), [load])
 
-  async function act(change: () => Promise<{ error?: components['schemas']['Error']; response: Response }>, done: string) {
-    setNotice('')
-    const outcome = await run(async () => {
-      const result = await change()
-      if (result.response.ok) {
-        setNotice(done)
-        await Promise.all([load(), onChanged()])
-      }
-      return result
+  const act = (action: () => Promise<Outcome>, done: string) =>
+    change(action, async () => {
+      await Promise.all([load(), onChanged()])
+      return done
     })
-    setError(outcome.error?.code === 'REAUTH_REQUIRED' ? '' : describeError(outcome.error, outcome.response))
-  }
 
   function disable(event: FormEvent<HTMLFormElement>) {
     event.preventDefault()
@@ -102,9 +93,12 @@ function ManageUser({ username, onChanged, onClose }: { username: string; onChan
     void act(() => api.PATCH('/admin/users/{username}', { ...path, body: { roles } }), `${username}'s roles are saved.`)
   }
 
-  function remove() {
+  async function remove() {
     if (!window.confirm(`Delete ${username} and everything stored for them? This cannot be undone.`)) return
-    void act(() => api.DELETE('/admin/users/{username}', path), `${username} is deleted.`).then(onClose)
+    if (await change(() => api.DELETE('/admin/users/{username}', path), () => `${username} is deleted.`)) {
+      await onChanged()
+      onClose()
+    }
   }
 
   if (!account) return null
@@ -128,10 +122,10 @@ function ManageUser({ username, onChanged, onClose }: { username: string; onChan
         <Field label="Roles" name="roles" defaultValue={account.roles.join(', ')} hint="Comma-separated, such as: user, admin" />
         <button type="submit">Save roles</button>
       </form>
-      <button type="button" onClick={() => void act(() => api.DELETE('/admin/users/{username}/sessions', { ...path, params: { ...path.params, query: {} } }), `Every session of ${username} is ended.`)}>
+      <button type="button" onClick={() => void act(() => api.DELETE('/admin/users/{username}/sessions', { params: { path: { username }, query: {} } }), `Every session of ${username} is ended.`)}>
         End all sessions
       </button>
-      <button type="button" className="danger" onClick={remove}>Delete user</button>
+      <button type="button" className="danger" onClick={() => void remove()}>Delete user</button>
       <button type="button" onClick={onClose}>Close</button>
     </section>
   )

@@ -13,7 +13,9 @@ export type Me = paths['/auth/me']['get']['responses'][200]['content']['applicat
 export type ApiError = components['schemas']['Error']
 
 /** A refusal as the person reads it: the service's code turned into a sentence, with the wait where there is one. */
-export function describeError(error: ApiError | undefined, response: Response): string {
+export function describeError(error: ApiError | undefined, response: Response, overrides: Partial<Record<string, string>> = {}): string {
+  const override = error && overrides[error.code]
+  if (override) return override
   const wait = Number(response.headers.get('retry-after'))
   const retry = wait > 0 ? ` Try again in ${formatWait(wait)}.` : ' Try again later.'
   switch (error?.code) {

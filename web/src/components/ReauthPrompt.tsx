@@ -3,27 +3,46 @@ import { api, describeError, type ApiError } from '../api/client'
 import { useMe } from '../session'
 import { ErrorMessage, Field } from './Form'
 
-type Outcome = { error?: ApiError; response: Response }
+export type Outcome<Data = unknown> = { data?: Data; error?: ApiError; response: Response }
 
 /**
- * Runs a change that needs a fresh sign-in (the service answers 403 REAUTH_REQUIRED when the last proof is older
- * than REAUTH_MAX_AGE_SECONDS): on that answer, asks for the password (and the code with two-factor on), proves
- * it (POST /auth/reauth), and runs the change again.
+ * A change made from a page: its error or its success said on the page, and a fresh sign-in asked for when the
+ * service wants one (403 REAUTH_REQUIRED, once the last proof is older than REAUTH_MAX_AGE_SECONDS): the password (and
+ * the code with two-factor on) is proved with POST /auth/reauth, then the change runs again.
  */
-export function useFreshAction() {
-  const [pending, setPending] = useState<(() => Promise<Outcome>) | null>(null)
+export function useChange(messages: Partial<Record<string, string>> = {}) {
+  const [error, setError] = useState('')
+  const [notice, setNotice] = useState('')
+  const [pending, setPending] = useState<(() => Promise<void>) | null>(null)
 
-  async function run(action: () => Promise<Outcome>): Promise<Outcome> {
+  async function change<Data>(action: () => Promise<Outcome<Data>>, onSuccess: (data: Data | undefined) => string | Promise<string>): Promise<boolean> {
+    setNotice('')
     const outcome = await action()
-    if (outcome.error?.code === 'REAUTH_REQUIRED') setPending(() => action)
-    return outcome
+    if (outcome.error?.code === 'REAUTH_REQUIRED') {
+      setError('')
+      setPending(() => async () => {
+        await change(action, onSuccess)
+      })
+      return false
+    }
+    setError(describeError(outcome.error, outcome.response, messages))
+    if (outcome.response.ok) setNotice(await onSuccess(outcome.data))
+    return outcome.response.ok
   }
 
-  const prompt = pending && <ReauthPrompt onDone={() => setPending(null)} retry={pending} />
-  return { run, prompt }
+  const prompt = pending && (
+    <ReauthPrompt
+      onCancel={() => setPending(null)}
+      onProved={async () => {
+        setPending(null)
+        await pending()
+      }}
+    />
+  )
+  return { change, error, notice, prompt }
 }
 
-function ReauthPrompt({ retry, onDone }: { retry: () => Promise<Outcome>; onDone: () => void }) {
+function ReauthPrompt({ onProved, onCancel }: { onProved: () => Promise<void>; onCancel: () => void }) {
   const me = useMe()
   const [error, setError] = useState('')
 
@@ -34,9 +53,8 @@ function ReauthPrompt({ retry, onDone }: { retry: () => Promise<Outcome>; onDone
     const { error, response } = await api.POST('/auth/reauth', {
       body: { password: String(form.get('password')), ...(code !== null && { code: String(code).replace(/\s/g, '') }) },
     })
-    if (error) return setError(describeError(error, response))
-    await retry()
-    onDone()
+    if (error) return setError(describeError(error, response, { INVALID_CREDENTIALS: 'That password is wrong.' }))
+    await onProved()
   }
 
   return (
@@ -44,10 +62,10 @@ function ReauthPrompt({ retry, onDone }: { retry: () => Promise<Outcome>; onDone
       <h3 id="reauth-title">Confirm it is you</h3>
       <p>This change needs your password again.</p>
       <Field label="Your password" name="password" type="password" autoComplete="current-password" required autoFocus />
-      {me.mfa.enabled && <Field label="Authentication code" name="code" autoComplete="one-time-code" required />}
+      {me.mfa.enabled && <Field label="Your authentication code" name="code" autoComplete="one-time-code" required />}
       <ErrorMessage>{error}</ErrorMessage>
       <button type="submit">Confirm</button>
-      <button type="button" onClick={onDone}>Cancel</button>
+      <button type="button" onClick={onCancel}>Cancel</button>
     </form>
   )
 }

@@ -1,6 +1,10 @@
 import { useEffect } from 'react'
+import { DeleteAccountSection } from '../account/DeleteAccountSection'
+import { EmailSection } from '../account/EmailSection'
 import { PasswordSection } from '../account/PasswordSection'
 import { SessionList } from '../account/SessionList'
+import { TokensSection } from '../account/TokensSection'
+import { TwoFactorSection } from '../account/TwoFactorSection'
 
 /** The user's own account: one section per thing they manage. */
 export function AccountPage() {
@@ -12,6 +16,10 @@ export function AccountPage() {
       <h1>Your account</h1>
       <SessionList />
       <PasswordSection />
+      <TwoFactorSection />
+      <TokensSection />
+      <EmailSection />
+      <DeleteAccountSection />
     </>
   )
 }
