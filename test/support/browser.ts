@@ -44,7 +44,8 @@ export async function expectAccessible(t: Test, page: Page, what: string): Promi
   // Evaluated through the DevTools protocol, which the page's CSP (no inline script) does not apply to.
   await page.evaluate(await axeSource)
   const violations = await page.evaluate(async () => {
-    const axe = (globalThis as unknown as { axe: { run(): Promise<{ violations: Array<{ id: string; impact: string; help: string; nodes: Array<{ target: unknown }> }> }> } }).axe
+    type Violation = { id: string; impact: string; help: string; nodes: Array<{ target: unknown }> }
+    const { axe } = globalThis as unknown as { axe: { run(): Promise<{ violations: Violation[] }> } }
     const { violations } = await axe.run()
     return violations.filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
       .map((violation) => `${violation.id} (${violation.impact}): ${violation.help} at ${JSON.stringify(violation.nodes.map((node) => node.target))}`)

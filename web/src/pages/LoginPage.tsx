@@ -19,6 +19,7 @@ export function LoginPage() {
   const reason = (location.state as { reason?: EndReason | null; notice?: string } | null) ?? null
   const [step, setStep] = useState<'password' | 'code'>('password')
   const [error, setError] = useState('')
+  // A second submit while one is on its way is ignored; the button stays enabled, keeping the keyboard focus.
   const [busy, setBusy] = useState(false)
 
   useEffect(() => {
@@ -31,6 +32,7 @@ export function LoginPage() {
 
   async function signIn(event: FormEvent<HTMLFormElement>) {
     event.preventDefault()
+    if (busy) return
     const form = new FormData(event.currentTarget)
     setBusy(true)
     const { data, error, response } = await api.POST('/auth/login', {
@@ -44,6 +46,7 @@ export function LoginPage() {
 
   async function verify(event: FormEvent<HTMLFormElement>) {
     event.preventDefault()
+    if (busy) return
     const code = String(new FormData(event.currentTarget).get('code')).replace(/\s/g, '')
     setBusy(true)
     const { data, error, response } = await api.POST('/auth/login/mfa', { body: { code } })
@@ -67,14 +70,14 @@ export function LoginPage() {
             <label htmlFor="remember">Remember me</label>
           </div>
           <ErrorMessage>{error}</ErrorMessage>
-          <button type="submit" disabled={busy}>Sign in</button>
+          <button type="submit" aria-disabled={busy}>Sign in</button>
         </form>
       ) : (
         <form onSubmit={(event) => void verify(event)}>
           <p>Enter the code from your authenticator app, or one of your recovery codes.</p>
           <Field label="Authentication code" name="code" autoComplete="one-time-code" inputMode="text" required autoFocus />
           <ErrorMessage>{error}</ErrorMessage>
-          <button type="submit" disabled={busy}>Verify</button>
+          <button type="submit" aria-disabled={busy}>Verify</button>
         </form>
       )}
       <p>

@@ -7,6 +7,7 @@ import { ErrorMessage, Field } from '../components/Form'
 export function RegisterPage() {
   const navigate = useNavigate()
   const [error, setError] = useState('')
+  // A second submit while one is on its way is ignored; the button stays enabled, keeping the keyboard focus.
   const [busy, setBusy] = useState(false)
   useEffect(() => {
     document.title = 'Create an account'
@@ -14,6 +15,7 @@ export function RegisterPage() {
 
   async function register(event: FormEvent<HTMLFormElement>) {
     event.preventDefault()
+    if (busy) return
     const form = new FormData(event.currentTarget)
     const email = String(form.get('email')).trim()
     setBusy(true)
@@ -36,7 +38,7 @@ export function RegisterPage() {
         <Field label="Password" name="password" type="password" autoComplete="new-password" required minLength={8} hint="At least 8 characters." />
         <Field label="Email" name="email" type="email" autoComplete="email" hint="Optional: to confirm your address and to reset a forgotten password." />
         <ErrorMessage>{error}</ErrorMessage>
-        <button type="submit" disabled={busy}>Create account</button>
+        <button type="submit" aria-disabled={busy}>Create account</button>
       </form>
       <p>
         Have an account? <Link to={PAGES.login}>Sign in</Link>
