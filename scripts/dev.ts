@@ -4,6 +4,8 @@
  * PostgreSQL for the session (nothing kept) and stops it after; when nothing answers at SMTP_URL, a mail catcher
  * that prints each mail (links included) to this terminal and answers Mailpit's read API on DEV_MAIL_API_PORT (8025,
  * Mailpit's port), so that the README's mail block runs as written. One line then says which servers it uses.
+ * The web app runs in Vite's dev server on DEV_WEB_PORT (5173), reloading on change and passing API calls to the
+ * service; mailed links open it there (PUBLIC_URL), and the service leaves the pages to it (WEB_APP=false).
  */
 import { spawn } from 'node:child_process'
 import { connect } from 'node:net'
@@ -28,6 +30,9 @@ const redisUrl = urlSetting('REDIS_URL', 'redis://127.0.0.1:6379')
 const databaseUrl = urlSetting('DATABASE_URL', 'postgres://postgres@127.0.0.1:5432/redis_session_api')
 const smtpUrl = urlSetting('SMTP_URL', 'smtp://127.0.0.1:1025')
 const mailApiPort = Number(process.env.DEV_MAIL_API_PORT ?? 8025)
+const webPort = Number(process.env.DEV_WEB_PORT ?? 5173)
+const serviceUrl = `http://127.0.0.1:${process.env.PORT ?? 3000}`
+const webUrl = `http://localhost:${webPort}`
 const LOCAL_HOSTS = ['127.0.0.1', 'localhost', '[::1]']
 
 interface Throwaway {
@@ -142,12 +147,23 @@ const mailPart
   = mail.kind === 'started' ? `mail caught here (printed below${mail.server.readAt ? `, and at ${mail.server.readAt}` : ''})` : describe('mail to SMTP', smtpUrl.host, mail)
 console.log(`Using ${describe('Redis', `${redisUrl.host} (keys under ${process.env.REDIS_PREFIX ?? 'app:'})`, redis)}, ${describe('PostgreSQL', database, postgres)}, ${mailPart}`)
 
+console.log(`The web app, reloading on change: ${webUrl} (the API: ${serviceUrl})`)
+
 const server = spawn(process.execPath, ['--import', 'tsx', '--watch', 'src/server.ts'], {
   stdio: ['inherit', 'pipe', 'inherit'],
-  env: { LOG_LEVEL: 'debug', ...process.env },
+  env: { LOG_LEVEL: 'debug', WEB_APP: 'false', PUBLIC_URL: webUrl, ...process.env },
 })
 server.stdout?.pipe(PinoPretty({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }))
-// The servers this script started go with the server.
-server.on('exit', (code) => void Promise.all(started.map((throwaway) => throwaway.stop())).finally(() => process.exit(code ?? 0)))
+// Vite itself rather than through npm, so that ending it ends the server it runs.
+const web = spawn(process.execPath, ['node_modules/vite/bin/vite.js', '--port', String(webPort), '--strictPort', '--clearScreen', 'false'], {
+  cwd: 'web',
+  stdio: ['ignore', 'inherit', 'inherit'],
+  env: { ...process.env, WEB_DEV_SERVICE_URL: serviceUrl },
+})
+// The servers this script started go with the server, and so does Vite.
+server.on('exit', (code) => {
+  web.kill()
+  void Promise.all(started.map((throwaway) => throwaway.stop())).finally(() => process.exit(code ?? 0))
+})
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => server.kill(signal))

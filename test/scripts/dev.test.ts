@@ -25,6 +25,7 @@ t.test('npm run dev creates the project\'s own database when the server answers 
     DATABASE_URL: postgres.url(name),
     SMTP_URL: (await testMail()).url,
     PORT: String(await freePort()),
+    DEV_WEB_PORT: String(await freePort()),
     HOST: '127.0.0.1',
   }, 'scripts/dev.ts')
   for (let i = 0; i < 600 && !dev.stdout().includes('Server listening'); i++) await sleep(50)
@@ -36,7 +37,7 @@ t.test('npm run dev creates the project\'s own database when the server answers 
 })
 
 t.test("the README's mail block runs as written under npm run dev, whose catcher answers Mailpit's read API", async (t) => {
-  const [port, smtpPort, mailApiPort] = [await freePort(), await freePort(), await freePort()]
+  const [port, smtpPort, mailApiPort, webPort] = [await freePort(), await freePort(), await freePort(), await freePort()]
   const dev = startServer(t, {
     SESSION_SECRET: TEST_SECRET,
     REDIS_URL: (await testRedis()).url,
@@ -45,6 +46,7 @@ t.test("the README's mail block runs as written under npm run dev, whose catcher
     // Nothing answers here: dev catches the mails itself.
     SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
     DEV_MAIL_API_PORT: String(mailApiPort),
+    DEV_WEB_PORT: String(webPort),
     PORT: String(port),
     HOST: '127.0.0.1',
   }, 'scripts/dev.ts')
@@ -63,4 +65,13 @@ t.test("the README's mail block runs as written under npm run dev, whose catcher
   const statuses = [...run.stdout.matchAll(/HTTP\/1\.1 (\d+)/g)].map((match) => Number(match[1]))
   t.same(statuses, [201, 200, 202, 204], 'registered, verified, reset asked, reset done: each with the token read from the catcher')
   t.match(dev.stdout(), /--- mail to bob@example\.com: /, 'and the mails are printed in the terminal too')
+
+  // The web app in Vite's dev server, its API calls passed on to the service.
+  const web = `http://localhost:${webPort}`
+  let page = ''
+  for (let i = 0; i < 200 && !page.includes('/src/main.tsx'); i++) page = await fetch(web).then((response) => response.text(), () => sleep(100).then(() => ''))
+  t.match(page, '<script type="module" src="/src/main.tsx">', `the app, live, at ${web}`)
+  const me = await fetch(`${web}/auth/me`)
+  t.equal(me.status, 401, 'an API call through it reaches the service')
+  t.equal(((await me.json()) as { code: string }).code, 'UNAUTHENTICATED')
 })
