@@ -1,7 +1,7 @@
 import type { ReactNode } from 'react'
 import { Navigate, NavLink, Outlet, useLocation } from 'react-router'
 import { WEB_APP_PAGES as PAGES } from '../../../src/lib/web-pages'
-import { useMe, useSession } from '../session'
+import { useMe, useSession, type SignInPageState } from '../session'
 
 /** A page for signed-in users: anyone else goes to the sign-in page, and comes back here after it. */
 export function RequireSignIn({ children }: { children: ReactNode }) {
@@ -10,7 +10,7 @@ export function RequireSignIn({ children }: { children: ReactNode }) {
   if (state.status === 'loading') return <p className="loading">Loading…</p>
   if (state.status === 'signed-out') {
     const next = encodeURIComponent(location.pathname + location.search)
-    return <Navigate to={`${PAGES.login}?next=${next}`} state={{ reason: state.reason }} replace />
+    return <Navigate to={`${PAGES.login}?next=${next}`} state={{ message: state.message } satisfies SignInPageState} replace />
   }
   return children
 }

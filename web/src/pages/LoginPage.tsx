@@ -3,7 +3,7 @@ import { Link, useLocation, useNavigate, useSearchParams } from 'react-router'
 import { WEB_APP_PAGES as PAGES } from '../../../src/lib/web-pages'
 import { api, describeError } from '../api/client'
 import { ErrorMessage, Field, Notice } from '../components/Form'
-import { END_MESSAGES, useSession, type EndReason } from '../session'
+import { useSession, type SignInPageState } from '../session'
 
 /** Only a path of this site: `?next=https://elsewhere` must not turn a sign-in into a redirect to another site. */
 function safeNext(next: string | null): string {
@@ -16,7 +16,7 @@ export function LoginPage() {
   const [params] = useSearchParams()
   const location = useLocation()
   const next = safeNext(params.get('next'))
-  const reason = (location.state as { reason?: EndReason | null; notice?: string } | null) ?? null
+  const { message } = (location.state as SignInPageState | null) ?? {}
   const [step, setStep] = useState<'password' | 'code'>('password')
   const [error, setError] = useState('')
   // A second submit while one is on its way is ignored; the button stays enabled, keeping the keyboard focus.
@@ -34,6 +34,8 @@ export function LoginPage() {
     event.preventDefault()
     if (busy) return
     const form = new FormData(event.currentTarget)
+    // Cleared first: the next message is a new alert, announced even when its words are the same.
+    setError('')
     setBusy(true)
     const { data, error, response } = await api.POST('/auth/login', {
       body: { username: String(form.get('username')), password: String(form.get('password')), remember: form.get('remember') === 'on' },
@@ -48,6 +50,7 @@ export function LoginPage() {
     event.preventDefault()
     if (busy) return
     const code = String(new FormData(event.currentTarget).get('code')).replace(/\s/g, '')
+    setError('')
     setBusy(true)
     const { data, error, response } = await api.POST('/auth/login/mfa', { body: { code } })
     setBusy(false)
@@ -59,8 +62,7 @@ export function LoginPage() {
   return (
     <main className="narrow">
       <h1>Sign in</h1>
-      {reason?.reason && <Notice>{END_MESSAGES[reason.reason]}</Notice>}
-      {reason?.notice && <Notice>{reason.notice}</Notice>}
+      <Notice>{message}</Notice>
       {step === 'password' ? (
         <form onSubmit={(event) => void signIn(event)}>
           <Field label="Username" name="username" autoComplete="username" required autoFocus />

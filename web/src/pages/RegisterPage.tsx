@@ -3,6 +3,7 @@ import { Link, useNavigate } from 'react-router'
 import { WEB_APP_PAGES as PAGES } from '../../../src/lib/web-pages'
 import { api, describeError } from '../api/client'
 import { ErrorMessage, Field } from '../components/Form'
+import type { SignInPageState } from '../session'
 
 export function RegisterPage() {
   const navigate = useNavigate()
@@ -25,8 +26,8 @@ export function RegisterPage() {
     setBusy(false)
     setError(describeError(error, response))
     if (data) {
-      const notice = email ? `Account created. We mailed a link to ${email}: follow it to confirm your address, then sign in.` : 'Account created. Sign in.'
-      void navigate(PAGES.login, { state: { notice } })
+      const message = email ? `Account created. We mailed a link to ${email}: follow it to confirm your address, then sign in.` : 'Account created. Sign in.'
+      void navigate(PAGES.login, { state: { message } satisfies SignInPageState })
     }
   }
 

@@ -3,6 +3,7 @@ import { Link, useNavigate } from 'react-router'
 import { WEB_APP_PAGES as PAGES } from '../../../src/lib/web-pages'
 import { api, describeError } from '../api/client'
 import { ErrorMessage, Field } from '../components/Form'
+import type { SignInPageState } from '../session'
 import { useMailedToken } from './mailed-token'
 
 /** The page a reset mail links to: a new password, and the second factor when the account has one. */
@@ -30,7 +31,7 @@ export function ResetPasswordPage() {
     } else {
       setError(describeError(error, response))
     }
-    if (response.ok) void navigate(PAGES.login, { state: { notice: 'Your password is changed, and every session was signed out. Sign in with the new password.' } })
+    if (response.ok) void navigate(PAGES.login, { state: { message: 'Your password is changed, and every session was signed out. Sign in with the new password.' } satisfies SignInPageState })
   }
 
   if (!token) {
