@@ -1,3 +1,5 @@
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { brotliCompressSync, gzipSync } from 'node:zlib'
 import react from '@vitejs/plugin-react'
 import { defineConfig, type Plugin } from 'vite'
@@ -13,12 +15,13 @@ function precompressed(): Plugin {
   return {
     name: 'precompressed',
     apply: 'build',
-    generateBundle(_options, bundle) {
+    // After the files are written: the bundle then holds their final code (Vite rewrites chunks up to generateBundle).
+    async writeBundle({ dir = '' }, bundle) {
       for (const file of Object.values(bundle)) {
         if (!/\.(js|css)$/.test(file.fileName)) continue
         const source = Buffer.from(file.type === 'chunk' ? file.code : file.source)
-        this.emitFile({ type: 'asset', fileName: `${file.fileName}.br`, source: brotliCompressSync(source) })
-        this.emitFile({ type: 'asset', fileName: `${file.fileName}.gz`, source: gzipSync(source, { level: 9 }) })
+        const path = join(dir, file.fileName)
+        await Promise.all([writeFile(`${path}.br`, brotliCompressSync(source)), writeFile(`${path}.gz`, gzipSync(source, { level: 9 }))])
       }
     },
   }

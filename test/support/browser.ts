@@ -1,22 +1,14 @@
 import { createRequire } from 'node:module'
 import { readFile } from 'node:fs/promises'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
+import { launchChromium } from '../../scripts/browser.js'
 import type { Test } from 'tap'
 import { startInstance, type Instance } from './app-process.js'
 import { testMail, testRedis, uniquePrefix } from './helper.js'
 
-/** Debian's Chromium (package chromium): browsers cannot be downloaded here, so Playwright drives the system's. */
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-
-/**
- * Headless Chromium, closed when the test ends. Root (CI) needs --no-sandbox; the rest keep it from calling Google's
- * services, which this machine's closed network refuses (many connections at a time, each start).
- */
+/** Headless Chromium (scripts/browser.ts), closed when the test ends. */
 export async function launchBrowser(t: Test): Promise<Browser> {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  })
+  const browser = await launchChromium()
   t.teardown(() => browser.close())
   return browser
 }

@@ -1,13 +1,14 @@
 import type { ReactNode } from 'react'
 import { Navigate, NavLink, Outlet, useLocation } from 'react-router'
 import { WEB_APP_PAGES as PAGES } from '../../../src/lib/web-pages'
+import { Loading } from './Loading'
 import { useMe, useSession, type SignInPageState } from '../session'
 
 /** A page for signed-in users: anyone else goes to the sign-in page, and comes back here after it. */
 export function RequireSignIn({ children }: { children: ReactNode }) {
   const { state } = useSession()
   const location = useLocation()
-  if (state.status === 'loading') return <p className="loading">Loading…</p>
+  if (state.status === 'loading') return <Loading />
   if (state.status === 'signed-out') {
     const next = encodeURIComponent(location.pathname + location.search)
     return <Navigate to={`${PAGES.login}?next=${next}`} state={{ message: state.message } satisfies SignInPageState} replace />
