@@ -92,7 +92,8 @@ t.test('two-factor: enrol with the code of the app, recovery codes shown once, t
   await person.getByLabel('Code from your app').fill(totpCode(secret, step))
   await person.getByRole('button', { name: 'Turn on' }).click()
   await person.getByText('Two-factor authentication is on.').waitFor()
-  t.equal(await person.getByRole('list', { name: 'Recovery codes' }).getByRole('listitem').count(), 10, 'ten recovery codes, shown once')
+  const recoveryCodes = await person.getByRole('list', { name: 'Recovery codes' }).getByRole('listitem').allTextContents()
+  t.equal(recoveryCodes.length, 10, 'ten recovery codes, shown once')
   await person.reload()
   t.equal(await person.getByRole('list', { name: 'Recovery codes' }).count(), 0, 'and gone after a reload')
 
@@ -107,6 +108,13 @@ t.test('two-factor: enrol with the code of the app, recovery codes shown once, t
   await person.getByRole('button', { name: 'Verify' }).click()
   await person.waitForURL(page(PAGES.dashboard))
   t.pass('signed in with the code')
+
+  await person.getByRole('link', { name: 'Account' }).click()
+  await person.getByLabel('Code to turn it off').fill(recoveryCodes[0]!)
+  await person.getByRole('button', { name: 'Turn off two-factor authentication' }).click()
+  await person.getByText('Two-factor authentication is off.').waitFor()
+  await person.getByRole('button', { name: 'Set up two-factor authentication' }).waitFor()
+  t.pass('off with a recovery code, and offered again')
 })
 
 t.test('a session ended from another browser lands on /login saying why, and returns where it was after', async (t) => {
