@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module'
 import { readFile } from 'node:fs/promises'
-import type { Browser, Page } from 'playwright-core'
+import type { Browser, Locator, Page } from 'playwright-core'
 import { launchChromium } from '../../scripts/browser.js'
 import type { Test } from 'tap'
 import { startInstance, type Instance } from './app-process.js'
@@ -43,4 +43,17 @@ export async function expectAccessible(t: Test, page: Page, what: string): Promi
       .map((violation) => `${violation.id} (${violation.impact}): ${violation.help} at ${JSON.stringify(violation.nodes.map((node) => node.target))}`)
   })
   t.same(violations, [], `${what}: no serious or critical accessibility violation`)
+}
+
+/**
+ * Passes once `locator` shows `text`, waiting for the page to render it (a page's URL changes before React draws the
+ * new page, so a read right after a navigation may still see the old one); fails with what it showed instead.
+ */
+export async function expectShows(t: Test, locator: Locator, text: string, message = `shows "${text}"`): Promise<void> {
+  try {
+    await locator.filter({ hasText: text }).first().waitFor({ timeout: 10_000 })
+    t.pass(message)
+  } catch {
+    t.fail(message, { found: await locator.allTextContents(), wanted: text })
+  }
 }

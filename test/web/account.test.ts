@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Locator, Page } from 'playwright-core'
 import t from 'tap'
 import { WEB_APP_PAGES as PAGES } from '../../src/lib/web-pages.js'
-import { launchBrowser, startWebApp } from '../support/browser.js'
+import { expectShows, launchBrowser, startWebApp } from '../support/browser.js'
 import { register } from '../support/flows.js'
 import { PASSWORD } from '../support/helper.js'
 
@@ -57,7 +57,7 @@ t.test('a change on a session that is not fresh asks for the password, then goes
   await person.getByRole('heading', { name: 'Confirm it is you' }).waitFor()
   await person.getByLabel('Your password').fill('not it')
   await person.getByRole('button', { name: 'Confirm' }).click()
-  t.equal(await person.getByRole('form', { name: 'Confirm it is you' }).getByRole('alert').textContent(), 'That password is wrong.')
+  await expectShows(t, person.getByRole('form', { name: 'Confirm it is you' }).getByRole('alert'), 'That password is wrong.')
   await person.getByLabel('Your password').fill(PASSWORD)
   await person.getByRole('button', { name: 'Confirm' }).click()
   await password.getByText('Your password is changed').waitFor()
@@ -76,7 +76,7 @@ t.test('access tokens: the secret shown once, then revoked', async (t) => {
   const secret = String(await tokens.getByLabel('New token').textContent())
   t.match(secret, /^rsa_pat_/, 'the secret, shown')
   t.equal((await app.call('GET', '/auth/me', { authorization: `Bearer ${secret}` })).status, 200, 'and it works')
-  t.match(await tokens.getByRole('listitem').textContent(), 'backup script (read, write)')
+  await expectShows(t, tokens.getByRole('listitem'), 'backup script (read, write)')
   await person.reload()
   t.equal(await section(person, 'Access tokens').getByLabel('New token').count(), 0, 'not shown again')
   await section(person, 'Access tokens').getByRole('button', { name: 'Revoke backup script' }).click()
@@ -88,11 +88,11 @@ t.test('email: an address asked for waits for its confirmation; the account is d
   await register(app, 'jack')
   const person = await onAccountPage('jack')
   const email = section(person, 'Email')
-  t.match(await email.textContent(), 'No address yet.')
+  await expectShows(t, email, 'No address yet.')
   await email.getByLabel('New email address').fill('jack@example.test')
   await email.getByRole('button', { name: 'Change email' }).click()
   await proveIfAsked(person, email.getByText('We mailed a link to jack@example.test'))
-  t.match(await email.textContent(), 'jack@example.test (not confirmed yet)')
+  await expectShows(t, email, 'jack@example.test (not confirmed yet)')
   await email.getByRole('button', { name: 'Resend confirmation link' }).click()
   await email.getByText('A new link is on its way to jack@example.test').waitFor()
 
@@ -100,7 +100,7 @@ t.test('email: an address asked for waits for its confirmation; the account is d
   await remove.getByLabel('Password to delete the account').fill(PASSWORD)
   await remove.getByRole('button', { name: 'Delete my account' }).click()
   await proveIfAsked(person, person.getByRole('heading', { name: 'Sign in' }))
-  t.equal(await person.getByRole('status').textContent(), 'Your account is deleted.')
+  await expectShows(t, person.getByRole('status'), 'Your account is deleted.')
   t.equal((await app.call('POST', '/auth/login', { body: { username: 'jack', password: PASSWORD } })).status, 401, 'and it is gone')
 })
 

@@ -1,8 +1,8 @@
 import type { Browser, Page } from 'playwright-core'
 import t from 'tap'
 import { WEB_APP_PAGES as PAGES } from '../../src/lib/web-pages.js'
-import { launchBrowser, startWebApp } from '../support/browser.js'
-import { register, registerWithEmail } from '../support/flows.js'
+import { expectShows, launchBrowser, startWebApp } from '../support/browser.js'
+import { enrolled, register, registerWithEmail } from '../support/flows.js'
 import { linkOf, PASSWORD, testMail } from '../support/helper.js'
 import { steadyStep, totpCode } from '../support/totp.js'
 
@@ -49,7 +49,7 @@ t.test('register with an email, confirm it from the mail, sign in, count twice, 
   await person.getByLabel('Email').fill('alice@example.test')
   await person.getByRole('button', { name: 'Create account' }).click()
   await person.waitForURL(page(PAGES.login))
-  t.match(await person.getByRole('status').textContent(), 'We mailed a link to alice@example.test')
+  await expectShows(t, person.getByRole('status'), 'We mailed a link to alice@example.test')
 
   const link = await mailedLink('alice@example.test', /confirm|verify/i)
   t.equal(link.path, PAGES.verifyEmail, 'the mailed link opens the app')
@@ -58,11 +58,11 @@ t.test('register with an email, confirm it from the mail, sign in, count twice, 
   await confirm.waitFor()
   t.equal(new URL(person.url()).search, '', 'the token is taken out of the address bar')
   await confirm.click()
-  t.match(await person.getByRole('status').textContent(), 'alice@example.test is confirmed')
+  await expectShows(t, person.getByRole('status'), 'alice@example.test is confirmed')
 
   await signIn(person, 'alice')
   await person.waitForURL(page(PAGES.dashboard))
-  t.equal(await person.getByRole('heading', { level: 1 }).textContent(), 'Welcome, alice', 'the dashboard greets the user by name')
+  await expectShows(t, person.getByRole('heading', { level: 1 }), 'Welcome, alice', 'the dashboard greets the user by name')
   const count = person.getByRole('button', { name: 'Count' })
   await count.click()
   await person.getByText('Count: 1').waitFor()
@@ -102,7 +102,7 @@ t.test('two-factor: enrol with the code of the app, recovery codes shown once, t
   const code = person.getByLabel('Authentication code')
   await code.fill('000000')
   await person.getByRole('button', { name: 'Verify' }).click()
-  t.match(await person.getByRole('alert').textContent(), 'That code is not right', 'a wrong code says so')
+  await expectShows(t, person.getByRole('alert'), 'That code is not right', 'a wrong code says so')
   // The next step's code: the one of the enrolment's step is spent (accepted drift: one step either way).
   await code.fill(totpCode(secret, step + 1))
   await person.getByRole('button', { name: 'Verify' }).click()
@@ -136,7 +136,7 @@ t.test('a session ended from another browser lands on /login saying why, and ret
   await phone.getByRole('link', { name: 'Dashboard' }).click()
   await phone.getByRole('button', { name: 'Count' }).click()
   await phone.waitForURL(/\/login\?next=/)
-  t.match(await phone.getByRole('status').textContent(), 'Your session has ended', 'the page says why')
+  await expectShows(t, phone.getByRole('status'), 'Your session has ended', 'the page says why')
   await phone.getByLabel('Username').fill('carol')
   await phone.getByLabel('Password').fill(PASSWORD)
   await phone.getByRole('button', { name: 'Sign in' }).click()
@@ -162,7 +162,7 @@ t.test('forgot password: the mailed link resets it, and the old sessions are gon
   await person.getByLabel('New password').fill('a brand new passphrase')
   await person.getByRole('button', { name: 'Set new password' }).click()
   await person.waitForURL(page(PAGES.login))
-  t.match(await person.getByRole('status').textContent(), 'Your password is changed')
+  await expectShows(t, person.getByRole('status'), 'Your password is changed')
 
   await before.reload()
   await before.waitForURL(/\/login/)
@@ -172,11 +172,29 @@ t.test('forgot password: the mailed link resets it, and the old sessions are gon
   t.pass('the new password signs in')
 })
 
+t.test('a reset link for an account with two-factor on asks for a code too', async (t) => {
+  const { cookie, recoveryCodes } = await enrolled(app, 'paula')
+  await app.call('PUT', '/auth/email', { cookie, body: { email: 'paula@example.test' } })
+  const confirmation = await mailedLink('paula@example.test', /confirm|verify/i)
+  await app.call('POST', '/auth/email/verify', { body: { token: new URL(confirmation.url).searchParams.get('token') } })
+  await app.call('POST', '/auth/password/forgot', { body: { email: 'paula@example.test' } })
+
+  const person = await newPerson(browser)
+  await person.goto((await mailedLink('paula@example.test', /reset/i)).url)
+  await person.getByLabel('New password').fill('a brand new passphrase')
+  await person.getByRole('button', { name: 'Set new password' }).click()
+  await expectShows(t, person.getByRole('alert'), 'This account has two-factor authentication', 'the page asks for the code')
+  await person.getByLabel('Authentication code').fill(recoveryCodes[0]!)
+  await person.getByRole('button', { name: 'Set new password' }).click()
+  await person.waitForURL(page(PAGES.login))
+  await expectShows(t, person.getByRole('status'), 'Your password is changed')
+})
+
 t.test('an admin disables a user, whose page then goes to /login; a non-admin is told /users is not for them', async (t) => {
   await register(app, 'erin')
   const erin = await signedIn('erin')
   await erin.goto(page(PAGES.users))
-  t.equal(await erin.getByRole('alert').textContent(), 'Not allowed: this page is for administrators.')
+  await expectShows(t, erin.getByRole('alert'), 'Not allowed: this page is for administrators.')
 
   const admin = await signedIn(ADMIN.username, ADMIN.password)
   await admin.getByRole('link', { name: 'Users' }).click()
@@ -186,14 +204,14 @@ t.test('an admin disables a user, whose page then goes to /login; a non-admin is
   await admin.getByLabel('Reason').fill('spam')
   await admin.getByRole('button', { name: 'Disable user' }).click()
   await admin.getByText('erin is disabled').waitFor()
-  t.equal(await admin.getByRole('row', { name: /erin/ }).getByRole('cell').nth(1).textContent(), 'Disabled: spam', 'the list shows it')
+  await expectShows(t, admin.getByRole('row', { name: /erin/ }).getByRole('cell').nth(1), 'Disabled: spam', 'the list shows it')
 
   await erin.getByRole('link', { name: 'Dashboard' }).click()
   await erin.getByRole('button', { name: 'Count' }).click()
   await erin.waitForURL(/\/login/)
   t.pass("erin's page went to /login")
   await signIn(erin, 'erin')
-  t.match(await erin.getByRole('alert').textContent(), 'This account is disabled', 'and the sign-in says why')
+  await expectShows(t, erin.getByRole('alert'), 'This account is disabled', 'and the sign-in says why')
 })
 
 t.test('signing out in one tab signs out the others', async (t) => {
@@ -204,7 +222,7 @@ t.test('signing out in one tab signs out the others', async (t) => {
   await second.getByRole('heading', { name: 'Your account' }).waitFor()
   await first.getByRole('button', { name: 'Sign out' }).click()
   await second.waitForURL(/\/login/)
-  t.match(await second.getByRole('status').textContent(), 'You signed out in another tab')
+  await expectShows(t, second.getByRole('status'), 'You signed out in another tab')
 })
 
 t.test('a minute before the idle timeout a notice offers to stay; ignored, the page goes to /login', async (t) => {
@@ -229,5 +247,5 @@ t.test('a minute before the idle timeout a notice offers to stay; ignored, the p
   await app.call('POST', '/auth/logout', { cookie: (await person.context().cookies()).map((c) => `${c.name}=${c.value}`).join('; ') })
   await person.clock.fastForward(idleMs + 5_000)
   await person.waitForURL(/\/login/)
-  t.match(await person.getByRole('status').textContent(), 'after a period of inactivity')
+  await expectShows(t, person.getByRole('status'), 'after a period of inactivity')
 })
