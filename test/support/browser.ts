@@ -4,7 +4,8 @@ import type { Browser, Locator, Page } from 'playwright-core'
 import { launchChromium } from '../../scripts/browser.js'
 import type { Test } from 'tap'
 import { startInstance, type Instance } from './app-process.js'
-import { testMail, testRedis, uniquePrefix } from './helper.js'
+import { WEB_APP_PAGES } from '../../src/lib/web-pages.js'
+import { PASSWORD, testMail, testRedis, uniquePrefix } from './helper.js'
 
 /** Headless Chromium (scripts/browser.ts), closed when the test ends. */
 export async function launchBrowser(t: Test): Promise<Browser> {
@@ -27,6 +28,21 @@ export async function startWebApp(t: Test, env: Record<string, string> = {}): Pr
     LOGIN_RATE_LIMIT_MAX: '1000',
     ...env,
   })
+}
+
+/** The admin of the web app tests' instances: pass WEB_ADMIN_ENV to startWebApp. */
+export const WEB_ADMIN = { username: 'root', password: 'an admin passphrase' }
+export const WEB_ADMIN_ENV = { ADMIN_USERNAME: WEB_ADMIN.username, ADMIN_PASSWORD: WEB_ADMIN.password }
+
+/** A browser of its own (cookies and storage), signed in through the sign-in page, on the dashboard. */
+export async function signedIn(browser: Browser, baseUrl: string, username: string, password = PASSWORD): Promise<Page> {
+  const person = await (await browser.newContext()).newPage()
+  await person.goto(`${baseUrl}${WEB_APP_PAGES.login}`)
+  await person.getByLabel('Username').fill(username)
+  await person.getByLabel('Password').fill(password)
+  await person.getByRole('button', { name: 'Sign in' }).click()
+  await person.waitForURL(`${baseUrl}${WEB_APP_PAGES.dashboard}`)
+  return person
 }
 
 const axeSource = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')

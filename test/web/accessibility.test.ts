@@ -1,26 +1,14 @@
-import type { Page } from 'playwright-core'
 import t from 'tap'
 import { WEB_APP_PAGES as PAGES } from '../../src/lib/web-pages.js'
-import { expectAccessible, launchBrowser, startWebApp } from '../support/browser.js'
+import { expectAccessible, launchBrowser, signedIn, startWebApp, WEB_ADMIN, WEB_ADMIN_ENV } from '../support/browser.js'
 import { register } from '../support/flows.js'
 import { PASSWORD } from '../support/helper.js'
 
 // Every page passes axe-core with no serious or critical violation, in the states a person sees; and the sign-in,
 // register and count flows work with the keyboard alone.
 
-const ADMIN = { username: 'root', password: 'an admin passphrase' }
-const [app, browser] = await Promise.all([startWebApp(t, { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password }), launchBrowser(t)])
+const [app, browser] = await Promise.all([startWebApp(t, WEB_ADMIN_ENV), launchBrowser(t)])
 const page = (path: string) => `${app.url}${path}`
-
-async function signedIn(username: string, password = PASSWORD): Promise<Page> {
-  const person = await (await browser.newContext()).newPage()
-  await person.goto(page(PAGES.login))
-  await person.getByLabel('Username').fill(username)
-  await person.getByLabel('Password').fill(password)
-  await person.getByRole('button', { name: 'Sign in' }).click()
-  await person.waitForURL(page(PAGES.dashboard))
-  return person
-}
 
 t.test('the pages a signed-out person sees, errors shown', async (t) => {
   const person = await (await browser.newContext()).newPage()
@@ -40,7 +28,7 @@ t.test('the pages a signed-out person sees, errors shown', async (t) => {
 
 t.test('the pages a signed-in person and an admin see', async (t) => {
   await register(app, 'viewer')
-  const viewer = await signedIn('viewer')
+  const viewer = await signedIn(browser, app.url, 'viewer')
   await expectAccessible(t, viewer, '/dashboard')
   await viewer.getByRole('button', { name: 'Count' }).click()
   await viewer.getByText('Count: 1').waitFor()
@@ -55,7 +43,7 @@ t.test('the pages a signed-in person and an admin see', async (t) => {
   await viewer.getByRole('alert').waitFor()
   await expectAccessible(t, viewer, '/users, not allowed')
 
-  const admin = await signedIn(ADMIN.username, ADMIN.password)
+  const admin = await signedIn(browser, app.url, WEB_ADMIN.username, WEB_ADMIN.password)
   await admin.goto(page(PAGES.users))
   await admin.getByRole('button', { name: 'Manage viewer' }).click()
   await admin.getByRole('heading', { name: 'Manage viewer' }).waitFor()

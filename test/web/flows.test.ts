@@ -1,15 +1,14 @@
 import type { Browser, Page } from 'playwright-core'
 import t from 'tap'
 import { WEB_APP_PAGES as PAGES } from '../../src/lib/web-pages.js'
-import { expectShows, launchBrowser, startWebApp } from '../support/browser.js'
+import { expectShows, launchBrowser, signedIn, startWebApp, WEB_ADMIN, WEB_ADMIN_ENV } from '../support/browser.js'
 import { enrolled, register, registerWithEmail } from '../support/flows.js'
 import { linkOf, PASSWORD, testMail } from '../support/helper.js'
 import { steadyStep, totpCode } from '../support/totp.js'
 
 // A person's flows through the web app, in Chromium, against the service as a process of its own (one for the file).
 
-const ADMIN = { username: 'root', password: 'an admin passphrase' }
-const [app, browser] = await Promise.all([startWebApp(t, { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password }), launchBrowser(t)])
+const [app, browser] = await Promise.all([startWebApp(t, WEB_ADMIN_ENV), launchBrowser(t)])
 const page = (path: string) => `${app.url}${path}`
 
 /** A browser of its own (cookies and storage), at a blank page. */
@@ -29,13 +28,6 @@ async function signIn(person: Page, username: string, password = PASSWORD, path:
   await person.getByLabel('Username').fill(username)
   await person.getByLabel('Password').fill(password)
   await person.getByRole('button', { name: 'Sign in' }).click()
-}
-
-async function signedIn(username: string, password = PASSWORD): Promise<Page> {
-  const person = await newPerson(browser)
-  await signIn(person, username, password)
-  await person.waitForURL(page(PAGES.dashboard))
-  return person
 }
 
 t.test('register with an email, confirm it from the mail, sign in, count twice, sign out', async (t) => {
@@ -79,7 +71,7 @@ t.test('register with an email, confirm it from the mail, sign in, count twice, 
 
 t.test('two-factor: enrol with the code of the app, recovery codes shown once, then sign in with a code', async (t) => {
   await register(app, 'bob')
-  const person = await signedIn('bob')
+  const person = await signedIn(browser, app.url, 'bob')
   await person.getByRole('link', { name: 'Account' }).click()
   await person.getByRole('button', { name: 'Set up two-factor authentication' }).click()
   const qrCode = person.getByRole('img', { name: /QR code/ })
@@ -119,8 +111,8 @@ t.test('two-factor: enrol with the code of the app, recovery codes shown once, t
 
 t.test('a session ended from another browser lands on /login saying why, and returns where it was after', async (t) => {
   await register(app, 'carol')
-  const laptop = await signedIn('carol')
-  const phone = await signedIn('carol')
+  const laptop = await signedIn(browser, app.url, 'carol')
+  const phone = await signedIn(browser, app.url, 'carol')
   await phone.getByRole('link', { name: 'Account' }).click()
   await phone.getByRole('heading', { name: 'Sessions' }).waitFor()
 
@@ -148,7 +140,7 @@ t.test('forgot password: the mailed link resets it, and the old sessions are gon
   await registerWithEmail(app, 'dave', 'dave@example.test')
   const confirmation = await mailedLink('dave@example.test', /confirm|verify/i)
   await app.call('POST', '/auth/email/verify', { body: { token: new URL(confirmation.url).searchParams.get('token') } })
-  const before = await signedIn('dave')
+  const before = await signedIn(browser, app.url, 'dave')
 
   const person = await newPerson(browser)
   await person.goto(page(PAGES.login))
@@ -192,11 +184,11 @@ t.test('a reset link for an account with two-factor on asks for a code too', asy
 
 t.test('an admin disables a user, whose page then goes to /login; a non-admin is told /users is not for them', async (t) => {
   await register(app, 'erin')
-  const erin = await signedIn('erin')
+  const erin = await signedIn(browser, app.url, 'erin')
   await erin.goto(page(PAGES.users))
   await expectShows(t, erin.getByRole('alert'), 'Not allowed: this page is for administrators.')
 
-  const admin = await signedIn(ADMIN.username, ADMIN.password)
+  const admin = await signedIn(browser, app.url, WEB_ADMIN.username, WEB_ADMIN.password)
   await admin.getByRole('link', { name: 'Users' }).click()
   await admin.getByLabel('Search users').fill('er')
   await admin.getByRole('button', { name: 'Search' }).click()
@@ -216,7 +208,7 @@ t.test('an admin disables a user, whose page then goes to /login; a non-admin is
 
 t.test('signing out in one tab signs out the others', async (t) => {
   await register(app, 'frank')
-  const first = await signedIn('frank')
+  const first = await signedIn(browser, app.url, 'frank')
   const second = await first.context().newPage()
   await second.goto(page(PAGES.account))
   await second.getByRole('heading', { name: 'Your account' }).waitFor()

@@ -1,31 +1,20 @@
 import type { Page } from 'playwright-core'
 import t from 'tap'
 import { WEB_APP_PAGES as PAGES } from '../../src/lib/web-pages.js'
-import { expectShows, launchBrowser, startWebApp } from '../support/browser.js'
+import { expectShows, launchBrowser, signedIn, startWebApp, WEB_ADMIN, WEB_ADMIN_ENV } from '../support/browser.js'
 import { register } from '../support/flows.js'
 import { PASSWORD } from '../support/helper.js'
 
 // The admins' page in Chromium: paging, enable, roles, ending sessions and deleting; and "Sign out everywhere else".
 
-const ADMIN = { username: 'root', password: 'an admin passphrase' }
-const [app, browser] = await Promise.all([startWebApp(t, { ADMIN_USERNAME: ADMIN.username, ADMIN_PASSWORD: ADMIN.password }), launchBrowser(t)])
+const [app, browser] = await Promise.all([startWebApp(t, WEB_ADMIN_ENV), launchBrowser(t)])
 const page = (path: string) => `${app.url}${path}`
-
-async function signedIn(username: string, password = PASSWORD): Promise<Page> {
-  const person = await (await browser.newContext()).newPage()
-  await person.goto(page(PAGES.login))
-  await person.getByLabel('Username').fill(username)
-  await person.getByLabel('Password').fill(password)
-  await person.getByRole('button', { name: 'Sign in' }).click()
-  await person.waitForURL(page(PAGES.dashboard))
-  return person
-}
 
 const userRows = (admin: Page) => admin.getByRole('table').getByRole('row').filter({ has: admin.getByRole('rowheader') })
 
 t.test('the user list pages by 20, forward and back', async (t) => {
   for (let i = 0; i < 22; i++) await register(app, `member${String(i).padStart(2, '0')}`)
-  const admin = await signedIn(ADMIN.username, ADMIN.password)
+  const admin = await signedIn(browser, app.url, WEB_ADMIN.username, WEB_ADMIN.password)
   await admin.goto(page(PAGES.users))
   await admin.getByLabel('Search users').fill('member')
   await admin.getByRole('button', { name: 'Search' }).click()
@@ -42,8 +31,8 @@ t.test('the user list pages by 20, forward and back', async (t) => {
 
 t.test('an admin enables, re-roles, signs out and deletes a user, each reaching the user at once', async (t) => {
   await register(app, 'nina')
-  const nina = await signedIn('nina')
-  const admin = await signedIn(ADMIN.username, ADMIN.password)
+  const nina = await signedIn(browser, app.url, 'nina')
+  const admin = await signedIn(browser, app.url, WEB_ADMIN.username, WEB_ADMIN.password)
   await admin.goto(page(PAGES.users))
   await admin.getByLabel('Search users').fill('nina')
   await admin.getByRole('button', { name: 'Search' }).click()
@@ -56,7 +45,7 @@ t.test('an admin enables, re-roles, signs out and deletes a user, each reaching 
   await panel.getByText('nina is enabled').waitFor()
   await expectShows(t, admin.getByRole('row', { name: /nina/ }).getByRole('cell').nth(1), 'Active', 'enabled again')
 
-  const again = await signedIn('nina')
+  const again = await signedIn(browser, app.url, 'nina')
   await panel.getByLabel('Roles').fill('user, auditor')
   await panel.getByRole('button', { name: 'Save roles' }).click()
   await panel.getByText("nina's roles are saved").waitFor()
@@ -65,7 +54,7 @@ t.test('an admin enables, re-roles, signs out and deletes a user, each reaching 
   await again.waitForURL(/\/login/)
   t.pass('new roles ended her session')
 
-  const third = await signedIn('nina')
+  const third = await signedIn(browser, app.url, 'nina')
   await panel.getByRole('button', { name: 'End all sessions' }).click()
   await panel.getByText('Every session of nina is ended').waitFor()
   await third.getByRole('button', { name: 'Count' }).click()
@@ -81,7 +70,7 @@ t.test('an admin enables, re-roles, signs out and deletes a user, each reaching 
 
 t.test('"Sign out everywhere else" ends every other session and keeps this one', async (t) => {
   await register(app, 'oscar')
-  const [here, there, elsewhere] = [await signedIn('oscar'), await signedIn('oscar'), await signedIn('oscar')]
+  const [here, there, elsewhere] = [await signedIn(browser, app.url, 'oscar'), await signedIn(browser, app.url, 'oscar'), await signedIn(browser, app.url, 'oscar')]
   await here.goto(page(PAGES.account))
   await here.getByRole('button', { name: 'Sign out everywhere else' }).click()
   await here.getByText('Signed out 2 other sessions.').waitFor()
