@@ -52,6 +52,13 @@ const EnvSchema = Type.Object({
   REMEMBER_ABSOLUTE_TTL: Seconds(90 * 86_400),
   MAX_SESSIONS_PER_USER: Type.Integer({ minimum: 0, default: 10 }),
   MAX_TOKENS_PER_USER: Type.Integer({ minimum: 0, default: 10 }),
+  JWT_ISSUER: Type.Optional(Type.String({ pattern: '^https?://' })),
+  JWT_AUDIENCE: Type.Optional(Type.String({ minLength: 1 })),
+  JWT_ACCESS_TTL: Type.Integer({ minimum: 1, maximum: 3600, default: 300 }),
+  REFRESH_REUSE_WINDOW: Type.Integer({ minimum: 0, maximum: 300, default: 10 }),
+  JWT_KEY_ROTATION: Seconds(30 * 86_400),
+  JWKS_MAX_AGE: Seconds(300),
+  INTROSPECTION_SECRET: Type.Optional(Type.String({ minLength: 32 })),
   TRUST_PROXY: Type.String({ default: '' }),
   CORS_ORIGINS: Type.String({ default: '' }),
   RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 300 }),
@@ -115,6 +122,7 @@ export interface AppConfig {
   }
   /** Personal access tokens a user may hold at once; 0: none at all. */
   maxTokensPerUser: number
+  jwt: JwtConfig
   trustProxy: TrustProxy
   corsOrigins: string[]
   rateLimit: {
@@ -147,6 +155,23 @@ export interface AppConfig {
   mail: MailConfig
   /** Logins of accounts without a verified address are refused (admins excepted). */
   requireVerifiedEmail: boolean
+}
+
+/** JWT access tokens and refresh tokens (logins with `transport: "jwt"`). */
+export interface JwtConfig {
+  /** `iss` of every access token, and the issuer of the metadata document. */
+  issuer: string
+  /** `aud` of every access token: the services (this one among them) that accept it. */
+  audience: string
+  accessTokenTtlSeconds: number
+  /** How long a retry of a refresh token that was just rotated gets the same answer (0: never). */
+  reuseWindowMs: number
+  /** How long a signing key signs before the next one takes over. */
+  keyRotationMs: number
+  /** Cache-Control max-age of GET /.well-known/jwks.json; a new key is published twice as long before it signs. */
+  jwksMaxAgeSeconds: number
+  /** The bearer token POST /auth/introspect takes; null: introspection is off (every call 401). */
+  introspectionSecret: string | null
 }
 
 /** Mail: how it is sent, and how the queue that delivers it retries. */
@@ -265,6 +290,23 @@ function describeEnvError(error: unknown): string {
     .join('\n')
 }
 
+function parseJwt(env: Env, publicUrl: string): JwtConfig {
+  // A key published for less than a JWKS cache keeps a set would sign tokens some verifiers cannot check yet.
+  if (env.JWT_KEY_ROTATION <= 2 * env.JWKS_MAX_AGE) {
+    throw new ConfigError(`JWT_KEY_ROTATION (${env.JWT_KEY_ROTATION} s) must be more than twice JWKS_MAX_AGE (${env.JWKS_MAX_AGE} s): a new key is published that long before it signs`)
+  }
+  const issuer = env.JWT_ISSUER ?? publicUrl
+  return {
+    issuer,
+    audience: env.JWT_AUDIENCE ?? issuer,
+    accessTokenTtlSeconds: env.JWT_ACCESS_TTL,
+    reuseWindowMs: env.REFRESH_REUSE_WINDOW * 1000,
+    keyRotationMs: env.JWT_KEY_ROTATION * 1000,
+    jwksMaxAgeSeconds: env.JWKS_MAX_AGE,
+    introspectionSecret: env.INTROSPECTION_SECRET ?? null,
+  }
+}
+
 function toAppConfig(env: Env): AppConfig {
   const production = env.NODE_ENV === 'production'
   const connection = parseRedisConnection(env)
@@ -299,6 +341,7 @@ function toAppConfig(env: Env): AppConfig {
       maxPerUser: env.MAX_SESSIONS_PER_USER,
     },
     maxTokensPerUser: env.MAX_TOKENS_PER_USER,
+    jwt: parseJwt(env, parsePublicUrl(env.PUBLIC_URL, production, env.PORT)),
     trustProxy,
     corsOrigins: parseOrigins(env.CORS_ORIGINS),
     rateLimit: {

@@ -59,9 +59,16 @@ export const AmbiguousCredentials = define(
 export const InsufficientScope = define<[string]>('INSUFFICIENT_SCOPE', 'This access token lacks the "%s" scope this route needs', 403)
 export const TokenNotAllowed = define(
   'TOKEN_NOT_ALLOWED',
-  'This route needs a login session (cookie or bearer session), not a personal access token',
+  'This route needs a login session (cookie or bearer session), not a personal access token or a JWT access token',
   403,
 )
+export const InvalidAccessToken = define(
+  'INVALID_ACCESS_TOKEN',
+  'The access token is invalid or has expired: get a new one (POST /auth/refresh) or log in again',
+  401,
+)
+export const InvalidRefreshToken = define('INVALID_REFRESH_TOKEN', 'The refresh token is invalid, expired, spent or revoked: log in again', 401)
+export const IntrospectionUnauthorized = define('UNAUTHENTICATED', 'POST /auth/introspect needs the bearer token INTROSPECTION_SECRET', 401)
 export const TokenLimitReached = define('TOKEN_LIMIT_REACHED', 'Too many access tokens; revoke one first', 409)
 export const TokenNotFound = define('TOKEN_NOT_FOUND', 'No such access token', 404)
 export const InvalidMfaCode = define('INVALID_MFA_CODE', 'That code is wrong, expired or already used', 401)

@@ -27,6 +27,9 @@ import sessionPlugin from './sessions/http.js'
 import sessionIndexPlugin from './sessions/user-sessions.js'
 import sessionsPlugin from './sessions/service.js'
 import { createSessionStore } from './sessions/store.js'
+import refreshFamiliesPlugin from './sessions/refresh-families.js'
+import { accessTokenIssuer } from './tokens/access-tokens.js'
+import tokensPlugin from './tokens/plugin.js'
 import credentialsPlugin from './credentials/ceremonies.js'
 import credentialsHttpPlugin from './credentials/http.js'
 import authGuardPlugin from './credentials/guard.js'
@@ -38,6 +41,8 @@ import accountRecoveryPlugin from './lifecycle/recovery.js'
 import adminRoutes from './routes/admin/index.js'
 import apiRoutes from './routes/api/index.js'
 import authRoutes from './routes/auth/index.js'
+import jwtRoutes from './routes/auth/jwt.js'
+import wellKnownRoutes from './routes/well-known.js'
 import healthRoutes from './platform/health.js'
 import { hostApi } from './public-api.js'
 
@@ -156,12 +161,36 @@ export default fp<SessionServiceOptions>(
     // The guards on the host's own instance: they work in the session scope and are refused outside it.
     await app.register(authGuardPlugin, { freshnessSeconds: config.reauthMaxAgeSeconds, loadsSessions })
 
+    // JWT access tokens: verified by the session plugin (their session is the request's), issued by the tokens concern.
+    const { jwt } = config
+    const publishLeadMs = 2 * jwt.jwksMaxAgeSeconds * 1000
+    // Often enough that every instance knows a new key well before it signs, and at least once a minute.
+    const reloadIntervalMs = Math.min(60_000, publishLeadMs / 4)
+    const schedule = {
+      rotationMs: jwt.keyRotationMs,
+      publishLeadMs,
+      // An instance that has not reloaded yet may still sign with the old key: its tokens live accessTokenTtl, and a
+      // minute covers clocks that differ.
+      keepAfterMs: jwt.accessTokenTtlSeconds * 1000 + reloadIntervalMs + 60_000,
+    }
+    const tokenIssuer = accessTokenIssuer({ issuer: jwt.issuer, audience: jwt.audience, ttlSeconds: jwt.accessTokenTtlSeconds, schedule })
+
     await app.register(async function sessionScope(scope) {
       loadedScope = scope
       // Whatever the host's Fastify validates with, these routes refuse what their schemas do not describe.
       scope.setValidatorCompiler(strictValidation(scope.getSchemas()))
-      await scope.register(sessionPlugin, { keys, ...session, store: sessionStore })
+      await scope.register(sessionPlugin, { keys, ...session, store: sessionStore, verifyAccessToken: (token) => tokenIssuer.verify(token) })
       await scope.register(sessionsPlugin)
+      await scope.register(refreshFamiliesPlugin, { keys })
+      await scope.register(tokensPlugin, {
+        issuer: tokenIssuer,
+        secrets: session.secrets,
+        schedule,
+        reloadIntervalMs,
+        timeouts,
+        accessTokenTtlSeconds: jwt.accessTokenTtlSeconds,
+        reuseWindowMs: jwt.reuseWindowMs,
+      })
       await scope.register(accessTokensPlugin, { keys, maxPerUser: config.maxTokensPerUser, store: sessionStore })
       await scope.register(csrfPlugin, { allowedOrigins: config.corsOrigins })
 
@@ -187,6 +216,11 @@ export default fp<SessionServiceOptions>(
     app.decorate('sessions', sessions)
     app.decorate('accounts', accounts)
     app.decorate('authPrefix', auth)
+    // The token routes take their credential in the body (or a secret), not a session: beside the session scope.
+    app.decorate('jwtSessions', loadedScope!.jwtSessions)
+    app.decorate('accessTokenIssuer', tokenIssuer)
+    await app.register(jwtRoutes, { prefix: auth, introspectionSecret: jwt.introspectionSecret })
+    await app.register(wellKnownRoutes, { prefix: '/.well-known', issuer: jwt.issuer, authPrefix: auth, publicUrl: config.mail.publicUrl, jwksMaxAgeSeconds: jwt.jwksMaxAgeSeconds })
   },
   { name: 'redis-session-api', fastify: '5.x' },
 )

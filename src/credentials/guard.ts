@@ -1,11 +1,11 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest, Session } from 'fastify'
-import { Forbidden, InsufficientScope, ReauthRequired, SessionExpired, TokenNotAllowed, Unauthenticated } from '../errors.js'
-import { handleOf } from '../lib/keys.js'
+import { Forbidden, InsufficientScope, InvalidAccessToken, ReauthRequired, SessionExpired, TokenNotAllowed, Unauthenticated } from '../errors.js'
 import { declareErrors } from '../schemas/error.js'
 import type { TokenScope } from '../schemas/tokens.js'
 import type { SessionUser } from '../sessions/http.js'
 import { authenticatedAt } from '../sessions/proof.js'
+import { handleOfSessionId } from '../sessions/index.js'
 import type { Account } from '../accounts/index.js'
 
 /** A preHandler that lets only some requests through, with the error codes it answers the others. */
@@ -42,6 +42,7 @@ declare module 'fastify' {
 }
 
 const READ_METHODS = new Set(['GET', 'HEAD'])
+const ACCESS_TOKEN_GRANT = { name: 'JWT access token', scopes: ['read', 'write'] } satisfies Session['token']
 
 export interface AuthGuardOptions {
   /** How long after a proof of credentials a session may take sensitive actions (REAUTH_MAX_AGE_SECONDS). */
@@ -74,7 +75,7 @@ export default fp<AuthGuardOptions>(
     app.decorateRequest('user')
 
     // The credential's own rate limit (limitCredential) answers RATE_LIMITED.
-    const identityErrors = ['UNAUTHENTICATED', 'SESSION_EXPIRED', 'RATE_LIMITED']
+    const identityErrors = ['UNAUTHENTICATED', 'SESSION_EXPIRED', 'INVALID_ACCESS_TOKEN', 'RATE_LIMITED']
 
     /**
      * A guard that admits a live session's request when `check` (which throws the guard's refusal) passes. Every guarded
@@ -85,22 +86,28 @@ export default fp<AuthGuardOptions>(
         const { session } = request
         const { user } = session
         if (!user) {
+          if (request.accessToken === 'refused') throw new InvalidAccessToken()
           // A validly signed cookie whose session is gone: tell the client why (the session plugin drops the cookie).
           // The session plugin, and its cookie, belong to the scope that serves the route.
           const goneSessionId = request.server.sessionCookie.signedId(request)
           if (goneSessionId !== null) {
-            app.recordEvent(request.log, 'session_expired', { session: handleOf(goneSessionId), reason: 'gone' })
+            app.recordEvent(request.log, 'session_expired', { session: handleOfSessionId(goneSessionId), reason: 'gone' })
             throw new SessionExpired()
           }
           throw new Unauthenticated()
         }
         // A request an earlier guard admitted (it set request.user) has been counted.
         if (request.user === undefined) await app.limitCredential(request, reply)
-        check(request, user, session.token)
+        check(request, user, session.token ?? jwtGrant(request))
         request.user = user
       }, { errors: [...identityErrors, ...errors] })
     }
 
+    /**
+     * A JWT access token is refused where a personal access token is: it travels to other services, and none of them
+     * may use it to change credentials or sessions here. It carries every scope of the login it came from.
+     */
+    const jwtGrant = (request: FastifyRequest): Session['token'] => (request.accessToken === null ? undefined : ACCESS_TOKEN_GRANT)
     const needsScope = (token: Session['token'], scope: TokenScope) => {
       if (token !== undefined && !token.scopes.includes(scope)) throw new InsufficientScope(scope)
     }
@@ -130,7 +137,7 @@ export default fp<AuthGuardOptions>(
 
     function assertFresh(request: FastifyRequest, maxAgeSeconds = freshnessSeconds): void {
       // An access token proves nothing by itself: it is never fresh (the routes that ask refuse tokens anyway).
-      if (request.session.token || Date.now() - authenticatedAt(request.session) > maxAgeSeconds * 1000) throw new ReauthRequired(String(maxAgeSeconds))
+      if (request.session.token || request.accessToken !== null || Date.now() - authenticatedAt(request.session) > maxAgeSeconds * 1000) throw new ReauthRequired(String(maxAgeSeconds))
     }
     app.decorate('assertFresh', assertFresh)
     app.decorate('requireFresh', (maxAgeSeconds = freshnessSeconds) => guard(['REAUTH_REQUIRED'], (request) => assertFresh(request, maxAgeSeconds)))

@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { Result } from 'ioredis'
 import { handleOf, type RedisKeys } from '../lib/keys.js'
 import { defineScripts, scanKeys, type RedisClient } from '../platform/redis/client.js'
-import type { LoginTransport } from '../schemas/auth.js'
+import { isLoginTransport, type LoginTransport } from '../schemas/auth.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -79,7 +79,7 @@ export function createPendingLogins(redis: RedisClient, options: PendingLoginsOp
     async find(id) {
       if (id.length > MAX_ID_LENGTH) return null
       const { userId, username, remember, transport, loginEpoch } = await redis.hgetall(keyOf(id))
-      if (!userId || !username || (transport !== 'cookie' && transport !== 'token')) return null
+      if (!userId || !username || !isLoginTransport(transport)) return null
       return { userId, username, remember: remember === 'true', transport, loginEpoch: Number(loginEpoch) }
     },
     async recordFailure(id) {

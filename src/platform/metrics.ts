@@ -36,6 +36,8 @@ const MESSAGES = {
   password_change_failed: 'password change refused: wrong current password',
   token_created: 'access token created',
   token_revoked: 'access token revoked',
+  tokens_refreshed: 'JWT access and refresh tokens rotated',
+  refresh_token_reused: 'a spent refresh token was presented again (a stolen copy?): its session is ended',
   mfa_challenge: 'password accepted, second factor due',
   mfa_failed: 'second factor refused',
   mfa_enabled: 'two-factor login turned on',
@@ -99,6 +101,7 @@ const ACCOUNT_EVENTS = new Set<LifecycleEvent>([
 /** Events that end sessions from elsewhere (sessions_revoked_total counts the sessions they ended). */
 const ENDS_SESSIONS = new Set<LifecycleEvent>([
   'revoke',
+  'refresh_token_reused',
   'password_change',
   'mfa_enabled',
   'mfa_disabled',

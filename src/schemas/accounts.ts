@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox'
 import { named, nullable, ref } from './components.js'
 import { CurrentPassword, Username, USERNAME_PATTERN } from './user.js'
 
-const Role = Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z][a-z0-9_-]*$' })
+export const Role = Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z][a-z0-9_-]*$' })
 export const AccountState = Type.Union([Type.Literal('active'), Type.Literal('disabled')])
 
 export const DisableView = named('AccountDisable', Type.Object(

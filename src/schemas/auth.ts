@@ -65,12 +65,14 @@ export const UsernameParams = Type.Object(
   { additionalProperties: false },
 )
 
-export const LoginTransport = Type.Union([Type.Literal('cookie'), Type.Literal('token')])
+export const LoginTransport = Type.Union([Type.Literal('cookie'), Type.Literal('token'), Type.Literal('jwt')])
 export type LoginTransport = Static<typeof LoginTransport>
+export const isLoginTransport = (value: unknown): value is LoginTransport => LoginTransport.anyOf.some((literal) => literal.const === value)
 
 /**
  * "remember": a session with the longer REMEMBER_* limits and a persistent cookie. "transport": "token" answers the
- * session as a bearer token instead of setting a cookie (for clients that are not browsers).
+ * session as a bearer token instead of setting a cookie (for clients that are not browsers); "jwt" answers a JWT
+ * access token and a refresh token (for clients that call other services too).
  */
 export const Login = Type.Object(
   {
@@ -88,13 +90,23 @@ const BearerToken = {
   expiresAt: Type.String({ format: 'date-time' }),
 }
 
+/** A JWT access token and the refresh token that renews it (POST /auth/refresh). */
+const TokenPairFields = {
+  accessToken: Type.String({ description: 'A JWT (at+jwt, EdDSA): send as "Authorization: Bearer <accessToken>" to this service and to services that accept it' }),
+  refreshToken: Type.String({ description: 'Send to POST /auth/refresh for the next pair; each is spent by its use. Shown only here' }),
+  tokenType: Type.Literal('Bearer'),
+  expiresIn: Type.Integer({ minimum: 1, description: 'Seconds until the access token expires' }),
+}
+export const TokenPair = named('TokenPair', Type.Object(TokenPairFields, { additionalProperties: false, description: 'A JWT access token and its refresh token' }))
+
 export const LoggedIn = named('LoggedIn', Type.Object(
   {
     user: ref(User),
     ...Type.Partial(Type.Object(BearerToken)).properties,
+    ...Type.Partial(Type.Object(TokenPairFields)).properties,
     recoveryCodesLeft: Type.Optional(Type.Integer({ minimum: 0, description: 'After a login with a recovery code: how many are left' })),
   },
-  { additionalProperties: false, description: 'Signed in: the user, and for transport "token" the bearer token' },
+  { additionalProperties: false, description: 'Signed in: the user, for transport "token" the bearer token, for transport "jwt" the token pair' },
 ))
 
 /**

@@ -1,6 +1,6 @@
 import { DisableView, AccountView, Ended } from './accounts.js'
 import { Preferences } from './api.js'
-import { LoggedIn, SecondFactorRequired, Session } from './auth.js'
+import { LoggedIn, SecondFactorRequired, Session, TokenPair } from './auth.js'
 import type { Named } from './components.js'
 import { ErrorResponse } from './error.js'
 import { MfaStatus } from './mfa.js'
@@ -13,6 +13,7 @@ export const NAMED_SCHEMAS: readonly Named[] = [
   User,
   Session,
   LoggedIn,
+  TokenPair,
   SecondFactorRequired,
   MfaStatus,
   TokenView,

@@ -6,5 +6,6 @@ type SecurityRequirement = Record<string, string[]>
 /** A session as a cookie or as a bearer token: either one. */
 export const SESSION_SECURITY: SecurityRequirement[] = [{ sessionCookie: [] }, { bearerAuth: [] }]
 export const METRICS_SECURITY = [{ metricsToken: [] }]
+export const INTROSPECTION_SECURITY = [{ introspectionSecret: [] }]
 /** No credential at all: said explicitly, so that a route without a security requirement is a mistake, not a default. */
 export const PUBLIC: SecurityRequirement[] = []

@@ -35,9 +35,21 @@ import { expiryAfter, pastAbsoluteLimit, type SessionTimeouts, type SessionTimin
  */
 const UNSTORED = new Set(['cookie', 'expiresAt', 'handle'])
 
+/**
+ * A request that proved its session by a JWT access token knows the session's handle, never its ID: it is loaded under
+ * this mark and the handle, as a cookie would load it under its ID. No ID ever starts with it (IDs are base64url), and
+ * the value is signed like any cookie's, so only the session plugin can make one (sessions/http.ts).
+ */
+export const BY_HANDLE = '~'
+
+/** The hash a session ID (or a handle under BY_HANDLE) is stored under. */
+export function handleOfSessionId(sessionId: string): string {
+  return sessionId.startsWith(BY_HANDLE) ? sessionId.slice(BY_HANDLE.length) : handleOf(sessionId)
+}
+
 /** The hash a session is stored, counted and logged under: from the load, so that a request hashes its ID once. */
 export function sessionHandle(session: FastifySessionObject): string {
-  return session.handle ?? handleOf(session.sessionId)
+  return session.handle ?? handleOfSessionId(session.sessionId)
 }
 
 /** The names of the session attributes that are stored. */
@@ -91,7 +103,7 @@ export function createFastifySessionStore(options: FastifySessionStoreOptions): 
   const { redis, keys, timeouts, index, store, onAbsoluteExpiry } = options
   const { records } = store
   function keyOf(sessionId: string): { handle: string; key: string } {
-    const handle = handleOf(sessionId)
+    const handle = handleOfSessionId(sessionId)
     return { handle, key: keys.session(handle) }
   }
 
@@ -105,7 +117,7 @@ export function createFastifySessionStore(options: FastifySessionStoreOptions): 
   }
 
   function destroy(sessionId: string, callback: (error?: unknown) => void): void {
-    store.end(handleOf(sessionId)).then(() => callback(), callback)
+    store.end(handleOfSessionId(sessionId)).then(() => callback(), callback)
   }
 
   async function save(sessionId: string, session: Session): Promise<void> {

@@ -11,7 +11,7 @@ import type { AuthMethod } from '../schemas/mfa.js'
 import { ACCESS_TOKEN_PREFIX, type TokenGrant } from '../schemas/tokens.js'
 import { memoizedSigner } from '../lib/memoized-signer.js'
 import type { RedisKeys } from '../lib/keys.js'
-import { createFastifySessionStore, sessionHandle } from './fastify-store.js'
+import { BY_HANDLE, createFastifySessionStore, sessionHandle } from './fastify-store.js'
 import type { SessionStore } from './store.js'
 import { expiryAfter, slidExpiry, type SessionTimeouts } from '../lib/session-timeouts.js'
 
@@ -69,6 +69,11 @@ declare module 'fastify' {
      * token): no cookie is ever set on the response, and CSRF checks do not apply (no ambient credential).
      */
     bearer: boolean
+    /**
+     * The bearer was a JWT access token: its claims once verified (its session is then the request's session), or
+     * 'refused' (invalid, expired, not ours); null for any other request.
+     */
+    accessToken: VerifiedAccessToken | 'refused' | null
     /** The account read started beside the session's (sessionPlugin), for the user the cookie was remembered as. */
     accountRead: { userId: string; snapshot: Promise<AccountSnapshot | null> } | null
     /** When this request's logged-in session ends, after any slide of its idle expiry; null without one. */
@@ -105,6 +110,15 @@ export interface SessionCookie {
   assertDeliverable(request: FastifyRequest): void
 }
 
+/** What the session plugin needs of a verified JWT access token (tokens/access-tokens.ts has the rest). */
+export interface VerifiedAccessToken {
+  /** The handle of the token's session. */
+  sid: string
+}
+
+/** Verifies a JWT access token: its claims, or null for anything that is not a valid token of ours. */
+export type AccessTokenVerifier = (token: string) => Promise<VerifiedAccessToken | null>
+
 export interface SessionPluginOptions {
   keys: RedisKeys
   secrets: string[]
@@ -112,6 +126,8 @@ export interface SessionPluginOptions {
   cookieSecure: boolean
   timeouts: SessionTimeouts
   store: SessionStore
+  /** How a JWT access token is verified; without it, one is refused like any unknown bearer token. */
+  verifyAccessToken?: AccessTokenVerifier
 }
 
 /** Removes the Set-Cookie lines of one cookie from a reply, or with `clearing` only those that clear it; true if any. */
@@ -130,8 +146,10 @@ function dropSetCookie(reply: FastifyReply, name: string, { clearing = false } =
 
 const SESSION_EXPIRED_CODE = new SessionExpired().code
 
-/** Longer than any token we issue (a session ID and its signature), short enough to refuse junk without work. */
-const MAX_BEARER_TOKEN_LENGTH = 256
+/** Longer than any token we issue (a JWT access token is about 600 characters), short enough to refuse junk without work. */
+const MAX_BEARER_TOKEN_LENGTH = 2048
+/** A JWS in compact form whose header is a JSON object: what no session ID or personal access token looks like. */
+const JWT_SHAPE = /^eyJ[\w-]*\.[\w-]+\.[\w-]+$/
 const BEARER = /^Bearer +(\S+)$/i
 
 /** The token of an `Authorization: Bearer <token>` header, else null (other schemes are not ours to read). */
@@ -170,14 +188,25 @@ export default fp<SessionPluginOptions>(
     // Bearer sessions are the same sessions: the token is the signed session ID a cookie would carry, handed to
     // @fastify/session as that cookie. Both at once would leave the choice to us: refused instead.
     app.decorateRequest('bearer', false)
+    app.decorateRequest('accessToken', null)
     app.addHook('onRequest', (request, _reply, done) => {
       const token = bearerTokenOf(request.headers.authorization)
       if (token === null) return done()
       if (request.cookies[cookieName] !== undefined) return done(new AmbiguousCredentials())
-      // A personal access token is a session too: its prefix only lets secret scanners recognise it.
-      request.cookies[cookieName] = token.startsWith(ACCESS_TOKEN_PREFIX) ? token.slice(ACCESS_TOKEN_PREFIX.length) : token
       request.bearer = true
-      done()
+      if (!JWT_SHAPE.test(token)) {
+        // A personal access token is a session too: its prefix only lets secret scanners recognise it.
+        request.cookies[cookieName] = token.startsWith(ACCESS_TOKEN_PREFIX) ? token.slice(ACCESS_TOKEN_PREFIX.length) : token
+        return done()
+      }
+      // A JWT access token names its session by handle: that session is loaded, and must be live (one read, the
+      // session's own), so that a session ended anywhere refuses its access tokens here at once.
+      const verified = options.verifyAccessToken?.(token) ?? Promise.resolve(null)
+      verified.then((claims) => {
+        request.accessToken = claims ?? 'refused'
+        if (claims !== null) request.cookies[cookieName] = signer.sign(BY_HANDLE + claims.sid)
+        done()
+      }, done)
     })
 
     // A cookie signed with an older SESSION_SECRET is valid, but @fastify/session would see that it differs from the

@@ -18,8 +18,15 @@ import { packUserAgent, unpackUserAgent } from '../lib/user-agent.js'
  *   is one command (HGETALL, no PTTL): half the commands of the hottest path, in the process and in Redis.
  */
 
-/** When the session's TTL ends (epoch milliseconds), beside its attributes (whose names never start with `@`). Short: it is in every session. */
-const EXPIRY_FIELD = '@e'
+/**
+ * Fields whose names start with `@` are the store's own, beside the session's attributes (whose names never do): no
+ * request reads, writes or deletes them as attributes. The refresh family's fields (refresh-families.ts) are of them.
+ */
+export const STORE_FIELD_MARK = '@'
+const isStoreField = (name: string) => name.startsWith(STORE_FIELD_MARK)
+
+/** When the session's TTL ends (epoch milliseconds). Short: it is in every session. */
+export const EXPIRY_FIELD = `${STORE_FIELD_MARK}e`
 
 /** A session's stored fields (name → JSON; the stored expiry among them) and when Redis drops it (epoch milliseconds). */
 export interface StoredSession {
@@ -135,7 +142,7 @@ export function encodeFields(data: Record<string, unknown>, skip?: ReadonlySet<s
 export function decodeFields(fields: Record<string, string>): Record<string, unknown> {
   const data: Record<string, unknown> = {}
   for (const name in fields) {
-    if (name.includes(CHUNK_SEPARATOR) || name === EXPIRY_FIELD) continue
+    if (name.includes(CHUNK_SEPARATOR) || isStoreField(name)) continue
     let json = fields[name]!
     // Only a full first chunk can have more: every read of a short value skips the lookups.
     for (let chunk = 1; json.length === chunk * CHUNK_BYTES && fields[name + CHUNK_SEPARATOR + chunk] !== undefined; chunk++) {
@@ -147,11 +154,11 @@ export function decodeFields(fields: Record<string, string>): Record<string, unk
   return data
 }
 
-/** What changed from `before` to `after` (both as stored fields; the stored expiry is not the request's to change). */
+/** What changed from `before` to `after` (both as stored fields; the store's own fields are not the request's to change). */
 export function changesBetween(before: Record<string, string>, after: Record<string, string>): SessionChanges {
   const set: Record<string, string> = {}
   for (const name in after) if (before[name] !== after[name]) set[name] = after[name]!
-  return { set, removed: Object.keys(before).filter((name) => !(name in after) && name !== EXPIRY_FIELD) }
+  return { set, removed: Object.keys(before).filter((name) => !(name in after) && !isStoreField(name)) }
 }
 
 export function hasChanges({ set, removed }: SessionChanges): boolean {

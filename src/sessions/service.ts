@@ -158,7 +158,7 @@ export default fp(
         // Lifecycle events name the session by its handle, never by its ID.
         app.recordEvent(request.log, 'login', { userId: user.id, session: sessionHandle(session), remember, transport, authMethod: authMethod(session) })
         // A token client gets no cookie (see the session plugin's onSend).
-        if (transport === 'token') request.bearer = true
+        if (transport !== 'cookie') request.bearer = true
       },
 
       async rotate(request, { loginEpoch, reauthenticated }) {

@@ -48,9 +48,20 @@ export interface AccountTokensTable {
   createdAt: Generated<Date>
 }
 
+/** The keys that sign JWT access tokens (tokens/signing-keys.ts). */
+export interface SigningKeysTable {
+  /** The public key's JWK thumbprint (RFC 7638). */
+  kid: string
+  publicJwk: Record<string, unknown>
+  /** The private JWK as JSON, sealed (see secret-box.ts). */
+  sealedPrivateJwk: string
+  createdAt: ColumnType<Date, Date | undefined, never>
+}
+
 export interface Tables {
   users: UsersTable
   accountTokens: AccountTokensTable
+  signingKeys: SigningKeysTable
 }
 
 export type Database = Kysely<Tables>

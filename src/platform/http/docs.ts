@@ -33,13 +33,19 @@ export default fp<DocsPluginOptions>(
           { name: 'sessions', description: "A user's own sessions" },
           { name: 'api', description: 'Routes behind the session guard' },
           { name: 'tokens', description: 'Personal access tokens for scripts and other services' },
+          { name: 'jwt', description: 'JWT access tokens and refresh tokens for other services and clients that are not browsers' },
           { name: 'admin', description: 'Routes that need the admin role' },
           { name: 'operations', description: 'Health checks and metrics' },
         ],
         components: {
           securitySchemes: {
             sessionCookie: { type: 'apiKey', in: 'cookie', name: cookieName, description: 'Set by POST /auth/login' },
-            bearerAuth: { type: 'http', scheme: 'bearer', description: 'The token of POST /auth/login with "transport": "token"' },
+            bearerAuth: {
+              type: 'http',
+              scheme: 'bearer',
+              description: 'The token of POST /auth/login with "transport": "token", a personal access token, or a JWT access token ("transport": "jwt")',
+            },
+            introspectionSecret: { type: 'http', scheme: 'bearer', description: 'INTROSPECTION_SECRET' },
             ...(metricsTokenRequired ? { metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN' } } : {}),
           },
         },

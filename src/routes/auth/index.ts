@@ -7,6 +7,7 @@ import publicAuthRoutes from './public.js'
 import recoveryRoutes from './recovery.js'
 import sessionRoutes from './sessions/index.js'
 import tokenRoutes from './tokens/index.js'
+import verifyRoutes from './verify.js'
 
 /** The per-IP limit on credential checks, tighter than the global one. */
 export interface CredentialRateLimit {
@@ -23,7 +24,7 @@ export interface AuthRoutesOptions {
 /**
  * /auth: each part is a plugin of its own with its guard at its top, so a route's guard is the one of its file or
  * folder: none for public.ts (register, login, logout) and recovery.ts (forgot and reset password, verify email),
- * requireUser for me.ts, requireLogin for credentials.ts, email.ts and the sessions/, mfa/ and tokens/ folders.
+ * requireUser for me.ts and verify.ts, requireLogin for credentials.ts, email.ts and the sessions/, mfa/ and tokens/ folders.
  */
 const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, { allowRegistration, requireVerifiedEmail, credentialRateLimit }) => {
   await app.register(publicAuthRoutes, { allowRegistration, requireVerifiedEmail, credentialRateLimit })
@@ -34,6 +35,7 @@ const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, { allowReg
   await app.register(sessionRoutes, { prefix: '/sessions' })
   await app.register(mfaRoutes, { prefix: '/mfa' })
   await app.register(tokenRoutes, { prefix: '/tokens' })
+  await app.register(verifyRoutes)
 }
 
 export default authRoutes

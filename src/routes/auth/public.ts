@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyRequest } from 'fastify'
 import type { Database } from '../../platform/database/connection.js'
 import { EmailRequired, InvalidCredentials, LoginInterrupted, PendingLoginNotFound, RegistrationClosed, TokenNotAllowed } from '../../errors.js'
-import { sessionHandle } from '../../sessions/index.js'
+import { authMethod, sessionHandle } from '../../sessions/index.js'
 import { DEFAULT_ROLES } from '../../accounts/index.js'
 import { LoggedIn, Login, LoginResponse, LogoutBody, type LoginTransport } from '../../schemas/auth.js'
 import { errorResponses, NoContent } from '../../schemas/error.js'
@@ -26,16 +26,22 @@ export interface PublicAuthOptions {
 const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (app, options) => {
   const credentialLimit = { rateLimit: options.credentialRateLimit }
 
-  /** What a login answers: the user, and for transport "token" the bearer token. */
-  function loggedIn(request: FastifyRequest, user: User, transport: LoginTransport) {
-    return transport === 'cookie' ? { user } : { user, ...app.sessionLifecycle.bearerToken(request) }
+  /** What a login answers: the user, for transport "token" the bearer token, for "jwt" the token pair. */
+  async function loggedIn(request: FastifyRequest, user: User, transport: LoginTransport) {
+    if (transport === 'cookie') return { user }
+    if (transport === 'token') return { user, ...app.sessionLifecycle.bearerToken(request) }
+    const { session } = request
+    const { id, username, roles } = user
+    const handle = sessionHandle(session)
+    const pair = await app.jwtSessions.issue({ handle, user: { id, username, roles }, createdAt: session.createdAt ?? Date.now(), authMethod: authMethod(session) })
+    return { user, ...pair }
   }
 
   /** Before anything else: a client that cannot get the cookie must not cost a session, a lock count or a hash. */
   function assertCanLogIn(request: FastifyRequest): void {
     app.sessionCookie.assertDeliverable(request)
     // A login replaces the session it came with: never an access token, which only its owner ends.
-    if (request.session.token) throw new TokenNotAllowed()
+    if (request.session.token || request.accessToken !== null) throw new TokenNotAllowed()
   }
 
   app.post(
@@ -72,7 +78,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
       schema: {
         operationId: 'logIn',
         security: PUBLIC,
-        summary: 'Log in: sets the session cookie (persistent with remember: true), or answers a bearer token with transport: "token"',
+        summary: 'Log in: sets the session cookie (persistent with remember: true), or answers a bearer token with transport: "token", or a JWT access token and a refresh token with transport: "jwt"',
         tags: ['auth'],
         body: Login,
         response: { 200: answer('Signed in, or a second factor is needed (mfaRequired)', LoginResponse), ...errorResponses('INSECURE_TRANSPORT', 'TOKEN_NOT_ALLOWED', 'INVALID_CREDENTIALS', 'ACCOUNT_LOCKED', 'ACCOUNT_DISABLED', 'EMAIL_NOT_VERIFIED', 'LOGIN_INTERRUPTED', 'OVERLOADED') },
@@ -105,7 +111,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
       })
       app.recordEvent(request.log, 'mfa_challenge', { userId: user.id, transport })
       const expiresAt = new Date(pending.expiresAt).toISOString()
-      if (transport === 'token') return { mfaRequired: true as const, mfaToken: pending.id, expiresAt }
+      if (transport !== 'cookie') return { mfaRequired: true as const, mfaToken: pending.id, expiresAt }
       app.pendingLoginCookie.set(reply, pending.id, pending.expiresAt)
       return { mfaRequired: true as const, expiresAt }
     },
@@ -149,7 +155,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
       const { remember, transport } = pending
       await app.sessionLifecycle.start(request, { account, secondFactor: factor, remember, transport })
       await app.loginCompleted(request, reply, account.user)
-      const answer = loggedIn(request, account.user, transport)
+      const answer = await loggedIn(request, account.user, transport)
       return recoveryCodesLeft === null ? answer : { ...answer, recoveryCodesLeft }
     },
   )
