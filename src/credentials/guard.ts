@@ -137,7 +137,8 @@ export default fp<AuthGuardOptions>(
 
     function assertFresh(request: FastifyRequest, maxAgeSeconds = freshnessSeconds): void {
       // An access token proves nothing by itself: it is never fresh (the routes that ask refuse tokens anyway).
-      if (request.session.token || request.accessToken !== null || Date.now() - authenticatedAt(request.session) > maxAgeSeconds * 1000) throw new ReauthRequired(String(maxAgeSeconds))
+      const isToken = request.session.token !== undefined || request.accessToken !== null
+      if (isToken || Date.now() - authenticatedAt(request.session) > maxAgeSeconds * 1000) throw new ReauthRequired(String(maxAgeSeconds))
     }
     app.decorate('assertFresh', assertFresh)
     app.decorate('requireFresh', (maxAgeSeconds = freshnessSeconds) => guard(['REAUTH_REQUIRED'], (request) => assertFresh(request, maxAgeSeconds)))

@@ -32,8 +32,8 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
     if (transport === 'token') return { user, ...app.sessionLifecycle.bearerToken(request) }
     const { session } = request
     const { id, username, roles } = user
-    const handle = sessionHandle(session)
-    const pair = await app.jwtSessions.issue({ handle, user: { id, username, roles }, createdAt: session.createdAt ?? Date.now(), authMethod: authMethod(session) })
+    const createdAt = session.createdAt ?? Date.now()
+    const pair = await app.jwtSessions.issue({ handle: sessionHandle(session), user: { id, username, roles }, createdAt, authMethod: authMethod(session) })
     return { user, ...pair }
   }
 
