@@ -7,7 +7,7 @@ import t from 'tap'
 
 const SRC = resolve(import.meta.dirname, '../src')
 /** The folders in load order: each may import the ones before it (and the pure ones), never one after it. */
-const ORDER = ['platform', 'accounts', 'sessions', 'credentials', 'lifecycle', 'routes']
+const ORDER = ['platform', 'accounts', 'sessions', 'tokens', 'credentials', 'lifecycle', 'routes']
 /** Importable from anywhere: pure code and definitions. */
 const PURE = ['lib', 'schemas', 'errors.ts', 'config.ts']
 
@@ -60,7 +60,7 @@ t.test('stores and ceremonies take plain data: only bindings, guards and routes 
 })
 
 t.test('only stores and the platform reach Redis through app.redis', async (t) => {
-  const STORES = ['platform/', 'sessions/user-sessions.ts', 'sessions/access-tokens.ts', 'sessions/http.ts', 'credentials/lock.ts', 'credentials/pending-logins.ts', 'credentials/rate-limit.ts', 'accounts/snapshots.ts', 'plugin.ts']
+  const STORES = ['platform/', 'sessions/user-sessions.ts', 'sessions/access-tokens.ts', 'sessions/refresh-families.ts', 'sessions/http.ts', 'credentials/lock.ts', 'credentials/pending-logins.ts', 'credentials/rate-limit.ts', 'accounts/snapshots.ts', 'plugin.ts']
   t.same(outside(STORES, /\bapp\.redis\b/), [])
 })
 

@@ -46,8 +46,8 @@ export async function walkthrough(baseUrl: string, username: string, password: s
 export function refusedByTheContract(client: Client<paths>): void {
   // @ts-expect-error: a password is a string
   void client.POST('/auth/register', { body: { username: 'someone', password: 12345678 } })
-  // @ts-expect-error: "transport" is "cookie" or "token"
-  void client.POST('/auth/login', { body: { username: 'someone', password: 'a password', transport: 'jwt' } })
+  // @ts-expect-error: "transport" is "cookie", "token" or "jwt"
+  void client.POST('/auth/login', { body: { username: 'someone', password: 'a password', transport: 'carrier-pigeon' } })
   // @ts-expect-error: there is no such route
   void client.GET('/auth/whoami')
 }

@@ -73,7 +73,9 @@ t.test('a DATABASE_URL that is not a PostgreSQL URL is a configuration error nam
 // The service's tables live in a schema of their own (DATABASE_SCHEMA), so that a host's tables and migrations, in
 // public or elsewhere, never meet them.
 
-const OUR_TABLES = ['account_tokens', 'kysely_migration', 'kysely_migration_lock', 'users']
+const OUR_TABLES = ['account_tokens', 'kysely_migration', 'kysely_migration_lock', 'signing_keys', 'users']
+/** What versions before 0.5 had: signing_keys came with 0.6. */
+const TABLES_BEFORE_05 = OUR_TABLES.filter((table) => table !== 'signing_keys')
 
 /** The tables (and views) in `schema`, or only those of `type` ('BASE TABLE', 'VIEW'). */
 async function tablesIn(databaseUrl: string, schema: string, type = '%'): Promise<string[]> {
@@ -118,7 +120,9 @@ async function migratedBefore05(t: Test): Promise<string> {
   const app = await build(t, { DATABASE_URL: url })
   t.equal((await app.inject({ method: 'POST', url: '/auth/register', payload: { username: 'veteran', password: PASSWORD } })).statusCode, 201)
   await app.close()
-  for (const table of OUR_TABLES) await onDatabase(url, `ALTER TABLE redis_session_api.${table} SET SCHEMA public`)
+  await onDatabase(url, 'DROP TABLE redis_session_api.signing_keys')
+  await onDatabase(url, "DELETE FROM redis_session_api.kysely_migration WHERE name = '0006-signing-keys'")
+  for (const table of TABLES_BEFORE_05) await onDatabase(url, `ALTER TABLE redis_session_api.${table} SET SCHEMA public`)
   await onDatabase(url, 'DROP SCHEMA redis_session_api')
   return url
 }
