@@ -66,6 +66,9 @@ t.test('compose.yaml: the scale profile is the production setup, replicas behind
   t.match(nginx, /listen 8080;\s*return 308 https:/, 'and only redirects plain HTTP')
   t.match(nginx, /proxy_set_header X-Forwarded-For \$remote_addr;/, 'and tells them the client IP')
   t.match(nginx, /proxy_set_header X-Forwarded-Proto https;/, 'and that the request came over HTTPS')
+  t.match(nginx, /location \/whoami\/ \{\s*auth_request \/_auth;[\s\S]*proxy_pass http:\/\/whoami:80\/;/, 'a small upstream behind forward auth')
+  t.match(nginx, /location = \/_auth \{\s*internal;\s*proxy_pass http:\/\/api\/auth\/verify;/, 'asked of GET /auth/verify on the replicas')
+  t.same(services.whoami?.profiles, ['scale'])
   t.match(await read('.gitignore'), /^deploy\/tls\/\*\.pem$/m, 'keys put there stay out of git')
 })
 
