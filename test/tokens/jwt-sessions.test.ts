@@ -1,6 +1,9 @@
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose'
 import t, { type Test } from 'tap'
 import { build, json, PASSWORD, postRegister, type App } from '../support/helper.js'
+import { enrolled } from '../support/flows.js'
+import { injected } from '../support/client.js'
+import { totpCode } from '../support/totp.js'
 
 // Logins with transport "jwt": an access token other services verify offline, a refresh token that rotates, and the
 // session behind both, which ends them like any session.
@@ -64,4 +67,34 @@ t.test('a refresh rotates; a retry within the window gets the same pair; a reuse
   const me = await app.inject({ url: '/auth/me', headers: bearer(next.accessToken) })
   t.equal(me.statusCode, 401, 'and its access token refused here at once')
   t.equal(decodeJwt(next.accessToken).sub, login.user.id)
+})
+
+t.test('a two-factor login with transport "jwt": the code step answers the pair, and amr says how', async (t) => {
+  const app = await build(t)
+  const user = await enrolled(injected(app), 'guarded')
+  const first = await app.inject({ method: 'POST', url: '/auth/login', ...json({ username: 'guarded', password: PASSWORD, transport: 'jwt' }) })
+  t.match(first.json(), { mfaRequired: true, mfaToken: String }, 'the pending login travels as mfaToken, not a cookie')
+  t.notOk(first.headers['set-cookie'])
+  const second = await app.inject({
+    method: 'POST',
+    url: '/auth/login/mfa',
+    ...json({ mfaToken: first.json().mfaToken, code: totpCode(user.secret, user.lastStep + 1) }),
+  })
+  t.equal(second.statusCode, 200)
+  const { accessToken, refreshToken } = second.json()
+  t.same(decodeJwt(accessToken).amr, ['pwd', 'otp', 'mfa'])
+  t.equal((await refresh(app, refreshToken)).statusCode, 200, 'its refresh token rotates')
+})
+
+t.test('refresh tokens that are not ours, or not tokens, are refused the same way and end nothing', async (t) => {
+  const app = await build(t)
+  await postRegister(app, 'intact')
+  const login = await jwtLogin(t, app, 'intact')
+  const [handle] = login.refreshToken.slice('rsa_rt_'.length).split('.')
+  const guesses = ['', 'rsa_rt_', 'x'.repeat(3000), `rsa_rt_${handle}.${'A'.repeat(22)}.${'B'.repeat(43)}`, login.accessToken]
+  for (const guess of guesses) {
+    const response = await refresh(app, guess)
+    t.ok([400, 401].includes(response.statusCode), `${guess.slice(0, 20)}...: ${response.statusCode}`)
+  }
+  t.equal((await refresh(app, login.refreshToken)).statusCode, 200, 'a guess naming the family ended nothing: it still refreshes')
 })
