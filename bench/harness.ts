@@ -123,6 +123,8 @@ export interface Load {
   method?: 'GET' | 'POST'
   path: string
   cookie?: string
+  /** An Authorization header (a bearer token), in place of a cookie. */
+  authorization?: string
   body?: string
   connections?: number
   duration?: number
@@ -166,13 +168,14 @@ export function load(server: ServerProcess, options: Load): Promise<LoadResult> 
 const lua = (value: string) => JSON.stringify(value)
 
 async function loadWithWrk(server: ServerProcess, options: Load): Promise<LoadResult> {
-  const { method = 'GET', path, cookie, body, connections = CONNECTIONS, duration = DURATION, userAgent, cookiesInTurn } = options
+  const { method = 'GET', path, cookie, authorization, body, connections = CONNECTIONS, duration = DURATION, userAgent, cookiesInTurn } = options
   const dir = await mkdtemp(join(tmpdir(), 'bench-wrk-'))
   try {
     const script = [
       `wrk.method = ${lua(method)}`,
       ...(body ? [`wrk.body = ${lua(body)}`, 'wrk.headers["content-type"] = "application/json"'] : []),
       ...(cookie ? [`wrk.headers["cookie"] = ${lua(cookie)}`] : []),
+      ...(authorization ? [`wrk.headers["authorization"] = ${lua(authorization)}`] : []),
       ...(userAgent ? [`wrk.headers["user-agent"] = ${lua(userAgent)}`] : []),
     ]
     if (cookiesInTurn) {
@@ -205,7 +208,7 @@ async function loadWithWrk(server: ServerProcess, options: Load): Promise<LoadRe
 }
 
 async function loadWithAutocannon(server: ServerProcess, options: Load): Promise<LoadResult> {
-  const { method = 'GET', path, cookie, body, connections = CONNECTIONS, duration = DURATION, amount, userAgent, nextBody, cookiesInTurn } = options
+  const { method = 'GET', path, cookie, authorization, body, connections = CONNECTIONS, duration = DURATION, amount, userAgent, nextBody, cookiesInTurn } = options
   let turn = 0
   const nextCookie = cookiesInTurn && (() => cookiesInTurn[turn++ % cookiesInTurn.length]!)
   return autocannon({
@@ -215,6 +218,7 @@ async function loadWithAutocannon(server: ServerProcess, options: Load): Promise
     ...(amount ? { amount } : { duration }),
     headers: {
       ...(cookie ? { cookie } : {}),
+      ...(authorization ? { authorization } : {}),
       ...(body || nextBody ? { 'content-type': 'application/json' } : {}),
       ...(userAgent ? { 'user-agent': userAgent } : {}),
     },

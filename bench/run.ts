@@ -205,6 +205,9 @@ async function seedAccounts(stores: Stores, prefix: string, count: number): Prom
   return Array.from({ length: count }, (_, i) => `${prefix}${i + 1}`)
 }
 
+const JWT_ROW = 'this service: GET /api/dashboard with a JWT access token'
+const JWT_ROW_USERNAME = 'bench-jwt'
+
 /** Reads of many sessions in turn, each read sliding its session's expiry, and the same reads without the slides. */
 const SLIDES_ROW = 'this service: GET /api/dashboard, 20,000 sessions in turn, a slide per read'
 const MANY_SESSIONS_ROW = 'GET /api/dashboard, 20,000 sessions in turn'
@@ -276,6 +279,18 @@ async function hotPath(stores: Stores, redis: Redis): Promise<Row[]> {
       // The write path: every request changes the session (an atomic increment).
       ['POST /api/count', { method: 'POST', path: '/api/count' }],
     ], [['POST /auth/login', loginLoad(LOGIN_ROW_USERNAME)]]),
+    // The same read with a JWT access token instead of the cookie: a signature check on top of the session's read.
+    // The token lives longer than the whole bench.
+    ['JWT access token', 'src/server.ts', serviceEnv(stores, { JWT_ACCESS_TTL: '3600' }), async (s) => {
+      await registerBenchUser(s, JWT_ROW_USERNAME)
+      const login = await fetch(`${s.url}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: JWT_ROW_USERNAME, password: PASSWORD, transport: 'jwt' }),
+      })
+      const { accessToken } = (await login.json()) as { accessToken: string }
+      return [[JWT_ROW, { path: '/api/dashboard', authorization: `Bearer ${accessToken}` }]]
+    }],
     // Registered on this server, so hashed at its cost; a hash at or above the server's cost is never stored again.
     ['earlier hash cost', 'src/server.ts', serviceEnv(stores, { PASSWORD_HASH_COST: '15' }), async (s) => {
       await registerBenchUser(s, EARLIER_COST_LOGIN_USERNAME)
@@ -480,6 +495,7 @@ const COMPARISONS: Array<[string, string, string]> = [
   ["GET /auth/me vs better-auth's getSession (with the user)", 'this service: GET /auth/me', 'peer: better-auth'],
   ['GET /api/dashboard vs @fastify/session tuned', 'this service: GET /api/dashboard', 'baseline B tuned'],
   ['GET /api/dashboard vs the one-round-trip limit', 'this service: GET /api/dashboard', 'limit'],
+  ['GET /api/dashboard: a JWT access token vs the cookie', JWT_ROW, 'this service: GET /api/dashboard'],
 ]
 
 /**
@@ -496,7 +512,7 @@ function findRow<T extends { name: string }>(rows: T[], name: string): T | undef
  * moment of the shared machine (the dashboard against @fastify/session tuned spread 0.65x to 1.01x over seven rounds
  * with two rows between them).
  */
-const ADJACENT = ['peer: better-auth', 'this service: GET /auth/me', 'this service: GET /api/dashboard', 'baseline B tuned', 'limit']
+const ADJACENT = ['peer: better-auth', 'this service: GET /auth/me', JWT_ROW, 'this service: GET /api/dashboard', 'baseline B tuned', 'limit']
 
 function samplingOrder<T extends { name: string }>(rows: T[]): T[] {
   const chain = ADJACENT.map((name) => findRow(rows, name)).filter((row) => row !== undefined)
