@@ -1,3 +1,3 @@
-// The tokens concern as routes see it: `app.jwtSessions` (service.ts) and `app.accessTokenIssuer` (access-tokens.ts).
+// The tokens concern as routes see it: `app.jwtSessions` (service.ts) and `app.accessTokenIssuer` (access-tokens.ts),
+// decorated by plugin.ts; these are the shapes they answer.
 export type { Introspection, TokenPair } from './service.js'
-export { REFRESH_TOKEN_PREFIX } from '../sessions/refresh-families.js'

@@ -78,7 +78,7 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Log in: sets the session cookie (persistent with remember: true), or answers a bearer token with transport: "token" */
+        /** Log in: sets the session cookie (persistent with remember: true), or answers a bearer token with transport: "token", or a JWT access token and a refresh token with transport: "jwt" */
         post: operations["logIn"];
         delete?: never;
         options?: never;
@@ -412,6 +412,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Forward auth: 200 with X-User-Id, X-User-Name and X-User-Roles for a valid credential (with ?role=, only for a user who has that role), 401 otherwise */
+        get: operations["verifyRequest"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/dashboard": {
         parameters: {
             query?: never;
@@ -570,6 +587,91 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Spend a refresh token for a new access token and refresh token; a spent token presented again ends its session */
+        post: operations["refreshTokens"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/revoke": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** End the session of a refresh token or an access token (RFC 7009): its refresh token is refused at once, its access tokens here at once */
+        post: operations["revokeToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/auth/introspect": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Whether a token is active now (RFC 7662), for services that must see a revocation at once: needs INTROSPECTION_SECRET */
+        post: operations["introspectToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/jwks.json": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The public keys that verify our JWT access tokens (EdDSA, Ed25519) */
+        get: operations["getJwks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/oauth-authorization-server": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Authorization server metadata (RFC 8414): the issuer, the key set and the token endpoints */
+        get: operations["getAuthorizationServerMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -603,15 +705,34 @@ export interface components {
             /** @description The session this request came with */
             current: boolean;
         };
-        /** @description Signed in: the user, and for transport "token" the bearer token */
+        /** @description Signed in: the user, for transport "token" the bearer token, for transport "jwt" the token pair */
         LoggedIn: {
             user: components["schemas"]["User"];
             /** @description Send as "Authorization: Bearer <token>"; shown only here */
             token?: string;
             /** Format: date-time */
             expiresAt?: string;
+            /** @description A JWT (at+jwt, EdDSA): send as "Authorization: Bearer <accessToken>" to this service and to services that accept it */
+            accessToken?: string;
+            /** @description Send to POST /auth/refresh for the next pair; each is spent by its use. Shown only here */
+            refreshToken?: string;
+            /** @enum {string} */
+            tokenType?: "Bearer";
+            /** @description Seconds until the access token expires */
+            expiresIn?: number;
             /** @description After a login with a recovery code: how many are left */
             recoveryCodesLeft?: number;
+        };
+        /** @description A JWT access token and its refresh token */
+        TokenPair: {
+            /** @description A JWT (at+jwt, EdDSA): send as "Authorization: Bearer <accessToken>" to this service and to services that accept it */
+            accessToken: string;
+            /** @description Send to POST /auth/refresh for the next pair; each is spent by its use. Shown only here */
+            refreshToken: string;
+            /** @enum {string} */
+            tokenType: "Bearer";
+            /** @description Seconds until the access token expires */
+            expiresIn: number;
         };
         /** @description The password was right; a second factor is needed (POST /auth/login/mfa) */
         SecondFactorRequired: {
@@ -945,7 +1066,7 @@ export interface operations {
                     username: string;
                     password: string;
                     remember?: boolean;
-                    transport?: "cookie" | "token";
+                    transport?: "cookie" | "token" | "jwt";
                 };
             };
         };
@@ -1939,7 +2060,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1950,7 +2071,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -2053,7 +2174,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description INVALID_CREDENTIALS, SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, INVALID_CREDENTIALS, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2064,7 +2185,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "INVALID_CREDENTIALS" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "INVALID_CREDENTIALS" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -2200,7 +2321,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description INVALID_CREDENTIALS, INVALID_MFA_CODE, LOGIN_INTERRUPTED, MFA_CODE_REQUIRED, SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, INVALID_CREDENTIALS, INVALID_MFA_CODE, LOGIN_INTERRUPTED, MFA_CODE_REQUIRED, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2211,7 +2332,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "INVALID_CREDENTIALS" | "INVALID_MFA_CODE" | "LOGIN_INTERRUPTED" | "MFA_CODE_REQUIRED" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "INVALID_CREDENTIALS" | "INVALID_MFA_CODE" | "LOGIN_INTERRUPTED" | "MFA_CODE_REQUIRED" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -2330,7 +2451,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description INVALID_CREDENTIALS, INVALID_MFA_CODE, MFA_CODE_REQUIRED, SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, INVALID_CREDENTIALS, INVALID_MFA_CODE, MFA_CODE_REQUIRED, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2341,7 +2462,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "INVALID_CREDENTIALS" | "INVALID_MFA_CODE" | "MFA_CODE_REQUIRED" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "INVALID_CREDENTIALS" | "INVALID_MFA_CODE" | "MFA_CODE_REQUIRED" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -2479,7 +2600,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2490,7 +2611,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -2602,7 +2723,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2613,7 +2734,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -2729,7 +2850,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2740,7 +2861,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -2826,7 +2947,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2837,7 +2958,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -2951,7 +3072,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -2962,7 +3083,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -3103,7 +3224,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3114,7 +3235,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -3252,7 +3373,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description INVALID_MFA_CODE, SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, INVALID_MFA_CODE, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3263,7 +3384,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "INVALID_MFA_CODE" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "INVALID_MFA_CODE" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -3404,7 +3525,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description INVALID_MFA_CODE, SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, INVALID_MFA_CODE, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3415,7 +3536,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "INVALID_MFA_CODE" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "INVALID_MFA_CODE" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -3554,7 +3675,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description INVALID_MFA_CODE, SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, INVALID_MFA_CODE, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3565,7 +3686,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "INVALID_MFA_CODE" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "INVALID_MFA_CODE" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -3696,7 +3817,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3707,7 +3828,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -3812,7 +3933,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3823,7 +3944,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -3952,7 +4073,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -3963,7 +4084,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -4059,6 +4180,109 @@ export interface operations {
             };
         };
     };
+    verifyRequest: {
+        parameters: {
+            query?: {
+                role?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The credential is valid: the user, also in the X-User-* headers */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        user: {
+                            id: string;
+                            username: string;
+                            roles: string[];
+                        };
+                    };
+                };
+            };
+            /** @description AMBIGUOUS_CREDENTIALS, VALIDATION */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "AMBIGUOUS_CREDENTIALS" | "VALIDATION";
+                    };
+                };
+            };
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /** @description FORBIDDEN, INSUFFICIENT_SCOPE */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN" | "INSUFFICIENT_SCOPE";
+                    };
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description OVERLOADED, STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "OVERLOADED" | "STORE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
     getDashboard: {
         parameters: {
             query?: never;
@@ -4094,7 +4318,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4105,7 +4329,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -4191,7 +4415,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4202,7 +4426,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -4318,7 +4542,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4329,7 +4553,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -4422,7 +4646,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4433,7 +4657,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -4557,7 +4781,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4568,7 +4792,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -4667,7 +4891,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4678,7 +4902,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -4783,7 +5007,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4794,7 +5018,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -4953,7 +5177,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -4964,7 +5188,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -5112,7 +5336,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5123,7 +5347,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -5223,7 +5447,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5234,7 +5458,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -5367,7 +5591,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5378,7 +5602,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -5486,7 +5710,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5497,7 +5721,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -5628,7 +5852,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5639,7 +5863,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -5742,7 +5966,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description SESSION_EXPIRED, UNAUTHENTICATED */
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -5753,7 +5977,7 @@ export interface operations {
                          * @description One of the codes this route answers with this status
                          * @enum {string}
                          */
-                        code: "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
                     };
                 };
             };
@@ -5859,6 +6083,479 @@ export interface operations {
                          * @enum {string}
                          */
                         code: "OVERLOADED" | "STORE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    refreshTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    refreshToken: string;
+                };
+            };
+        };
+        responses: {
+            /** @description The next pair (the same pair to a retry within REFRESH_REUSE_WINDOW) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPair"];
+                };
+            };
+            /** @description INVALID_JSON, VALIDATION */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "INVALID_JSON" | "VALIDATION";
+                    };
+                };
+            };
+            /** @description INVALID_REFRESH_TOKEN */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "INVALID_REFRESH_TOKEN";
+                    };
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description UNSUPPORTED_MEDIA_TYPE */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description OVERLOADED, STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "OVERLOADED" | "STORE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    revokeToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    token: string;
+                    /** @description access_token or refresh_token; the service tells them apart itself */
+                    token_type_hint?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description Revoked, or there was nothing to revoke */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": Record<string, never>;
+                };
+            };
+            /** @description INVALID_JSON, VALIDATION */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "INVALID_JSON" | "VALIDATION";
+                    };
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description UNSUPPORTED_MEDIA_TYPE */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description OVERLOADED, STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "OVERLOADED" | "STORE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    introspectToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    token: string;
+                    /** @description access_token or refresh_token; the service tells them apart itself */
+                    token_type_hint?: string;
+                };
+            };
+        };
+        responses: {
+            /** @description active, and for an active token its claims */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        active: boolean;
+                        token_type?: "access_token" | "refresh_token";
+                        /** @description The user id */
+                        sub?: string;
+                        username?: string;
+                        sid?: string;
+                        iss?: string;
+                        aud?: string | string[];
+                        jti?: string;
+                        iat?: number;
+                        /** @description For a refresh token: when its session ends unless used */
+                        exp?: number;
+                        auth_time?: number;
+                        amr?: string[];
+                        roles?: string[];
+                    };
+                };
+            };
+            /** @description INVALID_JSON, VALIDATION */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "INVALID_JSON" | "VALIDATION";
+                    };
+                };
+            };
+            /** @description UNAUTHENTICATED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /** @description PAYLOAD_TOO_LARGE */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "PAYLOAD_TOO_LARGE";
+                    };
+                };
+            };
+            /** @description UNSUPPORTED_MEDIA_TYPE */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description OVERLOADED, STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "OVERLOADED" | "STORE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    getJwks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The key set: every key that signs now, will sign soon, or signed a token that has not expired */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        keys: {
+                            kty: string;
+                            crv: string;
+                            x: string;
+                            kid: string;
+                            alg: string;
+                            use: string;
+                        }[];
+                    };
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description OVERLOADED */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "OVERLOADED";
+                    };
+                };
+            };
+        };
+    };
+    getAuthorizationServerMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metadata */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        issuer: string;
+                        jwks_uri: string;
+                        token_endpoint: string;
+                        revocation_endpoint: string;
+                        introspection_endpoint: string;
+                        grant_types_supported: string[];
+                        token_endpoint_auth_methods_supported: string[];
+                        revocation_endpoint_auth_methods_supported: string[];
+                        introspection_endpoint_auth_methods_supported: string[];
+                        response_types_supported: string[];
+                    };
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description OVERLOADED */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "OVERLOADED";
                     };
                 };
             };
