@@ -1,4 +1,5 @@
 import { createLocalJWKSet, errors, jwtVerify, SignJWT, type JWTPayload } from 'jose'
+import { LRUCache } from 'lru-cache'
 import { currentSigningKey, SIGNING_ALGORITHM, type KeySchedule, type PublicJwk, type SigningKey } from './signing-keys.js'
 import type { AuthMethod } from '../schemas/mfa.js'
 
@@ -28,6 +29,12 @@ export interface AccessTokenClaims extends JWTPayload {
   preferred_username: string
   roles: string[]
 }
+
+/**
+ * Tokens verified per process: a client sends one token for minutes, and an Ed25519 verification costs more than the
+ * rest of a request. Only tokens that verified are kept, so no one can fill it with junk; each use still checks `exp`.
+ */
+const VERIFIED_MEMO_SIZE = 10_000
 
 /** Authentication method references (RFC 8176) for how a session's user proved themselves. */
 const AMR: Record<AuthMethod, string[]> = {
@@ -64,6 +71,7 @@ export function accessTokenIssuer({ issuer, audience, ttlSeconds, schedule }: Ac
   let keys: SigningKey[] = []
   let jwks: { keys: PublicJwk[] } = { keys: [] }
   let verificationKeys = createLocalJWKSet(jwks)
+  const verified = new LRUCache<string, AccessTokenClaims>({ max: VERIFIED_MEMO_SIZE })
 
   return {
     async sign(subject, { issuedAt, jti }) {
@@ -86,6 +94,9 @@ export function accessTokenIssuer({ issuer, audience, ttlSeconds, schedule }: Ac
     },
 
     async verify(token) {
+      const known = verified.get(token)
+      // jose's rule: a token is expired from its exp second on.
+      if (known !== undefined) return Math.floor(Date.now() / 1000) < known.exp ? known : null
       try {
         const { payload } = await jwtVerify(token, verificationKeys, {
           algorithms: [SIGNING_ALGORITHM],
@@ -94,7 +105,9 @@ export function accessTokenIssuer({ issuer, audience, ttlSeconds, schedule }: Ac
           audience,
           requiredClaims: ['sub', 'sid', 'jti', 'iat', 'exp'],
         })
-        return typeof payload.sid === 'string' ? (payload as AccessTokenClaims) : null
+        if (typeof payload.sid !== 'string') return null
+        verified.set(token, payload as AccessTokenClaims)
+        return payload as AccessTokenClaims
       } catch (error) {
         if (error instanceof errors.JOSEError) return null
         throw error

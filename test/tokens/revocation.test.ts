@@ -186,3 +186,14 @@ t.test('the key set and the metadata are published for caching', async (t) => {
     introspection_endpoint: `${issuer}/auth/introspect`,
   })
 })
+
+t.test('an access token this instance verified before is refused here from its exp on', async (t) => {
+  const { client } = await servicePair(t)
+  await register(client, 'expiring')
+  const { accessToken } = await jwtLogin(client, 'expiring')
+  t.equal((await client.call('GET', '/auth/me', bearer(accessToken))).status, 200, 'verified once, and remembered')
+  await sleep(ACCESS_TTL_SECONDS * 1000 + 1100)
+  const expired = await client.call('GET', '/auth/me', bearer(accessToken))
+  t.equal(expired.status, 401)
+  t.equal(expired.body.code, 'INVALID_ACCESS_TOKEN', 'told to refresh')
+})
