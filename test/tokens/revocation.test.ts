@@ -149,7 +149,8 @@ t.test('introspection: only with the secret, active only while the session lives
   const { app, client } = await servicePair(t)
   await register(client, 'seen')
   const pair = await jwtLogin(client, 'seen')
-  for (const authorization of [undefined, 'Bearer not-the-introspection-secret-at-all-no']) {
+  // The last is as many characters as the secret but more bytes: refused, not a 500.
+  for (const authorization of [undefined, 'Bearer not-the-introspection-secret-at-all-no', `Bearer ${'\u00e9'.repeat(INTROSPECTION_SECRET.length)}`]) {
     const refused = await client.call('POST', '/auth/introspect', { authorization, body: { token: pair.accessToken } })
     t.equal(refused.status, 401, `${authorization ?? 'no secret'}: 401`)
   }

@@ -12,7 +12,11 @@ export interface JwtRoutesOptions {
   introspectionSecret: string | null
 }
 
-const sameSecret = (given: string, expected: string) => given.length === expected.length && timingSafeEqual(Buffer.from(given), Buffer.from(expected))
+/** Compared as bytes: a header of as many characters may hold more bytes (Latin-1), which timingSafeEqual would throw on. */
+function sameSecret(given: string, expected: string): boolean {
+  const [a, b] = [Buffer.from(given), Buffer.from(expected)]
+  return a.length === b.length && timingSafeEqual(a, b)
+}
 
 /**
  * POST /auth/refresh, /auth/revoke (RFC 7009) and /auth/introspect (RFC 7662): what clients with a refresh token and
