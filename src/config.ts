@@ -93,6 +93,12 @@ const EnvSchema = Type.Object({
   MAIL_RATE_LIMIT_MAX: Type.Integer({ minimum: 1, default: 5 }),
   MAIL_RATE_LIMIT_WINDOW: Seconds(3600),
   REQUIRE_VERIFIED_EMAIL: Type.Boolean({ default: false }),
+  SECURITY_EVENTS_RETENTION_DAYS: Type.Integer({ minimum: 1, maximum: 36_500, default: 365 }),
+  NEW_DEVICE_MAIL: Type.Boolean({ default: true }),
+  WEBHOOK_URL: Type.String({ default: '' }),
+  WEBHOOK_SECRET: Type.String({ default: '' }),
+  WEBHOOK_RETRY_LIMIT: Type.Integer({ minimum: 0, maximum: 100, default: 12 }),
+  WEBHOOK_RETRY_DELAY_SECONDS: Seconds(5),
 })
 type Env = Static<typeof EnvSchema>
 
@@ -155,6 +161,27 @@ export interface AppConfig {
   mail: MailConfig
   /** Logins of accounts without a verified address are refused (admins excepted). */
   requireVerifiedEmail: boolean
+  securityEvents: SecurityEventsConfig
+}
+
+/** The security events' history, the new-device mail and the webhooks that receive every event. */
+export interface SecurityEventsConfig {
+  /** Events are kept at least this long (and at most a month longer: they leave a month at a time). */
+  retentionDays: number
+  /** Mail the user when a browser without this account's device cookie signs in. */
+  newDeviceMail: boolean
+  webhooks: WebhookConfig
+}
+
+/** Standard Webhooks (https://www.standardwebhooks.com/) deliveries of every security event. */
+export interface WebhookConfig {
+  /** Every receiver gets every event; none: no deliveries. */
+  urls: string[]
+  /** `whsec_` secrets: each signs every delivery (more than one during a rotation). */
+  secrets: string[]
+  /** Attempts after the first, each after retryDelaySeconds doubling; then the delivery is dead. */
+  retryLimit: number
+  retryDelaySeconds: number
 }
 
 /** JWT access tokens and refresh tokens (logins with `transport: "jwt"`). */
@@ -378,7 +405,28 @@ function toAppConfig(env: Env): AppConfig {
       perAddressWindowSeconds: env.MAIL_RATE_LIMIT_WINDOW,
     },
     requireVerifiedEmail: env.REQUIRE_VERIFIED_EMAIL,
+    securityEvents: {
+      retentionDays: env.SECURITY_EVENTS_RETENTION_DAYS,
+      newDeviceMail: env.NEW_DEVICE_MAIL,
+      webhooks: parseWebhooks(env),
+    },
   }
+}
+
+const WEBHOOK_SECRET_FORMAT = /^whsec_[A-Za-z0-9+/]{32,}={0,2}$/
+
+/** WEBHOOK_URL's receivers (comma-separated) and WEBHOOK_SECRET's secrets (space-separated, as Standard Webhooks writes them). */
+function parseWebhooks(env: Env): WebhookConfig {
+  const urls = parseList(env.WEBHOOK_URL).map((url) => {
+    if (!/^https?:\/\//.test(url)) throw new ConfigError('WEBHOOK_URL: each comma-separated receiver must be an http:// or https:// URL')
+    return parseUrl('WEBHOOK_URL', url)
+  })
+  const secrets = env.WEBHOOK_SECRET.split(/\s+/).filter((secret) => secret.length > 0)
+  if (secrets.some((secret) => !WEBHOOK_SECRET_FORMAT.test(secret))) {
+    throw new ConfigError('WEBHOOK_SECRET: each space-separated secret must be "whsec_" and at least 24 bytes in base64 (openssl rand -base64 32)')
+  }
+  if (urls.length > 0 && secrets.length === 0) throw new ConfigError('WEBHOOK_URL is set but WEBHOOK_SECRET is not: every delivery is signed; set WEBHOOK_SECRET=whsec_$(openssl rand -base64 32)')
+  return { urls, secrets, retryLimit: env.WEBHOOK_RETRY_LIMIT, retryDelaySeconds: env.WEBHOOK_RETRY_DELAY_SECONDS }
 }
 
 /**

@@ -38,6 +38,8 @@ import pendingLoginsPlugin from './credentials/pending-logins.js'
 import credentialRateLimitPlugin from './credentials/rate-limit.js'
 import accountLifecyclePlugin from './lifecycle/account-lifecycle.js'
 import accountRecoveryPlugin from './lifecycle/recovery.js'
+import securityEventsPlugin from './security-events/plugin.js'
+import { WEB_APP_PAGES } from './lib/web-pages.js'
 import adminRoutes from './routes/admin/index.js'
 import apiRoutes from './routes/api/index.js'
 import authRoutes from './routes/auth/index.js'
@@ -137,6 +139,12 @@ export default fp<SessionServiceOptions>(
     await app.register(usersPlugin, { admin: config.admin, hashCost: config.passwordHashCost })
     await app.register(mfaPlugin, { secrets: session.secrets, issuer: config.mfaIssuer })
     await app.register(mailPlugin, { mail: config.mail, secrets: session.secrets, service: config.mfaIssuer, transport: mailTransport })
+    // On the host's instance, like the token routes beside the session scope: every route's events are kept.
+    await app.register(securityEventsPlugin, {
+      config: config.securityEvents,
+      schema: config.database.schema,
+      accountUrl: `${config.mail.publicUrl}${WEB_APP_PAGES.account}`,
+    })
 
     // Sessions: one store owns their keys and every ending.
     const { timeouts } = session

@@ -79,13 +79,13 @@ export function hostApi(scope: FastifyInstance): { sessions: SessionControl; acc
     async end(userId, sessionId) {
       if (!UUID.test(userId)) return false
       const ended = await sessionLifecycle.endOne(userId, sessionId)
-      if (ended) scope.recordEvent(scope.log, 'revoke', { userId, session: sessionId, by: 'host' })
+      if (ended) scope.recordEvent({ log: scope.log }, 'revoke', { userId, session: sessionId, by: 'host' })
       return ended
     },
     async endAll(userId, { tokens = false } = {}) {
       const { user } = await accountOf(userId)
       const ended = tokens ? await accountLifecycle.endEverything(user) : { sessions: await sessionLifecycle.endAll(user), tokens: null }
-      scope.recordEvent(scope.log, 'revoke', { userId, ...ended, by: 'host' }, ended.sessions)
+      scope.recordEvent({ log: scope.log }, 'revoke', { userId, ...ended, by: 'host' }, ended.sessions)
       return ended
     },
   }
@@ -98,24 +98,24 @@ export function hostApi(scope: FastifyInstance): { sessions: SessionControl; acc
     async setRoles(userId, roles, { by } = {}) {
       const { user } = await accountOf(userId)
       const ended = await accountLifecycle.change(user, { roles })
-      scope.recordEvent(scope.log, 'roles_changed', { userId, roles, by: by ?? 'host', ...ended }, ended.sessions)
+      scope.recordEvent({ log: scope.log }, 'roles_changed', { userId, roles, by: by ?? 'host', ...ended }, ended.sessions)
       return ended
     },
     async disable(userId, { by, reason, until } = {}) {
       const { user } = await accountOf(userId)
       const ended = await accountLifecycle.change(user, { disable: { until: until ?? null, reason: reason ?? null, by: actor(by) } })
-      scope.recordEvent(scope.log, 'account_disabled', { userId, reason, until, by: by ?? 'host', ...ended }, ended.sessions)
+      scope.recordEvent({ log: scope.log }, 'account_disabled', { userId, reason, until, by: by ?? 'host', ...ended }, ended.sessions)
       return ended
     },
     async enable(userId, { by } = {}) {
       const { user } = await accountOf(userId)
       await accountLifecycle.change(user, { enable: true })
-      scope.recordEvent(scope.log, 'account_enabled', { userId, by: by ?? 'host' })
+      scope.recordEvent({ log: scope.log }, 'account_enabled', { userId, by: by ?? 'host' })
     },
     async remove(userId, { by } = {}) {
       const { user } = await accountOf(userId)
       const ended = await accountLifecycle.remove(user)
-      scope.recordEvent(scope.log, 'account_deleted', { userId, by: by ?? 'host', ...ended }, ended.sessions)
+      scope.recordEvent({ log: scope.log }, 'account_deleted', { userId, by: by ?? 'host', ...ended }, ended.sessions)
       return ended
     },
   }

@@ -7,7 +7,7 @@ import t from 'tap'
 
 const SRC = resolve(import.meta.dirname, '../src')
 /** The folders in load order: each may import the ones before it (and the pure ones), never one after it. */
-const ORDER = ['platform', 'accounts', 'sessions', 'tokens', 'credentials', 'lifecycle', 'routes']
+const ORDER = ['platform', 'accounts', 'sessions', 'tokens', 'credentials', 'lifecycle', 'security-events', 'routes']
 /** Importable from anywhere: pure code and definitions. */
 const PURE = ['lib', 'schemas', 'errors.ts', 'config.ts']
 
@@ -55,7 +55,7 @@ t.test('pure folders use no Redis, PostgreSQL or Fastify (their types aside)', a
 })
 
 t.test('stores and ceremonies take plain data: only bindings, guards and routes see a request', async (t) => {
-  const SEES_REQUESTS = ['app.ts', 'platform/', 'routes/', 'sessions/http.ts', 'sessions/service.ts', 'credentials/http.ts', 'credentials/guard.ts', 'credentials/rate-limit.ts']
+  const SEES_REQUESTS = ['app.ts', 'platform/', 'routes/', 'sessions/http.ts', 'sessions/service.ts', 'credentials/http.ts', 'credentials/guard.ts', 'credentials/rate-limit.ts', 'security-events/plugin.ts']
   t.same(outside(SEES_REQUESTS, /\bFastify(Request|Reply)\b/), [])
 })
 

@@ -11,6 +11,7 @@ export type QueuedMail =
   | { template: 'password-changed'; to: string; username: string }
   | { template: 'email-change-requested'; to: string; username: string; newEmail: string }
   | { template: 'address-in-use'; to: string }
+  | { template: 'new-sign-in'; to: string; username: string; browser: string | null; address: string | null; at: string; accountUrl: string }
 
 export type MailTemplate = QueuedMail['template']
 
@@ -82,6 +83,15 @@ export function renderMail(mail: QueuedMail, service: string, link: string | nul
           `Hello ${mail.username},`,
           `someone logged in to your account asked to change its email address to ${mail.newEmail}. It changes once that address is confirmed.`,
           'If this was not you, take the change back (your account settings, or DELETE /auth/email/pending), change your password and end your other sessions now.',
+        ],
+      })
+    case 'new-sign-in':
+      return render({
+        subject: `A new sign-in to your ${service} account`,
+        paragraphs: [
+          `Hello ${mail.username},`,
+          `your account was just signed in to from a browser it had not been used from before: ${mail.browser ?? 'an unknown browser'}, from the address ${mail.address ?? 'unknown'}, at ${mail.at.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}.`,
+          `If this was you, there is nothing to do. If it was not, open your account page, end every session there and change your password: ${mail.accountUrl}`,
         ],
       })
     case 'address-in-use':

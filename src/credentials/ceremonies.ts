@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { FastifyBaseLogger } from 'fastify'
+import type { EventOrigin } from '../platform/metrics.js'
 import { AccountDisabled, AccountLockedFor, EmailNotVerified, InvalidCredentials, InvalidMfaCode, MfaCodeRequired } from '../errors.js'
 import type { Proof } from '../sessions/index.js'
 import type { SecondFactor } from '../schemas/mfa.js'
@@ -23,12 +23,11 @@ export interface SecondFactorHooks {
 /**
  * Who is proving a credential, as plain data (the HTTP binding, http.ts, takes it from the request): the account and
  * device the client's device cookie vouches for, the client's own session (kept when a recovery code ends the others)
- * and where its events are logged.
+ * and where its events go (an event origin: the request's logger and trail).
  */
-export interface Claimant {
+export interface Claimant extends EventOrigin {
   knownDevice: { username: string; device: string } | null
   session: { userId: string; handle: string } | null
-  log: FastifyBaseLogger
 }
 
 /** The device id a device cookie vouches for at `username` (any letter case), or null: it names one account only. */
@@ -100,7 +99,7 @@ export default fp<{ requireVerifiedEmail: boolean }>(
       const attempter = attempterOf(claimant, username)
       const admission = await app.accountLock.admit(attempter)
       if ('retryAfterMs' in admission) {
-        app.recordEvent(claimant.log, 'login_locked', { username, knownDevice: attempter.device !== null })
+        app.recordEvent(claimant, 'login_locked', { username, knownDevice: attempter.device !== null })
         throw new AccountLockedFor(Math.ceil(admission.retryAfterMs / 1000))
       }
       let outcome: T
@@ -139,24 +138,23 @@ export default fp<{ requireVerifiedEmail: boolean }>(
         await app.accountLock.reset(attempterOf(claimant, user.username))
       },
 
-      assertMayLogIn({ log }, { user, disabled, email }) {
+      assertMayLogIn(claimant, { user, disabled, email }) {
         if (disabled !== null) {
-          app.recordEvent(log, 'login_disabled', { userId: user.id })
+          app.recordEvent(claimant, 'login_disabled', { userId: user.id })
           throw new AccountDisabled()
         }
         if (requireVerifiedEmail && !email?.verified && !user.roles.includes('admin')) {
-          app.recordEvent(log, 'login_failed', { userId: user.id, reason: 'email not verified' })
+          app.recordEvent(claimant, 'login_failed', { userId: user.id, reason: 'email not verified' })
           throw new EmailNotVerified()
         }
       },
 
       async proveSecondFactor(claimant, account, code, step, hooks = {}) {
         const { user } = account
-        const { log } = claimant
         const check = await admitted(claimant, user.username, () => app.mfa.verify(account, code), (outcome) => !outcome.passed)
         if (!check.passed) {
           await hooks.onFailure?.()
-          app.recordEvent(log, 'mfa_failed', { userId: user.id, reason: check.reason, step })
+          app.recordEvent(claimant, 'mfa_failed', { userId: user.id, reason: check.reason, step })
           throw new InvalidMfaCode()
         }
         await hooks.onPass?.()
@@ -165,7 +163,7 @@ export default fp<{ requireVerifiedEmail: boolean }>(
           // spending the code has none yet. That request is itself a login in flight: it must not void itself.
           const keep = claimant.session?.userId === user.id ? claimant.session.handle : undefined
           const ended = await app.sessionLifecycle.endAll(user, { keep, keepLoginsInFlight: true })
-          app.recordEvent(log, 'recovery_code_used', { userId: user.id, step, recoveryCodesLeft: check.recoveryCodesLeft, revokedSessions: ended }, ended)
+          app.recordEvent(claimant, 'recovery_code_used', { userId: user.id, step, recoveryCodesLeft: check.recoveryCodesLeft, revokedSessions: ended }, ended)
         }
         return check
       },

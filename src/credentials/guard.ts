@@ -91,7 +91,7 @@ export default fp<AuthGuardOptions>(
           // The session plugin, and its cookie, belong to the scope that serves the route.
           const goneSessionId = request.server.sessionCookie.signedId(request)
           if (goneSessionId !== null) {
-            app.recordEvent(request.log, 'session_expired', { session: handleOfSessionId(goneSessionId), reason: 'gone' })
+            app.recordEvent(request, 'session_expired', { session: handleOfSessionId(goneSessionId), reason: 'gone' })
             throw new SessionExpired()
           }
           throw new Unauthenticated()

@@ -5,6 +5,7 @@ import { sessionHandle } from '../sessions/index.js'
 import type { UserRef } from '../accounts/index.js'
 import { deviceAt, type Claimant } from './ceremonies.js'
 import { PENDING_LOGIN_TTL_MS } from './pending-logins.js'
+import type { LoginTransport } from '../schemas/auth.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -12,6 +13,11 @@ declare module 'fastify' {
     claimantOf(request: FastifyRequest): Claimant
     /** The cookie that carries a pending login's ID to a browser (a token client gets it as mfaToken instead). */
     pendingLoginCookie: PendingLoginCookie
+    /**
+     * Whether a browser signing in to `username` lacks that account's device cookie (a new device, for the security
+     * events and the new-sign-in mail); undefined for a token client, which keeps no cookie.
+     */
+    isNewDevice(request: FastifyRequest, username: string, transport: LoginTransport): boolean | undefined
     /** A login or re-authentication completed: the ceremonies' bookkeeping, then the device cookie. */
     loginCompleted(request: FastifyRequest, reply: FastifyReply, user: UserRef): Promise<void>
   }
@@ -80,12 +86,16 @@ export default fp<CredentialsHttpOptions>(
       reply.setCookie(cookieName, encode(username, device), attributes)
     }
 
+    app.decorate('isNewDevice', (request: FastifyRequest, username: string, transport: LoginTransport) =>
+      transport === 'cookie' ? deviceAt(knownDevice(request), username) === null : undefined)
+
     app.decorate('claimantOf', (request: FastifyRequest): Claimant => {
       const { user } = request.session
       return {
         knownDevice: knownDevice(request),
         session: user ? { userId: user.id, handle: sessionHandle(request.session) } : null,
         log: request.log,
+        trail: request.trail,
       }
     })
 

@@ -14,6 +14,7 @@ const fastifyMetrics = fastifyMetricsModule.default
 
 /** What happens to sessions and logins, with each event's log message: one log line and one counter increment each. */
 const MESSAGES = {
+  signup: 'account registered',
   login: 'login',
   login_failed: 'login failed',
   login_locked: 'login refused: account locked',
@@ -48,17 +49,41 @@ const MESSAGES = {
   reauth: 're-authenticated',
   reauth_failed: 're-authentication refused',
 } as const satisfies Record<string, string>
-type LifecycleEvent = keyof typeof MESSAGES
+export type LifecycleEvent = keyof typeof MESSAGES
 
 export type MailEvent = 'queued' | 'sent' | 'failed' | 'dead'
+export type WebhookOutcome = 'delivered' | 'retried' | 'dead'
+
+/**
+ * Where a lifecycle event happened: the logger to write its line to and, for an event a request recorded, that
+ * request's trail, which keeps it as a security event written before the request's answer (security-events/).
+ * A request is an origin (its `trail` is decorated), and so is what a service is handed in its place (a claimant).
+ */
+export interface EventOrigin {
+  log: FastifyBaseLogger
+  trail?: EventTrail
+}
+
+/** A request's security events, kept until its answer is sent. */
+export interface EventTrail {
+  keep(event: LifecycleEvent, fields: Record<string, unknown>): void
+}
+
+/** What keeps the events that no request recorded (the host application's calls, background work). */
+export type EventKeeper = (event: LifecycleEvent, fields: Record<string, unknown>) => void
 
 declare module 'fastify' {
   interface FastifyInstance {
     /**
-     * Logs a lifecycle event (with the user id and the session's hash, never its ID) and counts it in /metrics.
-     * `sessions` is how many sessions the event ended, when not one.
+     * Logs a lifecycle event (with the user id and the session's handle, never its ID), counts it in /metrics and
+     * hands it to the security events (its origin's trail, or the keeper). `sessions` is how many sessions the event
+     * ended, when not one.
      */
-    recordEvent(log: FastifyBaseLogger, event: LifecycleEvent, fields?: Record<string, unknown>, sessions?: number): void
+    recordEvent(origin: EventOrigin, event: LifecycleEvent, fields?: Record<string, unknown>, sessions?: number): void
+    /** Sets what keeps the events recorded with no trail (security-events/plugin.ts). */
+    keepEventsWith(keeper: EventKeeper): void
+    /** Counts a webhook delivery: delivered, retried (an attempt failed) or dead (after the last attempt). */
+    countWebhook(outcome: WebhookOutcome): void
     /** Counts a request refused by a rate limit. */
     countRateLimited(request: FastifyRequest): void
     /** Counts a mail queued, sent, failed (to be retried) or dead (no attempt left). */
@@ -87,6 +112,7 @@ const MFA_EVENTS = new Set<LifecycleEvent>([
 ])
 /** The events counted by account_events_total. */
 const ACCOUNT_EVENTS = new Set<LifecycleEvent>([
+  'signup',
   'account_disabled',
   'account_enabled',
   'account_deleted',
@@ -140,7 +166,7 @@ function createCounters(registry: Registry) {
     }),
     accounts: new Counter({
       name: 'account_events_total',
-      help: 'Account changes: account_disabled, account_enabled, account_deleted, roles_changed, email_change_requested, email_change_cancelled, email_verified, password_reset_requested, password_reset, password_reset_failed',
+      help: 'Account changes: signup, account_disabled, account_enabled, account_deleted, roles_changed, email_change_requested, email_change_cancelled, email_verified, password_reset_requested, password_reset, password_reset_failed',
       labelNames: ['event'],
       registers,
     }),
@@ -157,6 +183,12 @@ function createCounters(registry: Registry) {
       name: 'mail_events_total',
       help: 'Mails queued, sent (accepted by the SMTP server), failed (an attempt; retried) and dead (after the last attempt)',
       labelNames: ['event'],
+      registers,
+    }),
+    webhooks: new Counter({
+      name: 'webhook_deliveries_total',
+      help: 'Security event deliveries to WEBHOOK_URL: delivered (a 2xx answer), retried (an attempt failed) and dead (after the last attempt)',
+      labelNames: ['outcome'],
       registers,
     }),
     databaseErrors: new Counter({ name: 'database_query_errors_total', help: 'PostgreSQL queries that failed', registers }),
@@ -281,10 +313,17 @@ export default fp<MetricsPluginOptions>(
     instrumentRedis(app.redis, counters)
     observeRouteDurations(app, registry)
 
-    app.decorate('recordEvent', (log: FastifyBaseLogger, event: LifecycleEvent, fields: Record<string, unknown> = {}, sessions = 1) => {
-      log.info({ event, ...fields }, MESSAGES[event])
+    let keeper: EventKeeper | null = null
+    app.decorate('recordEvent', (origin: EventOrigin, event: LifecycleEvent, fields: Record<string, unknown> = {}, sessions = 1) => {
+      origin.log.info({ event, ...fields }, MESSAGES[event])
       count(counters, event, fields, sessions)
+      if (origin.trail !== undefined) origin.trail.keep(event, fields)
+      else keeper?.(event, fields)
     })
+    app.decorate('keepEventsWith', (kept: EventKeeper) => {
+      keeper = kept
+    })
+    app.decorate('countWebhook', (outcome: WebhookOutcome) => counters.webhooks.inc({ outcome }))
     app.decorate('countRateLimited', (request: FastifyRequest) => {
       counters.rateLimited.inc({ route: request.routeOptions.url ?? 'unknown' })
     })

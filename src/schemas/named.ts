@@ -4,6 +4,7 @@ import { LoggedIn, SecondFactorRequired, Session, TokenPair } from './auth.js'
 import type { Named } from './components.js'
 import { ErrorResponse } from './error.js'
 import { MfaStatus } from './mfa.js'
+import { SecurityEventView } from './security-events.js'
 import { TokenView } from './tokens.js'
 import { User } from './user.js'
 
@@ -21,4 +22,5 @@ export const NAMED_SCHEMAS: readonly Named[] = [
   AccountView,
   DisableView,
   Ended,
+  SecurityEventView,
 ]

@@ -176,7 +176,7 @@ export default fp<SessionPluginOptions>(
       timeouts,
       index: app.sessionIndex,
       store: options.store,
-      onAbsoluteExpiry: (handle) => app.recordEvent(app.log, 'session_expired', { session: handle, reason: 'absolute' }),
+      onAbsoluteExpiry: (handle) => app.recordEvent({ log: app.log }, 'session_expired', { session: handle, reason: 'absolute' }),
     })
     const cookieAttributes = { path: '/', httpOnly: true, sameSite: 'lax', secure: options.cookieSecure } as const
     await app.register(fastifyCookie, { secret: signer })

@@ -48,7 +48,7 @@ export interface Sessions {
    * Creates the request's session for a login whose credentials are all proved: a new ID, room under the per-user
    * cap, then the check of invariant 2 below (401 LOGIN_INTERRUPTED).
    */
-  start(request: FastifyRequest, login: Proof & { remember: boolean; transport: LoginTransport }): Promise<void>
+  start(request: FastifyRequest, login: Proof & { remember: boolean; transport: LoginTransport; newDevice?: boolean | undefined }): Promise<void>
   /**
    * Gives the request's session a new ID, keeping what it holds; the old ID ends. Only a session still live gets one:
    * 401 SESSION_EXPIRED when another request ended it meanwhile. Then the check of invariant 2 at
@@ -119,7 +119,7 @@ export default fp(
       const holds = isLogin ? await app.users.recordLogin(user, loginEpoch) : !(await app.users.loginEpochMovedSince(user, loginEpoch))
       if (holds) return true
       await end(request)
-      app.recordEvent(request.log, 'login_failed', { username: user.username, reason: 'interrupted by a credential change or the end of every session' })
+      app.recordEvent(request, 'login_failed', { username: user.username, reason: 'interrupted by a credential change or the end of every session' })
       return false
     }
 
@@ -137,7 +137,7 @@ export default fp(
     }
 
     const sessions: Sessions = {
-      async start(request, { account, secondFactor, remember, transport }) {
+      async start(request, { account, secondFactor, remember, transport, newDevice }) {
         const { user } = account
         // A new session ID at login, never one planted before (session fixation): a request without a live session
         // already has a fresh ID (@fastify/session makes one for an unknown cookie); a live session is replaced.
@@ -152,11 +152,11 @@ export default fp(
         // Stored only when set: every field is repeated in every session.
         if (remember) session.remember = true
         const ended = await index.makeRoom(user.id)
-        if (ended > 0) app.recordEvent(request.log, 'revoke', { userId: user.id, sessions: ended, reason: 'too many sessions' }, ended)
+        if (ended > 0) app.recordEvent(request, 'revoke', { userId: user.id, sessions: ended, reason: 'too many sessions', by: 'system' }, ended)
         await session.save()
         if (!(await stillValid(request, user, account.loginEpoch, { isLogin: true }))) throw new LoginInterrupted()
         // Lifecycle events name the session by its handle, never by its ID.
-        app.recordEvent(request.log, 'login', { userId: user.id, session: sessionHandle(session), remember, transport, authMethod: authMethod(session) })
+        app.recordEvent(request, 'login', { userId: user.id, session: sessionHandle(session), remember, transport, authMethod: authMethod(session), newDevice })
         // A token client gets no cookie (see the session plugin's onSend).
         if (transport !== 'cookie') request.bearer = true
       },

@@ -64,7 +64,7 @@ export default fp<TokensPluginOptions>(
       timeouts: options.timeouts,
       accessTokenTtlSeconds: options.accessTokenTtlSeconds,
       reuseWindowMs: options.reuseWindowMs,
-      recordEvent: (log, event, fields) => app.recordEvent(log, event, fields),
+      recordEvent: (origin, event, fields) => app.recordEvent(origin, event, fields),
       sessions: {
         beginFamily: (handle) => refreshFamilies.begin(handle),
         findFamily: (token) => refreshFamilies.find(token),

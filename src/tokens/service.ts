@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import type { FastifyBaseLogger } from 'fastify'
 import { InvalidRefreshToken } from '../errors.js'
+import type { EventOrigin } from '../platform/metrics.js'
 import { pastAbsoluteLimit, slidExpiry, type SessionTimeouts } from '../lib/session-timeouts.js'
 import type { AuthMethod } from '../schemas/mfa.js'
 import type { SessionUser } from '../sessions/index.js'
@@ -48,16 +48,16 @@ export interface JwtSessionsOptions {
   timeouts: SessionTimeouts
   accessTokenTtlSeconds: number
   reuseWindowMs: number
-  recordEvent(log: FastifyBaseLogger, event: 'tokens_refreshed' | 'refresh_token_reused' | 'logout', fields: Record<string, unknown>): void
+  recordEvent(origin: EventOrigin, event: 'tokens_refreshed' | 'refresh_token_reused' | 'logout', fields: Record<string, unknown>): void
 }
 
 export interface JwtSessions {
   /** The first pair of a session a login just made with `transport: "jwt"`. */
   issue(session: FamilySession): Promise<TokenPair>
   /** Rotates a refresh token (see sessions/refresh-families.ts); throws INVALID_REFRESH_TOKEN. */
-  refresh(refreshToken: string, log: FastifyBaseLogger): Promise<TokenPair>
+  refresh(refreshToken: string, origin: EventOrigin): Promise<TokenPair>
   /** Ends the session of a refresh token or an access token (RFC 7009): whether one ended. */
-  revoke(token: string, log: FastifyBaseLogger): Promise<boolean>
+  revoke(token: string, origin: EventOrigin): Promise<boolean>
   /** What RFC 7662 answers for a token: active only while its session lives. */
   introspect(token: string): Promise<Introspection>
 }
@@ -107,7 +107,7 @@ export function jwtSessions(options: JwtSessionsOptions): JwtSessions {
       return pairFor(session, refreshToken)
     },
 
-    async refresh(token, log) {
+    async refresh(token, origin) {
       const family = await liveFamily(token)
       if (family === null) throw new InvalidRefreshToken()
       const { session, expiresAt } = family
@@ -117,7 +117,7 @@ export function jwtSessions(options: JwtSessionsOptions): JwtSessions {
       if (rotation.outcome === 'reused') {
         // A spent token again, after its retry window: two holders, one of them a thief. Neither keeps the session.
         await sessions.end(userId, session.handle)
-        options.recordEvent(log, 'refresh_token_reused', { userId, session: session.handle })
+        options.recordEvent(origin, 'refresh_token_reused', { userId, session: session.handle, by: 'system' })
         throw new InvalidRefreshToken()
       }
       if (rotation.outcome === 'unknown') throw new InvalidRefreshToken()
@@ -126,18 +126,18 @@ export function jwtSessions(options: JwtSessionsOptions): JwtSessions {
         const now = Date.now()
         const slid = slidExpiry(timeouts, family.session, expiresAt, now)
         if (slid !== null) await sessions.touch(userId, session.handle, slid - now, now)
-        options.recordEvent(log, 'tokens_refreshed', { userId, session: session.handle })
+        options.recordEvent(origin, 'tokens_refreshed', { userId, session: session.handle })
       }
       return rotation.answer
     },
 
-    async revoke(token, log) {
+    async revoke(token, origin) {
       const claims = await issuer.verify(token)
       const family = claims === null ? await liveFamily(token) : null
       const userId = claims?.sub ?? family?.session.user.id
       const handle = claims?.sid ?? family?.session.handle
       if (userId === undefined || handle === undefined || !(await sessions.end(userId, handle))) return false
-      options.recordEvent(log, 'logout', { userId, session: handle, by: 'token revocation' })
+      options.recordEvent(origin, 'logout', { userId, session: handle, by: 'token revocation' })
       return true
     },
 

@@ -58,10 +58,32 @@ export interface SigningKeysTable {
   createdAt: ColumnType<Date, Date | undefined, never>
 }
 
+export type ActorType = 'user' | 'admin' | 'system' | 'host'
+
+/** What happened to accounts (security-events/store.ts): append-only, partitioned by month of occurredAt. */
+export interface SecurityEventsTable {
+  /** From a sequence: newest first is highest first. bigint: read as a string. */
+  id: Generated<string>
+  occurredAt: Generated<Date>
+  type: string
+  /** The account it happened to; null for a sign-in to a name no account has. */
+  userId: string | null
+  actorType: ActorType
+  /** The admin, or the user, who acted; null for the system and the host application. */
+  actorId: string | null
+  address: string | null
+  /** A short browser and system summary, never the whole header. */
+  userAgent: string | null
+  /** The session's handle (never its ID). */
+  session: string | null
+  details: ColumnType<Record<string, unknown>, string, never>
+}
+
 export interface Tables {
   users: UsersTable
   accountTokens: AccountTokensTable
   signingKeys: SigningKeysTable
+  securityEvents: SecurityEventsTable
 }
 
 export type Database = Kysely<Tables>

@@ -32,11 +32,22 @@ export const DEAD_MAIL_QUEUE = 'mail.dead'
 /** Requests that may lead to a mail, looked into off the request path (lifecycle/recovery.ts). */
 export const INTENT_QUEUE = 'account-mail'
 
+/** Security events waiting for delivery to WEBHOOK_URL (security-events/webhooks.ts). */
+export const WEBHOOK_QUEUE = 'webhook'
+/** Where a delivery goes after its last attempt failed: kept for operators, never retried by itself. */
+export const DEAD_WEBHOOK_QUEUE = 'webhook.dead'
+
 /**
  * Every queue, created with the schema (two instances creating one at once can deadlock in pg-boss). Retries and
  * expiry are set per job, where the configuration is known.
  */
-const QUEUES: PgBoss.Queue[] = [{ name: DEAD_MAIL_QUEUE, retentionDays: 30 }, { name: MAIL_QUEUE }, { name: INTENT_QUEUE }]
+const QUEUES: PgBoss.Queue[] = [
+  { name: DEAD_MAIL_QUEUE, retentionDays: 30 },
+  { name: MAIL_QUEUE },
+  { name: INTENT_QUEUE },
+  { name: DEAD_WEBHOOK_QUEUE, retentionDays: 30 },
+  { name: WEBHOOK_QUEUE },
+]
 
 /**
  * Installs or upgrades pg-boss's schema and creates the queues when `migrate`; otherwise throws when any is missing or

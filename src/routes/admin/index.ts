@@ -20,6 +20,7 @@ import { MfaStatus } from '../../schemas/mfa.js'
 import { TokenParams, TokensResponse } from '../../schemas/tokens.js'
 import { USERNAME_PATTERN } from '../../schemas/user.js'
 import { answer, ref } from '../../schemas/components.js'
+import adminEventRoutes from './events.js'
 
 // The cursor is the last name of a page, lower-cased, in base64url: opaque to clients, and stable while users are added.
 const toCursor = (name: string) => Buffer.from(name).toString('base64url')
@@ -44,6 +45,7 @@ const UserTokenParams = Type.Object({ ...UsernameParams.properties, ...TokenPara
 /** Everything under /admin needs the admin role. */
 const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.guardRoutes(app.requireRole('admin'))
+  await app.register(adminEventRoutes)
 
   async function accountOf(username: string) {
     const account = await app.users.findAccount(username)
@@ -115,12 +117,12 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const by = request.user.id
       const disable = disabled === true ? { until: untilMs === undefined ? null : new Date(untilMs), reason: reason ?? null, by } : undefined
       const ended = await app.accountLifecycle.change(user, { roles, disable, enable: disabled === false || undefined })
-      if (roles !== undefined) app.recordEvent(request.log, 'roles_changed', { userId: user.id, roles, by, ...ended }, ended.sessions)
+      if (roles !== undefined) app.recordEvent(request, 'roles_changed', { userId: user.id, roles, by, ...ended }, ended.sessions)
       if (disable) {
         // What the one change ended is counted once, with its first event.
         const counts = roles === undefined ? ended : { sessions: 0, tokens: 0 }
-        app.recordEvent(request.log, 'account_disabled', { userId: user.id, reason, until, by, ...counts }, counts.sessions)
-      } else if (disabled === false) app.recordEvent(request.log, 'account_enabled', { userId: user.id, by })
+        app.recordEvent(request, 'account_disabled', { userId: user.id, reason, until, by, ...counts }, counts.sessions)
+      } else if (disabled === false) app.recordEvent(request, 'account_enabled', { userId: user.id, by })
       return { user: toAccountView((await app.users.accountOf(user)) ?? (await accountOf(user.username))), ended }
     },
   )
@@ -141,7 +143,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const { user } = await accountOf(request.params.username)
       const ended = await app.accountLifecycle.remove(user)
-      app.recordEvent(request.log, 'account_deleted', { userId: user.id, by: request.user.id, ...ended }, ended.sessions)
+      app.recordEvent(request, 'account_deleted', { userId: user.id, by: request.user.id, ...ended }, ended.sessions)
       return { deleted: true as const, ended }
     },
   )
@@ -178,7 +180,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const userId = await userIdOf(request.params.username)
       if (!(await app.accessTokens.revoke(userId, request.params.id))) throw new TokenNotFound()
-      app.recordEvent(request.log, 'token_revoked', { userId, token: request.params.id, by: request.user.id })
+      app.recordEvent(request, 'token_revoked', { userId, token: request.params.id, by: request.user.id })
       return reply.code(204).send()
     },
   )
@@ -218,7 +220,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const { user } = await accountOf(request.params.username)
       const ended = request.query.tokens === 'true' ? await app.accountLifecycle.endEverything(user) : { sessions: await app.sessionLifecycle.endAll(user), tokens: null }
-      app.recordEvent(request.log, 'revoke', { userId: user.id, sessions: ended.sessions, tokens: ended.tokens, by: request.user.id }, ended.sessions)
+      app.recordEvent(request, 'revoke', { userId: user.id, sessions: ended.sessions, tokens: ended.tokens, by: request.user.id }, ended.sessions)
       return { revoked: ended.sessions, tokens: ended.tokens }
     },
   )
@@ -256,7 +258,7 @@ const adminRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { user } = await accountOf(request.params.username)
       if (!(await app.mfa.disable(user))) throw new MfaNotEnabled()
       const revoked = await app.sessionLifecycle.endAll(user)
-      app.recordEvent(request.log, 'mfa_reset', { userId: user.id, sessions: revoked, by: request.user.id }, revoked)
+      app.recordEvent(request, 'mfa_reset', { userId: user.id, sessions: revoked, by: request.user.id }, revoked)
       return { revoked }
     },
   )

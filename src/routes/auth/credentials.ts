@@ -37,7 +37,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
       const { user } = request
       const account = await app.credentials.provePassword(app.claimantOf(request), user.username, request.body.currentPassword, user.id)
       if (account === null) {
-        app.recordEvent(request.log, 'password_change_failed', { userId: user.id })
+        app.recordEvent(request, 'password_change_failed', { userId: user.id })
         throw new InvalidCredentials()
       }
       // Conditional on the account as the password was proved: a disable, a demotion or a reset since wins (and ended
@@ -48,7 +48,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
       const revoked = await app.sessionLifecycle.endAll(user, { keep: sessionHandle(request.session), keepLoginsInFlight: true })
       // A new ID for this session too: whoever knew the old one is out. It lives only while the epoch stays ours.
       await app.sessionLifecycle.rotate(request, { loginEpoch })
-      app.recordEvent(request.log, 'password_change', { userId: user.id, revokedSessions: revoked }, revoked)
+      app.recordEvent(request, 'password_change', { userId: user.id, revokedSessions: revoked }, revoked)
       // A cookie client gets its new cookie with the answer; a bearer client has no other way to learn its token.
       return request.bearer ? app.sessionLifecycle.bearerToken(request) : reply.code(204).send()
     },
@@ -70,13 +70,13 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
     async (request, reply) => {
       app.sessionCookie.assertDeliverable(request)
       const { id } = request.user
-      const wrongPassword = () => app.recordEvent(request.log, 'reauth_failed', { userId: id, reason: 'password' })
+      const wrongPassword = () => app.recordEvent(request, 'reauth_failed', { userId: id, reason: 'password' })
       const { account, secondFactor } = await app.credentials.proveAccount(app.claimantOf(request), request.user, request.body, 'reauth', wrongPassword)
       await app.loginCompleted(request, reply, account.user)
       // A new ID with every proof of credentials (ASVS 7.2.4): whoever held the old one is out.
       await app.sessionLifecycle.rotate(request, { loginEpoch: account.loginEpoch, reauthenticated: { secondFactor } })
       const fresh = request.session
-      app.recordEvent(request.log, 'reauth', { userId: id, authMethod: authMethod(fresh) })
+      app.recordEvent(request, 'reauth', { userId: id, authMethod: authMethod(fresh) })
       return {
         authenticatedAt: new Date(authenticatedAt(fresh)).toISOString(),
         authMethod: authMethod(fresh),
@@ -106,7 +106,7 @@ const credentialRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credent
       const ended = await app.accountLifecycle.remove(account.user)
       await app.sessionLifecycle.end(request)
       app.sessionCookie.clear(reply)
-      app.recordEvent(request.log, 'account_deleted', { userId: id, by: id, ...ended }, ended.sessions)
+      app.recordEvent(request, 'account_deleted', { userId: id, by: id, ...ended }, ended.sessions)
       return reply.code(204).send()
     },
   )

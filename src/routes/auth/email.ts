@@ -34,7 +34,7 @@ const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { email: current } = await app.currentAccount(request)
       if (current?.verified && !sameAddress(current.address, email)) await app.limitMailAddress(request, reply, current.address)
       await app.accountRecovery.changeEmail(request.user, email)
-      app.recordEvent(request.log, 'email_change_requested', { userId: request.user.id })
+      app.recordEvent(request, 'email_change_requested', { userId: request.user.id })
       return reply.code(202).send({ message: 'A confirmation link is on its way to the new address.' })
     },
   )
@@ -52,7 +52,7 @@ const emailRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       await app.accountRecovery.cancelEmailChange(request.user)
-      app.recordEvent(request.log, 'email_change_cancelled', { userId: request.user.id })
+      app.recordEvent(request, 'email_change_cancelled', { userId: request.user.id })
       return reply.code(204).send()
     },
   )

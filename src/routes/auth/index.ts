@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import credentialRoutes from './credentials.js'
 import emailRoutes from './email.js'
+import eventRoutes from './events.js'
 import meRoutes from './me.js'
 import mfaRoutes from './mfa/index.js'
 import publicAuthRoutes from './public.js'
@@ -24,7 +25,7 @@ export interface AuthRoutesOptions {
 /**
  * /auth: each part is a plugin of its own with its guard at its top, so a route's guard is the one of its file or
  * folder: none for public.ts (register, login, logout) and recovery.ts (forgot and reset password, verify email),
- * requireUser for me.ts and verify.ts, requireLogin for credentials.ts, email.ts and the sessions/, mfa/ and tokens/ folders.
+ * requireUser for me.ts, verify.ts and events.ts, requireLogin for credentials.ts, email.ts and the sessions/, mfa/ and tokens/ folders.
  */
 const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, { allowRegistration, requireVerifiedEmail, credentialRateLimit }) => {
   await app.register(publicAuthRoutes, { allowRegistration, requireVerifiedEmail, credentialRateLimit })
@@ -36,6 +37,7 @@ const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, { allowReg
   await app.register(mfaRoutes, { prefix: '/mfa' })
   await app.register(tokenRoutes, { prefix: '/tokens' })
   await app.register(verifyRoutes)
+  await app.register(eventRoutes)
 }
 
 export default authRoutes

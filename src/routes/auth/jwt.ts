@@ -44,7 +44,7 @@ const jwtRoutes: FastifyPluginAsyncTypebox<JwtRoutesOptions> = async (app, { int
     },
     async (request, reply) => {
       reply.header('cache-control', 'no-store')
-      return app.jwtSessions.refresh(request.body.refreshToken, request.log)
+      return app.jwtSessions.refresh(request.body.refreshToken, request)
     },
   )
 
@@ -61,7 +61,7 @@ const jwtRoutes: FastifyPluginAsyncTypebox<JwtRoutesOptions> = async (app, { int
       },
     },
     async (request) => {
-      await app.jwtSessions.revoke(request.body.token, request.log)
+      await app.jwtSessions.revoke(request.body.token, request)
       return {}
     },
   )

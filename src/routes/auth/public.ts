@@ -65,8 +65,13 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
       if (email !== undefined) await app.limitMailAddress(request, reply, email)
       // The answer is the same whether or not another account has the address: the mail worker finds out, and tells
       // that account's owner instead (ASVS 6.3.8).
-      const verify = email === undefined ? undefined : (within: Database, user: User) => app.accountRecovery.requestVerification(user, email, within)
-      const user = await app.users.create({ ...request.body, roles: DEFAULT_ROLES }, verify)
+      // The account, its event and its verification mail commit together, or none of them does.
+      const alongside = async (within: Database, user: User) => {
+        app.recordEvent(request, 'signup', { userId: user.id })
+        await app.securityEvents.writeKept(request, within)
+        if (email !== undefined) await app.accountRecovery.requestVerification(user, email, within)
+      }
+      const user = await app.users.create({ ...request.body, roles: DEFAULT_ROLES }, alongside)
       return reply.code(201).send({ user })
     },
   )
@@ -90,12 +95,13 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
       const claimant = app.claimantOf(request)
       const account = await app.credentials.provePassword(claimant, username, password)
       if (!account) {
-        app.recordEvent(request.log, 'login_failed', { username })
+        app.recordEvent(request, 'login_failed', { username })
         throw new InvalidCredentials()
       }
       app.credentials.assertMayLogIn(claimant, account)
       if (account.mfa === null) {
-        await app.sessionLifecycle.start(request, { account, secondFactor: null, remember, transport })
+        const newDevice = app.isNewDevice(request, username, transport)
+        await app.sessionLifecycle.start(request, { account, secondFactor: null, remember, transport, newDevice })
         await app.loginCompleted(request, reply, account.user)
         return loggedIn(request, account.user, transport)
       }
@@ -109,7 +115,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
         transport,
         loginEpoch: account.loginEpoch,
       })
-      app.recordEvent(request.log, 'mfa_challenge', { userId: user.id, transport })
+      app.recordEvent(request, 'mfa_challenge', { userId: user.id, transport })
       const expiresAt = new Date(pending.expiresAt).toISOString()
       if (transport !== 'cookie') return { mfaRequired: true as const, mfaToken: pending.id, expiresAt }
       app.pendingLoginCookie.set(reply, pending.id, pending.expiresAt)
@@ -153,7 +159,8 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
       })
       app.pendingLoginCookie.clear(request, reply)
       const { remember, transport } = pending
-      await app.sessionLifecycle.start(request, { account, secondFactor: factor, remember, transport })
+      const newDevice = app.isNewDevice(request, account.user.username, transport)
+      await app.sessionLifecycle.start(request, { account, secondFactor: factor, remember, transport, newDevice })
       await app.loginCompleted(request, reply, account.user)
       const answer = await loggedIn(request, account.user, transport)
       return recoveryCodesLeft === null ? answer : { ...answer, recoveryCodesLeft }
@@ -185,7 +192,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
         const others = everywhere ? await app.sessionLifecycle.endAll(user, { keep: handle }) : 0
         await app.sessionLifecycle.end(request)
         const event = everywhere ? 'logout_everywhere' : 'logout'
-        app.recordEvent(request.log, event, { userId: user.id, session: handle, sessions: 1 + others }, 1 + others)
+        app.recordEvent(request, event, { userId: user.id, session: handle, sessions: 1 + others }, 1 + others)
       }
       app.sessionCookie.clear(reply)
       return reply.code(204).send()

@@ -50,7 +50,7 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
     EmailBody,
     async (request, { email }) => {
       await app.accountRecovery.requestReset(email)
-      app.recordEvent(request.log, 'password_reset_requested')
+      app.recordEvent(request, 'password_reset_requested')
     },
   )
 
@@ -78,9 +78,9 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
     async (request, reply) => {
       try {
         const { user, ended } = await app.accountRecovery.resetPassword(app.claimantOf(request), request.body)
-        app.recordEvent(request.log, 'password_reset', { userId: user.id, ...ended }, ended.sessions)
+        app.recordEvent(request, 'password_reset', { userId: user.id, ...ended }, ended.sessions)
       } catch (error) {
-        app.recordEvent(request.log, 'password_reset_failed', { reason: (error as { code?: string }).code })
+        app.recordEvent(request, 'password_reset_failed', { reason: (error as { code?: string }).code })
         throw error
       }
       return reply.code(204).send()
@@ -102,7 +102,7 @@ const recoveryRoutes: FastifyPluginAsyncTypebox<{ credentialRateLimit: Credentia
     },
     async (request) => {
       const { userId, email } = await app.accountRecovery.verify(request.body.token)
-      app.recordEvent(request.log, 'email_verified', { userId })
+      app.recordEvent(request, 'email_verified', { userId })
       return { email, emailVerified: true as const }
     },
   )

@@ -5,6 +5,7 @@ import * as email from './0003-email.js'
 import * as pendingEmail from './0004-pending-email.js'
 import * as accountVersion from './0005-account-version.js'
 import * as signingKeys from './0006-signing-keys.js'
+import * as securityEvents from './0007-security-events.js'
 
 /**
  * Every migration, in order, under the name the database records it by. Listed here rather than read from a folder,
@@ -18,4 +19,5 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0004-pending-email': pendingEmail,
   '0005-account-version': accountVersion,
   '0006-signing-keys': signingKeys,
+  '0007-security-events': securityEvents,
 }

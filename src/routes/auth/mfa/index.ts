@@ -76,7 +76,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (recoveryCodes === null) throw new InvalidMfaCode()
       delete session.mfaEnrolment
       const revokedSessions = await endOtherSessions(request)
-      app.recordEvent(request.log, 'mfa_enabled', { userId: user.id, revokedSessions }, revokedSessions)
+      app.recordEvent(request, 'mfa_enabled', { userId: user.id, revokedSessions }, revokedSessions)
       return { recoveryCodes, revokedSessions }
     },
   )
@@ -97,7 +97,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const account = await provedAccount(request, reply, request.body.code, 'disable')
       if (!(await app.mfa.disable(account.user))) throw new MfaNotEnabled()
       const revokedSessions = await endOtherSessions(request)
-      app.recordEvent(request.log, 'mfa_disabled', { userId: account.user.id, revokedSessions }, revokedSessions)
+      app.recordEvent(request, 'mfa_disabled', { userId: account.user.id, revokedSessions }, revokedSessions)
       return { revokedSessions }
     },
   )
@@ -118,7 +118,7 @@ const mfaRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const account = await provedAccount(request, reply, request.body.code, 'recovery_codes')
       const recoveryCodes = await app.mfa.replaceRecoveryCodes(account)
       if (recoveryCodes === null) throw new MfaNotEnabled()
-      app.recordEvent(request.log, 'recovery_codes_replaced', { userId: account.user.id })
+      app.recordEvent(request, 'recovery_codes_replaced', { userId: account.user.id })
       return { recoveryCodes }
     },
   )

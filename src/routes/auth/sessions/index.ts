@@ -46,7 +46,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (!current) app.assertFresh(request)
       // Another user's session is "not found" too: the answer must not confirm that a handle exists.
       if (!(await app.sessionLifecycle.endOne(userId, request.params.id))) throw new SessionNotFound()
-      app.recordEvent(request.log, 'revoke', { userId, session: request.params.id })
+      app.recordEvent(request, 'revoke', { userId, session: request.params.id })
       if (current) app.sessionCookie.clear(reply)
       return reply.code(204).send()
     },
@@ -66,7 +66,7 @@ const sessionRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request) => {
       const { user } = request
       const revoked = await app.sessionLifecycle.endAll(user, { keep: sessionHandle(request.session) })
-      app.recordEvent(request.log, 'revoke', { userId: user.id, sessions: revoked, reason: 'other sessions' }, revoked)
+      app.recordEvent(request, 'revoke', { userId: user.id, sessions: revoked, reason: 'other sessions' }, revoked)
       return { revoked }
     },
   )

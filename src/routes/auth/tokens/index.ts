@@ -34,7 +34,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
         await app.accessTokens.revoke(user.id, created.id)
         throw new SessionExpired()
       }
-      app.recordEvent(request.log, 'token_created', { userId: user.id, token: created.id, scopes, expiresInDays })
+      app.recordEvent(request, 'token_created', { userId: user.id, token: created.id, scopes, expiresInDays })
       return reply.code(201).send(created)
     },
   )
@@ -67,7 +67,7 @@ const tokenRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const userId = request.user.id
       // Another user's token is "not found" too: the answer must not confirm that a handle exists.
       if (!(await app.accessTokens.revoke(userId, request.params.id))) throw new TokenNotFound()
-      app.recordEvent(request.log, 'token_revoked', { userId, token: request.params.id })
+      app.recordEvent(request, 'token_revoked', { userId, token: request.params.id })
       return reply.code(204).send()
     },
   )

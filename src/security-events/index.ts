@@ -1,0 +1,5 @@
+export { SECURITY_EVENT_TYPES, type SecurityEventType } from './events.js'
+export type { SecurityEvent, SecurityEventFilter } from './store.js'
+export type { SecurityEvents } from './plugin.js'
+export { toEventView } from './view.js'
+export { webhookMessageId } from './webhooks.js'

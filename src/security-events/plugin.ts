@@ -1,0 +1,204 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { SecurityEventsConfig } from '../config.js'
+import type { Database } from '../platform/database/schema.js'
+import type { EventOrigin, EventTrail, LifecycleEvent } from '../platform/metrics.js'
+import { sessionHandle } from '../sessions/index.js'
+import { actorOf, describeUserAgent, detailsOf, howDetail, isSecurityEventType } from './events.js'
+import { securityEventStore, type NewSecurityEvent, type SecurityEvent, type SecurityEventFilter, type SecurityEventStore } from './store.js'
+import { webhookDeliveries, type WebhookDeliveries } from './webhooks.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The request's security events, written before its answer is sent (made on first use). */
+    trail: EventTrail
+  }
+  interface FastifyInstance {
+    securityEvents: SecurityEvents
+  }
+}
+
+export interface SecurityEvents {
+  /** Up to `limit` events matching `filter`, newest first. */
+  page(filter: SecurityEventFilter, limit: number): Promise<SecurityEvent[]>
+  /**
+   * Writes the events `origin` has kept so far within `within`, a transaction of the change they record: committed
+   * with it, or not at all. Events kept after this are written with the answer, as usual.
+   */
+  writeKept(origin: EventOrigin, within: Database): Promise<void>
+  /** The table, for the retention job and for tests. */
+  store: SecurityEventStore
+}
+
+export interface SecurityEventsPluginOptions {
+  config: SecurityEventsConfig
+  /** The service's PostgreSQL schema: partitions are made in it. */
+  schema: string
+  /** Where the web app's account page is (the new-device mail links to it). */
+  accountUrl: string
+}
+
+/** How often each instance runs the retention pass (makes partitions ahead, drops expired ones). */
+const RETENTION_INTERVAL_MS = 6 * 3_600_000
+
+/**
+ * A request's events: kept as the request records them (EventOrigin), written when its answer is about to be sent, in
+ * one statement with their webhook deliveries. An event kept after that is written at once.
+ */
+class RequestTrail implements EventTrail {
+  pending: NewSecurityEvent[] | null = []
+
+  constructor(
+    private readonly request: FastifyRequest,
+    private readonly write: (events: NewSecurityEvent[]) => void,
+  ) {}
+
+  keep(event: LifecycleEvent, fields: Record<string, unknown>): void {
+    if (!isSecurityEventType(event)) return
+    const { request } = this
+    const user = request.session?.user
+    const kept = toNewEvent(event, fields, {
+      address: request.ip,
+      userAgent: describeUserAgent(request.headers['user-agent']),
+      session: user ? sessionHandle(request.session) : null,
+      signedIn: user?.id ?? null,
+    })
+    if (this.pending === null) this.write([kept])
+    else this.pending.push(kept)
+  }
+
+  /** The events kept so far, which this trail no longer holds. */
+  take(): NewSecurityEvent[] {
+    const taken = this.pending ?? []
+    if (this.pending !== null) this.pending = []
+    return taken
+  }
+}
+
+interface RequestContext {
+  address: string | null
+  userAgent: string | null
+  session: string | null
+  signedIn: string | null
+}
+
+const NO_REQUEST: RequestContext = { address: null, userAgent: null, session: null, signedIn: null }
+
+function toNewEvent(type: NewSecurityEvent['type'], fields: Record<string, unknown>, context: RequestContext): NewSecurityEvent {
+  const userId = typeof fields.userId === 'string' ? fields.userId : null
+  const details = detailsOf(fields)
+  const how = howDetail(fields.by)
+  if (how === undefined) delete details.by
+  else details.by = how
+  return {
+    type,
+    userId,
+    ...(userId === null && typeof fields.username === 'string' && { username: fields.username }),
+    ...actorOf(fields, context.signedIn, context !== NO_REQUEST),
+    address: context.address,
+    userAgent: context.userAgent,
+    session: typeof fields.session === 'string' ? fields.session : context.session,
+    details,
+  }
+}
+
+/**
+ * Security events (docs/security-events.md): every authentication decision and account change that recordEvent sees,
+ * kept in PostgreSQL (store.ts) and delivered to WEBHOOK_URL (webhooks.ts). A request's events are written before its
+ * answer: a sign-in answered 200 has its event. A write that fails (PostgreSQL down) is logged at error level with the
+ * whole event, so none is lost without a trace; the request is still answered, its change having been made.
+ */
+export default fp<SecurityEventsPluginOptions>(
+  async function securityEventsPlugin(app, { config, schema, accountUrl }) {
+    const store = securityEventStore(app.db, schema)
+    const webhooks: WebhookDeliveries = webhookDeliveries(app, config.webhooks)
+
+    /** Writes events and queues their deliveries (and new-device mails) in one transaction. */
+    async function writeWithin(events: NewSecurityEvent[], within: Database): Promise<void> {
+      const stored = await store.append(events, within)
+      await webhooks.enqueue(stored, within)
+      for (const event of stored) {
+        if (config.newDeviceMail && event.type === 'login' && event.details.newDevice === true) await mailNewDevice(event, within)
+      }
+    }
+
+    async function mailNewDevice(event: SecurityEvent, within: Database): Promise<void> {
+      const account = event.userId === null ? null : await app.users.accountOf({ id: event.userId })
+      if (account?.email == null || !account.email.verified) return
+      await app.mail.enqueue({
+        template: 'new-sign-in',
+        to: account.email.address,
+        username: account.user.username,
+        browser: event.userAgent,
+        address: event.address,
+        at: event.occurredAt.toISOString(),
+        accountUrl,
+      }, within)
+    }
+
+    async function write(events: NewSecurityEvent[]): Promise<void> {
+      if (events.length === 0) return
+      try {
+        await app.db.transaction().execute((trx) => writeWithin(events, trx))
+        webhooks.wake()
+        app.mail.wake()
+      } catch (error) {
+        app.log.error({ err: error, securityEvents: events }, 'security events not written (they are in this line)')
+      }
+    }
+
+    const writeNow = (events: NewSecurityEvent[]) => void write(events)
+    const trails = new WeakMap<FastifyRequest, RequestTrail>()
+    app.decorateRequest('trail', {
+      getter(this: FastifyRequest) {
+        let trail = trails.get(this)
+        if (trail === undefined) trails.set(this, (trail = new RequestTrail(this, writeNow)))
+        return trail
+      },
+    })
+    app.keepEventsWith((event, fields) => {
+      if (isSecurityEventType(event)) writeNow([toNewEvent(event, fields, NO_REQUEST)])
+    })
+
+    // Before the answer leaves: a client told it signed in can find the sign-in in its history.
+    app.addHook('onSend', async (request, _reply, payload) => {
+      const trail = trails.get(request)
+      if (trail === undefined) return payload
+      const events = trail.take()
+      trail.pending = null
+      await write(events)
+      return payload
+    })
+
+    app.decorate('securityEvents', {
+      page: (filter, limit) => store.page(filter, limit),
+      async writeKept(origin, within) {
+        const trail = origin.trail
+        if (trail instanceof RequestTrail) {
+          const events = trail.take()
+          if (events.length > 0) await writeWithin(events, within)
+        }
+      },
+      store,
+    } satisfies SecurityEvents)
+
+    await retention(app, store, config.retentionDays)
+  },
+  { name: 'security-events', dependencies: ['database', 'job-queue', 'metrics', 'mail', 'users'] },
+)
+
+/** Makes partitions ahead and drops expired ones now and every RETENTION_INTERVAL_MS (every instance; they take turns by lock). */
+async function retention(app: FastifyInstance, store: SecurityEventStore, retentionDays: number): Promise<void> {
+  const pass = async () => {
+    const now = new Date()
+    await store.preparePartitions(now)
+    const dropped = await store.dropExpired(retentionDays, now)
+    if (dropped.length > 0) app.log.info({ partitions: dropped, retentionDays }, 'security events past their retention dropped')
+  }
+  await pass()
+  const timer = setInterval(() => {
+    pass().catch((error: unknown) => app.log.warn({ err: error }, 'security events retention pass failed; the next one tries again'))
+  }, RETENTION_INTERVAL_MS)
+  timer.unref()
+  app.addHook('onClose', () => clearInterval(timer))
+}
