@@ -113,18 +113,21 @@ export default fp<SecurityEventsPluginOptions>(
     const store = securityEventStore(app.db, schema)
     const webhooks: WebhookDeliveries = webhookDeliveries(app, config.webhooks)
 
-    /** Writes events and queues their deliveries (and new-device mails) in one transaction. */
-    async function writeWithin(events: NewSecurityEvent[], within: Database): Promise<void> {
+    /** Writes events and queues their deliveries (and new-device mails) in one transaction: whether a mail was queued. */
+    async function writeWithin(events: NewSecurityEvent[], within: Database): Promise<boolean> {
       const stored = await store.append(events, within)
       await webhooks.enqueue(stored, within)
+      let mailed = false
       for (const event of stored) {
-        if (config.newDeviceMail && event.type === 'login' && event.details.newDevice === true) await mailNewDevice(event, within)
+        if (config.newDeviceMail && event.type === 'login' && event.details.newDevice === true) mailed = (await mailNewDevice(event, within)) || mailed
       }
+      return mailed
     }
 
-    async function mailNewDevice(event: SecurityEvent, within: Database): Promise<void> {
+    /** Queues the new-sign-in mail when the account has a verified address to send it to. */
+    async function mailNewDevice(event: SecurityEvent, within: Database): Promise<boolean> {
       const account = event.userId === null ? null : await app.users.accountOf({ id: event.userId })
-      if (account?.email == null || !account.email.verified) return
+      if (account?.email == null || !account.email.verified) return false
       await app.mail.enqueue({
         template: 'new-sign-in',
         to: account.email.address,
@@ -134,14 +137,15 @@ export default fp<SecurityEventsPluginOptions>(
         at: event.occurredAt.toISOString(),
         accountUrl,
       }, within)
+      return true
     }
 
     async function write(events: NewSecurityEvent[]): Promise<void> {
       if (events.length === 0) return
       try {
-        await app.db.transaction().execute((trx) => writeWithin(events, trx))
+        const mailed = await app.db.transaction().execute((trx) => writeWithin(events, trx))
         webhooks.wake()
-        app.mail.wake()
+        if (mailed) app.mail.wake()
       } catch (error) {
         app.log.error({ err: error, securityEvents: events }, 'security events not written (they are in this line)')
       }
@@ -176,6 +180,7 @@ export default fp<SecurityEventsPluginOptions>(
         const trail = origin.trail
         if (trail instanceof RequestTrail) {
           const events = trail.take()
+          // Its mail (if any) waits for the workers' next look: the transaction has not committed yet.
           if (events.length > 0) await writeWithin(events, within)
         }
       },

@@ -429,6 +429,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/auth/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your security history, newest first, a page at a time: sign-ins (and failed ones), sessions ended, credential and account changes */
+        get: operations["listOwnSecurityEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/dashboard": {
         parameters: {
             query?: never;
@@ -479,6 +496,23 @@ export interface paths {
         head?: never;
         /** Change my display preferences in this session (the fields given; the others stay) */
         patch: operations["updatePreferences"];
+        trace?: never;
+    };
+    "/admin/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Security events of every account, newest first, a page at a time: by account (name or id), type, client address or network, and time range */
+        get: operations["searchSecurityEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/admin/users": {
@@ -793,6 +827,45 @@ export interface components {
         Ended: {
             sessions: number;
             tokens: number;
+        };
+        /** @description Something that happened to an account */
+        SecurityEvent: {
+            /** @description Unique, and higher for a later event */
+            id: string;
+            /**
+             * @description What happened (docs/security-events.md lists every type and its details)
+             * @enum {string}
+             */
+            type: "signup" | "login" | "login_failed" | "login_locked" | "login_disabled" | "mfa_failed" | "logout" | "logout_everywhere" | "revoke" | "refresh_token_reused" | "password_change" | "password_change_failed" | "password_reset_requested" | "password_reset" | "password_reset_failed" | "email_change_requested" | "email_change_cancelled" | "email_verified" | "mfa_enabled" | "mfa_disabled" | "mfa_reset" | "recovery_code_used" | "recovery_codes_replaced" | "reauth" | "reauth_failed" | "token_created" | "token_revoked" | "account_disabled" | "account_enabled" | "account_deleted" | "roles_changed";
+            /** Format: date-time */
+            occurredAt: string;
+            /**
+             * Format: uuid
+             * @description The account; null for a sign-in to a name no account has
+             */
+            userId: string | null;
+            actor: {
+                /**
+                 * @description user: the account itself (or an unauthenticated client, for a failed sign-in); admin: an administrator; system: the service (a cap, a theft detection); host: the application that mounts the service
+                 * @enum {string}
+                 */
+                type: "user" | "admin" | "system" | "host";
+                /**
+                 * Format: uuid
+                 * @description The user or admin who acted, when known
+                 */
+                id: string | null;
+            };
+            /** @description The client address the request came from */
+            address: string | null;
+            /** @description The browser and system, in a few words */
+            userAgent: string | null;
+            /** @description The handle of the session concerned (never its ID) */
+            session: string | null;
+            /** @description The few fields the type needs (docs/security-events.md) */
+            details: {
+                [key: string]: unknown;
+            };
         };
     };
     responses: never;
@@ -4283,6 +4356,112 @@ export interface operations {
             };
         };
     };
+    listOwnSecurityEvents: {
+        parameters: {
+            query?: {
+                /** @description Only events of these types (comma-separated) */
+                type?: string;
+                /** @description Events a page, 1 to 200 (default 50) */
+                limit?: string;
+                /** @description nextCursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events, and the cursor of the next (null: the last page) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        events: components["schemas"]["SecurityEvent"][];
+                        /** @description Pass as cursor for the next page; null: the last page */
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description AMBIGUOUS_CREDENTIALS, VALIDATION */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "AMBIGUOUS_CREDENTIALS" | "VALIDATION";
+                    };
+                };
+            };
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /** @description INSUFFICIENT_SCOPE */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "INSUFFICIENT_SCOPE";
+                    };
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description OVERLOADED, STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "OVERLOADED" | "STORE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
     getDashboard: {
         parameters: {
             query?: never;
@@ -4703,6 +4882,137 @@ export interface operations {
                          * @enum {string}
                          */
                         code: "UNSUPPORTED_MEDIA_TYPE";
+                    };
+                };
+            };
+            /** @description RATE_LIMITED */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "RATE_LIMITED";
+                    };
+                };
+            };
+            /** @description OVERLOADED, STORE_UNAVAILABLE */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "OVERLOADED" | "STORE_UNAVAILABLE";
+                    };
+                };
+            };
+        };
+    };
+    searchSecurityEvents: {
+        parameters: {
+            query?: {
+                /** @description Events of this account */
+                username?: string;
+                /** @description Events of this account id (a deleted account keeps its events) */
+                userId?: string;
+                /** @description Only events of these types (comma-separated) */
+                type?: string;
+                /** @description A client address, or a network in CIDR form (203.0.113.0/24) */
+                address?: string;
+                /** @description Events at or after this time */
+                from?: string;
+                /** @description Events before this time */
+                to?: string;
+                /** @description Events a page, 1 to 200 (default 50) */
+                limit?: string;
+                /** @description nextCursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of events, and the cursor of the next (null: the last page) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        events: components["schemas"]["SecurityEvent"][];
+                        /** @description Pass as cursor for the next page; null: the last page */
+                        nextCursor: string | null;
+                    };
+                };
+            };
+            /** @description AMBIGUOUS_CREDENTIALS, VALIDATION */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "AMBIGUOUS_CREDENTIALS" | "VALIDATION";
+                    };
+                };
+            };
+            /** @description INVALID_ACCESS_TOKEN, SESSION_EXPIRED, UNAUTHENTICATED */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "INVALID_ACCESS_TOKEN" | "SESSION_EXPIRED" | "UNAUTHENTICATED";
+                    };
+                };
+            };
+            /** @description FORBIDDEN, TOKEN_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "FORBIDDEN" | "TOKEN_NOT_ALLOWED";
+                    };
+                };
+            };
+            /** @description USER_NOT_FOUND */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"] & {
+                        /**
+                         * @description One of the codes this route answers with this status
+                         * @enum {string}
+                         */
+                        code: "USER_NOT_FOUND";
                     };
                 };
             };
