@@ -84,6 +84,23 @@ t.test('access tokens: the secret shown once, then revoked', async (t) => {
   t.equal((await app.call('GET', '/auth/me', { authorization: `Bearer ${secret}` })).status, 401, 'revoked: refused')
 })
 
+t.test('recent activity: a stranger\'s failed and successful sign-ins shown, and every other session ended from there', async (t) => {
+  await register(app, 'kate')
+  await app.call('POST', '/auth/login', { body: { username: 'kate', password: 'not it at all' } })
+  const stranger = await app.call('POST', '/auth/login', { body: { username: 'kate', password: PASSWORD } })
+  const person = await onAccountPage('kate')
+  const activity = section(person, 'Recent activity')
+  const events = activity.getByRole('list', { name: 'Security events' }).getByRole('listitem')
+  await expectShows(t, events.first(), 'Signed in', 'the newest first: this sign-in')
+  await expectShows(t, events.first(), 'a new device', 'from a browser the account had not seen')
+  await expectShows(t, events, 'Sign-in refused: wrong password')
+  await expectShows(t, events, 'Account created')
+  await activity.getByRole('button', { name: 'End every other session' }).click()
+  await proveIfAsked(person, activity.getByText(/Ended 1 other session/))
+  t.equal((await app.call('GET', '/auth/me', { cookie: stranger.cookie! })).status, 401, 'the stranger\'s session is over')
+  t.equal((await app.call('GET', '/auth/events', { cookie: stranger.cookie! })).status, 401)
+})
+
 t.test('email: an address asked for waits for its confirmation; the account is deleted with its password', async (t) => {
   await register(app, 'jack')
   const person = await onAccountPage('jack')

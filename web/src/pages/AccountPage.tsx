@@ -1,4 +1,5 @@
 import { useEffect } from 'react'
+import { ActivitySection } from '../account/ActivitySection'
 import { DeleteAccountSection } from '../account/DeleteAccountSection'
 import { EmailSection } from '../account/EmailSection'
 import { PasswordSection } from '../account/PasswordSection'
@@ -15,6 +16,7 @@ export function AccountPage() {
     <>
       <h1>Your account</h1>
       <SessionList />
+      <ActivitySection />
       <PasswordSection />
       <TwoFactorSection />
       <TokensSection />
