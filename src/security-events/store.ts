@@ -1,5 +1,5 @@
-import { sql, type Expression, type SqlBool } from 'kysely'
-import type { ActorType, Database } from '../platform/database/schema.js'
+import { sql, type Expression, type Selectable, type SqlBool } from 'kysely'
+import type { ActorType, Database, SecurityEventsTable } from '../platform/database/schema.js'
 import type { SecurityEventType } from './events.js'
 
 /**
@@ -17,32 +17,20 @@ import type { SecurityEventType } from './events.js'
  *   once (new ones land above the cursor).
  */
 
-/** An event as it is written. */
-export interface NewSecurityEvent {
+/** A row as it is read (the table's columns: platform/database/schema.ts). */
+type Row = Selectable<SecurityEventsTable>
+
+/** An event as it is written: `userId` null when no account is known. */
+export interface NewSecurityEvent extends Omit<Row, 'id' | 'occurredAt' | 'type'> {
   type: SecurityEventType
-  /** The account; null when none is known (then `username`, if given, is looked up in the same statement). */
-  userId: string | null
-  /** A name to find the account by when `userId` is null; never stored itself. */
+  /** A name to find the account by when `userId` is null (looked up in the same statement); never stored itself. */
   username?: string
-  actorType: ActorType
-  actorId: string | null
-  address: string | null
-  userAgent: string | null
-  session: string | null
-  details: Record<string, unknown>
 }
 
 /** An event as it is read. */
-export interface SecurityEvent {
-  id: string
+export interface SecurityEvent extends Omit<Row, 'type' | 'actorType' | 'actorId'> {
   type: SecurityEventType
-  occurredAt: Date
-  userId: string | null
   actor: { type: ActorType; id: string | null }
-  address: string | null
-  userAgent: string | null
-  session: string | null
-  details: Record<string, unknown>
 }
 
 export interface SecurityEventFilter {
@@ -68,19 +56,6 @@ const TABLE = 'security_events'
 const monthStart = (at: Date, offset = 0) => new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + offset, 1))
 const partitionName = (month: Date) => `${TABLE}_${month.toISOString().slice(0, 7).replace('-', '_')}`
 const PARTITION_NAME = /^security_events_(\d{4})_(\d{2})$/
-
-interface Row {
-  id: string
-  type: string
-  occurredAt: Date
-  userId: string | null
-  actorType: ActorType
-  actorId: string | null
-  address: string | null
-  userAgent: string | null
-  session: string | null
-  details: Record<string, unknown>
-}
 
 const toEvent = ({ actorType, actorId, type, ...row }: Row): SecurityEvent => ({
   ...row,
