@@ -47,7 +47,11 @@ export function detailsOf(fields: Record<string, unknown>): Record<string, unkno
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
-/** Who acted, from what the event says (`by`) and who was signed in to the request that recorded it. */
+/**
+ * Who acted, from what the event says: `by` names the admin (or the user, deleting their own account), `host` or
+ * `system`; otherwise the request's own client did, named when it is signed in to the account concerned (a client
+ * signed in as someone else that fails a sign-in to this account is not that someone).
+ */
 export function actorOf(
   fields: { userId?: unknown; by?: unknown },
   signedIn: string | null,
@@ -56,9 +60,8 @@ export function actorOf(
   const { by, userId } = fields
   if (by === 'host') return { actorType: 'host', actorId: null }
   if (by === 'system' || !fromRequest) return { actorType: 'system', actorId: null }
-  const actorId = typeof by === 'string' && UUID.test(by) ? by : signedIn
-  if (actorId !== null && actorId !== userId) return { actorType: 'admin', actorId }
-  return { actorType: 'user', actorId }
+  if (typeof by === 'string' && UUID.test(by)) return { actorType: by === userId ? 'user' : 'admin', actorId: by }
+  return { actorType: 'user', actorId: signedIn !== null && signedIn === userId ? signedIn : null }
 }
 
 /** `by` as a detail: only when it says how (`token revocation`), not who (the actor's columns say that). */

@@ -97,7 +97,8 @@ function toNewEvent(type: NewSecurityEvent['type'], fields: Record<string, unkno
     ...actorOf(fields, context.signedIn, context !== NO_REQUEST),
     address: context.address,
     userAgent: context.userAgent,
-    session: typeof fields.session === 'string' ? fields.session : context.session,
+    // The request's own session only when it is the account's: a client signed in as someone else names none of it.
+    session: typeof fields.session === 'string' ? fields.session : userId !== null && context.signedIn === userId ? context.session : null,
     details,
   }
 }

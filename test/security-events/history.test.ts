@@ -80,3 +80,14 @@ t.test('admins search every account by name, id, type, address and time', async 
   t.match((await search('?username=ada&userId=00000000-0000-4000-8000-000000000000')).json(), { code: 'VALIDATION' })
   t.equal((await search('', ada)).statusCode, 403, 'a user is not an admin')
 })
+
+t.test('a client signed in as one user that fails a sign-in to another is not that user, nor an admin', async (t) => {
+  const app = await build(t)
+  const via = injected(app)
+  const ada = await loggedIn(via, 'ada')
+  await register(via, 'bob')
+  t.equal((await via.call('POST', '/auth/login', { cookie: ada, body: { username: 'bob', password: 'not it at all' } })).status, 401)
+  const [failed] = await app.securityEvents.page({ userId: (await app.users.findAccount('bob'))!.user.id, types: ['login_failed'] }, 1)
+  t.same(failed?.actor, { type: 'user', id: null }, 'an unnamed client, not ada and not an admin')
+  t.equal(failed?.session, null, 'ada\'s session is not bob\'s')
+})
