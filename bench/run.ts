@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import pLimit from 'p-limit'
 import { DEFAULT_SCRYPT_COST, hashPassword } from '../src/lib/password.js'
 import { capacity, capacityTables, type MeasuredCosts } from './capacity.js'
+import { eventCostTable, securityEventCost } from './security-events.js'
 import { BROWSER_USER_AGENT } from '../scripts/browser.js'
 import {
   comparisonEnv,
@@ -557,17 +558,29 @@ try {
   const rows = await hotPath(stores, redis)
   const storm = await loginStorm(stores)
   const memoryReport = await memory(stores, redis)
+  const eventCosts = await securityEventCost(stores)
   const settings
     = `${CONNECTIONS} connections; hot path: ${WARMUP} s warm-up, then ${ROUNDS} alternating rounds of ${ROUND_SECONDS} s per row (medians); `
       + `login storm: ${DURATION} s; load from ${driver === 'wrk' ? 'wrk (one thread)' : 'autocannon (wrk missing)'}; Node ${process.version}, ${new Date().toISOString()}`
   const costs = measuredCosts(rows, memoryReport)
-  const report = [hotPathTable(rows), ratioTable(rows), stormTable(storm), memoryTable(memoryReport), capacityTables(costs), `_${settings}; run took ${fixed((Date.now() - started) / 1000, 0)} s_`]
-    .join('\n\n')
+  const report = [
+    hotPathTable(rows),
+    ratioTable(rows),
+    stormTable(storm),
+    memoryTable(memoryReport),
+    eventCostTable(eventCosts, findRow(rows, 'this service: POST /auth/login')),
+    capacityTables(costs),
+    `_${settings}; run took ${fixed((Date.now() - started) / 1000, 0)} s_`,
+  ].join('\n\n')
   console.log(report)
   await mkdir(new URL('results/', import.meta.url), { recursive: true })
   await writeFile(
     new URL('results/latest.json', import.meta.url),
-    JSON.stringify({ settings, hotPath: rows, loginStorm: storm, memory: memoryReport, capacity: { costs, ...capacity(costs) } }, null, 2),
+    JSON.stringify(
+      { settings, hotPath: rows, loginStorm: storm, memory: memoryReport, securityEvents: eventCosts, capacity: { costs, ...capacity(costs) } },
+      null,
+      2,
+    ),
   )
 } finally {
   redis.disconnect()
