@@ -19,6 +19,9 @@ export type { Guard } from './credentials/guard.js'
 export type { SessionUser } from './sessions/http.js'
 export type { AccountView } from './schemas/accounts.js'
 export type { User } from './schemas/user.js'
+/** `app.securityEvents.page(...)` on the host's instance: the history GET /auth/events and GET /admin/events read. */
+export type { SecurityEvent, SecurityEventFilter, SecurityEvents, SecurityEventType } from './security-events/index.js'
+export type { SecurityEventView } from './schemas/security-events.js'
 /** Errors in the service's shape (`{statusCode, error, message, code}`), and their place in the OpenAPI document. */
 export { define as defineError } from './errors.js'
 export { errorResponses, NoContent } from './schemas/error.js'

@@ -84,6 +84,8 @@ declare module 'fastify' {
     keepEventsWith(keeper: EventKeeper): void
     /** Counts a webhook delivery: delivered, retried (an attempt failed) or dead (after the last attempt). */
     countWebhook(outcome: WebhookOutcome): void
+    /** Counts security events written, or not written (PostgreSQL failed; each is in an error log line). */
+    countSecurityEvents(outcome: 'written' | 'unwritten', events: number): void
     /** Counts a request refused by a rate limit. */
     countRateLimited(request: FastifyRequest): void
     /** Counts a mail queued, sent, failed (to be retried) or dead (no attempt left). */
@@ -183,6 +185,12 @@ function createCounters(registry: Registry) {
       name: 'mail_events_total',
       help: 'Mails queued, sent (accepted by the SMTP server), failed (an attempt; retried) and dead (after the last attempt)',
       labelNames: ['event'],
+      registers,
+    }),
+    securityEvents: new Counter({
+      name: 'security_events_total',
+      help: 'Security events written to PostgreSQL ("written"), and those whose write failed ("unwritten": each is in an error log line)',
+      labelNames: ['outcome'],
       registers,
     }),
     webhooks: new Counter({
@@ -324,6 +332,7 @@ export default fp<MetricsPluginOptions>(
       keeper = kept
     })
     app.decorate('countWebhook', (outcome: WebhookOutcome) => counters.webhooks.inc({ outcome }))
+    app.decorate('countSecurityEvents', (outcome: 'written' | 'unwritten', events: number) => counters.securityEvents.inc({ outcome }, events))
     app.decorate('countRateLimited', (request: FastifyRequest) => {
       counters.rateLimited.inc({ route: request.routeOptions.url ?? 'unknown' })
     })

@@ -145,9 +145,11 @@ export default fp<SecurityEventsPluginOptions>(
       if (events.length === 0) return
       try {
         const mailed = await app.db.transaction().execute((trx) => writeWithin(events, trx))
+        app.countSecurityEvents('written', events.length)
         webhooks.wake()
         if (mailed) app.mail.wake()
       } catch (error) {
+        app.countSecurityEvents('unwritten', events.length)
         app.log.error({ err: error, securityEvents: events }, 'security events not written (they are in this line)')
       }
     }
@@ -182,7 +184,9 @@ export default fp<SecurityEventsPluginOptions>(
         if (trail instanceof RequestTrail) {
           const events = trail.take()
           // Its mail (if any) waits for the workers' next look: the transaction has not committed yet.
-          if (events.length > 0) await writeWithin(events, within)
+          if (events.length === 0) return
+          await writeWithin(events, within)
+          app.countSecurityEvents('written', events.length)
         }
       },
       store,
