@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { SecurityEventsConfig } from '../config.js'
 import type { Database } from '../platform/database/schema.js'
 import type { EventOrigin, EventTrail, LifecycleEvent } from '../platform/metrics.js'
+import { retriedAtStart } from '../platform/database/start-retries.js'
 import { sessionHandle } from '../sessions/index.js'
 import { actorOf, describeUserAgent, detailsOf, howDetail, isSecurityEventType } from './events.js'
 import { securityEventStore, type NewSecurityEvent, type SecurityEvent, type SecurityEventFilter, type SecurityEventStore } from './store.js'
@@ -205,7 +206,7 @@ async function retention(app: FastifyInstance, store: SecurityEventStore, retent
     const dropped = await store.dropExpired(retentionDays, now)
     if (dropped.length > 0) app.log.info({ partitions: dropped, retentionDays }, 'security events past their retention dropped')
   }
-  await pass()
+  await retriedAtStart(app.log, 'prepare the security events\' partitions', pass)
   const timer = setInterval(() => {
     pass().catch((error: unknown) => app.log.warn({ err: error }, 'security events retention pass failed; the next one tries again'))
   }, RETENTION_INTERVAL_MS)

@@ -1,6 +1,6 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
 import type { SessionTimeouts } from '../lib/session-timeouts.js'
+import { retriedAtStart } from '../platform/database/start-retries.js'
 import type { AccessTokenIssuer } from './access-tokens.js'
 import { jwtSessions, type JwtSessions } from './service.js'
 import { signingKeyStore, type KeySchedule } from './signing-keys.js'
@@ -24,13 +24,6 @@ export interface TokensPluginOptions {
 }
 
 /**
- * Tries at start before giving up: the database answered the start's first query already, but a new connection may
- * still take longer than the pool's fail-fast connect timeout while instances start together on a busy machine.
- */
-const START_ATTEMPTS = 4
-const START_RETRY_DELAY_MS = 250
-
-/**
  * JWT sessions on top of the sessions concern: the signing keys (loaded before the first request, then reloaded on a
  * timer, so that a key made by another instance is known here before it signs) and the service routes call.
  */
@@ -38,16 +31,7 @@ export default fp<TokensPluginOptions>(
   async function tokensPlugin(app, options) {
     const { issuer, schedule } = options
     const keys = signingKeyStore(app.db, options.secrets, schedule)
-    for (let attempt = 1; ; attempt++) {
-      try {
-        issuer.useKeys(await keys.rotate(Date.now()))
-        break
-      } catch (error) {
-        if (attempt === START_ATTEMPTS) throw error
-        app.log.warn({ err: error, attempt }, 'could not load the JWT signing keys at start; trying again')
-        await sleep(START_RETRY_DELAY_MS)
-      }
-    }
+    issuer.useKeys(await retriedAtStart(app.log, 'load the JWT signing keys', () => keys.rotate(Date.now())))
     const reload = setInterval(() => {
       keys.rotate(Date.now()).then(issuer.useKeys, (error: unknown) => {
         // The keys loaded last stay in use: they sign and verify until the next reload works.
