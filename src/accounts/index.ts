@@ -3,3 +3,4 @@
 export { toAccountView, type Account, type AccountChange } from './account.js'
 export { DEFAULT_ROLES, type UserRef } from './users.js'
 export type { AccountSnapshot } from './snapshots.js'
+export type { QueuedMail } from './mail-templates.js'

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import type { SecurityEventsConfig } from '../config.js'
+import type { Account, QueuedMail } from '../accounts/index.js'
 import type { Database } from '../platform/database/schema.js'
 import type { EventOrigin, EventTrail, LifecycleEvent } from '../platform/metrics.js'
 import { retriedAtStart } from '../platform/database/start-retries.js'
@@ -27,6 +28,11 @@ export interface SecurityEvents {
    * with it, or not at all. Events kept after this are written with the answer, as usual.
    */
   writeKept(origin: EventOrigin, within: Database): Promise<void>
+  /**
+   * A sign-in from a browser new to the account: mails its verified address (NEW_DEVICE_MAIL), in the transaction
+   * that writes the request's events. The caller has the account in hand, so the mail costs no query of its own.
+   */
+  noticeNewDevice(origin: EventOrigin, account: Account): void
   /** The table, for the retention job and for tests. */
   store: SecurityEventStore
 }
@@ -42,16 +48,22 @@ export interface SecurityEventsPluginOptions {
 /** How often each instance runs the retention pass (makes partitions ahead, drops expired ones). */
 const RETENTION_INTERVAL_MS = 6 * 3_600_000
 
+/** What a request leaves to write before its answer: its events, and the mails that go with them. */
+interface Batch {
+  events: NewSecurityEvent[]
+  mails: QueuedMail[]
+}
+
 /**
  * A request's events: kept as the request records them (EventOrigin), written when its answer is about to be sent, in
- * one statement with their webhook deliveries. An event kept after that is written at once.
+ * one transaction with their webhook deliveries and mails. What is kept after that is written at once.
  */
 class RequestTrail implements EventTrail {
-  pending: NewSecurityEvent[] | null = []
+  private pending: Batch | null = { events: [], mails: [] }
 
   constructor(
-    private readonly request: FastifyRequest,
-    private readonly write: (events: NewSecurityEvent[]) => void,
+    readonly request: FastifyRequest,
+    private readonly write: (batch: Batch) => void,
   ) {}
 
   keep(event: LifecycleEvent, fields: Record<string, unknown>): void {
@@ -64,14 +76,21 @@ class RequestTrail implements EventTrail {
       session: user ? sessionHandle(request.session) : null,
       signedIn: user?.id ?? null,
     })
-    if (this.pending === null) this.write([kept])
-    else this.pending.push(kept)
+    this.add({ events: [kept], mails: [] })
   }
 
-  /** The events kept so far, which this trail no longer holds. */
-  take(): NewSecurityEvent[] {
-    const taken = this.pending ?? []
-    if (this.pending !== null) this.pending = []
+  add(batch: Batch): void {
+    if (this.pending === null) this.write(batch)
+    else {
+      this.pending.events.push(...batch.events)
+      this.pending.mails.push(...batch.mails)
+    }
+  }
+
+  /** What is kept so far, which this trail no longer holds; `last`: what is kept from now on is written at once. */
+  take({ last }: { last: boolean }): Batch {
+    const taken = this.pending ?? { events: [], mails: [] }
+    this.pending = last ? null : { events: [], mails: [] }
     return taken
   }
 }
@@ -115,47 +134,28 @@ export default fp<SecurityEventsPluginOptions>(
     const store = securityEventStore(app.db, schema)
     const webhooks: WebhookDeliveries = webhookDeliveries(app, config.webhooks)
 
-    /** Writes events and queues their deliveries (and new-device mails) in one transaction: whether a mail was queued. */
-    async function writeWithin(events: NewSecurityEvent[], within: Database): Promise<boolean> {
+    /** Writes events, queues their deliveries and mails, in one transaction: whether a mail was queued. */
+    async function writeWithin({ events, mails }: Batch, within: Database): Promise<boolean> {
       const stored = await store.append(events, within)
       await webhooks.enqueue(stored, within)
-      let mailed = false
-      for (const event of stored) {
-        if (config.newDeviceMail && event.type === 'login' && event.details.newDevice === true) mailed = (await mailNewDevice(event, within)) || mailed
-      }
-      return mailed
+      for (const mail of mails) await app.mail.enqueue(mail, within)
+      return mails.length > 0
     }
 
-    /** Queues the new-sign-in mail when the account has a verified address to send it to. */
-    async function mailNewDevice(event: SecurityEvent, within: Database): Promise<boolean> {
-      const account = event.userId === null ? null : await app.users.accountOf({ id: event.userId })
-      if (account?.email == null || !account.email.verified) return false
-      await app.mail.enqueue({
-        template: 'new-sign-in',
-        to: account.email.address,
-        username: account.user.username,
-        browser: event.userAgent,
-        address: event.address,
-        at: event.occurredAt.toISOString(),
-        accountUrl,
-      }, within)
-      return true
-    }
-
-    async function write(events: NewSecurityEvent[]): Promise<void> {
-      if (events.length === 0) return
+    async function write(batch: Batch): Promise<void> {
+      if (batch.events.length === 0 && batch.mails.length === 0) return
       try {
-        const mailed = await app.db.transaction().execute((trx) => writeWithin(events, trx))
-        app.countSecurityEvents('written', events.length)
+        const mailed = await app.db.transaction().execute((trx) => writeWithin(batch, trx))
+        app.countSecurityEvents('written', batch.events.length)
         webhooks.wake()
         if (mailed) app.mail.wake()
       } catch (error) {
-        app.countSecurityEvents('unwritten', events.length)
-        app.log.error({ err: error, securityEvents: events }, 'security events not written (they are in this line)')
+        app.countSecurityEvents('unwritten', batch.events.length)
+        app.log.error({ err: error, securityEvents: batch.events }, 'security events not written (they are in this line)')
       }
     }
 
-    const writeNow = (events: NewSecurityEvent[]) => void write(events)
+    const writeNow = (batch: Batch) => void write(batch)
     const trails = new WeakMap<FastifyRequest, RequestTrail>()
     app.decorateRequest('trail', {
       getter(this: FastifyRequest) {
@@ -165,37 +165,49 @@ export default fp<SecurityEventsPluginOptions>(
       },
     })
     app.keepEventsWith((event, fields) => {
-      if (isSecurityEventType(event)) writeNow([toNewEvent(event, fields, NO_REQUEST)])
+      if (isSecurityEventType(event)) writeNow({ events: [toNewEvent(event, fields, NO_REQUEST)], mails: [] })
     })
 
     // Before the answer leaves: a client told it signed in can find the sign-in in its history.
     app.addHook('onSend', async (request, _reply, payload) => {
       const trail = trails.get(request)
-      if (trail === undefined) return payload
-      const events = trail.take()
-      trail.pending = null
-      await write(events)
+      if (trail !== undefined) await write(trail.take({ last: true }))
       return payload
     })
 
     app.decorate('securityEvents', {
       page: (filter, limit) => store.page(filter, limit),
       async writeKept(origin, within) {
+        if (!(origin.trail instanceof RequestTrail)) return
+        const batch = origin.trail.take({ last: false })
+        if (batch.events.length === 0 && batch.mails.length === 0) return
+        // Its mail waits for the workers' next look: the transaction has not committed yet.
+        await writeWithin(batch, within)
+        app.countSecurityEvents('written', batch.events.length)
+      },
+      noticeNewDevice(origin, { user, email }) {
         const trail = origin.trail
-        if (trail instanceof RequestTrail) {
-          const events = trail.take()
-          // Its mail (if any) waits for the workers' next look: the transaction has not committed yet.
-          if (events.length === 0) return
-          await writeWithin(events, within)
-          app.countSecurityEvents('written', events.length)
-        }
+        if (!config.newDeviceMail || !(trail instanceof RequestTrail) || email === null || !email.verified) return
+        const { request } = trail
+        trail.add({
+          events: [],
+          mails: [{
+            template: 'new-sign-in',
+            to: email.address,
+            username: user.username,
+            browser: describeUserAgent(request.headers['user-agent']),
+            address: request.ip,
+            at: new Date().toISOString(),
+            accountUrl,
+          }],
+        })
       },
       store,
     } satisfies SecurityEvents)
 
     await retention(app, store, config.retentionDays)
   },
-  { name: 'security-events', dependencies: ['database', 'job-queue', 'metrics', 'mail', 'users'] },
+  { name: 'security-events', dependencies: ['database', 'job-queue', 'metrics', 'mail'] },
 )
 
 /** Makes partitions ahead and drops expired ones now and every RETENTION_INTERVAL_MS (every instance; they take turns by lock). */

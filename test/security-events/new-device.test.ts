@@ -11,7 +11,7 @@ const NEW_SIGN_IN = /A new sign-in/
 const FIREFOX = 'Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0'
 
 t.test('a new browser gets a mail, the same browser again none, a token client none', async (t) => {
-  const app = await build(t, { PUBLIC_URL })
+  const app = await build(t, { PUBLIC_URL, NEW_DEVICE_MAIL: 'true' })
   const via = injected(app)
   const mail = await testMail()
   await registerWithEmail(via, 'nina', 'nina@example.test')

@@ -61,6 +61,8 @@ export async function startInstance(t: Test, env: Record<string, string>): Promi
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
     MAX_EVENT_LOOP_DELAY_MS: '0',
+    // As testConfig (helper.ts): a notice per sign-in would land among the mails a test counts.
+    NEW_DEVICE_MAIL: 'false',
     DATABASE_URL: databaseUrl,
     ...env,
   })

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Database } from '../../platform/database/connection.js'
 import { EmailRequired, InvalidCredentials, LoginInterrupted, PendingLoginNotFound, RegistrationClosed, TokenNotAllowed } from '../../errors.js'
-import { authMethod, sessionHandle } from '../../sessions/index.js'
+import { authMethod, sessionHandle, type Proof } from '../../sessions/index.js'
 import { DEFAULT_ROLES } from '../../accounts/index.js'
 import { LoggedIn, Login, LoginResponse, LogoutBody, type LoginTransport } from '../../schemas/auth.js'
 import { errorResponses, NoContent } from '../../schemas/error.js'
@@ -35,6 +35,19 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
     const createdAt = session.createdAt ?? Date.now()
     const pair = await app.jwtSessions.issue({ handle: sessionHandle(session), user: { id, username, roles }, createdAt, authMethod: authMethod(session) })
     return { user, ...pair }
+  }
+
+  /**
+   * A login whose credentials are all proved: its session, the device cookie, the notice to the account's address when
+   * the browser is new to it, and the answer.
+   */
+  async function signIn(request: FastifyRequest, reply: FastifyReply, login: Proof & { remember: boolean; transport: LoginTransport }) {
+    const { account, transport } = login
+    const newDevice = app.isNewDevice(request, account.user.username, transport)
+    await app.sessionLifecycle.start(request, { ...login, newDevice })
+    if (newDevice) app.securityEvents.noticeNewDevice(request, account)
+    await app.loginCompleted(request, reply, account.user)
+    return loggedIn(request, account.user, transport)
   }
 
   /** Before anything else: a client that cannot get the cookie must not cost a session, a lock count or a hash. */
@@ -99,12 +112,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
         throw new InvalidCredentials()
       }
       app.credentials.assertMayLogIn(claimant, account)
-      if (account.mfa === null) {
-        const newDevice = app.isNewDevice(request, username, transport)
-        await app.sessionLifecycle.start(request, { account, secondFactor: null, remember, transport, newDevice })
-        await app.loginCompleted(request, reply, account.user)
-        return loggedIn(request, account.user, transport)
-      }
+      if (account.mfa === null) return signIn(request, reply, { account, secondFactor: null, remember, transport })
       // A second factor is due: no session yet, and the failure count stays until the login completes, so that
       // knowing the password does not buy fresh guesses at the code.
       const { user } = account
@@ -159,10 +167,7 @@ const publicAuthRoutes: FastifyPluginAsyncTypebox<PublicAuthOptions> = async (ap
       })
       app.pendingLoginCookie.clear(request, reply)
       const { remember, transport } = pending
-      const newDevice = app.isNewDevice(request, account.user.username, transport)
-      await app.sessionLifecycle.start(request, { account, secondFactor: factor, remember, transport, newDevice })
-      await app.loginCompleted(request, reply, account.user)
-      const answer = await loggedIn(request, account.user, transport)
+      const answer = await signIn(request, reply, { account, secondFactor: factor, remember, transport })
       return recoveryCodesLeft === null ? answer : { ...answer, recoveryCodesLeft }
     },
   )
