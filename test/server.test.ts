@@ -162,6 +162,7 @@ t.test('a running server', async (t) => {
     const events = server.stdout().split('\n').filter((line) => line.includes('"event"')).map((line) => JSON.parse(line))
     const hash = handleOf(sessionIdOf(cookie))
     t.match(events, [
+      { event: 'signup', userId: String },
       { event: 'login_failed', username: 'logged' },
       { event: 'login', userId: String, session: hash },
       { event: 'logout', userId: String, session: hash },
@@ -207,6 +208,7 @@ t.test('a running server', async (t) => {
     await sleep(100)
     const events = server.stdout().split('\n').filter((line) => line.includes('"event"')).map((line) => JSON.parse(line))
     t.match(events.filter(({ username, userId }) => username === 'second' || userId === events.find((e) => e.event === 'mfa_enabled')?.userId), [
+      { event: 'signup' },
       { event: 'login' },
       { event: 'mfa_enabled', revokedSessions: 0 },
       { event: 'mfa_challenge', transport: 'token' },
