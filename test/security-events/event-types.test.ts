@@ -16,9 +16,6 @@ t.test('every security event type is written by the action that causes it, and n
     ACCOUNT_LOCK_THRESHOLD: '4',
     REFRESH_REUSE_WINDOW: '0',
     LOGIN_RATE_LIMIT_MAX: '1000',
-    // Load shedding has tests of its own: beside other test files on two cores, the story's first steps could be
-    // answered 503 OVERLOADED while the event loop still lags from the start (the admin's key derivation).
-    MAX_EVENT_LOOP_DELAY_MS: '0',
   })
   const via = injected(app)
   const mail = await testMail()

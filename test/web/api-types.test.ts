@@ -4,7 +4,8 @@ import { WEB_API_TYPES, webApiTypes } from '../../scripts/web-api-types.js'
 import { build } from '../support/helper.js'
 
 t.test("the web app's API types are those of the document the service serves", async (t) => {
-  const app = await build(t, { DOCS_ENABLED: 'true' })
+  // As a deployment serves it: with load shedding on, so that every route lists 503 OVERLOADED (the helper turns it off).
+  const app = await build(t, { DOCS_ENABLED: 'true', MAX_EVENT_LOOP_DELAY_MS: '1000' })
   const served = await webApiTypes(app.swagger())
   const committed = await readFile(WEB_API_TYPES, 'utf8')
   // A route or a field changed: regenerate, and let `tsc -p web` show what the app must follow.
