@@ -82,11 +82,14 @@ interface Row extends Sample {
   rounds: number[]
 }
 
-/** The PostgreSQL queries the service has sent, from its /metrics; null for a server without them. */
+/**
+ * The PostgreSQL queries the service has sent for its own work, from its /metrics (not the job queue's polling, which
+ * goes on whatever the load); null for a server without them.
+ */
 async function databaseQueries(server: ServerProcess): Promise<number | null> {
   const response = await fetch(`${server.url}/metrics`).catch(() => null)
   if (!response?.ok) return null
-  const count = /^database_query_duration_seconds_count (\d+)/m.exec(await response.text())
+  const count = /^database_query_duration_seconds_count\{source="service"\} (\d+)/m.exec(await response.text())
   return count ? Number(count[1]) : null
 }
 

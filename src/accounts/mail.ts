@@ -59,7 +59,8 @@ export default fp<MailPluginOptions>(
     let workers: Workers | null = null
     app.decorate('mail', {
       async enqueue(mail, within) {
-        await app.jobs.send(MAIL_QUEUE, mail, { ...jobOptions, ...(within && { db: queueConnection(within) }) })
+        // Through the service's connection (or its transaction): a mail is part of what the change that sends it costs.
+        await app.jobs.send(MAIL_QUEUE, mail, { ...jobOptions, db: queueConnection(within ?? app.db) })
         app.countMail('queued')
         if (!within) workers?.wake()
       },

@@ -75,7 +75,7 @@ export default fp<{ mail: MailConfig }>(
 
     let workers: Workers | null = null
     async function queue(intent: Intent, within?: Database): Promise<void> {
-      await app.jobs.send(INTENT_QUEUE, intent, { ...retry, ...(within && { db: queueConnection(within) }) })
+      await app.jobs.send(INTENT_QUEUE, intent, { ...retry, db: queueConnection(within ?? app.db) })
       if (!within) workers?.wake()
     }
 

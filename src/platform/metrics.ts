@@ -8,6 +8,7 @@ import { MetricsUnauthorized } from '../errors.js'
 import { errorResponses } from '../schemas/error.js'
 import { METRICS_SECURITY, PUBLIC } from '../schemas/security.js'
 import { ALWAYS_ANSWER } from './http/load-shedding.js'
+import type { QuerySource } from './database/connection.js'
 
 // A CommonJS module whose plugin is its `default` export.
 const fastifyMetrics = fastifyMetricsModule.default
@@ -90,8 +91,8 @@ declare module 'fastify' {
     countRateLimited(request: FastifyRequest): void
     /** Counts a mail queued, sent, failed (to be retried) or dead (no attempt left). */
     countMail(event: MailEvent): void
-    /** Times a PostgreSQL query and counts it when it failed. */
-    observeDatabaseQuery(durationMs: number, failed: boolean): void
+    /** Times a PostgreSQL query by its source and counts it when it failed. */
+    observeDatabaseQuery(durationMs: number, failed: boolean, source: QuerySource): void
   }
 }
 
@@ -202,7 +203,8 @@ function createCounters(registry: Registry) {
     databaseErrors: new Counter({ name: 'database_query_errors_total', help: 'PostgreSQL queries that failed', registers }),
     databaseDuration: new Histogram({
       name: 'database_query_duration_seconds',
-      help: 'Time from sending a PostgreSQL query to its answer (accounts: logins, registrations, credential changes; never a session read)',
+      help: 'Time from sending a PostgreSQL query to its answer, by source: service (logins, registrations, credential changes, events; never a session read) or queue (the job queue polling and keeping its jobs)',
+      labelNames: ['source'],
       buckets: DATABASE_BUCKETS_SECONDS,
       registers,
     }),
@@ -337,8 +339,8 @@ export default fp<MetricsPluginOptions>(
       counters.rateLimited.inc({ route: request.routeOptions.url ?? 'unknown' })
     })
     app.decorate('countMail', (event: MailEvent) => counters.mail.inc({ event }))
-    app.decorate('observeDatabaseQuery', (durationMs: number, failed: boolean) => {
-      counters.databaseDuration.observe(durationMs / 1000)
+    app.decorate('observeDatabaseQuery', (durationMs: number, failed: boolean, source: QuerySource) => {
+      counters.databaseDuration.observe({ source }, durationMs / 1000)
       if (failed) counters.databaseErrors.inc()
     })
 

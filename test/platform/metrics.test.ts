@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
+import { POLL_SECONDS } from '../../src/platform/job-queue/queue.js'
 import { METRICS_REQUESTS_PER_MINUTE } from '../../src/platform/metrics.js'
 import { build, json, loggedIn, ownRedis, PASSWORD, postLogin, postRegister, sessionCookie, type App } from '../support/helper.js'
 import { completeLogin, enrolled, passwordStep, post } from '../support/mfa-helpers.js'
@@ -92,9 +93,13 @@ t.test('two-factor events, re-authentications, and the sessions two-factor chang
   t.equal(metric(text, 'sessions_revoked_total'), 1, 'the enrolling session, ended by the recovery code')
 })
 
-t.test('PostgreSQL queries are timed: a login makes some, authenticated reads none', async (t) => {
+t.test('PostgreSQL queries are timed: a login makes some, authenticated reads none, the job queue\'s apart', async (t) => {
   const app = await build(t, { ADMIN_USERNAME: 'overseer', ADMIN_PASSWORD: PASSWORD })
-  const queries = async () => metric(await scrape(app), 'database_query_duration_seconds_count')
+  const queries = async (source = 'service') => metric(await scrape(app), 'database_query_duration_seconds_count', { source })
+  // An idle instance's workers poll the job queue: those statements count, as the queue's.
+  const queueBefore = await queries('queue')
+  await sleep((POLL_SECONDS + 0.5) * 1000)
+  t.ok((await queries('queue')) > queueBefore, 'the queue\'s polling is counted as its own')
   const before = await queries()
   const cookie = await loggedIn(app, 'queried')
   const afterLogin = await queries()

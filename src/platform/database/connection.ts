@@ -1,4 +1,4 @@
-import { CamelCasePlugin, Kysely, PostgresDialect, type PostgresPool, type PostgresPoolClient } from 'kysely'
+import { CamelCasePlugin, Kysely, PostgresDialect, type KyselyConfig, type PostgresPool, type PostgresPoolClient } from 'kysely'
 import pg from 'pg'
 import type { Tables, Database } from './schema.js'
 
@@ -9,13 +9,19 @@ export const CONNECT_TIMEOUT_MS = 500
 /** A hung server cannot cancel a statement itself: the client gives up this long after the statement timeout. */
 const CLIENT_TIMEOUT_MARGIN_MS = 500
 
+/**
+ * Whose statement a query is, in the metrics: the service's (requests, and the work jobs do), or the job queue's own
+ * (polling for jobs, completing them, maintenance), which an idle instance sends several times a second.
+ */
+export type QuerySource = 'service' | 'queue'
+
 export interface DatabaseOptions {
   url: string
   poolSize: number
   /** 0: none (migrations may run long). */
   statementTimeoutMs: number
-  /** Called with each query's duration and outcome (metrics). */
-  onQuery?: (durationMs: number, failed: boolean) => void
+  /** Called with each query's duration, outcome and source (metrics). */
+  onQuery?: (durationMs: number, failed: boolean, source: QuerySource) => void
   /** The schema of the service's tables: every table a query names is qualified with it. */
   schema?: string
 }
@@ -25,7 +31,7 @@ export interface DatabaseOptions {
  * connection too), a statement after the statement timeout; a dead connection is dropped and the next query opens
  * a new one, so the service recovers by itself when PostgreSQL returns.
  */
-export function createDatabase({ url, poolSize, statementTimeoutMs, onQuery, schema }: DatabaseOptions): { db: Database; pool: pg.Pool } {
+export function createDatabase({ url, poolSize, statementTimeoutMs, onQuery, schema }: DatabaseOptions): { db: Database; queueDb: Database; pool: pg.Pool } {
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
@@ -36,13 +42,15 @@ export function createDatabase({ url, poolSize, statementTimeoutMs, onQuery, sch
   // An idle connection that PostgreSQL closes (a restart, a failover) is dropped by the pool; without a listener the
   // error would end the process.
   pool.on('error', () => {})
-  const db = new Kysely<Tables>({
-    dialect: new PostgresDialect({ pool: markingFailures(pool) }),
-    plugins: [new CamelCasePlugin()],
-    ...(onQuery && { log: (event) => onQuery(event.queryDurationMillis, event.level === 'error') }),
-  })
+  const dialect = new PostgresDialect({ pool: markingFailures(pool) })
+  const loggedAs = (source: QuerySource): Pick<KyselyConfig, 'log'> =>
+    onQuery ? { log: (event) => onQuery(event.queryDurationMillis, event.level === 'error', source) } : {}
+  const db = new Kysely<Tables>({ dialect, plugins: [new CamelCasePlugin()], ...loggedAs('service') })
+  // The job queue's own statements, on the same pool, counted apart from the service's. Closed with `db`, which ends
+  // the pool; without the camelCase plugin, as pg-boss reads its rows by its own column names.
+  const queueDb = new Kysely<Tables>({ dialect, ...loggedAs('queue') })
   // Qualified by the query builder rather than by a search_path, which a pooler in transaction mode would not keep.
-  return { db: schema === undefined ? db : db.withSchema(schema), pool }
+  return { db: schema === undefined ? db : db.withSchema(schema), queueDb, pool }
 }
 
 /**

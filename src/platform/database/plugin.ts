@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { sql } from 'kysely'
 import type { DatabaseConfig } from '../../config.js'
-import { createDatabase, createMigrationDatabase, type Database } from './connection.js'
+import { createDatabase, createMigrationDatabase, type Database, type QuerySource } from './connection.js'
 import { prepareSchema } from './migrate.js'
 import { redactUrl } from '../../lib/redact-url.js'
 
@@ -9,6 +9,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** PostgreSQL, where accounts live (see accounts/records.ts). */
     db: Database
+    /** The same pool for the job queue's own statements, which the metrics count apart (see QuerySource). */
+    queueDb: Database
   }
 }
 
@@ -43,8 +45,8 @@ function failureOf(refusal: DatabaseRefusal, where: string, reason: string): str
 
 export interface DatabasePluginOptions {
   database: DatabaseConfig
-  /** Called with each query's duration and outcome. */
-  onQuery?: (durationMs: number, failed: boolean) => void
+  /** Called with each query's duration, outcome and source. */
+  onQuery?: (durationMs: number, failed: boolean, source: QuerySource) => void
 }
 
 /**
@@ -53,7 +55,7 @@ export interface DatabasePluginOptions {
  */
 export default fp<DatabasePluginOptions>(
   async function databasePlugin(app, { database, onQuery }) {
-    const { db } = createDatabase({ ...database, ...(onQuery && { onQuery }) })
+    const { db, queueDb } = createDatabase({ ...database, ...(onQuery && { onQuery }) })
     try {
       await sql`SELECT 1`.execute(db)
     } catch (error) {
@@ -77,6 +79,7 @@ export default fp<DatabasePluginOptions>(
     app.addHook('onClose', () => db.destroy())
     app.log.info({ database: redactUrl(database.url, 'DATABASE_URL') }, 'database connected')
     app.decorate('db', db)
+    app.decorate('queueDb', queueDb)
   },
   { name: 'database' },
 )

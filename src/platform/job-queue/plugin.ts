@@ -17,7 +17,7 @@ declare module 'fastify' {
  */
 export default fp(
   async function jobQueuePlugin(app) {
-    const boss = createJobQueue(app.db, { supervise: true })
+    const boss = createJobQueue(app.queueDb, { supervise: true })
     // Polling and maintenance fail while PostgreSQL is down and resume by themselves: an operator's warning, not a crash.
     const failed = (error: unknown) => app.log.warn({ err: error }, 'job queue: PostgreSQL statement failed')
     boss.on('error', failed)
