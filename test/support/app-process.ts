@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Test } from 'tap'
 import { call, type Client } from './client.js'
-import { databaseFor, freePort, TEST_SECRET } from './helper.js'
+import { databaseFor, freePort, TEST_DEFAULTS, TEST_SECRET } from './helper.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -48,9 +48,8 @@ export interface Instance extends Client {
 
 /**
  * Starts an instance on a free port (logging warnings only) and waits until it answers. Instances with the same
- * REDIS_PREFIX share a database unless DATABASE_URL is given. Load shedding is off unless `env` sets
- * MAX_EVENT_LOOP_DELAY_MS: instances start beside other test files on two cores, where an event loop's lag alone
- * (a start compiling its sources) would answer a step 503 OVERLOADED; load shedding has tests of its own.
+ * REDIS_PREFIX share a database unless DATABASE_URL is given. TEST_DEFAULTS apply unless `env` sets them (load
+ * shedding and the new-device mail off).
  */
 export async function startInstance(t: Test, env: Record<string, string>): Promise<Instance> {
   const port = await freePort()
@@ -60,9 +59,7 @@ export async function startInstance(t: Test, env: Record<string, string>): Promi
     PORT: String(port),
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
-    MAX_EVENT_LOOP_DELAY_MS: '0',
-    // As testConfig (helper.ts): a notice per sign-in would land among the mails a test counts.
-    NEW_DEVICE_MAIL: 'false',
+    ...TEST_DEFAULTS,
     DATABASE_URL: databaseUrl,
     ...env,
   })

@@ -80,6 +80,17 @@ export function uniquePrefix(): string {
  */
 export type App = FastifyInstance
 
+/** Settings every test's service starts with, in process (testConfig) or as its own process (startInstance). */
+export const TEST_DEFAULTS = {
+  // Tests that count the mails an address gets would count a notice per sign-in: the new-device mail's own tests
+  // (test/security-events/new-device.test.ts) turn it on.
+  NEW_DEVICE_MAIL: 'false',
+  // Test files run side by side on two cores, where an event loop's lag alone (a start deriving the admin's key,
+  // compiling its sources) would answer a step 503 OVERLOADED: load shedding has tests of its own
+  // (test/platform/load-shedding.test.ts).
+  MAX_EVENT_LOOP_DELAY_MS: '0',
+} as const
+
 /**
  * The settings of a test's service: the file's Redis (or `redis`, or the Cluster or Sentinels `env` names), a
  * database and key prefix of its own, the file's mail server, and `env` over them.
@@ -99,12 +110,7 @@ export async function testConfig(env: EnvSource = {}, redis?: RedisServer): Prom
     MAIL_RETRY_DELAY_SECONDS: '1',
     // The web app's tests (test/web/) turn it on: the others need no build of it.
     WEB_APP: 'false',
-    // Tests that count the mails an address gets would count a notice per sign-in: the new-device mail's own tests
-    // (test/security-events/new-device.test.ts) turn it on.
-    NEW_DEVICE_MAIL: 'false',
-    // Test files run side by side on two cores, where an event loop's lag alone (a start deriving the admin's key)
-    // would answer a step 503 OVERLOADED: load shedding has tests of its own (test/platform/load-shedding.test.ts).
-    MAX_EVENT_LOOP_DELAY_MS: '0',
+    ...TEST_DEFAULTS,
     ...env,
   })
 }
